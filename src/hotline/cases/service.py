@@ -1,0 +1,104 @@
+"""Cases from call events: every queued call becomes a case row, completed as the call goes.
+
+Created at queue entry (CallerJoined, which carries language, topic and IVR path from the
+channel variables), answered on AgentConnected, abandoned on CallerAbandoned, ended on
+AgentCompleted or the caller's hang-up. After an AMI (re)connect the Resynced snapshot
+closes cases whose channels are gone and opens cases for calls that queued while we were
+away, so no case is lost and none is doubled (one row per uniqueid).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Protocol
+
+from hotline import events as ev
+from hotline.queue.skills import extension_of, parse_queue
+
+log = logging.getLogger(__name__)
+
+
+class CaseRepository(Protocol):
+    async def create(self, row: dict[str, Any]) -> bool: ...
+    async def update(self, uniqueid: str, changes: dict[str, Any], only_states: tuple[str, ...] = ()) -> bool: ...
+    async def get(self, uniqueid: str) -> dict[str, Any] | None: ...
+    async def open_cases(self) -> list[dict[str, Any]]: ...
+
+
+class CaseService:
+    def __init__(self, repo: CaseRepository) -> None:
+        self.repo = repo
+
+    async def handle(self, event: ev.Event) -> None:
+        if isinstance(event, ev.CallerJoined):
+            await self._joined(event)
+        elif isinstance(event, ev.AgentConnected):
+            ok = await self.repo.update(event.uniqueid, {
+                "state": "answered", "operator": extension_of(event.interface), "answered_at": event.at,
+                "wait_seconds": float(event.hold_seconds), "queue": event.queue}, only_states=("queued",))
+            if ok:
+                log.info("case answered: uniqueid=%s queue=%s agent=%s wait=%ss", event.uniqueid, event.queue,
+                         extension_of(event.interface), event.hold_seconds)
+        elif isinstance(event, ev.CallerAbandoned):
+            if await self.repo.update(event.uniqueid, {
+                    "state": "abandoned", "abandoned": 1, "ended_at": event.at,
+                    "wait_seconds": float(event.hold_seconds)}, only_states=("queued",)):
+                log.info("case abandoned: uniqueid=%s queue=%s wait=%ss", event.uniqueid, event.queue,
+                         event.hold_seconds)
+        elif isinstance(event, ev.AgentCompleted):
+            await self.repo.update(event.uniqueid, {
+                "state": "ended", "ended_at": event.at, "talk_seconds": float(event.talk_seconds)},
+                only_states=("answered",))
+        elif isinstance(event, ev.ChannelHangup):
+            await self._hangup(event)
+        elif isinstance(event, ev.Resynced):
+            await self._resync(event)
+
+    async def _joined(self, e: ev.CallerJoined) -> None:
+        lang, topic = e.language, e.topic
+        parsed = parse_queue(e.queue)
+        if parsed and not lang:
+            lang, topic = parsed
+        created = await self.repo.create({
+            "uniqueid": e.uniqueid, "linkedid": e.linkedid, "caller_number": e.caller_number,
+            "language": lang, "topic": topic, "ivr_path": e.ivr_path, "queue": e.queue, "queued_at": e.at})
+        if created:
+            log.info("case opened: uniqueid=%s caller=%s queue=%s lang=%s topic=%s", e.uniqueid,
+                     e.caller_number, e.queue, lang, topic)
+
+    async def _hangup(self, e: ev.ChannelHangup) -> None:
+        case = await self.repo.get(e.uniqueid)
+        if case is None:
+            return
+        if case["state"] == "queued":
+            # left the queue without QueueCallerAbandon (e.g. hung up during the move): abandoned
+            await self.repo.update(e.uniqueid, {
+                "state": "abandoned", "abandoned": 1, "ended_at": e.at,
+                "wait_seconds": round(e.at - case["queued_at"], 3)}, only_states=("queued",))
+        elif case["state"] == "answered":
+            talk = e.at - (case["answered_at"] or e.at)
+            await self.repo.update(e.uniqueid, {"state": "ended", "ended_at": e.at,
+                                                "talk_seconds": round(talk, 3)}, only_states=("answered",))
+
+    async def _resync(self, snap: ev.Resynced) -> None:
+        live = {c.uniqueid: c for c in snap.channels}
+        for case in await self.repo.open_cases():
+            uid = case["uniqueid"]
+            channel = live.get(uid)
+            if channel is None:
+                state = "abandoned" if case["state"] == "queued" else "ended"
+                await self.repo.update(uid, {"state": state, "ended_at": snap.at, "abandoned": int(state == "abandoned"),
+                                             "note": (case["note"] or "") + "closed at resync: channel gone;"},
+                                       only_states=(case["state"],))
+                log.warning("case %s closed at resync (channel gone), uniqueid=%s", case["id"], uid)
+            elif case["state"] == "queued" and channel.bridged:
+                await self.repo.update(uid, {"state": "answered", "operator": channel.connected_number,
+                                             "answered_at": snap.at, "note": (case["note"] or "") + "answered while AMI was down;"},
+                                       only_states=("queued",))
+        for w in snap.waiting:
+            lang, topic = parse_queue(w.queue) or ("", "")
+            if await self.repo.create({"uniqueid": w.uniqueid, "caller_number": w.caller_number, "language": lang,
+                                       "topic": topic, "ivr_path": "", "queue": w.queue,
+                                       "queued_at": snap.at - w.wait_seconds, "source": "resync"}):
+                log.warning("case opened at resync for a caller already waiting: uniqueid=%s queue=%s",
+                            w.uniqueid, w.queue)

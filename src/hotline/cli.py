@@ -1,0 +1,218 @@
+"""The ``hotline`` command. Every command takes ``--site FILE`` (default: $HOTLINE_SITE or
+etc/site.example.toml)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from hotline import config
+from hotline import secrets as secrets_mod
+
+log = logging.getLogger("hotline")
+
+DEFAULT_SITE = "etc/site.example.toml"
+
+
+def _settings(args: argparse.Namespace) -> config.Settings:
+    return config.load(Path(args.site))
+
+
+def _api(settings: config.Settings, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    token = secrets_mod.load_or_create(settings).api_token
+    url = f"http://{settings.http.host}:{settings.http.port}{path}"
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method,
+                                 headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=15) as resp:
+            return json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        detail = json.loads(exc.read() or b"{}")
+        raise SystemExit(f"hotline: {detail.get('error', exc.code)}: {detail.get('message', exc.reason)}")
+    except urllib.error.URLError as exc:
+        raise SystemExit(f"hotline: the hotline service is not reachable at {url} ({exc.reason}); "
+                         "is 'hotline run' running?")
+
+
+def cmd_asterisk(args: argparse.Namespace) -> int:
+    from hotline.pbx import asterisk
+
+    settings = _settings(args)
+    if args.action == "install":
+        print(asterisk.install(settings))
+    elif args.action == "render":
+        etc = asterisk.render(settings, secrets_mod.load_or_create(settings))
+        print(f"rendered into {etc}")
+    elif args.action == "start":
+        print(f"Asterisk running, pid {asterisk.start(settings)}")
+    elif args.action == "stop":
+        print("stopped" if asterisk.stop(settings) else "not running")
+    elif args.action == "status":
+        info = asterisk.status(settings)
+        print(json.dumps(info, indent=2))
+        return 0 if info["running"] else 3
+    elif args.action == "cli":
+        print(asterisk.cli(settings, " ".join(args.command)), end="")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from hotline.pbx import asterisk
+    from hotline.runtime import Hotline
+
+    settings = _settings(args)
+    sec = secrets_mod.load_or_create(settings)
+    started = False
+    if not args.no_asterisk:
+        asterisk.install(settings)
+        asterisk.render(settings, sec)
+        started = asterisk.running_pid(settings) is None
+        asterisk.start(settings)
+
+    async def main() -> None:
+        hotline = Hotline(settings, sec)
+        await hotline.start()
+        if args.login_all:
+            for op in settings.operators:
+                await hotline.commands.login(op.extension)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        log.info("hotline running: dial %s via SIP %s:%d; API http://%s:%d (token in %s)", settings.number,
+                 settings.asterisk.bind, settings.asterisk.sip_port, settings.http.host, settings.http.port,
+                 settings.state_dir / "secrets.json")
+        await stop.wait()
+        await hotline.stop()
+
+    try:
+        asyncio.run(main())
+    finally:
+        if started:
+            asterisk.stop(settings)
+    return 0
+
+
+def cmd_agent(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    body = {"reason": args.reason} if args.action == "pause" else None
+    out = _api(settings, "POST", f"/api/agents/{args.extension}/{args.action}", body)
+    print(f"{args.extension}: {args.action} ok")
+    log.debug("%s", out)
+    return 0
+
+
+def cmd_agents(args: argparse.Namespace) -> int:
+    data = _api(_settings(args), "GET", "/api/agents")
+    print(f"{'ext':<6} {'name':<20} {'state':<9} {'for':>6}  reason")
+    for a in data["agents"]:
+        secs = "" if a["seconds_in_state"] is None else f"{a['seconds_in_state']:.0f}s"
+        print(f"{a['extension']:<6} {a['name'][:20]:<20} {a['state']:<9} {secs:>6}  {a['pause_reason']}")
+    return 0
+
+
+def _fmt(v: Any) -> str:
+    return "-" if v is None else f"{v}"
+
+
+def cmd_queues(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    while True:
+        data = _api(settings, "GET", "/api/queues")
+        lines = [f"target {data['target_seconds']}s   {'waiting':>7} {'longest':>7} {'answered':>8} "
+                 f"{'abandon':>7} {'SL/ans%':>7} {'SL/off%':>7}"]
+        rows = [("overall", data["overall"]), *data["queues"].items()]
+        for name, q in rows:
+            lines.append(f"{name:<16} {q['waiting']:>7} {q['longest_wait']:>7} {q['answered']:>8} "
+                         f"{q['abandoned']:>7} {_fmt(q['sl_over_answered']):>7} {_fmt(q['sl_over_offered']):>7}")
+        if args.watch:
+            sys.stdout.write("\x1b[2J\x1b[H")
+        print("\n".join(lines), flush=True)
+        if not args.watch:
+            return 0
+        time.sleep(args.interval)
+
+
+def cmd_cases(args: argparse.Namespace) -> int:
+    data = _api(_settings(args), "GET", f"/api/cases?limit={args.limit}")
+    for c in data["cases"]:
+        print(json.dumps(c, ensure_ascii=False))
+    return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    print(f"site file ok: {len(settings.languages)} languages, {len(settings.topics)} topics, "
+          f"{len(settings.operators)} operators")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="hotline", description="A 12345 citizen-service hotline on Asterisk 22.")
+    p.add_argument("--site", default=os.environ.get("HOTLINE_SITE", DEFAULT_SITE),
+                   help="the site file (TOML); default $HOTLINE_SITE or %(default)s")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    a = sub.add_parser("asterisk", help="install, render, start, stop, status of Asterisk 22 (in a chroot)")
+    a.add_argument("action", choices=["install", "render", "start", "stop", "status", "cli"])
+    a.add_argument("command", nargs="*", help="with 'cli': the Asterisk CLI command to run")
+    a.set_defaults(fn=cmd_asterisk)
+
+    r = sub.add_parser("run", help="set up and start Asterisk, then run the hotline's services until Ctrl-C")
+    r.add_argument("--no-asterisk", action="store_true", help="do not install/render/start Asterisk")
+    r.add_argument("--login-all", action="store_true", help="log every configured operator in at start")
+    r.set_defaults(fn=cmd_run)
+
+    g = sub.add_parser("agent", help="log an operator in or out, pause or resume them")
+    g.add_argument("action", choices=["login", "pause", "unpause", "logout"])
+    g.add_argument("extension")
+    g.add_argument("--reason", default="", help="why (required with pause)")
+    g.set_defaults(fn=cmd_agent)
+
+    sub.add_parser("agents", help="every operator's state").set_defaults(fn=cmd_agents)
+
+    q = sub.add_parser("queues", help="service level, waiting callers, longest wait per queue")
+    q.add_argument("--watch", action="store_true", help="refresh until Ctrl-C")
+    q.add_argument("--interval", type=float, default=1.0)
+    q.set_defaults(fn=cmd_queues)
+
+    c = sub.add_parser("cases", help="the latest cases, one JSON object a line")
+    c.add_argument("--limit", type=int, default=20)
+    c.set_defaults(fn=cmd_cases)
+
+    sub.add_parser("config", help="validate the site file").set_defaults(fn=cmd_config)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.fn(args))
+    except config.ConfigError as exc:
+        print(f"hotline: invalid site configuration: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        if getattr(exc, "error_id", None):
+            print(f"hotline: {exc}", file=sys.stderr)
+            return 1
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

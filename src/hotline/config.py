@@ -1,0 +1,300 @@
+"""Site configuration: one TOML file plus HOTLINE_* environment overrides.
+
+Everything is validated at load; a bad file is refused with a ConfigError that names the
+key and the problem (``operators[2].languages.xx: unknown language 'xx'``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+DIGITS = set("123456789")
+_EXT = re.compile(r"^[0-9]{2,8}$")
+_CODE = re.compile(r"^[a-z][a-z0-9_]{0,15}$")
+
+
+class ConfigError(ValueError):
+    """The site configuration is invalid; ``key`` names where."""
+
+    error_id = "config-invalid"
+
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(f"{key}: {problem}")
+        self.key = key
+        self.problem = problem
+
+
+@dataclass(frozen=True)
+class Language:
+    code: str
+    name: str
+    digit: str
+    voice: str  # espeak-ng voice used to synthesise the prompts
+
+
+@dataclass(frozen=True)
+class Topic:
+    code: str
+    name: str
+    digit: str
+
+
+@dataclass(frozen=True)
+class Operator:
+    extension: str
+    name: str
+    languages: Mapping[str, int]  # language code -> proficiency 1..5
+    topics: tuple[str, ...]
+    password: str | None = None  # None: generated into the state folder's secrets file
+
+
+@dataclass(frozen=True)
+class Routing:
+    target_seconds: int = 15
+    goal_percent: float = 96.0
+    # exact skill and best proficiency first: member penalty = 5 - proficiency
+    initial_max_penalty: int = 1
+    widen_penalty_after: int = 3  # seconds; queuerule raises the ceiling to 4 (any proficiency)
+    overflow_same_language_after: float = 5.0  # router adds same-language operators
+    overflow_any_after: float = 9.0  # router adds any free operator
+    ring_seconds: int = 12
+    wrapup_seconds: int = 5
+    agi_wait_seconds: int = 3  # how long the dialplan waits for the router before the fallback
+
+
+@dataclass(frozen=True)
+class AsteriskSettings:
+    root: Path = Path("var/asterisk/root")
+    instance: str = "main"
+    suite: str = "sid"
+    mirror: str = "http://deb.debian.org/debian"
+    bind: str = "127.0.0.1"
+    sip_port: int = 5060
+    rtp_start: int = 20000
+    rtp_end: int = 20999
+    ami_port: int = 5038
+    agi_port: int = 4573
+    prompts_override: Path = Path("prompts")
+
+    @property
+    def instance_dir_in_chroot(self) -> str:
+        return f"/hotline/{self.instance}"
+
+    @property
+    def instance_dir(self) -> Path:
+        return self.root / "hotline" / self.instance
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    host: str = "127.0.0.1"
+    port: int = 8480
+
+
+@dataclass(frozen=True)
+class Settings:
+    number: str
+    state_dir: Path
+    database: Path
+    languages: tuple[Language, ...]
+    topics: tuple[Topic, ...]
+    operators: tuple[Operator, ...]
+    routing: Routing = field(default_factory=Routing)
+    asterisk: AsteriskSettings = field(default_factory=AsteriskSettings)
+    http: HttpSettings = field(default_factory=HttpSettings)
+
+    @property
+    def default_language(self) -> Language:
+        return self.languages[0]
+
+    def language(self, code: str) -> Language | None:
+        return next((lang for lang in self.languages if lang.code == code), None)
+
+    def operator(self, extension: str) -> Operator | None:
+        return next((op for op in self.operators if op.extension == extension), None)
+
+
+def _require(table: Mapping[str, Any], key: str, where: str, kind: type) -> Any:
+    if key not in table:
+        raise ConfigError(f"{where}{key}", "missing")
+    value = table[key]
+    if kind is str and isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ConfigError(f"{where}{key}", f"expected {kind.__name__}, got {type(value).__name__}")
+    return value
+
+
+def _section(cls: type, data: Mapping[str, Any], where: str) -> Any:
+    known = {f.name: f for f in fields(cls)}
+    values: dict[str, Any] = {}
+    default = cls()
+    for key, value in data.items():
+        if key not in known:
+            raise ConfigError(f"{where}.{key}", f"unknown setting (known: {', '.join(sorted(known))})")
+        expected = Path if isinstance(getattr(default, key), Path) else type(getattr(default, key))
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if expected is Path and isinstance(value, str):
+            value = Path(value)
+        if not isinstance(value, expected) or isinstance(value, bool) != (expected is bool):
+            raise ConfigError(f"{where}.{key}", f"expected {expected.__name__}, got {value!r}")
+        values[key] = value
+    return replace(default, **values)
+
+
+def _env_overrides(data: dict[str, Any], env: Mapping[str, str]) -> None:
+    """HOTLINE_<SECTION>_<KEY>=value overrides a scalar setting (HOTLINE_HTTP_PORT=9000)."""
+    sections = {"routing": Routing, "asterisk": AsteriskSettings, "http": HttpSettings}
+    for name, value in env.items():
+        if not name.startswith("HOTLINE_"):
+            continue
+        rest = name[len("HOTLINE_"):].lower()
+        if rest in ("database", "state_dir", "number"):
+            data[rest] = value
+            continue
+        for section, cls in sections.items():
+            if rest.startswith(section + "_"):
+                key = rest[len(section) + 1:]
+                kinds = {f.name: type(getattr(cls(), f.name)) for f in fields(cls)}
+                if key not in kinds:
+                    raise ConfigError(name, f"unknown setting {section}.{key}")
+                kind = kinds[key]
+                try:
+                    parsed: Any = kind(value) if kind is not Path else value
+                except ValueError:
+                    raise ConfigError(name, f"expected {kind.__name__}, got {value!r}") from None
+                data.setdefault(section, {})[key] = parsed
+
+
+def parse(data: dict[str, Any], base: Path, env: Mapping[str, str] | None = None) -> Settings:
+    """Validate a parsed site file; relative paths are taken from ``base``."""
+    _env_overrides(data, os.environ if env is None else env)
+    number = str(data.get("number", "12345"))
+    if not number.isdigit():
+        raise ConfigError("number", f"must be digits, got {number!r}")
+
+    languages: list[Language] = []
+    raw_langs = data.get("languages")
+    if not isinstance(raw_langs, list) or not raw_langs:
+        raise ConfigError("languages", "at least one [[languages]] entry is required (the first is the default)")
+    for i, item in enumerate(raw_langs):
+        where = f"languages[{i}]."
+        code = _require(item, "code", where, str)
+        if not _CODE.match(code):
+            raise ConfigError(where + "code", f"must be a short lowercase code, got {code!r}")
+        digit = _require(item, "digit", where, str)
+        if digit not in DIGITS:
+            raise ConfigError(where + "digit", f"must be one DTMF digit 1-9, got {digit!r}")
+        languages.append(Language(code, _require(item, "name", where, str), digit,
+                                  _require(item, "voice", where, str)))
+    _unique([lang.code for lang in languages], "languages", "code")
+    _unique([lang.digit for lang in languages], "languages", "digit")
+
+    topics: list[Topic] = []
+    for i, item in enumerate(data.get("topics", [])):
+        where = f"topics[{i}]."
+        code = _require(item, "code", where, str)
+        if not _CODE.match(code) or code == "general":
+            raise ConfigError(where + "code", f"must be a short lowercase code other than 'general', got {code!r}")
+        digit = _require(item, "digit", where, str)
+        if digit not in DIGITS:
+            raise ConfigError(where + "digit", f"must be one DTMF digit 1-9 (0 is 'any operator'), got {digit!r}")
+        topics.append(Topic(code, _require(item, "name", where, str), digit))
+    _unique([t.code for t in topics], "topics", "code")
+    _unique([t.digit for t in topics], "topics", "digit")
+
+    lang_codes = {lang.code for lang in languages}
+    topic_codes = {t.code for t in topics}
+    operators: list[Operator] = []
+    for i, item in enumerate(data.get("operators", [])):
+        where = f"operators[{i}]."
+        ext = _require(item, "extension", where, str)
+        if not _EXT.match(ext) or ext == number:
+            raise ConfigError(where + "extension", f"must be 2-8 digits and not the hotline number, got {ext!r}")
+        langs = _require(item, "languages", where, dict)
+        if not langs:
+            raise ConfigError(where + "languages", "an operator needs at least one language")
+        for code, prof in langs.items():
+            if code not in lang_codes:
+                raise ConfigError(f"{where}languages.{code}", f"unknown language {code!r}")
+            if not isinstance(prof, int) or isinstance(prof, bool) or not 1 <= prof <= 5:
+                raise ConfigError(f"{where}languages.{code}", f"proficiency must be 1-5, got {prof!r}")
+        tops = item.get("topics", [])
+        if not isinstance(tops, list):
+            raise ConfigError(where + "topics", "expected a list of topic codes")
+        for t in tops:
+            if t not in topic_codes:
+                raise ConfigError(where + "topics", f"unknown topic {t!r}")
+        password = item.get("password")
+        if password is not None and (not isinstance(password, str) or len(password) < 8):
+            raise ConfigError(where + "password", "must be a string of at least 8 characters")
+        operators.append(Operator(ext, str(item.get("name", ext)), dict(langs), tuple(tops), password))
+    _unique([op.extension for op in operators], "operators", "extension")
+
+    routing = _section(Routing, data.get("routing", {}), "routing")
+    if not 0 <= routing.initial_max_penalty <= 4:
+        raise ConfigError("routing.initial_max_penalty", "must be 0-4 (penalty = 5 - proficiency)")
+    if not (routing.widen_penalty_after < routing.overflow_same_language_after
+            <= routing.overflow_any_after < routing.target_seconds):
+        raise ConfigError("routing", "need widen_penalty_after < overflow_same_language_after <= "
+                          "overflow_any_after < target_seconds")
+    asterisk = _section(AsteriskSettings, data.get("asterisk", {}), "asterisk")
+    if not _CODE.match(asterisk.instance):
+        raise ConfigError("asterisk.instance", f"must be a short lowercase name, got {asterisk.instance!r}")
+    http = _section(HttpSettings, data.get("http", {}), "http")
+    for key in ("sip_port", "ami_port", "agi_port"):
+        port = getattr(asterisk, key)
+        if not 1 <= port <= 65535:
+            raise ConfigError(f"asterisk.{key}", f"not a port: {port}")
+
+    state_dir = _path(base, data.get("state_dir", "var"))
+    raw_ast = data.get("asterisk", {})
+    asterisk = replace(
+        asterisk,
+        root=_path(base, raw_ast["root"]) if "root" in raw_ast else state_dir / "asterisk" / "root",
+        prompts_override=(_path(base, raw_ast["prompts_override"]) if "prompts_override" in raw_ast
+                          else state_dir / "prompts"),
+    )
+    return Settings(
+        number=number,
+        state_dir=state_dir,
+        database=_path(base, data.get("database", str(state_dir / "hotline.db"))),
+        languages=tuple(languages),
+        topics=tuple(topics),
+        operators=tuple(operators),
+        routing=routing,
+        asterisk=asterisk,
+        http=http,
+    )
+
+
+def _path(base: Path, value: Any) -> Path:
+    p = Path(value)
+    return p if p.is_absolute() else (base / p).resolve()
+
+
+def _unique(values: list[str], section: str, key: str) -> None:
+    seen: set[str] = set()
+    for i, v in enumerate(values):
+        if v in seen:
+            raise ConfigError(f"{section}[{i}].{key}", f"duplicate {key} {v!r}")
+        seen.add(v)
+
+
+def load(path: Path, env: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate the site file at ``path``."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(path), f"cannot read the site file: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), f"not valid TOML: {exc}") from None
+    return parse(data, path.parent.resolve(), env)

@@ -1,0 +1,173 @@
+"""Domain events: what happened, in the hotline's words, never AMI dicts.
+
+``hotline.pbx.translate`` makes them from AMI messages; services consume them from the bus.
+Every event is a frozen dataclass; ``at`` is the wall-clock time (epoch seconds) it was seen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class CallerJoined:
+    """A caller entered a queue (QueueCallerJoin)."""
+
+    uniqueid: str
+    linkedid: str
+    queue: str
+    caller_number: str
+    language: str
+    topic: str
+    ivr_path: str
+    position: int
+    at: float
+
+
+@dataclass(frozen=True)
+class CallerLeft:
+    """A caller left a queue, answered or not (QueueCallerLeave)."""
+
+    uniqueid: str
+    queue: str
+    at: float
+
+
+@dataclass(frozen=True)
+class CallerAbandoned:
+    """The caller hung up while waiting (QueueCallerAbandon); hold_seconds from Asterisk."""
+
+    uniqueid: str
+    queue: str
+    hold_seconds: int
+    at: float
+
+
+@dataclass(frozen=True)
+class AgentRinging:
+    """An operator's phone rings for a queue call (AgentCalled)."""
+
+    uniqueid: str
+    queue: str
+    interface: str
+    member_name: str
+    caller_number: str
+    language: str
+    topic: str
+    at: float
+
+
+@dataclass(frozen=True)
+class AgentNoAnswer:
+    """The operator's phone rang out (AgentRingNoAnswer)."""
+
+    uniqueid: str
+    queue: str
+    interface: str
+    ring_ms: int
+    at: float
+
+
+@dataclass(frozen=True)
+class AgentConnected:
+    """The operator answered (AgentConnect); hold_seconds from Asterisk."""
+
+    uniqueid: str
+    queue: str
+    interface: str
+    member_name: str
+    hold_seconds: int
+    at: float
+
+
+@dataclass(frozen=True)
+class AgentCompleted:
+    """The queue call ended after being answered (AgentComplete)."""
+
+    uniqueid: str
+    queue: str
+    interface: str
+    hold_seconds: int
+    talk_seconds: int
+    reason: str
+    at: float
+
+
+@dataclass(frozen=True)
+class MemberStatus:
+    """A queue member's state (QueueMemberStatus / QueueMember / Added / Pause)."""
+
+    queue: str
+    interface: str
+    member_name: str
+    device_status: int  # Asterisk AST_DEVICE_*: 1 not in use, 2 in use, 6 ringing, 5 unavailable ...
+    paused: bool
+    pause_reason: str
+    in_call: bool
+    at: float
+
+
+@dataclass(frozen=True)
+class MemberRemoved:
+    queue: str
+    interface: str
+    at: float
+
+
+@dataclass(frozen=True)
+class ChannelHangup:
+    uniqueid: str
+    linkedid: str
+    channel: str
+    cause: int
+    at: float
+
+
+@dataclass(frozen=True)
+class PbxConnected:
+    """The AMI session is (re)connected and logged in; state must be resynced."""
+
+    at: float
+
+
+@dataclass(frozen=True)
+class PbxDisconnected:
+    reason: str
+    at: float
+
+
+@dataclass(frozen=True)
+class ChannelSnapshot:
+    """One live channel from a resync (CoreShowChannel)."""
+
+    uniqueid: str
+    linkedid: str
+    channel: str
+    bridged: bool
+    connected_number: str
+    application: str
+
+
+@dataclass(frozen=True)
+class WaitingCaller:
+    """One waiting caller from a resync (QueueEntry)."""
+
+    uniqueid: str
+    queue: str
+    caller_number: str
+    wait_seconds: int
+
+
+@dataclass(frozen=True)
+class Resynced:
+    """The state Asterisk holds now, after a (re)connect: channels, waiting callers, members."""
+
+    channels: tuple[ChannelSnapshot, ...]
+    waiting: tuple[WaitingCaller, ...]
+    members: tuple[MemberStatus, ...]
+    at: float = field(default=0.0)
+
+
+Event = (CallerJoined | CallerLeft | CallerAbandoned | AgentRinging | AgentNoAnswer | AgentConnected
+         | AgentCompleted | MemberStatus | MemberRemoved | ChannelHangup | PbxConnected | PbxDisconnected
+         | Resynced)

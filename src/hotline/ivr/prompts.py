@@ -1,0 +1,135 @@
+"""The IVR's prompts as data: what each prompt says, in each language, and how it is made.
+
+Prompts are synthesised at setup with espeak-ng (a voice per language, from the site file)
+and converted with sox to 8 kHz mono 16-bit WAV, the format Asterisk plays without
+transcoding. A recorded prompt dropped into ``<prompts_override>/<lang>/<name>.wav`` (or
+``<prompts_override>/language-menu.wav``) replaces the synthesised one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from hotline.config import Settings
+
+log = logging.getLogger(__name__)
+
+# Phrases in each language's own words. A language not listed falls back to English words
+# spoken with its voice (and a warning at setup): add its phrases here or record prompts.
+PHRASES: dict[str, dict[str, str]] = {
+    "zh": {"welcome": "欢迎致电{number}市民服务热线。", "choose": "{lang}请按{digit}。",
+           "topic": "{topic}请按{digit}。", "any": "人工服务请按0。", "hold": "请稍候，正在为您转接。",
+           "self": "普通话"},
+    "en": {"welcome": "Welcome to the {number} citizen service hotline.", "choose": "For {lang}, press {digit}.",
+           "topic": "For {topic}, press {digit}.", "any": "For any operator now, press 0.",
+           "hold": "Please hold, an operator will answer shortly.", "self": "English"},
+    "ja": {"welcome": "しみんサービス ホットラインです。", "choose": "{lang}は、{digit}を おしてください。",
+           "topic": "{topic}は、{digit}を おしてください。", "any": "オペレーターは、0を おしてください。",
+           "hold": "しょうしょう おまちください。", "self": "にほんご"},
+    "ko": {"welcome": "시민 서비스 핫라인입니다.", "choose": "{lang}는 {digit}번을 누르세요.",
+           "topic": "{topic}은 {digit}번을 누르세요.", "any": "상담원 연결은 0번을 누르세요.",
+           "hold": "잠시만 기다려 주십시오.", "self": "한국어"},
+    "ru": {"welcome": "Горячая линия для граждан.", "choose": "{lang}: нажмите {digit}.",
+           "topic": "{topic}: нажмите {digit}.", "any": "Чтобы сразу соединиться с оператором, нажмите 0.",
+           "hold": "Пожалуйста, подождите, оператор скоро ответит.", "self": "Русский язык"},
+    "fr": {"welcome": "Bienvenue sur la ligne d'assistance aux citoyens.", "choose": "Pour le {lang}, appuyez sur {digit}.",
+           "topic": "Pour {topic}, appuyez sur {digit}.", "any": "Pour un opérateur tout de suite, appuyez sur 0.",
+           "hold": "Veuillez patienter, un opérateur va vous répondre.", "self": "français"},
+    "de": {"welcome": "Willkommen beim Bürgertelefon.", "choose": "Für {lang} drücken Sie {digit}.",
+           "topic": "Für {topic} drücken Sie {digit}.", "any": "Für den nächsten freien Mitarbeiter drücken Sie 0.",
+           "hold": "Bitte warten Sie, gleich meldet sich ein Mitarbeiter.", "self": "Deutsch"},
+    "es": {"welcome": "Bienvenido a la línea de atención ciudadana.", "choose": "Para {lang}, pulse {digit}.",
+           "topic": "Para {topic}, pulse {digit}.", "any": "Para hablar con un operador ahora, pulse 0.",
+           "hold": "Por favor espere, un operador le atenderá en breve.", "self": "español"},
+}
+
+
+class PromptError(RuntimeError):
+    error_id = "prompt-synthesis-failed"
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """One audio file the dialplan plays: its path under sounds/ and its parts (voice, text)."""
+
+    name: str  # e.g. "ivr/language-menu", "ivr/en/topic-menu", "moh/en/hold"
+    parts: tuple[tuple[str, str], ...]
+    override: str  # relative path of a recorded replacement under prompts_override
+
+
+def _phrases(code: str) -> dict[str, str]:
+    return PHRASES.get(code, PHRASES["en"])
+
+
+def prompts_for(settings: Settings) -> list[Prompt]:
+    """Every prompt the dialplan needs for this site."""
+    default = settings.default_language
+    parts = [(default.voice, _phrases(default.code)["welcome"].format(number=" ".join(settings.number)))]
+    for lang in settings.languages:
+        p = _phrases(lang.code)
+        parts.append((lang.voice, p["choose"].format(lang=p.get("self", lang.name), digit=lang.digit)))
+    out = [Prompt("ivr/language-menu", tuple(parts), "language-menu.wav")]
+    for lang in settings.languages:
+        p = _phrases(lang.code)
+        menu = [(lang.voice, p["topic"].format(topic=t.name, digit=t.digit)) for t in settings.topics]
+        menu.append((lang.voice, p["any"]))
+        out.append(Prompt(f"ivr/{lang.code}/topic-menu", tuple(menu), f"{lang.code}/topic-menu.wav"))
+        out.append(Prompt(f"moh/{lang.code}/hold", ((lang.voice, p["hold"]),), f"{lang.code}/hold.wav"))
+    return out
+
+
+def missing_phrasebooks(settings: Settings) -> list[str]:
+    return [lang.code for lang in settings.languages if lang.code not in PHRASES]
+
+
+def _run(cmd: list[str]) -> None:
+    try:
+        subprocess.run(cmd, check=True, capture_output=True, timeout=60)
+    except FileNotFoundError:
+        raise PromptError(f"{cmd[0]} is not installed (make setup installs espeak-ng and sox)") from None
+    except subprocess.CalledProcessError as exc:
+        raise PromptError(f"{' '.join(cmd[:3])} failed: {exc.stderr.decode(errors='replace')[-300:]}") from None
+
+
+def to_asterisk_wav(src: Path, dest: Path) -> None:
+    """Any audio file sox reads -> 8 kHz mono signed 16-bit WAV."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    _run(["sox", str(src), "-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer", str(dest)])
+
+
+def render_prompts(settings: Settings, sounds_dir: Path, cache_dir: Path) -> list[Path]:
+    """Write every prompt under ``sounds_dir``; synthesis is cached by voice and text."""
+    if missing := missing_phrasebooks(settings):
+        log.warning("no phrasebook for %s: their prompts use English words; record prompts in %s",
+                    ", ".join(missing), settings.asterisk.prompts_override)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for prompt in prompts_for(settings):
+        dest = sounds_dir / f"{prompt.name}.wav"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        recorded = settings.asterisk.prompts_override / prompt.override
+        if recorded.is_file():
+            to_asterisk_wav(recorded, dest)
+            written.append(dest)
+            continue
+        pieces = []
+        for voice, text in prompt.parts:
+            key = hashlib.sha256(f"{voice}\0{text}".encode()).hexdigest()[:24]
+            piece = cache_dir / f"{key}.wav"
+            if not piece.exists():
+                raw = cache_dir / f"{key}.raw.wav"
+                _run(["espeak-ng", "-v", voice, "-s", "150", "-w", str(raw), text])
+                to_asterisk_wav(raw, piece)
+                raw.unlink()
+            pieces.append(piece)
+        if len(pieces) == 1:
+            shutil.copyfile(pieces[0], dest)
+        else:
+            _run(["sox", *map(str, pieces), str(dest)])
+        written.append(dest)
+    return written

@@ -1,0 +1,25 @@
+"""Typed AMI actions: the PBX side of hotline.queue.router.QueueControl."""
+
+from __future__ import annotations
+
+from hotline.pbx.ami import AmiSession
+
+
+class AmiQueueControl:
+    def __init__(self, ami: AmiSession) -> None:
+        self.ami = ami
+
+    async def queue_add(self, queue: str, interface: str, penalty: int, member_name: str) -> None:
+        # as_list=False: panoramisk 1.4 otherwise waits forever for a list after "Added ... to queue"
+        await self.ami.action({"Action": "QueueAdd", "Queue": queue, "Interface": interface,
+                               "Penalty": str(penalty), "MemberName": member_name, "StateInterface": interface},
+                              as_list=False)
+
+    async def queue_remove(self, queue: str, interface: str) -> None:
+        await self.ami.action({"Action": "QueueRemove", "Queue": queue, "Interface": interface}, as_list=False)
+
+    async def queue_pause(self, interface: str, paused: bool, reason: str) -> None:
+        fields = {"Action": "QueuePause", "Interface": interface, "Paused": "true" if paused else "false"}
+        if reason:
+            fields["Reason"] = reason
+        await self.ami.action(fields, as_list=False)

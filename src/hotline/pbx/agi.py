@@ -1,0 +1,78 @@
+"""FastAGI server: the dialplan asks ``agi://127.0.0.1:<port>/route`` which queue to use.
+
+panoramisk's Application reads the AGI header block in a loop that spins forever on a
+closed socket, so the header read is ours (bounded, with a timeout); panoramisk's Request
+sends the commands. The whole exchange is bounded: past ``answer_timeout`` the router gives
+up, sets nothing, and the dialplan takes its fallback queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Awaitable, Callable
+
+from panoramisk.fast_agi import Request
+
+log = logging.getLogger(__name__)
+
+RouteFn = Callable[[str, str, str, str], Awaitable[dict[str, str]]]
+
+
+class AgiServer:
+    def __init__(self, route: RouteFn, host: str, port: int, answer_timeout: float = 2.0) -> None:
+        self.route = route
+        self.host = host
+        self.port = port
+        self.answer_timeout = answer_timeout
+        self.server: asyncio.base_events.Server | None = None
+        self.requests = 0
+
+    async def start(self) -> None:
+        self.server = await asyncio.start_server(self._handle, self.host, self.port)
+
+    async def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+
+    async def _headers(self, reader: asyncio.StreamReader) -> dict[str, str]:
+        headers: dict[str, str] = {}
+        while len(headers) < 200:
+            line = await reader.readline()
+            if not line:
+                raise ConnectionError("AGI peer closed before the header block ended")
+            text = line.decode("utf-8", "replace").rstrip("\n")
+            if not text:
+                return headers
+            key, sep, value = text.partition(": ")
+            if sep:
+                headers[key] = value
+        raise ValueError("AGI header block too long")
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.requests += 1
+        uid = "-"
+        try:
+            headers = await asyncio.wait_for(self._headers(reader), self.answer_timeout)
+            uid = headers.get("agi_uniqueid", "-")
+            script = headers.get("agi_network_script", "")
+            if script != "route":
+                log.error("FastAGI: unknown script %r (uniqueid=%s)", script, uid)
+                return
+            args = [headers.get(f"agi_arg_{i}", "") for i in (1, 2, 3)]
+            variables = await asyncio.wait_for(
+                self.route(uid, args[0], args[1], args[2]), self.answer_timeout)
+            request = Request(app=None, headers=headers, reader=reader, writer=writer)
+            for name, value in variables.items():
+                result = await asyncio.wait_for(
+                    request.send_command(f'SET VARIABLE {name} "{value}"'), self.answer_timeout)
+                if result.get("status_code") != 200:
+                    log.error("FastAGI SET VARIABLE %s failed: %r (uniqueid=%s)", name, result, uid)
+                    return
+        except (asyncio.TimeoutError, ConnectionError, ValueError) as exc:
+            log.error("FastAGI route failed (uniqueid=%s): %s; the dialplan falls back", uid, exc or "timeout")
+        except Exception:
+            log.exception("FastAGI route failed (uniqueid=%s); the dialplan falls back", uid)
+        finally:
+            writer.close()

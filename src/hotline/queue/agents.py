@@ -1,0 +1,79 @@
+"""Operator commands: log in, pause with a reason, resume, log out.
+
+Checks first (a known operator, a reason to pause), then the PBX actions; the operator's
+state then comes back from Asterisk as events, never set here.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from hotline.config import Settings
+from hotline.queue.roster import Roster
+from hotline.queue.router import QueueControl, Router
+from hotline.queue.skills import interface, memberships
+
+log = logging.getLogger(__name__)
+
+
+class AgentError(ValueError):
+    def __init__(self, error_id: str, message: str) -> None:
+        super().__init__(message)
+        self.error_id = error_id
+
+
+class AgentCommands:
+    def __init__(self, settings: Settings, roster: Roster, router: Router, pbx: QueueControl) -> None:
+        self.settings = settings
+        self.roster = roster
+        self.router = router
+        self.pbx = pbx
+
+    def _operator(self, extension: str):  # type: ignore[no-untyped-def]
+        op = self.settings.operator(extension)
+        if op is None:
+            raise AgentError("agent-unknown", f"no operator with extension {extension!r} in the site file")
+        return op
+
+    async def login(self, extension: str) -> list[str]:
+        op = self._operator(extension)
+        state = self.roster.get(extension)
+        queues = memberships(op)
+        for queue, penalty in queues.items():
+            if state is not None and queue in state.queues:
+                continue
+            await self.pbx.queue_add(queue, interface(extension), penalty, op.name)
+        log.info("agent=%s logged in to %d queues", extension, len(queues))
+        return sorted(queues)
+
+    async def pause(self, extension: str, reason: str) -> None:
+        self._operator(extension)
+        reason = reason.strip()
+        if not reason:
+            raise AgentError("pause-reason-missing", "a pause needs a reason (break, training, ...)")
+        self._require_logged_in(extension)
+        await self.pbx.queue_pause(interface(extension), True, reason[:80])
+        log.info("agent=%s paused: %s", extension, reason)
+
+    async def unpause(self, extension: str) -> None:
+        self._operator(extension)
+        self._require_logged_in(extension)
+        await self.pbx.queue_pause(interface(extension), False, "")
+        log.info("agent=%s ready", extension)
+
+    async def logout(self, extension: str) -> None:
+        op = self._operator(extension)
+        state = self.roster.get(extension)
+        queues = set(memberships(op)) | (state.queues if state else set())
+        for queue in sorted(queues):
+            try:
+                await self.pbx.queue_remove(queue, interface(extension))
+            except Exception as exc:  # not a member of that queue any more: fine
+                log.debug("agent=%s remove from %s: %s", extension, queue, exc)
+        self.router.forget_overflow_of(extension)
+        log.info("agent=%s logged out", extension)
+
+    def _require_logged_in(self, extension: str) -> None:
+        state = self.roster.get(extension)
+        if state is None or not state.queues:
+            raise AgentError("agent-offline", f"operator {extension} is not logged in")

@@ -1,0 +1,131 @@
+"""The operator roster: each operator's state, mirrored from AMI queue events.
+
+States: offline (in no queue, or phone not registered), ready, ringing, talking,
+wrap-up (after a call, for the queue's wrap-up time), paused (with a reason).
+Memberships (queue -> penalty) are kept too: the router needs them.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from hotline import events as ev
+from hotline.config import Settings
+from hotline.queue.skills import FALLBACK_QUEUE, extension_of
+
+# Asterisk device states (AST_DEVICE_*)
+NOT_INUSE, INUSE, BUSY, INVALID, UNAVAILABLE, RINGING, RINGINUSE, ONHOLD = 1, 2, 3, 4, 5, 6, 7, 8
+STATES = ("offline", "ready", "ringing", "talking", "wrap-up", "paused")
+
+
+@dataclass
+class OperatorState:
+    extension: str
+    name: str
+    queues: set[str] = field(default_factory=set)
+    device_status: int = 0
+    paused: bool = False
+    pause_reason: str = ""
+    ringing_for: str = ""  # uniqueid
+    talking_with: str = ""  # uniqueid
+    wrapup_until: float = 0.0
+    since: float = 0.0
+    last_state: str = "offline"
+    calls_today: int = 0
+
+    def state(self, now: float) -> str:
+        if FALLBACK_QUEUE not in self.queues and not self.queues:
+            return "offline"
+        if self.device_status in (INVALID, UNAVAILABLE):
+            return "offline"
+        if self.talking_with or self.device_status in (INUSE, BUSY, ONHOLD, RINGINUSE):
+            return "talking"
+        if self.ringing_for or self.device_status == RINGING:
+            return "ringing"
+        if self.paused:
+            return "paused"
+        if now < self.wrapup_until:
+            return "wrap-up"
+        return "ready"
+
+
+class Roster:
+    def __init__(self, settings: Settings, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self.wrapup_seconds = settings.routing.wrapup_seconds
+        self.ops: dict[str, OperatorState] = {
+            op.extension: OperatorState(op.extension, op.name) for op in settings.operators}
+
+    def get(self, extension: str) -> OperatorState | None:
+        return self.ops.get(extension)
+
+    def _op(self, interface: str) -> OperatorState | None:
+        return self.ops.get(extension_of(interface))
+
+    def is_free(self, extension: str) -> bool:
+        op = self.ops.get(extension)
+        return op is not None and op.state(self._clock()) == "ready"
+
+    def apply(self, event: ev.Event) -> None:
+        now = self._clock()
+        if isinstance(event, ev.MemberStatus):
+            op = self._op(event.interface)
+            if op:
+                op.queues.add(event.queue)
+                op.device_status = event.device_status
+                op.paused, op.pause_reason = event.paused, event.pause_reason
+                if event.device_status == NOT_INUSE:
+                    op.ringing_for = ""
+                    if op.talking_with:
+                        op.talking_with = ""
+                        op.wrapup_until = now + self.wrapup_seconds
+        elif isinstance(event, ev.MemberRemoved):
+            op = self._op(event.interface)
+            if op:
+                op.queues.discard(event.queue)
+        elif isinstance(event, ev.AgentRinging):
+            op = self._op(event.interface)
+            if op:
+                op.ringing_for = event.uniqueid
+        elif isinstance(event, ev.AgentNoAnswer):
+            op = self._op(event.interface)
+            if op and op.ringing_for == event.uniqueid:
+                op.ringing_for = ""
+        elif isinstance(event, ev.AgentConnected):
+            op = self._op(event.interface)
+            if op:
+                op.ringing_for, op.talking_with = "", event.uniqueid
+                op.calls_today += 1
+        elif isinstance(event, ev.AgentCompleted):
+            op = self._op(event.interface)
+            if op:
+                op.talking_with = ""
+                op.wrapup_until = now + self.wrapup_seconds
+        elif isinstance(event, ev.Resynced):
+            members: dict[str, set[str]] = {}
+            for m in event.members:
+                members.setdefault(extension_of(m.interface), set()).add(m.queue)
+            for ext, op in self.ops.items():
+                op.queues = members.get(ext, set())
+                op.ringing_for = ""
+            for m in event.members:
+                op = self._op(m.interface)
+                if op:
+                    op.device_status, op.paused, op.pause_reason = m.device_status, m.paused, m.pause_reason
+                    if not m.in_call:
+                        op.talking_with = ""
+        for op in self.ops.values():
+            state = op.state(now)
+            if state != op.last_state:
+                op.last_state, op.since = state, now
+
+    def snapshot(self) -> list[dict[str, object]]:
+        now = self._clock()
+        return [{"extension": op.extension, "name": op.name, "state": op.state(now),
+                 "seconds_in_state": round(now - op.since, 1) if op.since else None,
+                 "pause_reason": op.pause_reason if op.paused else "",
+                 "queues": sorted(op.queues), "calls_today": op.calls_today,
+                 "phone": "unregistered" if op.device_status in (INVALID, UNAVAILABLE) else "registered"}
+                for op in self.ops.values()]

@@ -1,0 +1,185 @@
+"""Routing: the queue and penalty ceiling at entry, and the 15-second deadline of every caller.
+
+At entry (the dialplan asks over FastAGI) the router picks the skill queue for the caller's
+language and topic. If an operator with that skill and the best proficiency is free, the
+caller starts with the narrow ceiling and the ``hl-widen`` penalty rule; if only lower
+proficiency is free it starts at the widest ceiling; if nobody with the skill is free the
+wait is predicted to be long and the caller is marked for overflow at once.
+
+While callers wait, a watcher ticks and, for each caller with no free member in reach:
+after ``overflow_same_language_after`` s (or at once when marked) it adds free operators who
+speak the language as overflow members of that queue; after ``overflow_any_after`` s it adds
+any free operator. Overflow members leave again when nobody waits in that queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Callable, Protocol
+
+from hotline import events as ev
+from hotline.config import Settings
+from hotline.queue.roster import Roster
+from hotline.queue.service_level import ServiceLevel
+from hotline.queue.skills import (FALLBACK_QUEUE, GENERAL, MAX_PENALTY, extension_of, interface, memberships,
+                                  parse_queue, queue_name)
+
+log = logging.getLogger(__name__)
+
+WIDEN_RULE = "hl-widen"
+
+
+class QueueControl(Protocol):
+    """What the router and the operator commands need from the PBX (hotline.pbx.actions)."""
+
+    async def queue_add(self, queue: str, interface: str, penalty: int, member_name: str) -> None: ...
+    async def queue_remove(self, queue: str, interface: str) -> None: ...
+    async def queue_pause(self, interface: str, paused: bool, reason: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class RouteDecision:
+    queue: str
+    max_penalty: int
+    rule: str
+    reason: str
+
+
+class Router:
+    def __init__(self, settings: Settings, roster: Roster, sl: ServiceLevel, pbx: QueueControl,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.settings = settings
+        self.routing = settings.routing
+        self.roster = roster
+        self.sl = sl
+        self.pbx = pbx
+        self._clock = clock
+        self.urgent: set[str] = set()  # uniqueids to overflow at once
+        self.overflow: dict[str, dict[str, int]] = {}  # queue -> {extension: stage}
+        self.decisions: dict[str, RouteDecision] = {}
+
+    # -- at entry ------------------------------------------------------------------------------
+
+    def _free_members(self, queue: str, max_penalty: int) -> list[str]:
+        lang_topic = parse_queue(queue)
+        out = []
+        for op_cfg in self.settings.operators:
+            pen = memberships(op_cfg).get(queue)
+            op = self.roster.get(op_cfg.extension)
+            if pen is None or op is None or pen > max_penalty or queue not in op.queues:
+                continue
+            if self.roster.is_free(op_cfg.extension):
+                out.append(op_cfg.extension)
+        if lang_topic is None:
+            return out
+        return out
+
+    def decide(self, uniqueid: str, language: str, topic: str, path: str) -> RouteDecision:
+        lang = language if self.settings.language(language) else self.settings.default_language.code
+        topic = topic if any(t.code == topic for t in self.settings.topics) else GENERAL
+        queue = queue_name(lang, topic)
+        if "any/" in path:
+            decision = RouteDecision(queue, MAX_PENALTY, "", "any operator now")
+            self.urgent.add(uniqueid)
+        elif self._free_members(queue, self.routing.initial_max_penalty):
+            decision = RouteDecision(queue, self.routing.initial_max_penalty, WIDEN_RULE, "best skill free")
+        elif self._free_members(queue, MAX_PENALTY):
+            decision = RouteDecision(queue, MAX_PENALTY, "", "lower proficiency free")
+        else:
+            decision = RouteDecision(queue, MAX_PENALTY, "", "no skilled operator free: overflow at once")
+            self.urgent.add(uniqueid)
+        self.decisions[uniqueid] = decision
+        log.info("route uniqueid=%s lang=%s topic=%s -> queue=%s max_penalty=%d rule=%s (%s)", uniqueid, lang,
+                 topic, decision.queue, decision.max_penalty, decision.rule or "-", decision.reason)
+        return decision
+
+    # -- while waiting ---------------------------------------------------------------------------
+
+    def apply(self, event: ev.Event) -> None:
+        if isinstance(event, (ev.AgentConnected, ev.CallerAbandoned, ev.CallerLeft)):
+            self.urgent.discard(event.uniqueid)
+            self.decisions.pop(event.uniqueid, None)
+
+    async def tick(self) -> None:
+        now = self._clock()
+        for queue in {q for q, _, _ in self.sl.waiting.values()}:
+            waiting = self.sl.waiting_in(queue)
+            if not waiting or queue == FALLBACK_QUEUE:
+                continue
+            uid, joined = waiting[0]
+            elapsed = now - joined
+            urgent = any(u in self.urgent for u, _ in waiting)
+            if self._free_members(queue, MAX_PENALTY) or self._ringing_for(uid):
+                continue
+            lang_topic = parse_queue(queue)
+            if lang_topic is None:
+                continue
+            lang = lang_topic[0]
+            if urgent or elapsed >= self.routing.overflow_same_language_after:
+                added = await self._add_overflow(queue, uid, lambda op: lang in op.languages, 1)
+                if added or not urgent:
+                    if elapsed < self.routing.overflow_any_after:
+                        continue
+            if elapsed >= self.routing.overflow_any_after or (urgent and not self._speakers_free(lang)):
+                await self._add_overflow(queue, uid, lambda op: True, 2)
+        await self._release_overflow()
+
+    def _ringing_for(self, uniqueid: str) -> bool:
+        return any(op.ringing_for == uniqueid for op in self.roster.ops.values())
+
+    def _speakers_free(self, lang: str) -> bool:
+        return any(lang in op.languages and self.roster.is_free(op.extension) for op in self.settings.operators)
+
+    async def _add_overflow(self, queue: str, uid: str, wanted: Callable[..., bool], stage: int) -> list[str]:
+        added = []
+        current = self.overflow.setdefault(queue, {})
+        for op_cfg in self.settings.operators:
+            ext = op_cfg.extension
+            op = self.roster.get(ext)
+            if op is None or queue in op.queues or ext in current or not wanted(op_cfg):
+                continue
+            if not self.roster.is_free(ext):
+                continue
+            try:
+                await self.pbx.queue_add(queue, interface(ext), MAX_PENALTY, op_cfg.name)
+            except Exception as exc:  # a PBX error must not stop the watcher
+                log.error("overflow add failed: queue=%s agent=%s uniqueid=%s: %s", queue, ext, uid, exc)
+                continue
+            op.queues.add(queue)
+            current[ext] = stage
+            added.append(ext)
+            log.info("overflow stage %d: queue=%s agent=%s for uniqueid=%s", stage, queue, ext, uid)
+        return added
+
+    async def _release_overflow(self) -> None:
+        for queue, members in list(self.overflow.items()):
+            if self.sl.waiting_in(queue) or not members:
+                if not members:
+                    del self.overflow[queue]
+                continue
+            for ext in list(members):
+                try:
+                    await self.pbx.queue_remove(queue, interface(ext))
+                except Exception as exc:
+                    log.error("overflow remove failed: queue=%s agent=%s: %s", queue, ext, exc)
+                    continue
+                op = self.roster.get(ext)
+                if op:
+                    op.queues.discard(queue)
+                del members[ext]
+                log.info("overflow released: queue=%s agent=%s", queue, ext)
+
+    async def run(self, interval: float = 0.5) -> None:
+        while True:
+            try:
+                await self.tick()
+            except Exception:
+                log.exception("deadline watcher tick failed")
+            await asyncio.sleep(interval)
+
+    def forget_overflow_of(self, extension: str) -> None:
+        for members in self.overflow.values():
+            members.pop(extension_of(extension), None)
