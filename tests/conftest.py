@@ -66,6 +66,7 @@ overflow_same_language_after = 4
 overflow_any_after = 8
 ring_seconds = 10
 wrapup_seconds = 2
+menu_timeout = 2
 
 [asterisk]
 root = "{root}"
@@ -177,8 +178,8 @@ def prompt_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def phones(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     if not in_netns():
         pytest.skip("end-to-end tests run through `make test` (inside unshare --net)")
-    from hotline.sim.phones import PhoneBank
-    bank = PhoneBank(tmp_path_factory.mktemp("phones"), SIP_PORT)
+    from hotline.sim.phone_process import Phones
+    bank = Phones(tmp_path_factory.mktemp("phones"), SIP_PORT)
     yield bank
     bank.close()
 
@@ -224,12 +225,22 @@ def make_hotline(tmp_path: Path, phones: Any, prompt_cache: Path) -> Iterator[An
         return h
 
     yield make
-    phones.remove_all()
-    for h in made:
+    try:
+        phones.remove_all()
+    finally:
+        for h in made:
+            _teardown(h)
+
+
+def _teardown(h: Hotline) -> None:
+    from hotline.pbx import asterisk
+
+    try:
         h.stop_service()
+    finally:
         log = h.settings.asterisk.instance_dir / "log"
         asterisk.stop(h.settings)
         # keep logs for a failed test's report, drop the instance folder otherwise
-        keep = tmp_path / "asterisk-logs"
+        keep = h.tmp / "asterisk-logs"
         shutil.copytree(log, keep, dirs_exist_ok=True)
         shutil.rmtree(h.settings.asterisk.instance_dir, ignore_errors=True)

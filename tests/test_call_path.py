@@ -76,3 +76,184 @@ def test_english_caller_reaches_the_english_operator(make_hotline: Any, phones: 
     assert 0 <= case["wait_seconds"] < 5
     assert case["talk_seconds"] >= 2
     assert case["abandoned"] == 0
+
+
+OVERFLOW_OPERATORS = """
+[[operators]]
+extension = "2001"
+name = "English Housing"
+languages = { en = 5 }
+topics = ["housing"]
+
+[[operators]]
+extension = "2002"
+name = "Mandarin Only"
+languages = { zh = 5 }
+topics = ["housing", "transport"]
+
+[[operators]]
+extension = "2003"
+name = "English Transport"
+languages = { en = 4 }
+topics = ["transport"]
+"""
+
+
+def asterisk_queue_figures(h: Any, queue: str) -> dict[str, str]:
+    """Asterisk's own QueueParams line for ``queue`` (calls completed, abandoned, SL, SL2)."""
+    import re
+    out = h.asterisk_cli(f"queue show {queue}")
+    m = re.search(r"C:(\d+), A:(\d+), SL:([\d.]+)%, SL2:([\d.]+)% within (\d+)s", out)
+    assert m, out
+    return {"completed": m.group(1), "abandoned": m.group(2), "sl": m.group(3), "sl2": m.group(4)}
+
+
+def test_busy_skill_overflows_to_same_language_then_any_operator_before_15s(
+        make_hotline: Any, phones: Any, tones: Any) -> None:
+    h = make_hotline(OVERFLOW_OPERATORS)
+    h.start_service()
+    op1 = register(h, phones, tones, "2001", OP1_HZ)
+    op2 = register(h, phones, tones, "2002", OP2_HZ)
+    op3 = register(h, phones, tones, "2003", 1800)
+    h.login("2001", "2002", "2003")
+
+    # A takes the only English-housing operator
+    a = call_in(phones, tones, "13900000011", ["2", "1"])
+    wait_until(lambda: op1.calls and op1.calls[0].connected_at, 15, "A answered by 2001")
+    # B: English housing, exact skill busy -> the English transport operator at once (same language)
+    b = call_in(phones, tones, "13900000012", ["2", "1"])
+    wait_until(lambda: op3.calls and op3.calls[0].connected_at, 15, "B answered by the same-language overflow")
+    # C: English housing, every English speaker busy -> any operator (Mandarin), before 15 s
+    c = call_in(phones, tones, "13900000013", ["2", "1"])
+    wait_until(lambda: op2.calls and op2.calls[0].connected_at, 20, "C answered by the any-operator overflow")
+    time.sleep(1)
+    for call in (a, b, c):
+        phones.hangup(call)
+    wait_until(lambda: [x["state"] for x in h.cases()] == ["ended"] * 3, 15, "three cases ended")
+
+    cases = {x["caller_number"]: x for x in h.cases()}
+    assert cases["13900000011"]["operator"] == "2001"
+    assert cases["13900000012"]["operator"] == "2003"
+    assert cases["13900000012"]["wait_seconds"] < 5, "same-language overflow is immediate when the skill is busy"
+    assert cases["13900000013"]["operator"] == "2002"
+    assert 7 <= cases["13900000013"]["wait_seconds"] < 15, cases["13900000013"]
+    assert {x["queue"] for x in cases.values()} == {"hl-en-housing"}
+
+    sl = h.api("GET", "/api/queues")["queues"]["hl-en-housing"]
+    assert (sl["answered"], sl["answered_in_target"], sl["abandoned"]) == (3, 3, 0)
+    assert sl["sl_over_answered"] == 100.0 and sl["sl_over_offered"] == 100.0
+    ast = asterisk_queue_figures(h, "hl-en-housing")
+    assert (ast["completed"], ast["abandoned"], float(ast["sl"])) == ("3", "0", sl["sl_over_answered"])
+    # the overflow members left the queue once nobody waited
+    wait_until(lambda: h.agent("2002")["queues"].count("hl-en-housing") == 0, 5, "overflow released")
+
+
+def test_caller_hangs_up_while_waiting_is_abandoned(make_hotline: Any, phones: Any, tones: Any) -> None:
+    h = make_hotline(OPERATORS)
+    h.start_service()
+    op1 = register(h, phones, tones, "2001", OP1_HZ)
+    h.login("2001")
+    busy = call_in(phones, tones, "13900000021", ["2", "1"])
+    wait_until(lambda: op1.calls and op1.calls[0].connected_at, 15, "2001 busy")
+    waiting = call_in(phones, tones, "13900000022", ["2", "1"])
+    wait_until(lambda: any(x["caller_number"] == "13900000022" for x in h.cases()), 10, "case at queue entry")
+    time.sleep(4)
+    phones.hangup(waiting)
+    wait_until(lambda: [x["state"] for x in h.cases() if x["caller_number"] == "13900000022"] == ["abandoned"],
+               10, "abandoned")
+    case = next(x for x in h.cases() if x["caller_number"] == "13900000022")
+    assert case["abandoned"] == 1 and case["operator"] is None
+    assert 3 <= case["wait_seconds"] <= 7, case
+    phones.hangup(busy)
+    wait_until(lambda: all(x["state"] != "answered" for x in h.cases()), 10, "first call ended")
+    sl = h.api("GET", "/api/queues")["queues"]["hl-en-housing"]
+    assert (sl["answered"], sl["abandoned"]) == (1, 1)
+    assert sl["sl_over_answered"] == 100.0 and sl["sl_over_offered"] == 50.0
+    ast = asterisk_queue_figures(h, "hl-en-housing")
+    assert (ast["completed"], ast["abandoned"]) == ("1", "1")
+    assert float(ast["sl"]) == sl["sl_over_answered"]
+
+
+def test_invalid_then_missing_digit_falls_back_to_mandarin(make_hotline: Any, phones: Any, tones: Any) -> None:
+    h = make_hotline(OPERATORS)
+    h.start_service()
+    op2 = register(h, phones, tones, "2002", OP2_HZ)
+    h.login("2002")
+    call = call_in(phones, tones, "13900000031", ["9"])  # invalid, then silence everywhere
+    wait_until(lambda: op2.calls and op2.calls[0].connected_at, 60, "the Mandarin operator answered")
+    phones.hangup(call)
+    wait_until(lambda: h.cases() and h.cases()[0]["state"] == "ended", 10, "case ended")
+    case = h.cases()[0]
+    assert (case["language"], case["topic"], case["operator"]) == ("zh", "general", "2002")
+    assert case["ivr_path"] == "lang-retry:9/lang-retry:timeout/lang-default/lang:zh/topic:general/"
+
+
+def test_router_down_calls_are_answered_through_the_fallback(make_hotline: Any, phones: Any, tones: Any) -> None:
+    h = make_hotline(OPERATORS)
+    h.start_service()
+    op1 = register(h, phones, tones, "2001", OP1_HZ)
+    h.login("2001")
+    h.stop_service()  # the Python side is down; Asterisk keeps the logged-in members
+
+    call = call_in(phones, tones, "13900000041", ["2", "1"])
+    wait_until(lambda: op1.calls and op1.calls[0].connected_at, 20, "answered with the router down")
+    time.sleep(2)
+    # the service comes back during the call: it finds the call and opens its case
+    h.start_service()
+    wait_until(lambda: h.cases(), 10, "case opened at resync")
+    phones.hangup(call)
+    wait_until(lambda: h.cases()[0]["state"] == "ended", 10, "case ended")
+    wait_until(lambda: op1.calls[0].ended_at, 10, "operator leg ended")
+    time.sleep(0.5)
+    assert tone_share(op1.calls[0].recording, CALLER_HZ, start=0.5) > 0.5, "the operator heard the caller"
+    case = h.cases()[0]
+    assert (case["queue"], case["operator"], case["source"]) == ("hl-all", "2001", "resync")
+    assert case["caller_number"] == "13900000041"
+
+
+def test_ami_drop_and_asterisk_restart_lose_and_double_no_case(make_hotline: Any, phones: Any, tones: Any) -> None:
+    import subprocess
+
+    from hotline.pbx import asterisk
+
+    h = make_hotline(OPERATORS)
+    h.start_service()
+    op1 = register(h, phones, tones, "2001", OP1_HZ)
+    h.login("2001")
+    busy = call_in(phones, tones, "13900000051", ["2", "1"])
+    wait_until(lambda: op1.calls and op1.calls[0].connected_at, 15, "first call answered")
+    waiting = call_in(phones, tones, "13900000052", ["2", "1"])
+    wait_until(lambda: len(h.cases()) == 2, 10, "second caller queued")
+
+    # 1. the AMI TCP connection is cut; while it is down the first call ends and the second is answered
+    subprocess.run(["ss", "-K", "dst", "127.0.0.1", "dport", "=", str(h.settings.asterisk.ami_port)],
+                   check=True, capture_output=True)
+    phones.hangup(busy)
+    wait_until(lambda: len(op1.calls) == 2 and op1.calls[1].connected_at, 20, "second call answered")
+    log = h.service_log.read_text
+    wait_until(lambda: log().count("AMI logged in") >= 2, 20, "the session reconnected")
+    wait_until(lambda: [x["state"] for x in h.cases()] == ["ended", "answered"], 10, "states resynced")
+    assert h.cases()[1]["operator"] == "2001"
+
+    # 2. Asterisk crashes under the live call (no hang-up events) and is started again:
+    #    the case is closed at resync, not lost; operators stay logged in; new calls work
+    import os
+    import signal
+    pid = asterisk.running_pid(h.settings)
+    assert pid
+    os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: asterisk.running_pid(h.settings) is None, 10, "Asterisk gone")
+    asterisk.start(h.settings)
+    wait_until(lambda: log().count("AMI logged in") >= 3, 30, "reconnected after the restart")
+    wait_until(lambda: h.cases()[1]["state"] == "ended", 10, "the cut call's case closed at resync")
+    assert "resync" in h.cases()[1]["note"]
+    wait_until(lambda: h.agent("2001")["state"] == "ready", 20, "operator still logged in after restart")
+    phones.remove_all()
+    op1 = register(h, phones, tones, "2001", OP1_HZ)
+    wait_until(lambda: h.agent("2001")["state"] == "ready", 20, "operator ready again")
+    third = call_in(phones, tones, "13900000053", ["2", "1"])
+    wait_until(lambda: op1.calls and op1.calls[0].connected_at, 15, "a call after the restart is answered")
+    phones.hangup(third)
+    wait_until(lambda: len(h.cases()) == 3 and h.cases()[2]["state"] == "ended", 10, "third case")
+    numbers = [x["caller_number"] for x in h.cases()]
+    assert numbers == ["13900000051", "13900000052", "13900000053"], "one case per call, none doubled"

@@ -200,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("panoramisk").setLevel(logging.INFO)  # its debug level prints every AMI message
     try:
         return int(args.fn(args))
     except config.ConfigError as exc:

@@ -64,7 +64,7 @@ class Routing:
     overflow_any_after: float = 9.0  # router adds any free operator
     ring_seconds: int = 12
     wrapup_seconds: int = 5
-    agi_wait_seconds: int = 3  # how long the dialplan waits for the router before the fallback
+    menu_timeout: int = 5  # seconds the IVR waits for a digit after each menu prompt
 
 
 @dataclass(frozen=True)

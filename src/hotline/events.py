@@ -146,6 +146,8 @@ class ChannelSnapshot:
     bridged: bool
     connected_number: str
     application: str
+    application_data: str
+    caller_number: str
 
 
 @dataclass(frozen=True)

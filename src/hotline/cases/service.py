@@ -95,6 +95,18 @@ class CaseService:
                 await self.repo.update(uid, {"state": "answered", "operator": channel.connected_number,
                                              "answered_at": snap.at, "note": (case["note"] or "") + "answered while AMI was down;"},
                                        only_states=("queued",))
+        for c in snap.channels:
+            # a caller who queued and was answered while we were away (e.g. the fallback path)
+            if c.application == "Queue" and c.bridged:
+                queue = c.application_data.split(",", 1)[0]
+                lang, topic = parse_queue(queue) or ("", "")
+                if await self.repo.create({"uniqueid": c.uniqueid, "linkedid": c.linkedid,
+                                           "caller_number": c.caller_number, "language": lang, "topic": topic,
+                                           "ivr_path": "", "queue": queue, "queued_at": snap.at, "state": "answered",
+                                           "operator": c.connected_number, "answered_at": snap.at,
+                                           "source": "resync", "note": "answered while the service was down;"}):
+                    log.warning("case opened at resync for a call already answered: uniqueid=%s queue=%s agent=%s",
+                                c.uniqueid, queue, c.connected_number)
         for w in snap.waiting:
             lang, topic = parse_queue(w.queue) or ("", "")
             if await self.repo.create({"uniqueid": w.uniqueid, "caller_number": w.caller_number, "language": lang,

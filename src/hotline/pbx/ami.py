@@ -44,10 +44,12 @@ class _Protocol(AMIProtocol):  # type: ignore[misc]
 class _Manager(Manager):  # type: ignore[misc]
     """panoramisk's Manager with exponential reconnect backoff."""
 
-    def __init__(self, backoff_max: float, **config: Any) -> None:
+    def __init__(self, backoff_min: float, backoff_max: float, **config: Any) -> None:
         super().__init__(**config)
-        self.backoff_min = float(self.reconnect_timeout)
+        # panoramisk int()s reconnect_timeout (0.5 -> 0, a busy loop); keep our own floor
+        self.backoff_min = max(0.1, backoff_min)
         self.backoff_max = backoff_max
+        self.reconnect_timeout = self.backoff_min
 
     def connection_made(self, f: "asyncio.Future[Any]") -> None:
         if f.exception() is not None:
@@ -65,13 +67,14 @@ class AmiSession:
         self._clock = clock
         self.action_timeout = action_timeout
         self.connected = asyncio.Event()
+        self.booted = asyncio.Event()  # FullyBooted seen on this connection
         self.logins = 0
         self._closing = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._manager = _Manager(
-            backoff_max,
+            backoff_min, backoff_max,
             loop=asyncio.get_running_loop(), host=host, port=port, username=username, secret=secret,
-            events="on", ping_delay=5, ping_interval=5, reconnect_timeout=backoff_min,
+            events="on", ping_delay=5, ping_interval=5, reconnect_timeout=1,
             protocol_factory=_Protocol,
             on_login=self._on_login, on_disconnect=self._on_disconnect,
         )
@@ -123,6 +126,8 @@ class AmiSession:
     # -- panoramisk callbacks ----------------------------------------------------------------
 
     def _on_event(self, _manager: Manager, message: Message) -> None:
+        if message.get("Event") == "FullyBooted":
+            self.booted.set()
         try:
             event = translate(message, self._clock())
         except MalformedAmi as exc:
@@ -142,18 +147,31 @@ class AmiSession:
 
     def _on_disconnect(self, _manager: Manager, exc: object) -> None:
         self.connected.clear()
+        self.booted.clear()
         if self._closing:
             return
         log.warning("AMI connection lost (%s); reconnecting", exc)
         self._bus.publish(ev.PbxDisconnected(str(exc), self._clock()))
 
     async def _resync(self) -> None:
-        try:
-            snapshot = await self.snapshot()
-        except PbxError as exc:
-            log.error("resync after login failed: %s", exc)
+        """After a login: wait for FullyBooted (Asterisk may still be loading modules), then
+        snapshot; retried with backoff while the connection lasts."""
+        login = self.logins
+        for attempt in range(1, 6):
+            try:
+                await asyncio.wait_for(self.booted.wait(), 60)
+                snapshot = await self.snapshot()
+            except (PbxError, asyncio.TimeoutError) as exc:
+                log.error("resync after login #%d failed (attempt %d): %s", login, attempt, exc or "not booted")
+                if login != self.logins or not self.connected.is_set():
+                    return  # a newer connection does its own resync
+                await asyncio.sleep(min(8.0, 0.5 * 2 ** attempt))
+                continue
+            if login == self.logins:
+                self._bus.publish(snapshot)
+                log.info("resynced after login #%d: %d channels, %d waiting, %d members", login,
+                         len(snapshot.channels), len(snapshot.waiting), len(snapshot.members))
             return
-        self._bus.publish(snapshot)
 
     async def snapshot(self) -> ev.Resynced:
         """What Asterisk holds now: live channels, waiting callers, queue members."""
@@ -165,7 +183,9 @@ class AmiSession:
                     uniqueid=str(m.get("Uniqueid", "")), linkedid=str(m.get("Linkedid", "")),
                     channel=str(m.get("Channel", "")), bridged=bool(m.get("BridgeId")),
                     connected_number=str(m.get("ConnectedLineNum", "")),
-                    application=str(m.get("Application", ""))))
+                    application=str(m.get("Application", "")),
+                    application_data=str(m.get("ApplicationData", "")),
+                    caller_number=str(m.get("CallerIDNum", ""))))
         waiting, members = [], []
         for m in await self.action({"Action": "QueueStatus"}, as_list=True, timeout=10):
             kind = m.get("Event")

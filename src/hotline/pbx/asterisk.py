@@ -103,7 +103,7 @@ def render(settings: Settings, secrets: Secrets, citizen_match: tuple[str, ...] 
         "languages": settings.languages, "default_language": settings.default_language,
         "topics": settings.topics, "operators": settings.operators, "passwords": secrets.sip_passwords,
         "queues": skill_queues(settings), "routing": settings.routing, "citizen_match": citizen_match,
-        "menu_timeout": 5,
+        "menu_timeout": settings.routing.menu_timeout,
     }
     etc = inst_host / "etc"
     for template in sorted(_templates_dir().glob("*.conf.j2")):
@@ -162,6 +162,22 @@ def cli(settings: Settings, command: str, timeout: float = 15) -> str:
     return out.stdout
 
 
+def _ctl_listening(settings: Settings) -> bool:
+    """Is an Asterisk answering on this instance's control socket? Removes a stale socket."""
+    import socket
+
+    path = settings.asterisk.instance_dir / "run" / "asterisk.ctl"
+    if not path.exists():
+        return False
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        try:
+            sock.connect(str(path))
+            return True
+        except OSError:
+            path.unlink(missing_ok=True)
+            return False
+
+
 def start(settings: Settings, boot_timeout: float = 60) -> int:
     """Start Asterisk in the chroot (foreground process, our own child) and wait for FullyBooted."""
     if (pid := running_pid(settings)) is not None:
@@ -171,6 +187,12 @@ def start(settings: Settings, boot_timeout: float = 60) -> int:
         raise AsteriskError("no rendered configuration: run 'hotline asterisk render' first")
     if installed_version(settings.asterisk.root) is None:
         raise AsteriskError(f"no Asterisk in {settings.asterisk.root}: run 'hotline asterisk install' first")
+    deadline = time.monotonic() + 10
+    while _ctl_listening(settings):  # e.g. a killed Asterisk whose threads are still exiting
+        if time.monotonic() > deadline:
+            raise AsteriskError(f"another Asterisk answers on instance {settings.asterisk.instance}'s control "
+                                "socket and is not ours; stop it first")
+        time.sleep(0.1)
     log_path = settings.asterisk.instance_dir / "log" / "console.log"
     with open(log_path, "ab") as out:
         proc = subprocess.Popen(["chroot", str(settings.asterisk.root), "/usr/sbin/asterisk", "-f", "-C", conf],
@@ -184,7 +206,8 @@ def start(settings: Settings, boot_timeout: float = 60) -> int:
             raise AsteriskError(f"Asterisk exited at start (code {proc.returncode}); console log:\n{tail}")
         try:
             cli(settings, "core waitfullybooted", timeout=max(1.0, deadline - time.monotonic()))
-            break
+            if proc.poll() is None:
+                break
         except AsteriskError:
             if time.monotonic() > deadline:
                 stop(settings)

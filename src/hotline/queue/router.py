@@ -64,7 +64,6 @@ class Router:
     # -- at entry ------------------------------------------------------------------------------
 
     def _free_members(self, queue: str, max_penalty: int) -> list[str]:
-        lang_topic = parse_queue(queue)
         out = []
         for op_cfg in self.settings.operators:
             pen = memberships(op_cfg).get(queue)
@@ -73,8 +72,6 @@ class Router:
                 continue
             if self.roster.is_free(op_cfg.extension):
                 out.append(op_cfg.extension)
-        if lang_topic is None:
-            return out
         return out
 
     def decide(self, uniqueid: str, language: str, topic: str, path: str) -> RouteDecision:
@@ -119,19 +116,13 @@ class Router:
                 continue
             lang = lang_topic[0]
             if urgent or elapsed >= self.routing.overflow_same_language_after:
-                added = await self._add_overflow(queue, uid, lambda op: lang in op.languages, 1)
-                if added or not urgent:
-                    if elapsed < self.routing.overflow_any_after:
-                        continue
-            if elapsed >= self.routing.overflow_any_after or (urgent and not self._speakers_free(lang)):
+                await self._add_overflow(queue, uid, lambda op: lang in op.languages, 1)
+            if elapsed >= self.routing.overflow_any_after:
                 await self._add_overflow(queue, uid, lambda op: True, 2)
         await self._release_overflow()
 
     def _ringing_for(self, uniqueid: str) -> bool:
         return any(op.ringing_for == uniqueid for op in self.roster.ops.values())
-
-    def _speakers_free(self, lang: str) -> bool:
-        return any(lang in op.languages and self.roster.is_free(op.extension) for op in self.settings.operators)
 
     async def _add_overflow(self, queue: str, uid: str, wanted: Callable[..., bool], stage: int) -> list[str]:
         added = []

@@ -148,6 +148,7 @@ class PhoneBank:
             self.ep.libCreate()
             cfg = pj.EpConfig()
             cfg.uaConfig.threadCnt = 0
+            cfg.uaConfig.maxCalls = 32
             cfg.uaConfig.mainThreadOnly = False
             cfg.logConfig.level = self.log_level
             cfg.logConfig.consoleLevel = self.log_level
@@ -219,6 +220,11 @@ class PhoneBank:
     def _later(self, delay: float, fn: Callable[[], None]) -> None:
         self._timers.append((time.time() + delay, fn))
 
+    def register_this_thread(self, name: str = "rpc") -> None:
+        """Let the calling thread touch pjsua2 objects (Python's GC may free them anywhere)."""
+        if not self.ep.libIsThreadRegistered():
+            self.ep.libRegisterThread(name)
+
     def run(self, fn: Callable[[], T], timeout: float = 10) -> T:
         fut: Future[T] = Future()
         self._cmds.put((fn, fut))
@@ -228,17 +234,32 @@ class PhoneBank:
 
     def operator(self, ext: str, password: str, mic: Path | None, auto_answer: bool = True,
                  answer_after: float = 0.5, timeout: float = 10) -> Phone:
-        """A registered operator phone; waits until Asterisk accepted the registration."""
+        """A registered operator phone; waits until Asterisk accepted the registration.
+
+        A phone for the same user is reused (re-registered with the new password): deleting
+        and re-creating pjsua2 accounts in one process invalidates the recycled account slot."""
         def create() -> Phone:
             acfg = pj.AccountConfig()
             acfg.idUri = f"sip:{ext}@127.0.0.1"
             acfg.regConfig.registrarUri = f"sip:{self.pbx}"
             acfg.regConfig.timeoutSec = 300
+            acfg.regConfig.retryIntervalSec = 2
             cred = pj.AuthCredInfo("digest", "*", ext, 0, password)
             acfg.sipConfig.authCreds.append(cred)
-            phone = Phone(self, ext, password, mic, auto_answer, answer_after)
-            phone.create(acfg)
-            self.phones[ext] = phone
+            phone = self.phones.get(ext)
+            if phone is None:
+                phone = Phone(self, ext, password, mic, auto_answer, answer_after)
+                phone.create(acfg)
+                self.phones[ext] = phone
+            else:
+                phone.password, phone.mic = password, mic
+                phone.auto_answer, phone.answer_after = auto_answer, answer_after
+                phone.calls, phone.registered = [], False
+                phone.modify(acfg)
+                try:  # modify re-registers only when the config changed
+                    phone.setRegistration(True)
+                except pj.Error:
+                    pass  # a registration is already under way
             return phone
         phone = self.run(create)
         wait_until(lambda: phone.registered, timeout, f"operator {ext} registered (last status {phone.reg_status})")
@@ -249,9 +270,21 @@ class PhoneBank:
         def create() -> Phone:
             acfg = pj.AccountConfig()
             acfg.idUri = f"sip:{number}@127.0.0.1"
-            phone = Phone(self, number, None, mic, False, 0)
-            phone.create(acfg)
-            self.phones[number] = phone
+            phone = self.phones.get(number)
+            if phone is None:
+                # pjsua has few account slots (PJSUA_MAX_ACC): re-point an idle caller phone
+                idle = [p for p in self.phones.values() if p.password is None
+                        and all(c.state == "DISCONNECTED" for c in p.calls)]
+                if len([p for p in self.phones.values() if p.password is None]) >= 4 and idle:
+                    phone = idle[0]
+                    del self.phones[phone.user]
+                    phone.user = number
+                    phone.modify(acfg)
+                else:
+                    phone = Phone(self, number, None, mic, False, 0)
+                    phone.create(acfg)
+                self.phones[number] = phone
+            phone.mic, phone.calls = mic, []
             return phone
         return self.run(create)
 
@@ -261,7 +294,10 @@ class PhoneBank:
             call.info.call = call
             phone.calls.append(call.info)
             self._keep(call)
-            call.makeCall(f"sip:{target}@{self.pbx}", pj.CallOpParam(True))
+            try:
+                call.makeCall(f"sip:{target}@{self.pbx}", pj.CallOpParam(True))
+            except pj.Error as exc:
+                raise RuntimeError(f"{phone.user} could not dial {target}: {exc.info()}") from None
             return call.info
         return self.run(dial)
 
@@ -280,14 +316,25 @@ class PhoneBank:
         self.run(lambda: phone.setRegistration(False))
 
     def remove_all(self) -> None:
-        """Hang up every call and delete every phone (between tests)."""
-        def clear() -> None:
-            self.ep.hangupAllCalls()
-        self.run(clear)
+        """Between tests: hang up every call and unregister every operator phone (phones are
+        kept and reused, see ``operator``)."""
+        self.run(self.ep.hangupAllCalls)
         time.sleep(0.5)
 
-        self.run(self._drop_phones)
-        time.sleep(0.3)
+        def reset() -> None:
+            for phone in self.phones.values():
+                for info in phone.calls:
+                    info.call = None
+                phone.calls = []
+                if phone.password is not None and phone.registered:
+                    try:
+                        phone.setRegistration(False)
+                    except pj.Error:
+                        pass
+                    phone.registered = False
+            self._live_calls.clear()
+        self.run(reset)
+        time.sleep(0.2)
 
     def close(self) -> None:
         self._stop.set()
