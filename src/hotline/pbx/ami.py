@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from typing import Any, Callable
 
@@ -34,6 +35,14 @@ class PbxError(RuntimeError):
 
 
 class _Protocol(AMIProtocol):  # type: ignore[misc]
+    trace_path: str | None = None  # HOTLINE_AMI_TRACE: append the raw AMI stream to this file
+
+    def data_received(self, data: bytes) -> None:
+        if self.trace_path:
+            with open(self.trace_path, "ab") as fh:
+                fh.write(data)
+        super().data_received(data)
+
     def handle_message(self, message: Message) -> None:
         try:
             super().handle_message(message)
@@ -79,6 +88,7 @@ class AmiSession:
             on_login=self._on_login, on_disconnect=self._on_disconnect,
         )
         self._manager.register_event("*", self._on_event)
+        _Protocol.trace_path = os.environ.get("HOTLINE_AMI_TRACE") or None
 
     def start(self) -> None:
         self._manager.connect()
@@ -92,10 +102,13 @@ class AmiSession:
     async def close(self) -> None:
         self._closing = True
         self._manager.close()
+        self.connected.clear()
         for task in list(self._tasks):
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self.connected.clear()
+        if self._tasks:
+            _done, pending = await asyncio.wait(self._tasks, timeout=2)
+            for task in pending:
+                log.warning("AMI task %s did not stop within 2s of close", task.get_name())
 
     def drop_connection(self) -> None:
         """Abort the TCP connection as a network fault would (used by the reconnect tests)."""
@@ -158,6 +171,8 @@ class AmiSession:
         snapshot; retried with backoff while the connection lasts."""
         login = self.logins
         for attempt in range(1, 6):
+            if self._closing:
+                return
             try:
                 await asyncio.wait_for(self.booted.wait(), 60)
                 snapshot = await self.snapshot()
@@ -167,7 +182,7 @@ class AmiSession:
                     return  # a newer connection does its own resync
                 await asyncio.sleep(min(8.0, 0.5 * 2 ** attempt))
                 continue
-            if login == self.logins:
+            if login == self.logins and not self._closing:
                 self._bus.publish(snapshot)
                 log.info("resynced after login #%d: %d channels, %d waiting, %d members", login,
                          len(snapshot.channels), len(snapshot.waiting), len(snapshot.members))

@@ -147,9 +147,7 @@ class Router:
 
     async def _release_overflow(self) -> None:
         for queue, members in list(self.overflow.items()):
-            if self.sl.waiting_in(queue) or not members:
-                if not members:
-                    del self.overflow[queue]
+            if self.sl.waiting_in(queue):
                 continue
             for ext in list(members):
                 try:
@@ -162,6 +160,8 @@ class Router:
                     op.queues.discard(queue)
                 del members[ext]
                 log.info("overflow released: queue=%s agent=%s", queue, ext)
+            if not members:
+                del self.overflow[queue]
 
     async def run(self, interval: float = 0.5) -> None:
         while True:
