@@ -14,9 +14,10 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -105,9 +106,10 @@ class Hotline:
         assert self.service is None
         self.service_log = self.tmp / f"service-{int(time.time() * 1000)}.log"
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        self.service = subprocess.Popen(
-            [sys.executable, "-m", "hotline.cli", "--site", str(self.site), "-v", "run", "--no-asterisk"],
-            stdout=open(self.service_log, "wb"), stderr=subprocess.STDOUT, env=env)
+        with open(self.service_log, "wb") as out:
+            self.service = subprocess.Popen(
+                [sys.executable, "-m", "hotline.cli", "--site", str(self.site), "-v", "run", "--no-asterisk"],
+                stdout=out, stderr=subprocess.STDOUT, env=env)
         deadline = time.time() + timeout
         while True:
             try:
@@ -115,7 +117,7 @@ class Hotline:
                 break
             except (urllib.error.URLError, ConnectionError):
                 if self.service.poll() is not None or time.time() > deadline:
-                    raise RuntimeError("service did not start:\n" + self.service_log.read_text()[-3000:])
+                    raise RuntimeError("service did not start:\n" + self.service_log.read_text()[-3000:]) from None
                 time.sleep(0.2)
         wait_for(lambda: "AMI logged in" in self.service_log.read_text(), 20, "service logged in to AMI")
 

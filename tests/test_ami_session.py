@@ -94,7 +94,7 @@ async def next_of(sub: Any, kind: type, timeout: float = 5) -> Any:
 
 
 async def test_queueadd_resolves_and_atxfer_does_not_drop_the_connection(ami: Any) -> None:
-    server, session, sub = ami
+    server, session, _sub = ami
     reply = await session.action({"Action": "QueueAdd", "Queue": "q", "Interface": "PJSIP/1"})
     assert reply[0]["Message"] == "Added interface to queue"
     await session.action({"Action": "Atxfer", "Channel": "PJSIP/1-1", "Exten": "1"})
@@ -116,7 +116,7 @@ async def test_malformed_event_is_skipped_and_the_stream_goes_on(ami: Any) -> No
 
 
 async def test_drop_reconnects_and_resyncs(ami: Any) -> None:
-    server, session, sub = ami
+    server, _session, sub = ami
     await next_of(sub, ev.Resynced)  # the first login's resync
     server.drop_all()
     await next_of(sub, ev.PbxDisconnected)

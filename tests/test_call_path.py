@@ -222,7 +222,7 @@ def test_ami_drop_and_asterisk_restart_lose_and_double_no_case(make_hotline: Any
     h.login("2001")
     busy = call_in(phones, tones, "13900000051", ["2", "1"])
     wait_until(lambda: op1.calls and op1.calls[0].connected_at, 15, "first call answered")
-    waiting = call_in(phones, tones, "13900000052", ["2", "1"])
+    call_in(phones, tones, "13900000052", ["2", "1"])
     wait_until(lambda: len(h.cases()) == 2, 10, "second caller queued")
 
     # 1. the AMI TCP connection is cut; while it is down the first call ends and the second is answered

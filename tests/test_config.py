@@ -30,8 +30,10 @@ def test_the_example_site_file_is_valid() -> None:
 
 
 @pytest.mark.parametrize("old,new,key,problem", [
-    ('languages = { zh = 5, en = 3 }', 'languages = { zh = 5, xx = 3 }', "operators[0].languages.xx", "unknown language"),
-    ('languages = { zh = 5, en = 3 }', 'languages = { zh = 7 }', "operators[0].languages.zh", "proficiency must be 1-5"),
+    ('languages = { zh = 5, en = 3 }', 'languages = { zh = 5, xx = 3 }', "operators[0].languages.xx",
+     "unknown language"),
+    ('languages = { zh = 5, en = 3 }', 'languages = { zh = 7 }', "operators[0].languages.zh",
+     "proficiency must be 1-5"),
     ('code = "en"\nname = "English"\ndigit = "2"', 'code = "en"\nname = "English"\ndigit = "1"', "languages[1].digit",
      "duplicate digit"),
     ('extension = "1002"', 'extension = "1001"', "operators[1].extension", "duplicate extension"),

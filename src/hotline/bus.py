@@ -16,7 +16,7 @@ T = TypeVar("T")
 
 
 class Subscription(Generic[T]):
-    def __init__(self, bus: "Bus[T]", name: str, maxsize: int) -> None:
+    def __init__(self, bus: Bus[T], name: str, maxsize: int) -> None:
         self.name = name
         self.queue: asyncio.Queue[T] = asyncio.Queue(maxsize)
         self.dropped = 0

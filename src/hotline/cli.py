@@ -39,10 +39,10 @@ def _api(settings: config.Settings, method: str, path: str, body: dict[str, Any]
             return json.loads(resp.read())
     except urllib.error.HTTPError as exc:
         detail = json.loads(exc.read() or b"{}")
-        raise SystemExit(f"hotline: {detail.get('error', exc.code)}: {detail.get('message', exc.reason)}")
+        raise SystemExit(f"hotline: {detail.get('error', exc.code)}: {detail.get('message', exc.reason)}") from None
     except urllib.error.URLError as exc:
         raise SystemExit(f"hotline: the hotline service is not reachable at {url} ({exc.reason}); "
-                         "is 'hotline run' running?")
+                         "is 'hotline run' running?") from None
 
 
 def cmd_asterisk(args: argparse.Namespace) -> int:
@@ -130,8 +130,8 @@ def cmd_queues(args: argparse.Namespace) -> int:
     settings = _settings(args)
     while True:
         data = _api(settings, "GET", "/api/queues")
-        lines = [f"target {data['target_seconds']}s   {'waiting':>7} {'longest':>7} {'answered':>8} "
-                 f"{'abandon':>7} {'SL/ans%':>7} {'SL/off%':>7}"]
+        lines = [(f"target {data['target_seconds']}s   {'waiting':>7} {'longest':>7} {'answered':>8} "
+                 f"{'abandon':>7} {'SL/ans%':>7} {'SL/off%':>7}")]
         rows = [("overall", data["overall"]), *data["queues"].items()]
         for name, q in rows:
             lines.append(f"{name:<16} {q['waiting']:>7} {q['longest_wait']:>7} {q['answered']:>8} "

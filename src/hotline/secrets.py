@@ -10,7 +10,6 @@ import json
 import os
 import secrets as _random
 from dataclasses import dataclass
-from pathlib import Path
 
 from hotline.config import Settings
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -62,14 +63,15 @@ def build_app(token: str, commands: AgentCommands, roster: Roster, sl: ServiceLe
                 raise AgentError("bad-request", "the body must be JSON") from None
             if not isinstance(body, dict):
                 raise AgentError("bad-request", "the body must be a JSON object")
+        result: Any = None
         if action == "login":
-            result: Any = await commands.login(ext)
+            result = await commands.login(ext)
         elif action == "pause":
-            result = await commands.pause(ext, str(body.get("reason", "")))
+            await commands.pause(ext, str(body.get("reason", "")))
         elif action == "unpause":
-            result = await commands.unpause(ext)
+            await commands.unpause(ext)
         elif action == "logout":
-            result = await commands.logout(ext)
+            await commands.logout(ext)
         else:
             raise web.HTTPNotFound()
         return web.json_response({"ok": True, "agent": ext, "action": action, "result": result})

@@ -87,13 +87,15 @@ class CaseService:
             channel = live.get(uid)
             if channel is None:
                 state = "abandoned" if case["state"] == "queued" else "ended"
-                await self.repo.update(uid, {"state": state, "ended_at": snap.at, "abandoned": int(state == "abandoned"),
+                await self.repo.update(uid, {"state": state, "ended_at": snap.at,
+                                             "abandoned": int(state == "abandoned"),
                                              "note": (case["note"] or "") + "closed at resync: channel gone;"},
                                        only_states=(case["state"],))
                 log.warning("case %s closed at resync (channel gone), uniqueid=%s", case["id"], uid)
             elif case["state"] == "queued" and channel.bridged:
                 await self.repo.update(uid, {"state": "answered", "operator": channel.connected_number,
-                                             "answered_at": snap.at, "note": (case["note"] or "") + "answered while AMI was down;"},
+                                             "answered_at": snap.at,
+                                             "note": (case["note"] or "") + "answered while AMI was down;"},
                                        only_states=("queued",))
         for c in snap.channels:
             # a caller who queued and was answered while we were away (e.g. the fallback path)

@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 import sqlite_utils
 
@@ -27,16 +28,17 @@ class StoreError(RuntimeError):
 
 
 def _m1_cases(db: sqlite_utils.Database) -> None:
-    db["cases"].create({
+    cases = db.table("cases")
+    cases.create({
         "id": int, "uniqueid": str, "linkedid": str, "caller_number": str, "language": str, "topic": str,
         "ivr_path": str, "queue": str, "state": str, "operator": str, "queued_at": float,
         "answered_at": float, "ended_at": float, "wait_seconds": float, "talk_seconds": float,
         "abandoned": int, "source": str, "note": str,
     }, pk="id", not_null={"uniqueid", "state", "queued_at"}, defaults={"abandoned": 0, "source": "queue"})
-    db["cases"].create_index(["uniqueid"], unique=True)
-    db["cases"].create_index(["state"])
-    db["cases"].create_index(["queued_at"])
-    db["cases"].create_index(["caller_number"])
+    cases.create_index(["uniqueid"], unique=True)
+    cases.create_index(["state"])
+    cases.create_index(["queued_at"])
+    cases.create_index(["caller_number"])
 
 
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
@@ -47,7 +49,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
 def migrate(db: sqlite_utils.Database) -> list[str]:
     """Apply the migrations not yet applied; returns their names."""
     if "_migrations" not in db.table_names():
-        db["_migrations"].create({"name": str, "applied_at": str}, pk="name")
+        db.table("_migrations").create({"name": str, "applied_at": str}, pk="name")
     done = {row["name"] for row in db["_migrations"].rows}
     applied = []
     for name, fn in MIGRATIONS:
@@ -55,7 +57,8 @@ def migrate(db: sqlite_utils.Database) -> list[str]:
             continue
         with db.conn:
             fn(db)
-            db["_migrations"].insert({"name": name, "applied_at": db.execute("select datetime('now')").fetchone()[0]})
+            now = db.execute("select datetime('now')").fetchone()[0]
+            db.table("_migrations").insert({"name": name, "applied_at": now})
         applied.append(name)
         log.info("case store migration applied: %s", name)
     return applied
@@ -121,7 +124,7 @@ class CaseStore:
             where = "uniqueid = :_uid"
             params = {**changes, "_uid": uniqueid}
             if only_states:
-                where += " and state in (%s)" % ", ".join(f":_s{i}" for i in range(len(only_states)))
+                where += " and state in ({})".format(", ".join(f":_s{i}" for i in range(len(only_states))))
                 params.update({f"_s{i}": s for i, s in enumerate(only_states)})
             return bool(db.execute(f"update cases set {sets} where {where}", params).rowcount)
         return await self._run(upd)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 from panoramisk.fast_agi import Request
 
@@ -70,7 +70,7 @@ class AgiServer:
                 if result.get("status_code") != 200:
                     log.error("FastAGI SET VARIABLE %s failed: %r (uniqueid=%s)", name, result, uid)
                     return
-        except (asyncio.TimeoutError, ConnectionError, ValueError) as exc:
+        except (TimeoutError, ConnectionError, ValueError) as exc:
             log.error("FastAGI route failed (uniqueid=%s): %s; the dialplan falls back", uid, exc or "timeout")
         except Exception:
             log.exception("FastAGI route failed (uniqueid=%s); the dialplan falls back", uid)

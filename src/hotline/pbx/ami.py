@@ -17,7 +17,8 @@ import asyncio
 import logging
 import os
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from panoramisk import Manager
 from panoramisk.ami_protocol import AMIProtocol
@@ -60,7 +61,7 @@ class _Manager(Manager):  # type: ignore[misc]
         self.backoff_max = backoff_max
         self.reconnect_timeout = self.backoff_min
 
-    def connection_made(self, f: "asyncio.Future[Any]") -> None:
+    def connection_made(self, f: asyncio.Future[Any]) -> None:
         if f.exception() is not None:
             self.reconnect_timeout = min(self.backoff_max, self.reconnect_timeout * 2)
         else:
@@ -96,7 +97,7 @@ class AmiSession:
     async def wait_connected(self, timeout: float) -> None:
         try:
             await asyncio.wait_for(self.connected.wait(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise PbxError(f"AMI not connected after {timeout:.0f}s") from None
 
     async def close(self) -> None:
@@ -128,7 +129,7 @@ class AmiSession:
         future = self._manager.send_action(fields, as_list=as_list)
         try:
             result = await asyncio.wait_for(asyncio.shield(future), timeout or self.action_timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise PbxError(f"AMI {name}: no reply within {timeout or self.action_timeout:.1f}s") from None
         messages: list[Message] = result if isinstance(result, list) else [result]
         first = messages[0]
@@ -176,7 +177,7 @@ class AmiSession:
             try:
                 await asyncio.wait_for(self.booted.wait(), 60)
                 snapshot = await self.snapshot()
-            except (PbxError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, PbxError) as exc:
                 log.error("resync after login #%d failed (attempt %d): %s", login, attempt, exc or "not booted")
                 if login != self.logins or not self.connected.is_set():
                     return  # a newer connection does its own resync

@@ -49,7 +49,8 @@ def _templates_dir() -> Path:
 def installed_version(root: Path) -> str | None:
     if not (root / "usr/sbin/asterisk").exists():
         return None
-    out = subprocess.run(["chroot", str(root), "/usr/sbin/asterisk", "-V"], capture_output=True, text=True)
+    out = subprocess.run(["chroot", str(root), "/usr/sbin/asterisk", "-V"], capture_output=True, text=True,
+                         check=False)
     return out.stdout.strip() or None
 
 
@@ -69,10 +70,10 @@ def install(settings: Settings) -> str:
                "--aptopt=Acquire::Check-Valid-Until \"false\"", "--aptopt=Acquire::Check-Date \"false\"",
                settings.asterisk.suite, str(staging), settings.asterisk.mirror]
         log.info("building the Asterisk chroot: %s", " ".join(cmd))
-        proc = subprocess.run(cmd, capture_output=True, text=True)
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             shutil.rmtree(staging, ignore_errors=True)
-            raise AsteriskError("mmdebstrap failed (exit %d): %s" % (proc.returncode, proc.stderr.strip()[-800:]))
+            raise AsteriskError(f"mmdebstrap failed (exit {proc.returncode}): {proc.stderr.strip()[-800:]}")
         if root.exists():
             shutil.rmtree(root)
         staging.rename(root)
@@ -154,7 +155,7 @@ def cli(settings: Settings, command: str, timeout: float = 15) -> str:
     conf = f"{settings.asterisk.instance_dir_in_chroot}/etc/asterisk.conf"
     try:
         out = subprocess.run(["chroot", str(settings.asterisk.root), "/usr/sbin/asterisk", "-C", conf,
-                              "-rx", command], capture_output=True, text=True, timeout=timeout)
+                              "-rx", command], capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
         raise AsteriskError(f"Asterisk CLI {command!r} did not answer in {timeout:.0f}s") from None
     if out.returncode != 0 or "Unable to connect" in out.stdout:
@@ -211,7 +212,8 @@ def start(settings: Settings, boot_timeout: float = 60) -> int:
         except AsteriskError:
             if time.monotonic() > deadline:
                 stop(settings)
-                raise AsteriskError(f"Asterisk did not reach FullyBooted in {boot_timeout:.0f}s; see {log_path}")
+                raise AsteriskError(
+                    f"Asterisk did not reach FullyBooted in {boot_timeout:.0f}s; see {log_path}") from None
             time.sleep(0.2)
     log.info("Asterisk started, pid %d, instance %s", proc.pid, settings.asterisk.instance)
     return proc.pid

@@ -7,7 +7,8 @@ MalformedAmi, which names the event and the field; the AMI session logs it and g
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from hotline import events as ev
 

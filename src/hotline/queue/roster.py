@@ -8,8 +8,8 @@ Memberships (queue -> penalty) are kept too: the router needs them.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from hotline import events as ev
 from hotline.config import Settings

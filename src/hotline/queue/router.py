@@ -17,15 +17,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Protocol
 
 from hotline import events as ev
 from hotline.config import Settings
 from hotline.queue.roster import Roster
 from hotline.queue.service_level import ServiceLevel
-from hotline.queue.skills import (FALLBACK_QUEUE, GENERAL, MAX_PENALTY, extension_of, interface, memberships,
-                                  parse_queue, queue_name)
+from hotline.queue.skills import (
+    FALLBACK_QUEUE,
+    GENERAL,
+    MAX_PENALTY,
+    extension_of,
+    interface,
+    memberships,
+    parse_queue,
+    queue_name,
+)
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +125,7 @@ class Router:
                 continue
             lang = lang_topic[0]
             if urgent or elapsed >= self.routing.overflow_same_language_after:
-                await self._add_overflow(queue, uid, lambda op: lang in op.languages, 1)
+                await self._add_overflow(queue, uid, lambda op, lang=lang: lang in op.languages, 1)
             if elapsed >= self.routing.overflow_any_after:
                 await self._add_overflow(queue, uid, lambda op: True, 2)
         await self._release_overflow()

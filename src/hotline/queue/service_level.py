@@ -9,8 +9,9 @@ A call is counted once, keyed by uniqueid, whatever replays or resyncs deliver i
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from hotline import events as ev
 

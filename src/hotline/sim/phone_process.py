@@ -66,7 +66,7 @@ def _serve(conn: Any, workdir: str, pbx_port: int, local_port: int) -> None:
 
 
 class CallHandle:
-    def __init__(self, bank: "PhoneProcess", user: str, idx: int) -> None:
+    def __init__(self, bank: PhoneProcess, user: str, idx: int) -> None:
         self._bank, self._user, self._idx = bank, user, idx
 
     def __getattr__(self, name: str) -> Any:
@@ -75,7 +75,7 @@ class CallHandle:
 
 
 class PhoneHandle:
-    def __init__(self, bank: "PhoneProcess", user: str) -> None:
+    def __init__(self, bank: PhoneProcess, user: str) -> None:
         self.bank, self.user = bank, user
 
     @property

@@ -15,10 +15,11 @@ import queue
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 import pjsua2 as pj
 
@@ -47,7 +48,7 @@ class CallInfo:
 
 
 class _Call(pj.Call):  # type: ignore[misc]
-    def __init__(self, phone: "Phone", call_id: int = pj.PJSUA_INVALID_ID) -> None:
+    def __init__(self, phone: Phone, call_id: int = pj.PJSUA_INVALID_ID) -> None:
         super().__init__(phone, call_id)
         self.phone = phone
         self.info = CallInfo(remote="", incoming=call_id != pj.PJSUA_INVALID_ID, started=time.time())
@@ -85,7 +86,7 @@ class _Call(pj.Call):  # type: ignore[misc]
 
 
 class Phone(pj.Account):  # type: ignore[misc]
-    def __init__(self, bank: "PhoneBank", user: str, password: str | None, mic: Path | None,
+    def __init__(self, bank: PhoneBank, user: str, password: str | None, mic: Path | None,
                  auto_answer: bool, answer_after: float) -> None:
         super().__init__()
         self.bank = bank
@@ -130,7 +131,7 @@ class PhoneBank:
         self.pbx = f"127.0.0.1:{pbx_port}"
         self.local_port = local_port
         self.log_level = log_level
-        self._cmds: "queue.Queue[tuple[Callable[[], Any], Future[Any]]]" = queue.Queue()
+        self._cmds: queue.Queue[tuple[Callable[[], Any], Future[Any]]] = queue.Queue()
         self._timers: list[tuple[float, Callable[[], None]]] = []
         self._live_calls: list[_Call] = []
         self.phones: dict[str, Phone] = {}
@@ -370,11 +371,13 @@ def tone_share(path: Path, freq: float, start: float = 0.0, end: float | None = 
     freqs = np.fft.rfftfreq(len(seg), 1 / rate)
     total = spec[freqs > 50].sum()
     band = spec[(freqs > freq - 40) & (freqs < freq + 40)].sum()
-    return float(band / total) if total > 0 else 0.0
+    share: float = float(band) / float(total) if float(total) > 0 else 0.0
+    return share
 
 
 def wav_seconds(path: Path) -> float:
     import wave
 
     with wave.open(str(path)) as w:
-        return w.getnframes() / float(w.getframerate())
+        frames, rate = int(w.getnframes()), int(w.getframerate())
+    return frames / rate
