@@ -52,6 +52,7 @@ class Operator:
     languages: Mapping[str, int]  # language code -> proficiency 1..5
     topics: tuple[str, ...]
     password: str | None = None  # None: generated into the state folder's secrets file
+    contact: str | None = None  # "host:port" of a phone with a fixed address (no registration)
 
 
 @dataclass(frozen=True)
@@ -235,7 +236,10 @@ def parse(data: dict[str, Any], base: Path, env: Mapping[str, str] | None = None
         password = item.get("password")
         if password is not None and (not isinstance(password, str) or len(password) < 8):
             raise ConfigError(where + "password", "must be a string of at least 8 characters")
-        operators.append(Operator(ext, str(item.get("name", ext)), dict(langs), tuple(tops), password))
+        contact = item.get("contact")
+        if contact is not None and (not isinstance(contact, str) or not re.match(r"^[\w.\-]+:\d{1,5}$", contact)):
+            raise ConfigError(where + "contact", f"must be host:port, got {contact!r}")
+        operators.append(Operator(ext, str(item.get("name", ext)), dict(langs), tuple(tops), password, contact))
     _unique([op.extension for op in operators], "operators", "extension")
 
     routing = _section(Routing, data.get("routing", {}), "routing")

@@ -1,0 +1,193 @@
+"""A whole hotline in a folder, for the end-to-end tests and the load benchmark: a site file,
+Asterisk started from it (the project's chroot), the service as its own process, the API and
+the case file. ``Stack.create`` renders and starts Asterisk; ``start_service`` the Python side."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hotline import config
+from hotline import secrets as secrets_mod
+from hotline.pbx import asterisk
+from hotline.sim.phones import wait_until
+
+ROOT = Path(__file__).resolve().parents[3]
+SIP_PORT, AMI_PORT, AGI_PORT, HTTP_PORT = 5060, 5038, 4573, 8480
+
+BASE_SITE = """
+number = "12345"
+state_dir = "{state}"
+
+[[languages]]
+code = "zh"
+name = "Mandarin"
+digit = "1"
+voice = "cmn"
+
+[[languages]]
+code = "en"
+name = "English"
+digit = "2"
+voice = "en-us"
+
+[[languages]]
+code = "ko"
+name = "Korean"
+digit = "3"
+voice = "ko"
+
+[[topics]]
+code = "housing"
+name = "housing"
+digit = "1"
+
+[[topics]]
+code = "transport"
+name = "transport"
+digit = "2"
+
+[routing]
+target_seconds = 15
+initial_max_penalty = 1
+widen_penalty_after = 2
+overflow_same_language_after = 4
+overflow_any_after = 8
+ring_seconds = 10
+wrapup_seconds = 2
+menu_timeout = 2
+
+[asterisk]
+root = "{root}"
+instance = "{instance}"
+sip_port = {sip}
+ami_port = {ami}
+agi_port = {agi}
+
+[http]
+port = {http}
+"""
+
+
+def asterisk_root() -> Path:
+    return Path(os.environ.get("HOTLINE_TEST_ASTERISK_ROOT", ROOT / "var/asterisk/root"))
+
+
+@dataclass
+class Stack:
+    """One hotline: site file, Asterisk, the service process, the case file."""
+
+    tmp: Path
+    site: Path
+    settings: config.Settings
+    secrets: secrets_mod.Secrets
+    service: subprocess.Popen[bytes] | None = None
+    service_log: Path | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    # the service (Python side) ------------------------------------------------------------
+    def start_service(self, timeout: float = 30) -> None:
+        assert self.service is None
+        log_path = self.service_log = self.tmp / f"service-{int(time.time() * 1000)}.log"
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        with open(self.service_log, "wb") as out:
+            self.service = subprocess.Popen(
+                [sys.executable, "-m", "hotline.cli", "--site", str(self.site), "-v", "run", "--no-asterisk"],
+                stdout=out, stderr=subprocess.STDOUT, env=env)
+        deadline = time.time() + timeout
+        while True:
+            try:
+                self.api("GET", "/api/agents")
+                break
+            except (urllib.error.URLError, ConnectionError):
+                if self.service.poll() is not None or time.time() > deadline:
+                    raise RuntimeError("service did not start:\n" + log_path.read_text()[-3000:]) from None
+                time.sleep(0.2)
+        wait_until(lambda: "AMI logged in" in log_path.read_text(), 20, "service logged in to AMI")
+
+    def stop_service(self) -> None:
+        if self.service is not None:
+            self.service.send_signal(signal.SIGTERM)
+            try:
+                self.service.wait(15)
+            except subprocess.TimeoutExpired:
+                self.service.kill()
+                self.service.wait(5)
+            self.service = None
+
+    def api(self, method: str, path: str, body: dict[str, Any] | None = None,
+            token: str | None = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{self.settings.http.port}{path}", data=data, method=method,
+            headers={"Authorization": f"Bearer {token or self.secrets.api_token}",
+                     "Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=20) as resp:
+            return json.loads(resp.read())
+
+    def login(self, *extensions: str) -> None:
+        for ext in extensions:
+            self.api("POST", f"/api/agents/{ext}/login")
+        wait_until(lambda: all(self.agent(e)["state"] == "ready" for e in extensions), 15,
+                 f"operators {extensions} ready")
+
+    def agent(self, ext: str) -> dict[str, Any]:
+        return next(a for a in self.api("GET", "/api/agents")["agents"] if a["extension"] == ext)
+
+    # the case file -------------------------------------------------------------------------
+    def cases(self) -> list[dict[str, Any]]:
+        if not self.settings.database.exists():
+            return []
+        con = sqlite3.connect(self.settings.database)
+        con.row_factory = sqlite3.Row
+        try:
+            return [dict(r) for r in con.execute("select * from cases order by id")]
+        finally:
+            con.close()
+
+    def asterisk_cli(self, command: str) -> str:
+        return asterisk.cli(self.settings, command)
+
+
+
+    @classmethod
+    def create(cls, folder: Path, instance: str, operators: str, prompt_cache: Path | None = None) -> Stack:
+        """Write the site file (BASE_SITE + ``operators``), render and start Asterisk."""
+        root = asterisk_root()
+        if asterisk.installed_version(root) is None:
+            raise RuntimeError(f"no Asterisk chroot at {root}: run `make setup` (or `hotline asterisk install`)")
+        state = folder / "state"
+        state.mkdir(parents=True, exist_ok=True)
+        cache = state / "prompt-cache"
+        if prompt_cache is not None and not cache.exists():
+            cache.symlink_to(prompt_cache)
+        text = BASE_SITE.format(state=state, root=root, instance=instance, sip=SIP_PORT, ami=AMI_PORT,
+                                agi=AGI_PORT, http=HTTP_PORT) + operators
+        site = folder / "site.toml"
+        site.write_text(text)
+        settings = config.load(site)
+        sec = secrets_mod.load_or_create(settings)
+        asterisk.render(settings, sec)
+        asterisk.start(settings)
+        return cls(folder, site, settings, sec)
+
+    def teardown(self) -> None:
+        """Stop the service and Asterisk; keep Asterisk's logs in the folder, drop the instance."""
+        try:
+            self.stop_service()
+        finally:
+            log = self.settings.asterisk.instance_dir / "log"
+            asterisk.stop(self.settings)
+            shutil.copytree(log, self.tmp / "asterisk-logs", dirs_exist_ok=True)
+            shutil.rmtree(self.settings.asterisk.instance_dir, ignore_errors=True)
