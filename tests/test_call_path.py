@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -54,12 +55,16 @@ def test_english_caller_reaches_the_english_operator(make_hotline: Any, phones: 
 
     call = call_in(phones, tones, "13900000001", ["2", "1"])  # English, housing
     wait_until(lambda: op1.calls and op1.calls[0].connected_at, 15, "the English operator answered")
+    wait_until(lambda: h.agent("2001")["state"] == "talking", 5, "2001 shown talking")
     time.sleep(3)
     assert op2.calls == [], "the Mandarin-only operator's phone must not ring"
+    assert h.agent("2002")["state"] == "ready"
     connected = op1.calls[0].connected_at
     phones.hangup(call)
     wait_until(lambda: call.ended_at and op1.calls[0].ended_at, 10, "both legs hung up")
-    time.sleep(0.5)
+    wait_until(lambda: h.agent("2001")["state"] == "wrap-up", 5, "2001 in wrap-up after the call")
+    wait_until(lambda: h.agent("2001")["state"] == "ready", 10, "2001 ready after wrap-up")
+    assert h.agent("2001")["calls_today"] == 1
 
     # each side heard the other's tone once connected
     caller_heard = tone_share(call.recording, OP1_HZ, start=connected - call.connected_at + 0.5)
@@ -257,3 +262,35 @@ def test_ami_drop_and_asterisk_restart_lose_and_double_no_case(make_hotline: Any
     wait_until(lambda: len(h.cases()) == 3 and h.cases()[2]["state"] == "ended", 10, "third case")
     numbers = [x["caller_number"] for x in h.cases()]
     assert numbers == ["13900000051", "13900000052", "13900000053"], "one case per call, none doubled"
+
+
+def hotline_cli(h: Any, *args: str) -> str:
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-m", "hotline.cli", "--site", str(h.site), *args],
+                         capture_output=True, text=True, timeout=60, check=False)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def test_paused_operator_is_not_rung_until_ready_again_cli(make_hotline: Any, phones: Any, tones: Any) -> None:
+    h = make_hotline(OPERATORS)
+    h.start_service()
+    op1 = register(h, phones, tones, "2001", OP1_HZ)
+    hotline_cli(h, "agent", "login", "2001")
+    wait_until(lambda: h.agent("2001")["state"] == "ready", 10, "2001 ready")
+    hotline_cli(h, "agent", "pause", "2001", "--reason", "training")
+    wait_until(lambda: "paused" in hotline_cli(h, "agents"), 10, "paused shown by `hotline agents`")
+    assert h.agent("2001")["pause_reason"] == "training"
+    call = call_in(phones, tones, "13900000061", ["2", "1"])
+    time.sleep(4)
+    assert op1.calls == [], "a paused operator's phone must not ring"
+    queues = hotline_cli(h, "queues")
+    assert re.search(r"hl-en-housing\s+1\s+", queues), queues  # one caller waiting
+    hotline_cli(h, "agent", "unpause", "2001")
+    wait_until(lambda: op1.calls and op1.calls[0].connected_at, 15, "answered once ready")
+    phones.hangup(call)
+    wait_until(lambda: h.cases() and h.cases()[0]["state"] == "ended", 10, "case ended")
+    assert h.cases()[0]["wait_seconds"] >= 4
+    hotline_cli(h, "agent", "logout", "2001")
+    wait_until(lambda: h.agent("2001")["state"] == "offline", 10, "offline after logout")

@@ -115,10 +115,13 @@ def cmd_agent(args: argparse.Namespace) -> int:
 
 def cmd_agents(args: argparse.Namespace) -> int:
     data = _api(_settings(args), "GET", "/api/agents")
-    print(f"{'ext':<6} {'name':<20} {'state':<9} {'for':>6}  reason")
+    print(f"{'ext':<6} {'name':<20} {'state':<9} {'for':>6}  {'calls':>5}  note")
     for a in data["agents"]:
         secs = "" if a["seconds_in_state"] is None else f"{a['seconds_in_state']:.0f}s"
-        print(f"{a['extension']:<6} {a['name'][:20]:<20} {a['state']:<9} {secs:>6}  {a['pause_reason']}")
+        note = a["pause_reason"]
+        if a["logged_in"] and a["phone"] == "unregistered":
+            note = "logged in, phone not registered"
+        print(f"{a['extension']:<6} {a['name'][:20]:<20} {a['state']:<9} {secs:>6}  {a['calls_today']:>5}  {note}")
     return 0
 
 

@@ -126,6 +126,6 @@ class Roster:
         return [{"extension": op.extension, "name": op.name, "state": op.state(now),
                  "seconds_in_state": round(now - op.since, 1) if op.since else None,
                  "pause_reason": op.pause_reason if op.paused else "",
-                 "queues": sorted(op.queues), "calls_today": op.calls_today,
+                 "queues": sorted(op.queues), "calls_today": op.calls_today, "logged_in": bool(op.queues),
                  "phone": "unregistered" if op.device_status in (INVALID, UNAVAILABLE) else "registered"}
                 for op in self.ops.values()]
