@@ -71,7 +71,7 @@ def main() -> None:
                     m = re.search(r"(\d+) active channels?", out)
                     if m:
                         peak[0] = max(peak[0], int(m.group(1)))
-                except Exception:  # noqa: BLE001 - sampling only
+                except Exception:
                     pass
                 stop.wait(1.0)
 
