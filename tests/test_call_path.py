@@ -200,20 +200,29 @@ def test_router_down_calls_are_answered_through_the_fallback(make_hotline: Any, 
     h.login("2001")
     h.stop_service()  # the Python side is down; Asterisk keeps the logged-in members
 
-    call = call_in(phones, tones, "13900000041", ["2", "1"])
+    # a whole call while the service is down
+    first = call_in(phones, tones, "13900000040", ["2", "1"])
     wait_until(lambda: op1.calls and op1.calls[0].connected_at, 20, "answered with the router down")
     time.sleep(2)
-    # the service comes back during the call: it finds the call and opens its case
+    phones.hangup(first)
+    wait_until(lambda: op1.calls[0].ended_at, 10, "first call over")
+    # a second call still going when the service comes back
+    call = call_in(phones, tones, "13900000041", ["2", "1"])
+    wait_until(lambda: len(op1.calls) == 2 and op1.calls[1].connected_at, 20, "second call answered")
+    time.sleep(2)
     h.start_service()
-    wait_until(lambda: h.cases(), 10, "case opened at resync")
+    wait_until(lambda: len(h.cases()) == 2, 10, "both calls have cases (queue_log replay)")
     phones.hangup(call)
-    wait_until(lambda: h.cases()[0]["state"] == "ended", 10, "case ended")
-    wait_until(lambda: op1.calls[0].ended_at, 10, "operator leg ended")
+    wait_until(lambda: [c["state"] for c in h.cases()] == ["ended", "ended"], 10, "cases ended")
+    wait_until(lambda: op1.calls[1].ended_at, 10, "operator leg ended")
     time.sleep(0.5)
-    assert tone_share(op1.calls[0].recording, CALLER_HZ, start=0.5) > 0.5, "the operator heard the caller"
-    case = h.cases()[0]
-    assert (case["queue"], case["operator"], case["source"]) == ("hl-all", "2001", "resync")
-    assert case["caller_number"] == "13900000041"
+    assert tone_share(op1.calls[1].recording, CALLER_HZ, start=0.5) > 0.5, "the operator heard the caller"
+    for case, number in zip(h.cases(), ["13900000040", "13900000041"], strict=True):
+        assert case["caller_number"] == number
+        assert (case["queue"], case["operator"]) == ("hl-all", "2001")
+        assert (case["language"], case["topic"]) == ("en", "housing"), "from the dialplan's HLINFO line"
+        assert case["ivr_path"] == "lang:en/topic:housing/fallback/"
+    assert h.cases()[0]["talk_seconds"] >= 1
 
 
 def test_ami_drop_and_asterisk_restart_lose_and_double_no_case(make_hotline: Any, phones: Any, tones: Any) -> None:

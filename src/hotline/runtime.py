@@ -18,6 +18,7 @@ from hotline.config import Settings
 from hotline.pbx.actions import AmiQueueControl
 from hotline.pbx.agi import AgiServer
 from hotline.pbx.ami import AmiSession, PbxError
+from hotline.pbx.queue_log import QueueLogReplay
 from hotline.queue.agents import AgentCommands
 from hotline.queue.roster import Roster
 from hotline.queue.router import Router
@@ -48,12 +49,14 @@ class Hotline:
         self.store = CaseStore(s.database)
         await self.store.open()
         self.roster = Roster(s)
-        self.sl = ServiceLevel(s.routing.target_seconds)
+        self.sl = ServiceLevel(s.routing.target_seconds, since=start_of_today())
         self.sl.load(await self.store.since(start_of_today()))
         self.cases = CaseService(self.store)
         state_sub = self.bus.subscribe("state")
         case_sub = self.bus.subscribe("cases", maxsize=100_000)
-        self.ami = AmiSession(self.bus, "127.0.0.1", s.asterisk.ami_port, "hotline", self.secrets.ami_secret)
+        self.replay = QueueLogReplay(s.asterisk.instance_dir / "log" / "queue_log", self.store, self.bus.publish)
+        self.ami = AmiSession(self.bus, "127.0.0.1", s.asterisk.ami_port, "hotline", self.secrets.ami_secret,
+                              before_snapshot=self.replay.replay)
         self.pbx = AmiQueueControl(self.ami)
         self.router = Router(s, self.roster, self.sl, self.pbx)
         self.commands = AgentCommands(s, self.roster, self.router, self.pbx)

@@ -41,8 +41,13 @@ def _m1_cases(db: sqlite_utils.Database) -> None:
     cases.create_index(["caller_number"])
 
 
+def _m2_settings_kv(db: sqlite_utils.Database) -> None:
+    db.table("kv").create({"key": str, "value": str}, pk="key")
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0001_cases", _m1_cases),
+    ("0002_kv", _m2_settings_kv),  # small persistent values (e.g. the queue_log replay offset)
 ]
 
 
@@ -129,7 +134,16 @@ class CaseStore:
             return bool(db.execute(f"update cases set {sets} where {where}", params).rowcount)
         return await self._run(upd)
 
+    async def set_value(self, key: str, value: str) -> None:
+        await self._run(lambda db: db.table("kv").upsert({"key": key, "value": value}, pk="key"))
+
     # -- reads ---------------------------------------------------------------------------------
+
+    async def get_value(self, key: str) -> str | None:
+        def get(db: sqlite_utils.Database) -> str | None:
+            row = db.execute("select value from kv where key = ?", [key]).fetchone()
+            return None if row is None else str(row[0])
+        return await self._run(get)
 
     async def get(self, uniqueid: str) -> dict[str, Any] | None:
         def get(db: sqlite_utils.Database) -> dict[str, Any] | None:

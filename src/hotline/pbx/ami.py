@@ -17,7 +17,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from panoramisk import Manager
@@ -72,9 +72,11 @@ class _Manager(Manager):  # type: ignore[misc]
 class AmiSession:
     def __init__(self, bus: Bus[ev.Event], host: str, port: int, username: str, secret: str,
                  *, action_timeout: float = 5.0, backoff_min: float = 0.5, backoff_max: float = 8.0,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 before_snapshot: Callable[[], Awaitable[object]] | None = None) -> None:
         self._bus = bus
         self._clock = clock
+        self.before_snapshot = before_snapshot  # e.g. the queue_log replay
         self.action_timeout = action_timeout
         self.connected = asyncio.Event()
         self.booted = asyncio.Event()  # FullyBooted seen on this connection
@@ -176,6 +178,11 @@ class AmiSession:
                 return
             try:
                 await asyncio.wait_for(self.booted.wait(), 60)
+                if self.before_snapshot is not None and attempt == 1:
+                    try:
+                        await self.before_snapshot()
+                    except Exception:
+                        log.exception("before-snapshot step failed; resync goes on")
                 snapshot = await self.snapshot()
             except (TimeoutError, PbxError) as exc:
                 log.error("resync after login #%d failed (attempt %d): %s", login, attempt, exc or "not booted")

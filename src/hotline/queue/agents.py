@@ -42,7 +42,7 @@ class AgentCommands:
         for queue, penalty in queues.items():
             if state is not None and queue in state.queues:
                 continue
-            await self.pbx.queue_add(queue, interface(extension), penalty, op.name)
+            await self.pbx.queue_add(queue, interface(extension), penalty, extension)
         log.info("agent=%s logged in to %d queues", extension, len(queues))
         return sorted(queues)
 

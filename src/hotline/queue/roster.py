@@ -33,7 +33,11 @@ class OperatorState:
     wrapup_until: float = 0.0
     since: float = 0.0
     last_state: str = "offline"
-    calls_today: int = 0
+    answered: set[str] = field(default_factory=set)  # uniqueids, so a replay does not count twice
+
+    @property
+    def calls_today(self) -> int:
+        return len(self.answered)
 
     def state(self, now: float) -> str:
         if FALLBACK_QUEUE not in self.queues and not self.queues:
@@ -97,7 +101,7 @@ class Roster:
             op = self._op(event.interface)
             if op:
                 op.ringing_for, op.talking_with = "", event.uniqueid
-                op.calls_today += 1
+                op.answered.add(event.uniqueid)
         elif isinstance(event, ev.AgentCompleted):
             op = self._op(event.interface)
             if op:

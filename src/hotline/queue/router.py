@@ -44,7 +44,8 @@ WIDEN_RULE = "hl-widen"
 class QueueControl(Protocol):
     """What the router and the operator commands need from the PBX (hotline.pbx.actions)."""
 
-    async def queue_add(self, queue: str, interface: str, penalty: int, member_name: str) -> None: ...
+    async def queue_add(self, queue: str, interface: str, penalty: int, member_name: str) -> None:
+        """member_name is the extension: app_queue writes it into queue_log for call events."""
     async def queue_remove(self, queue: str, interface: str) -> None: ...
     async def queue_pause(self, interface: str, paused: bool, reason: str) -> None: ...
 
@@ -144,7 +145,7 @@ class Router:
             if not self.roster.is_free(ext):
                 continue
             try:
-                await self.pbx.queue_add(queue, interface(ext), MAX_PENALTY, op_cfg.name)
+                await self.pbx.queue_add(queue, interface(ext), MAX_PENALTY, ext)
             except Exception as exc:  # a PBX error must not stop the watcher
                 log.error("overflow add failed: queue=%s agent=%s uniqueid=%s: %s", queue, ext, uid, exc)
                 continue

@@ -42,8 +42,9 @@ def _pct(num: int, den: int) -> float | None:
 
 
 class ServiceLevel:
-    def __init__(self, target_seconds: int, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, target_seconds: int, clock: Callable[[], float] = time.time, since: float = 0.0) -> None:
         self.target = target_seconds
+        self.since = since  # calls before this (e.g. replayed from an old queue_log) are not counted
         self._clock = clock
         self.total = Counters()
         self.per_queue: dict[str, Counters] = {}
@@ -72,6 +73,8 @@ class ServiceLevel:
                 self._count(case["uniqueid"], case["queue"], False, case["wait_seconds"] or 0.0)
 
     def apply(self, event: ev.Event) -> None:
+        if getattr(event, "at", self.since) < self.since:
+            return
         if isinstance(event, ev.CallerJoined):
             if event.uniqueid not in self.counted:
                 self.waiting[event.uniqueid] = (event.queue, event.at, event.caller_number)
