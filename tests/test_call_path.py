@@ -56,6 +56,12 @@ def test_english_caller_reaches_the_english_operator(make_hotline: Any, phones: 
     call = call_in(phones, tones, "13900000001", ["2", "1"])  # English, housing
     wait_until(lambda: op1.calls and op1.calls[0].connected_at, 15, "the English operator answered")
     wait_until(lambda: h.agent("2001")["state"] == "talking", 5, "2001 shown talking")
+    # security by default: SIP and the call's RTP are bound to loopback only
+    import subprocess
+    sockets = subprocess.run(["ss", "-ulpnH"], capture_output=True, text=True, check=True).stdout
+    ours = [line.split()[3] for line in sockets.splitlines() if '"asterisk"' in line]
+    media = [a for a in ours if a.rsplit(":", 1)[1] == "5060" or 20000 <= int(a.rsplit(":", 1)[1]) <= 20999]
+    assert len(media) >= 3 and all(a.startswith("127.0.0.1:") for a in media), ours
     time.sleep(3)
     assert op2.calls == [], "the Mandarin-only operator's phone must not ring"
     assert h.agent("2002")["state"] == "ready"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
 log = logging.getLogger(__name__)
@@ -53,3 +54,26 @@ class Bus(Generic[T]):
     def publish(self, event: T) -> None:
         for sub in self._subs:
             sub.offer(event)
+
+
+async def consume(sub: Subscription[T], handler: Callable[[T], Awaitable[None] | None], *,
+                  retry: tuple[type[BaseException], ...] = (), backoff_max: float = 5.0) -> None:
+    """Feed each event to ``handler`` in order. An error of a ``retry`` type (e.g. the case
+    store's disk is full) keeps the event and retries it with backoff until it succeeds, so
+    nothing is lost; any other error is logged and that event skipped."""
+    while True:
+        event = await sub.get()
+        delay = 0.2
+        while True:
+            try:
+                result = handler(event)
+                if result is not None:
+                    await result
+                break
+            except retry as exc:
+                log.error("%s: %s; %s kept, retrying in %.1fs", sub.name, exc, type(event).__name__, delay)
+                await asyncio.sleep(delay)
+                delay = min(backoff_max, delay * 2)
+            except Exception:
+                log.exception("%s failed on %s; event skipped", sub.name, type(event).__name__)
+                break

@@ -5,15 +5,14 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
 from hotline import events as ev
 from hotline.agent_desktop.api import build_app
-from hotline.bus import Bus, Subscription
+from hotline.bus import Bus, consume
 from hotline.cases.service import CaseService
-from hotline.cases.store import CaseStore
+from hotline.cases.store import CaseStore, StoreError
 from hotline.config import Settings
 from hotline.pbx.actions import AmiQueueControl
 from hotline.pbx.agi import AgiServer
@@ -67,8 +66,8 @@ class Hotline:
             self.router.apply(event)
 
         self.tasks = [
-            asyncio.create_task(self._pump(state_sub, apply_state), name="state-pump"),
-            asyncio.create_task(self._pump(case_sub, self.cases.handle), name="case-pump"),
+            asyncio.create_task(consume(state_sub, apply_state), name="state-pump"),
+            asyncio.create_task(consume(case_sub, self.cases.handle, retry=(StoreError,)), name="case-pump"),
             asyncio.create_task(self.router.run(), name="deadline-watcher"),
         ]
         self.agi = AgiServer(self.route, "127.0.0.1", s.asterisk.agi_port)
@@ -89,17 +88,6 @@ class Hotline:
         d = self.router.decide(uniqueid, language, topic, path)
         return {"HL_QUEUE": d.queue, "QUEUE_MAX_PENALTY": str(d.max_penalty), "HL_RULE": d.rule,
                 "HL_ROUTED": "1"}
-
-    async def _pump(self, sub: Subscription[ev.Event],
-                    handler: Callable[[ev.Event], Awaitable[None] | None]) -> None:
-        while True:
-            event = await sub.get()
-            try:
-                result = handler(event)
-                if result is not None:
-                    await result
-            except Exception:
-                log.exception("%s failed on %s", sub.name, type(event).__name__)
 
     async def drain(self, timeout: float = 5.0) -> None:
         """Wait until every published event has been handled (for tests and shutdown)."""

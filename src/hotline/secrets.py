@@ -14,6 +14,10 @@ from dataclasses import dataclass
 from hotline.config import Settings
 
 
+class SecretsError(RuntimeError):
+    error_id = "secrets-invalid"
+
+
 @dataclass(frozen=True)
 class Secrets:
     ami_secret: str
@@ -25,7 +29,13 @@ def load_or_create(settings: Settings) -> Secrets:
     path = settings.state_dir / "secrets.json"
     data: dict[str, object] = {}
     if path.exists():
-        data = json.loads(path.read_text())
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise SecretsError(f"{path} is unreadable or not JSON ({exc}); fix it or move it away "
+                               "to have new secrets generated (SIP phones then need the new passwords)") from None
+        if not isinstance(data, dict):
+            raise SecretsError(f"{path} must hold a JSON object")
     changed = False
     for key in ("ami_secret", "api_token"):
         if not data.get(key):
