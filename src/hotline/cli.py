@@ -154,6 +154,38 @@ def cmd_cases(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sim(args: argparse.Namespace) -> int:
+    from hotline.sim import run as sim_run
+
+    path = Path(args.scenario)
+    if args.action == "run":
+        result, secs = sim_run.run(path, args.strategy, args.seed)
+        summary = result.summary()
+        if args.json:
+            print(json.dumps(summary, indent=2))
+            return 0
+        per_language = summary.pop("per_language")
+        print(f"{len(result.calls)} calls, {len(result.agents)} operators, strategy {args.strategy}, "
+              f"simulated in {secs:.1f}s")
+        for key, value in summary.items():
+            print(f"  {key:<18} {value}")
+        print("  per language (SL over offered, abandon %, p95 wait):")
+        for lang, f in per_language.items():  # type: ignore[attr-defined]
+            print(f"    {lang:<4} {f['offered']:>7} calls  SL {f['sl_over_offered']}%  abandon {f['abandon_rate']}%"
+                  f"  p95 {f['p95_wait']}s")
+    else:
+        rows = sim_run.compare(path, args.seed)
+        if args.json:
+            print(json.dumps(rows, indent=2))
+            return 0
+        print(f"{'strategy':<12} {'SL/offered':>10} {'SL/answered':>11} {'abandon%':>8} {'avg wait':>8} "
+              f"{'p95 wait':>8} {'occupancy':>9}")
+        for r in rows:
+            print(f"{r['strategy']:<12} {r['sl_over_offered']:>10} {r['sl_over_answered']:>11} "
+                  f"{r['abandon_rate']:>8} {r['avg_wait']:>8} {r['p95_wait']:>8} {r['occupancy']:>9}")
+    return 0
+
+
 def cmd_config(args: argparse.Namespace) -> int:
     settings = _settings(args)
     print(f"site file ok: {len(settings.languages)} languages, {len(settings.topics)} topics, "
@@ -196,6 +228,16 @@ def parser() -> argparse.ArgumentParser:
     c.set_defaults(fn=cmd_cases)
 
     sub.add_parser("config", help="validate the site file").set_defaults(fn=cmd_config)
+
+    from hotline.sim.engine import STRATEGIES
+
+    sm = sub.add_parser("sim", help="the call-center simulator: run a scenario, or compare routing strategies")
+    sm.add_argument("action", choices=["run", "compare"])
+    sm.add_argument("scenario", help="a scenario TOML file (see etc/scenarios/)")
+    sm.add_argument("--strategy", choices=STRATEGIES, default="ours", help="with run: the routing (default ours)")
+    sm.add_argument("--seed", type=int, default=1)
+    sm.add_argument("--json", action="store_true")
+    sm.set_defaults(fn=cmd_sim)
     return p
 
 

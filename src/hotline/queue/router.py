@@ -23,6 +23,7 @@ from typing import Protocol
 
 from hotline import events as ev
 from hotline.config import Settings
+from hotline.queue import policy
 from hotline.queue.roster import Roster
 from hotline.queue.service_level import ServiceLevel
 from hotline.queue.skills import (
@@ -38,7 +39,7 @@ from hotline.queue.skills import (
 
 log = logging.getLogger(__name__)
 
-WIDEN_RULE = "hl-widen"
+WIDEN_RULE = policy.WIDEN_RULE
 
 
 class QueueControl(Protocol):
@@ -88,15 +89,10 @@ class Router:
         lang = language if self.settings.language(language) else self.settings.default_language.code
         topic = topic if any(t.code == topic for t in self.settings.topics) else GENERAL
         queue = queue_name(lang, topic)
-        if "any/" in path:
-            decision = RouteDecision(queue, MAX_PENALTY, "", "any operator now")
-            self.urgent.add(uniqueid)
-        elif self._free_members(queue, self.routing.initial_max_penalty):
-            decision = RouteDecision(queue, self.routing.initial_max_penalty, WIDEN_RULE, "best skill free")
-        elif self._free_members(queue, MAX_PENALTY):
-            decision = RouteDecision(queue, MAX_PENALTY, "", "lower proficiency free")
-        else:
-            decision = RouteDecision(queue, MAX_PENALTY, "", "no skilled operator free: overflow at once")
+        e = policy.entry(self.routing, best_free=bool(self._free_members(queue, self.routing.initial_max_penalty)),
+                         any_member_free=bool(self._free_members(queue, MAX_PENALTY)), pressed_any="any/" in path)
+        decision = RouteDecision(queue, e.max_penalty, e.rule, e.reason)
+        if e.urgent:
             self.urgent.add(uniqueid)
         self.decisions[uniqueid] = decision
         log.info("route uniqueid=%s lang=%s topic=%s -> queue=%s max_penalty=%d rule=%s (%s)", uniqueid, lang,
@@ -125,9 +121,10 @@ class Router:
             if lang_topic is None:
                 continue
             lang = lang_topic[0]
-            if urgent or elapsed >= self.routing.overflow_same_language_after:
+            stage = policy.overflow_stage(self.routing, elapsed, urgent)
+            if stage >= 1:
                 await self._add_overflow(queue, uid, lambda op, lang=lang: lang in op.languages, 1)
-            if elapsed >= self.routing.overflow_any_after:
+            if stage >= 2:
                 await self._add_overflow(queue, uid, lambda op: True, 2)
         await self._release_overflow()
 

@@ -106,8 +106,8 @@ class PhoneProcess:
         return result
 
     def operator(self, ext: str, password: str, mic: Path | None, auto_answer: bool = True,
-                 answer_after: float = 0.5) -> PhoneHandle:
-        self._rpc("operator", ext, password, mic, auto_answer, answer_after)
+                 answer_after: float = 0.5, hangup_after: float | None = None) -> PhoneHandle:
+        self._rpc("operator", ext, password, mic, auto_answer, answer_after, 10, hangup_after)
         return PhoneHandle(self, ext)
 
     def caller(self, number: str, mic: Path | None) -> PhoneHandle:

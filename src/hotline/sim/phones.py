@@ -61,11 +61,19 @@ class _Call(pj.Call):  # type: ignore[misc]
         self.info.remote = ci.remoteUri
         if ci.state == pj.PJSIP_INV_STATE_CONFIRMED and self.info.connected_at is None:
             self.info.connected_at = time.time()
+            if self.info.incoming and self.phone.hangup_after is not None:
+                self.phone.bank._later(self.phone.hangup_after, self._hang_up)
         if ci.state == pj.PJSIP_INV_STATE_DISCONNECTED:
             self.info.ended_at = time.time()
             self.info.state = "DISCONNECTED"
             self.player = self.recorder = None  # stops media; the recorder closes its file
             self.phone.bank._forget(self)
+
+    def _hang_up(self) -> None:
+        if self.info.state != "DISCONNECTED":
+            op = pj.CallOpParam()
+            op.statusCode = 200
+            self.hangup(op)
 
     def onCallMediaState(self, prm: Any) -> None:
         ci = self.getInfo()
@@ -87,8 +95,9 @@ class _Call(pj.Call):  # type: ignore[misc]
 
 class Phone(pj.Account):  # type: ignore[misc]
     def __init__(self, bank: PhoneBank, user: str, password: str | None, mic: Path | None,
-                 auto_answer: bool, answer_after: float) -> None:
+                 auto_answer: bool, answer_after: float, hangup_after: float | None = None) -> None:
         super().__init__()
+        self.hangup_after = hangup_after  # an operator with a fixed handling time
         self.bank = bank
         self.user = user
         self.password = password
@@ -234,7 +243,7 @@ class PhoneBank:
     # -- public API ------------------------------------------------------------------------------
 
     def operator(self, ext: str, password: str, mic: Path | None, auto_answer: bool = True,
-                 answer_after: float = 0.5, timeout: float = 10) -> Phone:
+                 answer_after: float = 0.5, timeout: float = 10, hangup_after: float | None = None) -> Phone:
         """A registered operator phone; waits until Asterisk accepted the registration.
 
         A phone for the same user is reused (re-registered with the new password): deleting
@@ -249,11 +258,11 @@ class PhoneBank:
             acfg.sipConfig.authCreds.append(cred)
             phone = self.phones.get(ext)
             if phone is None:
-                phone = Phone(self, ext, password, mic, auto_answer, answer_after)
+                phone = Phone(self, ext, password, mic, auto_answer, answer_after, hangup_after)
                 phone.create(acfg)
                 self.phones[ext] = phone
             else:
-                phone.password, phone.mic = password, mic
+                phone.password, phone.mic, phone.hangup_after = password, mic, hangup_after
                 phone.auto_answer, phone.answer_after = auto_answer, answer_after
                 phone.calls, phone.registered = [], False
                 phone.modify(acfg)

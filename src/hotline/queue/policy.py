@@ -1,0 +1,50 @@
+"""The routing policy as pure functions: shared by the live router (queue/router.py) and the
+call-center simulator (sim/engine.py), so what the simulator proves is what routes calls.
+
+- ``entry``: at queue entry, the penalty ceiling, the queuerule and whether to overflow at once.
+- ``ceiling``: the ceiling a waiting caller has after ``elapsed`` seconds (the hl-widen rule).
+- ``overflow_stage``: 0 none, 1 free operators of the caller's language, 2 any free operator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hotline.config import Routing
+
+MAX_PENALTY = 4  # proficiency 1
+WIDEN_RULE = "hl-widen"
+
+
+@dataclass(frozen=True)
+class Entry:
+    max_penalty: int
+    rule: str
+    urgent: bool  # overflow to the caller's language at once
+    reason: str
+
+
+def entry(routing: Routing, *, best_free: bool, any_member_free: bool, pressed_any: bool) -> Entry:
+    """``best_free``: a member within ``initial_max_penalty`` is free; ``any_member_free``: any member is."""
+    if pressed_any:
+        return Entry(MAX_PENALTY, "", True, "any operator now")
+    if best_free:
+        return Entry(routing.initial_max_penalty, WIDEN_RULE, False, "best skill free")
+    if any_member_free:
+        return Entry(MAX_PENALTY, "", False, "lower proficiency free")
+    return Entry(MAX_PENALTY, "", True, "no skilled operator free: overflow at once")
+
+
+def ceiling(routing: Routing, decision: Entry, elapsed: float) -> int:
+    """The hl-widen queuerule: after widen_penalty_after seconds any proficiency."""
+    if decision.rule == WIDEN_RULE and elapsed < routing.widen_penalty_after:
+        return decision.max_penalty
+    return MAX_PENALTY
+
+
+def overflow_stage(routing: Routing, elapsed: float, urgent: bool) -> int:
+    if elapsed >= routing.overflow_any_after:
+        return 2
+    if urgent or elapsed >= routing.overflow_same_language_after:
+        return 1
+    return 0

@@ -1,0 +1,56 @@
+"""Run a scenario file: ``hotline sim run`` and ``hotline sim compare``."""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import fields, replace
+from pathlib import Path
+from typing import Any
+
+from hotline.config import ConfigError, Routing
+from hotline.sim import scenario
+from hotline.sim.engine import STRATEGIES, Ladder, Result, simulate
+
+
+def routing_of(data: dict[str, Any]) -> Routing:
+    raw = data.get("routing", {})
+    known = {f.name for f in fields(Routing)}
+    for key in raw:
+        if key not in known:
+            raise ConfigError(f"routing.{key}", "unknown setting")
+    return replace(Routing(), **raw)
+
+
+def ladder_of(data: dict[str, Any]) -> Ladder:
+    steps = data.get("ladder", {}).get("steps")
+    return Ladder(tuple((float(a), int(b)) for a, b in steps)) if steps else Ladder()
+
+
+def prepare(path: Path, seed: int) -> tuple[dict[str, Any], Routing, list[Any], list[Any]]:
+    data = scenario.load(path)
+    routing = routing_of(data)
+    goal = float(data.get("staff", {}).get("goal_percent", routing.goal_percent)) / 100
+    calls = scenario.make_calls(data, seed)
+    hourly = scenario.hourly_calls(data["traffic"]) if "traffic" in data else None
+    agents = scenario.make_agents(data, seed, hourly, routing.target_seconds, goal)
+    return data, routing, calls, agents
+
+
+def run(path: Path, strategy: str = "ours", seed: int = 1) -> tuple[Result, float]:
+    data, routing, calls, agents = prepare(path, seed)
+    t0 = time.perf_counter()
+    result = simulate(agents, calls, routing, strategy, ladder_of(data),
+                      ring_delay=float(data.get("ring_delay", 1.0)), seed=seed)
+    return result, time.perf_counter() - t0
+
+
+def compare(path: Path, seed: int = 1, strategies: tuple[str, ...] = STRATEGIES) -> list[dict[str, Any]]:
+    """Every strategy on the same generated day and the same staff."""
+    data, routing, calls, agents = prepare(path, seed)
+    out = []
+    for s in strategies:
+        r = simulate(copy.deepcopy(agents), copy.deepcopy(calls), routing, s, ladder_of(data),
+                     ring_delay=float(data.get("ring_delay", 1.0)), seed=seed)
+        out.append(r.summary())
+    return out

@@ -1,0 +1,167 @@
+"""Scenarios for the simulator: a TOML file describing traffic and staff, turned into calls and
+operators (seeded, so a run is repeatable).
+
+```toml
+[traffic]
+calls = 65000            # per day
+profile = "beijing"      # or a list of 24 hourly weights
+hours = [0, 24]          # the part of the day simulated
+handle_mean = 300        # seconds (lognormal)
+handle_cv = 0.5
+patience_mean = 120      # seconds (exponential); 0 = callers never give up
+any_share = 0.05         # share of callers who press 0
+languages = { zh = 0.96, en = 0.02, ko = 0.005, ja = 0.005, ru = 0.004, fr = 0.002, de = 0.002, es = 0.002 }
+topics = { housing = 0.4, transport = 0.3, papers = 0.3 }
+
+[staff]
+operators = 1700         # spread over 8-hour shifts by the Erlang C plan ("auto")
+shift_hours = 8
+second_language = { en = 0.12, ko = 0.03, ja = 0.03, ru = 0.02, fr = 0.015, de = 0.01, es = 0.015 }
+topics_per_operator = 2
+```
+Or explicit staff and calls (for the validation against Asterisk):
+```toml
+[[operators]]
+id = "2001"
+languages = { zh = 5 }
+topics = ["housing"]
+shifts = [[0, 3600]]
+
+[[calls]]
+at = 0.0
+language = "zh"
+topic = "housing"
+handle = 10
+```
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from hotline.config import ConfigError
+from hotline.sim.engine import Agent, Call
+from hotline.sim.erlang import agents_needed
+
+# Share of a day's calls in each hour (Beijing-like: quiet nights, morning and afternoon peaks).
+BEIJING = [0.6, 0.4, 0.3, 0.3, 0.4, 0.8, 1.8, 3.6, 6.2, 7.4, 7.6, 7.0, 5.6, 5.4, 6.6, 7.0,
+           6.8, 6.0, 4.6, 4.0, 3.6, 3.0, 2.0, 1.2]
+
+
+def load(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text())
+    except OSError as exc:
+        raise ConfigError(str(path), f"cannot read the scenario: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), f"not valid TOML: {exc}") from None
+    if "traffic" not in data and "calls" not in data:
+        raise ConfigError(str(path), "a scenario needs [traffic] or [[calls]]")
+    if "staff" not in data and "operators" not in data:
+        raise ConfigError(str(path), "a scenario needs [staff] or [[operators]]")
+    return data
+
+
+def _mix(rng: random.Random, table: dict[str, float]) -> str:
+    keys = list(table)
+    return rng.choices(keys, weights=[table[k] for k in keys])[0]
+
+
+def hourly_calls(traffic: dict[str, Any]) -> list[float]:
+    profile = traffic.get("profile", "beijing")
+    weights = BEIJING if profile == "beijing" else [float(w) for w in profile]
+    if len(weights) != 24:
+        raise ConfigError("traffic.profile", "needs 24 hourly weights or \"beijing\"")
+    total = sum(weights)
+    return [float(traffic["calls"]) * w / total for w in weights]
+
+
+def make_calls(data: dict[str, Any], seed: int) -> list[Call]:
+    if "calls" in data:
+        return [Call(i, float(c["at"]), c["language"], c.get("topic", "general"), float(c.get("patience", 1e9)),
+                     float(c["handle"]), bool(c.get("pressed_any", False))) for i, c in enumerate(data["calls"])]
+    t = data["traffic"]
+    rng = random.Random(seed)
+    start_h, end_h = t.get("hours", [0, 24])
+    mean, cv = float(t.get("handle_mean", 300)), float(t.get("handle_cv", 0.5))
+    sigma = math.sqrt(math.log(1 + cv * cv))
+    mu = math.log(mean) - sigma * sigma / 2
+    patience = float(t.get("patience_mean", 120))
+    any_share = float(t.get("any_share", 0.0))
+    calls: list[Call] = []
+    for h, expected in enumerate(hourly_calls(t)):
+        if not start_h <= h < end_h:
+            continue
+        # Poisson arrivals within the hour
+        clock = h * 3600.0
+        rate = expected / 3600.0
+        while rate > 0:
+            clock += rng.expovariate(rate)
+            if clock >= (h + 1) * 3600:
+                break
+            calls.append(Call(len(calls), clock, _mix(rng, t["languages"]), _mix(rng, t["topics"]),
+                              rng.expovariate(1 / patience) if patience > 0 else 1e9,
+                              max(20.0, rng.lognormvariate(mu, sigma)), rng.random() < any_share))
+    return calls
+
+
+def shift_plan(hourly: list[float], aht: float, target: float, goal: float, total: int | None,
+               shift_hours: int) -> list[int]:
+    """Operators starting a shift at each hour: Erlang C need per hour covered greedily by
+    ``shift_hours``-long shifts (the day wraps), then scaled up to ``total`` if given."""
+    need = [agents_needed(c, aht, 3600, target, goal) if c > 0 else 0 for c in hourly]
+    starts = [0] * 24
+    cover = [0] * 24
+    for _ in range(2):  # twice round the clock so night shifts wrap into the morning
+        for h in range(24):
+            deficit = need[h] - cover[h]
+            if deficit > 0:
+                starts[h] += deficit
+                for k in range(shift_hours):
+                    cover[(h + k) % 24] += deficit
+    planned = sum(starts)
+    if total and total > planned:
+        extra = total - planned
+        weights = [max(1e-9, s) for s in starts]
+        add = [int(extra * w / sum(weights)) for w in weights]
+        for i in range(extra - sum(add)):
+            add[i % 24] += 1
+        starts = [s + a for s, a in zip(starts, add, strict=True)]
+    return starts
+
+
+def make_agents(data: dict[str, Any], seed: int, calls_hourly: list[float] | None, target: float,
+                goal: float) -> list[Agent]:
+    if "operators" in data:
+        return [Agent(str(o["id"]), dict(o["languages"]), frozenset(o.get("topics", [])),
+                      [(float(a), float(b)) for a, b in o.get("shifts", [[0, 86400 * 2]])])
+                for o in data["operators"]]
+    s = data["staff"]
+    t = data.get("traffic", {})
+    rng = random.Random(seed + 1)
+    shift_h = int(s.get("shift_hours", 8))
+    starts = shift_plan(calls_hourly or [0.0] * 24, float(t.get("handle_mean", 300)), target, goal,
+                        int(s["operators"]) if "operators" in s else None, shift_h)
+    scale = float(s.get("scale", 1.0))  # staff the plan x scale (the staffing search)
+    starts = [round(n * scale) for n in starts]
+    topics = list(t.get("topics", {}))
+    per = int(s.get("topics_per_operator", 2))
+    second = s.get("second_language", {})
+    agents: list[Agent] = []
+    for h, n in enumerate(starts):
+        for _ in range(n):
+            langs = {"zh": rng.choice([3, 4, 5, 5])}
+            for lang, share in second.items():
+                if rng.random() < share:
+                    langs[lang] = rng.choice([3, 4, 5])
+            start, end = h * 3600.0, (h + shift_h) * 3600.0
+            windows = [(start, end)]
+            if end > 86400:
+                windows.append((0.0, end - 86400))
+            agents.append(Agent(f"a{len(agents)}", langs, frozenset(rng.sample(topics, min(per, len(topics)))),
+                                windows))
+    return agents
