@@ -21,6 +21,7 @@ test-unit:
 	$(PY) -m pytest -ra -m "not asterisk" $(PYTEST_ARGS)
 
 bench: setup
+	$(PY) bench/routing_compare.py
 	$(NETNS) env HOTLINE_IN_NETNS=1 $(PY) bench/ami_events.py
 	$(NETNS) env HOTLINE_IN_NETNS=1 $(PY) bench/load.py
 

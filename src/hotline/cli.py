@@ -186,6 +186,45 @@ def cmd_sim(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_staffing(args: argparse.Namespace) -> int:
+    import csv
+    import datetime as dt
+
+    from hotline.cases.store import CaseStore
+    from hotline.sim import planner
+
+    settings = _settings(args)
+    day = dt.date.fromisoformat(args.date) if args.date else dt.date.today() + dt.timedelta(days=1)
+    start = dt.datetime.combine(day - dt.timedelta(weeks=args.weeks), dt.time()).timestamp()
+    end = dt.datetime.combine(day, dt.time()).timestamp()
+
+    async def history() -> list[dict[str, Any]]:
+        store = CaseStore(settings.database)
+        try:
+            return await store.half_hour_history(start, end)
+        finally:
+            await store.close()
+
+    plan = planner.build(settings, asyncio.run(history()), day, args.weeks, confirm=args.confirm)
+    if args.live:
+        agents = _api(settings, "GET", "/api/agents")["agents"]
+        now_in = sum(1 for a in agents if a["state"] not in ("offline",))
+        for s in plan.slots:
+            s.logged_in = now_in
+    rows = plan.csv_rows()
+    if args.csv:
+        with open(args.csv, "w", newline="") as fh:
+            csv.writer(fh).writerows(rows)
+        print(f"written {args.csv}")
+    print(f"{day} ({day:%A}): forecast from {plan.weeks_of_history} weeks, hotspot factor {plan.hotspot_factor}, "
+          f"AHT {plan.aht}s, languages " + ", ".join(f"{k} {v:.1%}" for k, v in sorted(plan.language_mix.items())))
+    print(f"{'slot':<6} {'calls':>7} {'Erlang C':>8} {'confirmed':>9} {'sim SL%':>7} {'logged in':>9} {'gap':>5}")
+    for r in rows[1:]:
+        if r[1]:
+            print(f"{r[0]:<6} {r[1]:>7} {r[2]:>8} {_fmt(r[3]):>9} {_fmt(r[4]):>7} {_fmt(r[5]):>9} {_fmt(r[6]):>5}")
+    return 0
+
+
 def cmd_config(args: argparse.Namespace) -> int:
     settings = _settings(args)
     print(f"site file ok: {len(settings.languages)} languages, {len(settings.topics)} topics, "
@@ -238,6 +277,15 @@ def parser() -> argparse.ArgumentParser:
     sm.add_argument("--seed", type=int, default=1)
     sm.add_argument("--json", action="store_true")
     sm.set_defaults(fn=cmd_sim)
+
+    st = sub.add_parser("staffing", help="operators needed per half hour: forecast, Erlang C, simulator check")
+    st.add_argument("action", choices=["plan"])
+    st.add_argument("--date", help="the day to plan, YYYY-MM-DD (default tomorrow)")
+    st.add_argument("--weeks", type=int, default=4, help="weeks of history for the forecast")
+    st.add_argument("--confirm", action="store_true", help="confirm with the simulator and the real skill mix")
+    st.add_argument("--live", action="store_true", help="compare with the operators logged in now (needs the service)")
+    st.add_argument("--csv", help="also write the plan as CSV to this file")
+    st.set_defaults(fn=cmd_staffing)
     return p
 
 

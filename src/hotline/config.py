@@ -56,6 +56,15 @@ class Operator:
 
 
 @dataclass(frozen=True)
+class HotspotDay:
+    """A day expected busier than its weekday (an event, the weather): the forecast x factor."""
+
+    date: str  # YYYY-MM-DD
+    factor: float
+    reason: str = ""
+
+
+@dataclass(frozen=True)
 class Routing:
     target_seconds: int = 15
     goal_percent: float = 96.0
@@ -109,6 +118,10 @@ class Settings:
     routing: Routing = field(default_factory=Routing)
     asterisk: AsteriskSettings = field(default_factory=AsteriskSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
+    hotspot_days: tuple[HotspotDay, ...] = ()
+
+    def hotspot_factor(self, day: object) -> float:
+        return next((h.factor for h in self.hotspot_days if h.date == str(day)), 1.0)
 
     @property
     def default_language(self) -> Language:
@@ -258,6 +271,17 @@ def parse(data: dict[str, Any], base: Path, env: Mapping[str, str] | None = None
         if not 1 <= port <= 65535:
             raise ConfigError(f"asterisk.{key}", f"not a port: {port}")
 
+    hotspots = []
+    for i, item in enumerate(data.get("hotspot_days", [])):
+        where = f"hotspot_days[{i}]."
+        day = _require(item, "date", where, str)
+        if not re.match(r"^\d{4}-\d{2}-\d{2}$", day):
+            raise ConfigError(where + "date", f"must be YYYY-MM-DD, got {day!r}")
+        factor = item.get("factor")
+        if not isinstance(factor, (int, float)) or isinstance(factor, bool) or not 0 < factor <= 10:
+            raise ConfigError(where + "factor", f"must be a number in (0, 10], got {factor!r}")
+        hotspots.append(HotspotDay(day, float(factor), str(item.get("reason", ""))))
+
     state_dir = _path(base, data.get("state_dir", "var"))
     raw_ast = data.get("asterisk", {})
     asterisk = replace(
@@ -276,6 +300,7 @@ def parse(data: dict[str, Any], base: Path, env: Mapping[str, str] | None = None
         routing=routing,
         asterisk=asterisk,
         http=http,
+        hotspot_days=tuple(hotspots),
     )
 
 

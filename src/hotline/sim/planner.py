@@ -1,0 +1,161 @@
+"""The staffing planner: how many operators each half hour of a day needs to answer 96% of
+calls within 15 s.
+
+1. Forecast: offered calls per half-hour slot for the day's weekday, averaged over the same
+   weekday of the past weeks in the case store, times the day's hotspot factor (site file).
+2. Erlang C per slot (pooled), and per language (the floor of speakers each language needs).
+3. Optionally the simulator confirms with the real skill mix (the site's operators as
+   templates) and adds operators to the slots that miss the goal, until none does.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from hotline.config import Routing, Settings
+from hotline.sim.engine import Agent, Call, simulate
+from hotline.sim.erlang import agents_needed
+
+SLOTS = 48
+SLOT_SECONDS = 1800
+
+
+@dataclass
+class Slot:
+    index: int
+    forecast: float
+    needed_erlang: int
+    needed_by_language: dict[str, int] = field(default_factory=dict)
+    needed_confirmed: int | None = None
+    simulated_sl: float | None = None
+    logged_in: int | None = None
+
+    @property
+    def start(self) -> str:
+        return f"{self.index // 2:02d}:{30 * (self.index % 2):02d}"
+
+    @property
+    def needed(self) -> int:
+        return self.needed_confirmed if self.needed_confirmed is not None else self.needed_erlang
+
+
+@dataclass
+class Plan:
+    day: dt.date
+    weeks_of_history: int
+    hotspot_factor: float
+    aht: float
+    language_mix: dict[str, float]
+    slots: list[Slot]
+
+    def csv_rows(self) -> list[list[object]]:
+        langs = sorted(self.language_mix)
+        head: list[object] = ["slot", "forecast_calls", "needed_erlang_c", "needed_confirmed", "simulated_sl",
+                              "logged_in", "gap", *[f"needed_{lang}" for lang in langs]]
+        rows = [head]
+        for s in self.slots:
+            gap = None if s.logged_in is None else s.needed - s.logged_in
+            rows.append([s.start, round(s.forecast, 1), s.needed_erlang, s.needed_confirmed, s.simulated_sl,
+                         s.logged_in, gap, *[s.needed_by_language.get(lang, 0) for lang in langs]])
+        return rows
+
+
+def forecast(history: list[dict[str, Any]], day: dt.date, weeks: int) -> tuple[list[float], dict[str, float], float]:
+    """Per-slot forecast for ``day`` from rows of CaseStore.half_hour_history, the language mix
+    and the average handling time. Only the same weekday counts; missing weeks count as zero
+    only when some history exists for that weekday."""
+    per_slot: list[float] = [0.0] * SLOTS
+    lang_calls: dict[str, float] = defaultdict(float)
+    talk = answered = 0.0
+    days = set()
+    for r in history:
+        d = dt.date.fromisoformat(r["day"])
+        if d.weekday() != day.weekday() or not (day - dt.timedelta(weeks=weeks) <= d < day):
+            continue
+        days.add(d)
+        per_slot[int(r["slot"])] += r["calls"]
+        lang_calls[r["language"] or "?"] += r["calls"]
+        talk += r["talk"] or 0
+        answered += r["answered"] or 0
+    n = max(1, len(days))
+    total = sum(lang_calls.values())
+    mix = {k: v / total for k, v in lang_calls.items()} if total else {}
+    aht = talk / answered if answered else 300.0
+    return [c / n for c in per_slot], mix, aht
+
+
+def build(settings: Settings, history: list[dict[str, Any]], day: dt.date, weeks: int = 4,
+          confirm: bool = False, seed: int = 1) -> Plan:
+    per_slot, mix, aht = forecast(history, day, weeks)
+    factor = settings.hotspot_factor(day)
+    r = settings.routing
+    goal = r.goal_percent / 100
+    slots = []
+    for i, calls in enumerate(per_slot):
+        calls *= factor
+        need = agents_needed(calls, aht, SLOT_SECONDS, r.target_seconds, goal) if calls > 0.05 else 0
+        by_lang = {lang: agents_needed(calls * share, aht, SLOT_SECONDS, r.target_seconds, goal)
+                   for lang, share in mix.items() if calls * share > 0.05}
+        slots.append(Slot(i, calls, need, by_lang))
+    plan = Plan(day, weeks, factor, round(aht, 1), mix, slots)
+    if confirm:
+        confirm_with_simulator(plan, settings, seed)
+    return plan
+
+
+def _agents_for(plan: Plan, settings: Settings, staff: list[int]) -> list[Agent]:
+    """Operators per slot cloned from the site's operators (the real skill mix): first each
+    language's floor of speakers, then the rest round-robin; never fewer than the floors."""
+    templates = list(settings.operators)
+    agents: list[Agent] = []
+    for s, n in zip(plan.slots, staff, strict=True):
+        window = [(s.index * SLOT_SECONDS * 1.0, (s.index + 1) * SLOT_SECONDS + 900.0)]
+        picked: list[dict[str, int]] = []
+        for lang, k in s.needed_by_language.items():
+            speakers = [op for op in templates if lang in op.languages] or templates
+            picked += [dict(speakers[j % len(speakers)].languages) for j in range(k)] if speakers else []
+        while len(picked) < n and templates:
+            picked.append(dict(templates[len(picked) % len(templates)].languages))
+        agents += [Agent(f"s{s.index}-{j}", langs, frozenset(), window) for j, langs in enumerate(picked)]
+    return agents
+
+
+def confirm_with_simulator(plan: Plan, settings: Settings, seed: int, rounds: int = 6) -> None:
+    rng = random.Random(seed)
+    calls: list[Call] = []
+    langs = list(plan.language_mix) or [settings.default_language.code]
+    weights = [plan.language_mix.get(lang, 1.0) for lang in langs]
+    for s in plan.slots:
+        t = s.index * SLOT_SECONDS * 1.0
+        rate = s.forecast / SLOT_SECONDS
+        while rate > 0:
+            t += rng.expovariate(rate)
+            if t >= (s.index + 1) * SLOT_SECONDS:
+                break
+            calls.append(Call(len(calls), t, rng.choices(langs, weights)[0], "general", 1e9,
+                              max(20.0, rng.expovariate(1 / plan.aht))))
+    staff = [s.needed_erlang for s in plan.slots]
+    routing: Routing = settings.routing
+    for _ in range(rounds):
+        result = simulate(_agents_for(plan, settings, staff),
+                          [Call(c.id, c.arrival, c.language, c.topic, c.patience, c.handle) for c in calls],
+                          routing, "ours", seed=seed)
+        missed = False
+        for s in plan.slots:
+            slot_calls = [c for c in result.calls if s.index * SLOT_SECONDS <= c.arrival < (s.index + 1) * SLOT_SECONDS]
+            if not slot_calls:
+                s.simulated_sl = None
+                continue
+            sl = result.figures(slot_calls)["sl_over_offered"] or 0.0
+            s.simulated_sl = sl
+            if sl < routing.goal_percent:
+                staff[s.index] += max(1, round(staff[s.index] * 0.05))
+                missed = True
+        if not missed:
+            break
+    for s, n in zip(plan.slots, staff, strict=True):
+        s.needed_confirmed = n

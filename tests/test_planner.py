@@ -1,0 +1,72 @@
+"""The staffing planner over a real case file with four weeks of known history."""
+
+import datetime as dt
+import subprocess
+import sys
+from pathlib import Path
+
+from hotline import config
+from hotline.cases.store import CaseStore
+from hotline.sim import planner
+from hotline.sim.erlang import agents_needed
+
+ROOT = Path(__file__).resolve().parents[1]
+DAY = dt.date(2026, 11, 30)  # a Monday
+
+
+async def make_history(db: Path) -> None:
+    store = CaseStore(db)
+    n = 0
+    for week in range(1, 5):
+        d = DAY - dt.timedelta(weeks=week)
+        for slot, count in ((20, 200), (21, 120)):  # 10:00 and 10:30
+            base = dt.datetime.combine(d, dt.time(slot // 2, 30 * (slot % 2))).timestamp()
+            for i in range(count):
+                n += 1
+                lang = "en" if i % 10 == 0 else "zh"
+                await store.create({"uniqueid": f"u{n}", "caller_number": "139", "language": lang, "topic": "general",
+                                    "ivr_path": "", "queue": f"hl-{lang}-general", "queued_at": base + i * 5,
+                                    "state": "ended", "answered_at": base + i * 5 + 3})
+                await store.update(f"u{n}", {"talk_seconds": 240.0})
+    await store.close()
+
+
+async def test_forecast_erlang_and_hotspot(tmp_path: Path) -> None:
+    db = tmp_path / "cases.db"
+    await make_history(db)
+    store = CaseStore(db)
+    start = dt.datetime.combine(DAY - dt.timedelta(weeks=4), dt.time()).timestamp()
+    history = await store.half_hour_history(start, dt.datetime.combine(DAY, dt.time()).timestamp())
+    await store.close()
+    settings = config.load(ROOT / "etc/site.example.toml", {})
+    plan = planner.build(settings, history, DAY, weeks=4)
+    s20, s21 = plan.slots[20], plan.slots[21]
+    assert (s20.start, s20.forecast, s21.forecast) == ("10:00", 200.0, 120.0)
+    assert plan.aht == 240.0 and round(plan.language_mix["en"], 2) == 0.10
+    assert s20.needed_erlang == agents_needed(200, 240, 1800, 15, 0.96)
+    assert s20.needed_by_language["en"] == agents_needed(20, 240, 1800, 15, 0.96)
+    assert plan.slots[5].needed_erlang == 0
+
+    hot = config.parse({**__import__("tomllib").loads((ROOT / "etc/site.example.toml").read_text()),
+                        "hotspot_days": [{"date": str(DAY), "factor": 1.5, "reason": "first snow"}]}, ROOT / "etc", {})
+    hot_plan = planner.build(hot, history, DAY, weeks=4, confirm=True)
+    assert hot_plan.hotspot_factor == 1.5 and hot_plan.slots[20].forecast == 300.0
+    busy = hot_plan.slots[20]
+    assert busy.needed_erlang == agents_needed(300, 240, 1800, 15, 0.96) > s20.needed_erlang
+    assert busy.needed_confirmed is not None and busy.needed_confirmed >= busy.needed_erlang
+    assert busy.simulated_sl is not None and busy.simulated_sl >= 96.0
+
+
+def test_cli_writes_the_plan_as_csv(tmp_path: Path) -> None:
+    import asyncio
+    site = tmp_path / "site.toml"
+    site.write_text((ROOT / "etc/site.example.toml").read_text().replace('state_dir = "../var"',
+                                                                            f'state_dir = "{tmp_path}"'))
+    asyncio.run(make_history(tmp_path / "hotline.db"))
+    out = subprocess.run([sys.executable, "-m", "hotline.cli", "--site", str(site), "staffing", "plan",
+                          "--date", str(DAY), "--csv", str(tmp_path / "plan.csv")],
+                         capture_output=True, text=True, check=True)
+    assert "10:00" in out.stdout
+    rows = (tmp_path / "plan.csv").read_text().splitlines()
+    assert rows[0].startswith("slot,forecast_calls,needed_erlang_c") and len(rows) == 49
+    assert rows[21].startswith("10:00,200.0,")
