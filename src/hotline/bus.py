@@ -51,6 +51,10 @@ class Bus(Generic[T]):
         if sub in self._subs:
             self._subs.remove(sub)
 
+    def pending(self) -> int:
+        """Events published but not yet taken by a subscriber."""
+        return sum(sub.queue.qsize() for sub in self._subs)
+
     def publish(self, event: T) -> None:
         for sub in self._subs:
             sub.offer(event)

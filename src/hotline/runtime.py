@@ -92,7 +92,7 @@ class Hotline:
     async def drain(self, timeout: float = 5.0) -> None:
         """Wait until every published event has been handled (for tests and shutdown)."""
         deadline = asyncio.get_running_loop().time() + timeout
-        while any(not s.queue.empty() for s in self.bus._subs):
+        while self.bus.pending():
             if asyncio.get_running_loop().time() > deadline:
                 break
             await asyncio.sleep(0.02)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from hotline.config import Settings
+from hotline.config import Operator, Settings
 from hotline.queue.roster import Roster
 from hotline.queue.router import QueueControl, Router
 from hotline.queue.skills import interface, memberships
@@ -29,7 +29,7 @@ class AgentCommands:
         self.router = router
         self.pbx = pbx
 
-    def _operator(self, extension: str):  # type: ignore[no-untyped-def]
+    def _operator(self, extension: str) -> Operator:
         op = self.settings.operator(extension)
         if op is None:
             raise AgentError("agent-unknown", f"no operator with extension {extension!r} in the site file")

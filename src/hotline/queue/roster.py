@@ -72,8 +72,16 @@ class Roster:
         op = self.ops.get(extension)
         return op is not None and op.state(self._clock()) == "ready"
 
+    def _touch(self, op: OperatorState, now: float) -> None:
+        """Record a change of state; a wrap-up that simply ran out changed at its end."""
+        state = op.state(now)
+        if state != op.last_state:
+            expired_wrapup = op.last_state == "wrap-up" and state == "ready"
+            op.last_state, op.since = state, (op.wrapup_until if expired_wrapup else now)
+
     def apply(self, event: ev.Event) -> None:
         now = self._clock()
+        op: OperatorState | None = None
         if isinstance(event, ev.MemberStatus):
             op = self._op(event.interface)
             if op:
@@ -115,18 +123,20 @@ class Roster:
                 op.queues = members.get(ext, set())
                 op.ringing_for = ""
             for m in event.members:
-                op = self._op(m.interface)
-                if op:
-                    op.device_status, op.paused, op.pause_reason = m.device_status, m.paused, m.pause_reason
+                member = self._op(m.interface)
+                if member:
+                    member.device_status, member.paused, member.pause_reason = m.device_status, m.paused, m.pause_reason
                     if not m.in_call:
-                        op.talking_with = ""
-        for op in self.ops.values():
-            state = op.state(now)
-            if state != op.last_state:
-                op.last_state, op.since = state, now
+                        member.talking_with = ""
+            for each in self.ops.values():
+                self._touch(each, now)
+        if op is not None:
+            self._touch(op, now)
 
     def snapshot(self) -> list[dict[str, object]]:
         now = self._clock()
+        for op in self.ops.values():  # wrap-ups that ran out since the last event
+            self._touch(op, now)
         return [{"extension": op.extension, "name": op.name, "state": op.state(now),
                  "seconds_in_state": round(now - op.since, 1) if op.since else None,
                  "pause_reason": op.pause_reason if op.paused else "",

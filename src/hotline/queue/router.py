@@ -71,18 +71,20 @@ class Router:
         self.urgent: set[str] = set()  # uniqueids to overflow at once
         self.overflow: dict[str, dict[str, int]] = {}  # queue -> {extension: stage}
         self.decisions: dict[str, RouteDecision] = {}
+        # each operator's skill queues and penalties, from the site file (fixed while running)
+        self.penalties = {op.extension: memberships(op) for op in settings.operators}
 
     # -- at entry ------------------------------------------------------------------------------
 
     def _free_members(self, queue: str, max_penalty: int) -> list[str]:
         out = []
-        for op_cfg in self.settings.operators:
-            pen = memberships(op_cfg).get(queue)
-            op = self.roster.get(op_cfg.extension)
+        for ext, penalties in self.penalties.items():
+            pen = penalties.get(queue)
+            op = self.roster.get(ext)
             if pen is None or op is None or pen > max_penalty or queue not in op.queues:
                 continue
-            if self.roster.is_free(op_cfg.extension):
-                out.append(op_cfg.extension)
+            if self.roster.is_free(ext):
+                out.append(ext)
         return out
 
     def decide(self, uniqueid: str, language: str, topic: str, path: str) -> RouteDecision:
