@@ -1,20 +1,34 @@
-"""The HTTP API in-process: token required, domain errors mapped to clear HTTP answers."""
+"""The web app in-process: sessions, roles, CSRF, Origin, the login throttle, the service token,
+domain errors mapped to clear HTTP answers, the case form's validation and drafts."""
 
+from __future__ import annotations
+
+import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from hotline import config
 from hotline import events as ev
-from hotline.agent_desktop.api import build_app
+from hotline.agent_desktop.desktop import DesktopService
+from hotline.agent_desktop.hub import Hub
+from hotline.agent_desktop.web import build_app
+from hotline.auth.throttle import LoginThrottle
+from hotline.auth.users import UserDirectory
 from hotline.cases.store import CaseStore
 from hotline.queue.agents import AgentCommands
 from hotline.queue.roster import Roster
 from hotline.queue.router import Router
 from hotline.queue.service_level import ServiceLevel
+from hotline.queue.wrapup import WrapUp
 
 SITE = Path(__file__).resolve().parents[1] / "etc/site.example.toml"
+AUTH = {"Authorization": "Bearer secret-token"}
+PASSWORD = "correct horse battery"
 
 
 class RecordingPbx:
@@ -31,58 +45,212 @@ class RecordingPbx:
         self.calls.append(("pause", *a))
 
 
-async def client(tmp_path: Path) -> tuple[TestClient[Any, Any], RecordingPbx, Roster, CaseStore]:
-    settings = config.load(SITE, {})
-    roster = Roster(settings)
-    sl = ServiceLevel(15)
-    pbx = RecordingPbx()
-    router = Router(settings, roster, sl, pbx)
-    store = CaseStore(tmp_path / "c.db")
-    app = build_app("secret-token", AgentCommands(settings, roster, router, pbx), roster, sl, store)
-    c = TestClient(TestServer(app))
-    await c.start_server()
-    return c, pbx, roster, store
+class App:
+    def __init__(self, tmp_path: Path) -> None:
+        self.settings = replace(config.load(SITE, {}), districts=("Dongcheng", "Xicheng"))
+        self.roster = Roster(self.settings)
+        self.sl = ServiceLevel(15)
+        self.pbx = RecordingPbx()
+        self.router = Router(self.settings, self.roster, self.sl, self.pbx)
+        self.store = CaseStore(tmp_path / "c.db")
+        self.users = UserDirectory(self.store)
+        self.hub = Hub()
+        self.wrapup = WrapUp(5, self.roster, self.pbx)
+        self.desktop = DesktopService(self.settings, self.roster, self.sl, self.wrapup, self.store, self.hub)
+        self.throttle = LoginThrottle(max_failures=3)
+
+    async def start(self) -> TestClient[Any, Any]:
+        for name, role, ext in (("op1", "operator", "1001"), ("op2", "operator", "1002"),
+                                ("boss", "supervisor", ""), ("dept", "department", "")):
+            await self.users.add(name, role, PASSWORD, extension=ext, settings=self.settings)
+        app = build_app(self.settings, "secret-token", self.users,
+                        AgentCommands(self.settings, self.roster, self.router, self.pbx), self.roster, self.sl,
+                        self.store, self.desktop, self.hub, self.throttle)
+        self.client = TestClient(TestServer(app))
+        await self.client.start_server()
+        return self.client
+
+    async def close(self) -> None:
+        await self.client.close()
+        await self.store.close()
 
 
-AUTH = {"Authorization": "Bearer secret-token"}
+@pytest.fixture
+async def app(tmp_path: Path) -> Any:
+    a = App(tmp_path)
+    await a.start()
+    yield a
+    await a.close()
 
 
-async def test_every_route_needs_the_token(tmp_path: Path) -> None:
-    c, pbx, _, store = await client(tmp_path)
+def browser(app: App) -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(base_url=str(app.client.server.make_url("")),
+                                 cookie_jar=aiohttp.CookieJar(unsafe=True))
+
+
+async def session(app: App, username: str, password: str = PASSWORD) -> tuple[aiohttp.ClientSession, str]:
+    """A browser-like client logged in as ``username``; returns it and its CSRF token."""
+    c = browser(app)
+    page = await c.get("/login")
+    token = re.search(r'name="csrf" value="([^"]+)"', await page.text()).group(1)  # type: ignore[union-attr]
+    r = await c.post("/login", data={"username": username, "password": password, "csrf": token},
+                     allow_redirects=False)
+    assert r.status == 302, await r.text()
+    csrf = ""
+    if r.headers["Location"] == "/desktop":
+        desk = await c.get("/desktop")
+        csrf = re.search(r'name="csrf-token" content="([^"]+)"', await desk.text()).group(1)  # type: ignore[union-attr]
+    return c, csrf
+
+
+async def test_everything_needs_a_login(app: App) -> None:
+    c = app.client
+    for method, path in [("GET", "/api/agents"), ("GET", "/api/queues"), ("GET", "/api/cases"),
+                         ("POST", "/api/agents/1001/login"), ("GET", "/api/desktop/snapshot"),
+                         ("POST", "/api/cases/x/form"), ("GET", "/ws/desktop")]:
+        for headers in ({}, {"Authorization": "Bearer wrong"}):
+            r = await c.request(method, path, headers=headers)
+            assert r.status == 401, (method, path)
+            assert (await r.json())["error"] == "unauthorized"
+    r = await c.get("/desktop", allow_redirects=False)
+    assert r.status == 302 and r.headers["Location"].startswith("/login")
+    assert app.pbx.calls == []
+
+
+async def test_the_service_token_acts_as_admin_and_errors_are_clear(app: App) -> None:
+    c = app.client
+    r = await c.post("/api/agents/1001/login", headers=AUTH)
+    assert r.status == 200
+    added = {call[1] for call in app.pbx.calls if call[0] == "add"}
+    assert added == {"hl-all", "hl-zh-general", "hl-zh-housing", "hl-zh-papers", "hl-en-general",
+                     "hl-en-housing", "hl-en-papers"}
+    r = await c.post("/api/agents/9999/login", headers=AUTH)
+    assert (r.status, (await r.json())["error"]) == (404, "agent-unknown")
+    r = await c.post("/api/agents/1002/pause", headers=AUTH, json={"reason": "break"})
+    assert (r.status, (await r.json())["error"]) == (409, "agent-offline")
+    app.roster.apply(ev.MemberStatus("hl-all", "PJSIP/1001", "x", 1, False, "", False, 0.0))
+    r = await c.post("/api/agents/1001/pause", headers=AUTH, json={"reason": "  "})
+    assert (r.status, (await r.json())["error"]) == (400, "pause-reason-missing")
+    r = await c.post("/api/agents/1001/pause", headers=AUTH, data=b"{not json")
+    assert (r.status, (await r.json())["error"]) == (400, "bad-request")
+    r = await c.post("/api/agents/1001/pause", headers=AUTH, json={"reason": "training"})
+    assert r.status == 200 and app.pbx.calls[-1] == ("pause", "PJSIP/1001", True, "training")
+    r = await c.get("/api/cases?limit=abc", headers=AUTH)
+    assert (r.status, (await r.json())["error"]) == (400, "bad-request")
+
+
+async def test_roles_csrf_and_origin(app: App) -> None:
+    op1, csrf1 = await session(app, "op1")
     try:
-        for method, path in [("GET", "/api/agents"), ("GET", "/api/queues"), ("GET", "/api/cases"),
-                             ("POST", "/api/agents/1001/login")]:
-            for headers in ({}, {"Authorization": "Bearer wrong"}):
-                r = await c.request(method, path, headers=headers)
-                assert r.status == 401, (method, path)
-                assert (await r.json())["error"] == "unauthorized"
-        assert pbx.calls == []
-    finally:
-        await c.close()
-        await store.close()
-
-
-async def test_login_pause_and_errors(tmp_path: Path) -> None:
-    c, pbx, roster, store = await client(tmp_path)
-    try:
-        r = await c.post("/api/agents/1001/login", headers=AUTH)
+        # an operator may not read the supervisor's views, nor act for another operator
+        assert (await op1.get("/api/agents")).status == 403
+        assert (await op1.get("/api/cases")).status == 403
+        r = await op1.post("/api/agents/1002/login", headers={"X-CSRF-Token": csrf1})
+        assert (r.status, (await r.json())["error"]) == (403, "forbidden")
+        # no CSRF token, a wrong one, or a foreign Origin: refused, nothing sent to the PBX
+        r = await op1.post("/api/desktop/state", json={"action": "ready"})
+        assert (r.status, (await r.json())["error"]) == (403, "csrf")
+        r = await op1.post("/api/desktop/state", json={"action": "ready"}, headers={"X-CSRF-Token": "nope"})
+        assert r.status == 403
+        r = await op1.post("/api/desktop/state", json={"action": "ready"},
+                           headers={"X-CSRF-Token": csrf1, "Origin": "http://evil.example"})
+        assert (r.status, (await r.json())["error"]) == (403, "bad-origin")
+        assert app.pbx.calls == []
+        r = await op1.post("/api/desktop/state", json={"action": "ready"}, headers={"X-CSRF-Token": csrf1})
         assert r.status == 200
-        added = {call[1] for call in pbx.calls if call[0] == "add"}
-        assert added == {"hl-all", "hl-zh-general", "hl-zh-housing", "hl-zh-papers", "hl-en-general",
-                         "hl-en-housing", "hl-en-papers"}
-        r = await c.post("/api/agents/9999/login", headers=AUTH)
-        assert (r.status, (await r.json())["error"]) == (404, "agent-unknown")
-        r = await c.post("/api/agents/1002/pause", headers=AUTH, json={"reason": "break"})
-        assert (r.status, (await r.json())["error"]) == (409, "agent-offline")
-        roster.apply(ev.MemberStatus("hl-all", "PJSIP/1001", "x", 1, False, "", False, 0.0))
-        r = await c.post("/api/agents/1001/pause", headers=AUTH, json={"reason": "  "})
-        assert (r.status, (await r.json())["error"]) == (400, "pause-reason-missing")
-        r = await c.post("/api/agents/1001/pause", headers=AUTH, data=b"{not json")
-        assert (r.status, (await r.json())["error"]) == (400, "bad-request")
-        r = await c.post("/api/agents/1001/pause", headers=AUTH, json={"reason": "training"})
-        assert r.status == 200 and pbx.calls[-1] == ("pause", "PJSIP/1001", True, "training")
-        r = await c.get("/api/cases?limit=abc", headers=AUTH)
-        assert (r.status, (await r.json())["error"]) == (400, "bad-request")
+        assert {c[2] for c in app.pbx.calls if c[0] == "add"} == {"PJSIP/1001"}
+        # a cross-origin WebSocket is refused; a same-origin one gets the snapshot first
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await op1.ws_connect("/ws/desktop", headers={"Origin": "http://evil.example"})
+        assert refused.value.status == 403
+        origin = str(app.client.server.make_url("")).rstrip("/")
+        ws = await op1.ws_connect("/ws/desktop", headers={"Origin": origin})
+        first = await ws.receive_json(timeout=5)
+        assert first["type"] == "snapshot" and first["me"]["extension"] == "1001"
+        await ws.close()
+    finally:
+        await op1.close()
+    dept, _ = await session(app, "dept")
+    try:
+        assert (await dept.get("/desktop")).status == 403
+        assert (await dept.get("/api/desktop/snapshot")).status == 403
+    finally:
+        await dept.close()
+
+
+async def test_failed_logins_are_throttled_and_logged(app: App) -> None:
+    c = browser(app)
+    try:
+        for _ in range(3):
+            page = await c.get("/login")
+            token = re.search(r'name="csrf" value="([^"]+)"', await page.text()).group(1)  # type: ignore[union-attr]
+            r = await c.post("/login", data={"username": "op1", "password": "wrong password", "csrf": token},
+                             allow_redirects=False)
+            assert r.status == 302 and "error=failed" in r.headers["Location"]
+        page = await c.get("/login")
+        token = re.search(r'name="csrf" value="([^"]+)"', await page.text()).group(1)  # type: ignore[union-attr]
+        r = await c.post("/login", data={"username": "op1", "password": PASSWORD, "csrf": token},
+                         allow_redirects=False)
+        assert r.status == 429 and int(r.headers["Retry-After"]) > 0
+        outcomes = await app.store.run(lambda db: [row["outcome"] for row in db["auth_log"].rows])
+        assert outcomes == ["failed", "failed", "failed", "throttled"]
+        # a login form without its CSRF cookie is refused
+        c2 = aiohttp.ClientSession(base_url=str(app.client.server.make_url("")))
+        r = await c2.post("/login", data={"username": "op2", "password": PASSWORD, "csrf": "x"},
+                          allow_redirects=False)
+        assert "error=expired" in r.headers["Location"]
+        await c2.close()
     finally:
         await c.close()
-        await store.close()
+
+
+async def test_logout_ends_the_session(app: App) -> None:
+    op1, csrf = await session(app, "op1")
+    try:
+        assert (await op1.get("/api/desktop/snapshot")).status == 200
+        r = await op1.post("/logout", data={"csrf": csrf}, allow_redirects=False)
+        assert r.status == 302
+        assert (await op1.get("/api/desktop/snapshot")).status == 401
+    finally:
+        await op1.close()
+
+
+async def test_the_case_form_is_validated_and_saved_with_the_wrapup_ended(app: App) -> None:
+    await app.store.create({"uniqueid": "u1", "caller_number": "139", "language": "en", "topic": "housing",
+                            "ivr_path": "", "queue": "hl-en-housing", "queued_at": 1.0})
+    await app.store.create({"uniqueid": "u0", "caller_number": "139", "language": "en", "topic": "housing",
+                            "ivr_path": "", "queue": "hl-en-housing", "queued_at": 0.5})
+    app.roster.apply(ev.MemberStatus("hl-all", "PJSIP/1001", "x", 1, False, "", False, 0.0))
+    await app.desktop.handle(ev.AgentRinging("u1", "hl-en-housing", "PJSIP/1001", "1001", "139", "en", "housing",
+                                             2.0))
+    await app.desktop.handle(ev.AgentConnected("u1", "hl-en-housing", "PJSIP/1001", "1001", 1, 3.0))
+    await app.store.update("u1", {"operator": "1001", "state": "answered"})
+    op1, csrf1 = await session(app, "op1")
+    op2, csrf2 = await session(app, "op2")
+    try:
+        snap = await (await op1.get("/api/desktop/snapshot")).json()
+        assert snap["call"]["caller_number"] == "139" and [h["id"] for h in snap["call"]["history"]] == [2]
+        assert (await (await op2.get("/api/desktop/snapshot")).json())["call"] is None
+        r = await op1.post("/api/cases/u1/form", headers={"X-CSRF-Token": csrf1},
+                           json={"category": "housing", "district": "Atlantis", "description": "no",
+                                 "urgency": "whenever", "confidential": "yes"})
+        body = await r.json()
+        assert r.status == 422
+        assert set(body["fields"]) == {"district", "description", "urgency", "confidential"}
+        r = await op2.post("/api/cases/u1/form", headers={"X-CSRF-Token": csrf2},
+                           json={"category": "housing", "district": "Dongcheng", "description": "lift broken"})
+        assert r.status == 403  # not op2's case
+        app.roster.apply(ev.MemberStatus("hl-all", "PJSIP/1001", "x", 1, True, "wrap-up", False, 4.0))
+        r = await op1.post("/api/cases/u1/form", headers={"X-CSRF-Token": csrf1},
+                           json={"category": "housing", "district": "Dongcheng", "address": "1 Lane",
+                                 "description": "The lift has been broken for a week", "urgency": "high",
+                                 "citizen_name": "", "confidential": True, "notes": ""})
+        assert r.status == 200, await r.text()
+        case = await app.store.get("u1")
+        assert case is not None
+        assert (case["category"], case["district"], case["urgency"], case["confidential"],
+                case["form_saved_by"]) == ("housing", "Dongcheng", "high", 1, "op1")
+        assert app.pbx.calls[-1] == ("pause", "PJSIP/1001", False, "")  # saving ended the wrap-up
+    finally:
+        await op1.close()
+        await op2.close()

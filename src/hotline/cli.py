@@ -225,6 +225,59 @@ def cmd_staffing(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_password(args: argparse.Namespace) -> str:
+    import getpass
+
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass("password: ")
+    if first != getpass.getpass("again: "):
+        raise SystemExit("hotline: the passwords differ")
+    return first
+
+
+def cmd_users(args: argparse.Namespace) -> int:
+    from hotline.auth import passwords
+    from hotline.auth.users import UserDirectory, UserError
+    from hotline.cases.store import CaseStore
+
+    if args.action == "hash":
+        print(passwords.hash_password(_read_password(args)))
+        return 0
+    settings = _settings(args)
+
+    async def run() -> int:
+        store = CaseStore(settings.database)
+        users = UserDirectory(store)
+        try:
+            await users.sync_from_site(settings)
+            if args.action == "list":
+                for u in await users.list():
+                    print(f"{u['username']:<20} {u['role']:<12} {u['extension'] or '-':<8} "
+                          f"{'disabled' if u['disabled'] else 'active':<9} {'' if u['has_password'] else 'NO PASSWORD'}"
+                          f" {u['name'] or ''}")
+                return 0
+            if not args.username:
+                raise SystemExit("hotline: name the user")
+            if args.action == "add":
+                if not args.role:
+                    raise SystemExit("hotline: --role is required")
+                await users.add(args.username, args.role, _read_password(args), args.name or "",
+                                args.extension or "", settings)
+            elif args.action == "passwd":
+                await users.set_password(args.username, _read_password(args))
+            elif args.action in ("disable", "enable"):
+                await users.set_disabled(args.username, args.action == "disable")
+            print(f"user {args.username}: {args.action} done")
+            return 0
+        except (UserError, passwords.WeakPassword) as exc:
+            print(f"hotline: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            await store.close()
+    return asyncio.run(run())
+
+
 def cmd_config(args: argparse.Namespace) -> int:
     settings = _settings(args)
     print(f"site file ok: {len(settings.languages)} languages, {len(settings.topics)} topics, "
@@ -267,6 +320,17 @@ def parser() -> argparse.ArgumentParser:
     c.set_defaults(fn=cmd_cases)
 
     sub.add_parser("config", help="validate the site file").set_defaults(fn=cmd_config)
+
+    from hotline.config import ROLES
+
+    u = sub.add_parser("users", help="web users: add, passwd, list, disable, enable; hash makes a site-file hash")
+    u.add_argument("action", choices=["add", "passwd", "list", "disable", "enable", "hash"])
+    u.add_argument("username", nargs="?")
+    u.add_argument("--role", choices=ROLES)
+    u.add_argument("--extension", help="operators and interpreters: their SIP extension")
+    u.add_argument("--name", help="the name shown on pages")
+    u.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
+    u.set_defaults(fn=cmd_users)
 
     from hotline.sim.engine import STRATEGIES
 

@@ -105,6 +105,33 @@ class AsteriskSettings:
 class HttpSettings:
     host: str = "127.0.0.1"
     port: int = 8480
+    # the origin browsers use (https://hotline.example.gov); empty: the Host the request came to
+    origin: str = ""
+    session_hours: float = 12.0  # a desktop session ends after this long without use
+    secure_cookies: bool = False  # set true behind TLS: session cookies then carry Secure
+
+
+ROLES = ("operator", "interpreter", "supervisor", "department", "admin")
+
+
+@dataclass(frozen=True)
+class User:
+    """A web user from the site file (more are added with `hotline users add`)."""
+
+    username: str
+    role: str
+    name: str = ""
+    extension: str = ""  # operators and interpreters: their SIP extension
+    password_hash: str = ""  # an argon2 hash (`hotline users hash`); empty: set it with `users passwd`
+
+
+@dataclass(frozen=True)
+class Transcription:
+    enabled: bool = True
+    audiosocket_port: int = 4575  # Asterisk sends each call leg's audio here (AudioSocket, loopback)
+    workers: int = 2  # threads running the recognizers (never the event loop)
+    # language code -> Vosk model folder; HOTLINE_VOSK_MODEL_<LANG> overrides
+    models: Mapping[str, Path] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -119,6 +146,9 @@ class Settings:
     asterisk: AsteriskSettings = field(default_factory=AsteriskSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
     hotspot_days: tuple[HotspotDay, ...] = ()
+    users: tuple[User, ...] = ()
+    districts: tuple[str, ...] = ()  # empty: the case form takes any district name
+    transcription: Transcription = field(default_factory=Transcription)
 
     def hotspot_factor(self, day: object) -> float:
         return next((h.factor for h in self.hotspot_days if h.date == str(day)), 1.0)
@@ -165,7 +195,8 @@ def _section(cls: type, data: Mapping[str, Any], where: str) -> Any:
 
 def _env_overrides(data: dict[str, Any], env: Mapping[str, str]) -> None:
     """HOTLINE_<SECTION>_<KEY>=value overrides a scalar setting (HOTLINE_HTTP_PORT=9000)."""
-    sections = {"routing": Routing, "asterisk": AsteriskSettings, "http": HttpSettings}
+    sections = {"routing": Routing, "asterisk": AsteriskSettings, "http": HttpSettings,
+                "transcription": Transcription}
     for name, value in env.items():
         if not name.startswith("HOTLINE_"):
             continue
@@ -176,12 +207,17 @@ def _env_overrides(data: dict[str, Any], env: Mapping[str, str]) -> None:
         for section, cls in sections.items():
             if rest.startswith(section + "_"):
                 key = rest[len(section) + 1:]
-                kinds = {f.name: type(getattr(cls(), f.name)) for f in fields(cls)}
+                kinds = {f.name: type(getattr(cls(), f.name)) for f in fields(cls) if f.name != "models"}
                 if key not in kinds:
                     raise ConfigError(name, f"unknown setting {section}.{key}")
                 kind = kinds[key]
                 try:
-                    parsed: Any = kind(value) if kind is not Path else value
+                    if kind is bool:
+                        if value.lower() not in ("1", "0", "true", "false", "yes", "no"):
+                            raise ValueError(value)
+                        parsed: Any = value.lower() in ("1", "true", "yes")
+                    else:
+                        parsed = kind(value) if kind is not Path else value
                 except ValueError:
                     raise ConfigError(name, f"expected {kind.__name__}, got {value!r}") from None
                 data.setdefault(section, {})[key] = parsed
@@ -282,6 +318,47 @@ def parse(data: dict[str, Any], base: Path, env: Mapping[str, str] | None = None
             raise ConfigError(where + "factor", f"must be a number in (0, 10], got {factor!r}")
         hotspots.append(HotspotDay(day, float(factor), str(item.get("reason", ""))))
 
+    users: list[User] = []
+    for i, item in enumerate(data.get("users", [])):
+        where = f"users[{i}]."
+        username = _require(item, "username", where, str)
+        if not re.match(r"^[a-z][a-z0-9_.\-]{1,31}$", username):
+            raise ConfigError(where + "username", f"must be 2-32 lowercase letters, digits, . _ -, got {username!r}")
+        role = _require(item, "role", where, str)
+        if role not in ROLES:
+            raise ConfigError(where + "role", f"must be one of {', '.join(ROLES)}, got {role!r}")
+        ext = str(item.get("extension", ""))
+        if role == "operator" and not any(op.extension == ext for op in operators):
+            raise ConfigError(where + "extension", f"an operator user needs the extension of one of the "
+                              f"[[operators]], got {ext!r}")
+        pw_hash = str(item.get("password_hash", ""))
+        if pw_hash and not pw_hash.startswith("$argon2"):
+            raise ConfigError(where + "password_hash", "must be an argon2 hash (make one with `hotline users "
+                              "hash`); never put a plain password in the site file")
+        unknown = set(item) - {"username", "role", "extension", "name", "password_hash"}
+        if unknown:
+            raise ConfigError(where + sorted(unknown)[0], "unknown setting")
+        users.append(User(username, role, str(item.get("name", "")), ext, pw_hash))
+    _unique([u.username for u in users], "users", "username")
+
+    districts = data.get("districts", [])
+    if not isinstance(districts, list) or not all(isinstance(d, str) and d.strip() for d in districts):
+        raise ConfigError("districts", "must be a list of district names")
+
+    raw_tr = dict(data.get("transcription", {}))
+    raw_models = raw_tr.pop("models", {})
+    transcription = _section(Transcription, raw_tr, "transcription")
+    if not isinstance(raw_models, dict):
+        raise ConfigError("transcription.models", "must be a table: language code = model folder")
+    for code, folder in raw_models.items():
+        if code not in lang_codes:
+            raise ConfigError(f"transcription.models.{code}", f"unknown language {code!r}")
+        if not isinstance(folder, str):
+            raise ConfigError(f"transcription.models.{code}", "must be a folder path")
+    transcription = replace(transcription, models={c: _path(base, f) for c, f in raw_models.items()})
+    if not 1 <= transcription.workers <= 64:
+        raise ConfigError("transcription.workers", "must be 1-64")
+
     state_dir = _path(base, data.get("state_dir", "var"))
     raw_ast = data.get("asterisk", {})
     asterisk = replace(
@@ -301,6 +378,9 @@ def parse(data: dict[str, Any], base: Path, env: Mapping[str, str] | None = None
         asterisk=asterisk,
         http=http,
         hotspot_days=tuple(hotspots),
+        users=tuple(users),
+        districts=tuple(d.strip() for d in districts),
+        transcription=transcription,
     )
 
 

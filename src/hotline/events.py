@@ -78,6 +78,10 @@ class AgentConnected:
     member_name: str
     hold_seconds: int
     at: float
+    channel: str = ""  # the caller's channel (PJSIP/citizens-00000004)
+    agent_channel: str = ""  # the operator's channel (PJSIP/2001-00000005)
+    language: str = ""  # HL_LANG of the call
+    caller_number: str = ""
 
 
 @dataclass(frozen=True)
@@ -170,6 +174,34 @@ class Resynced:
     at: float = field(default=0.0)
 
 
+@dataclass(frozen=True)
+class TranscriptText:
+    """Recognised speech on one leg of a call: a partial (replaced as it grows) or a final segment.
+    ``start``/``end`` are seconds since the call was answered."""
+
+    uniqueid: str
+    speaker: str  # caller | operator
+    language: str
+    kind: str  # partial | final
+    text: str
+    start: float
+    end: float
+    confidence: float
+    at: float
+
+
+@dataclass(frozen=True)
+class TranscriptionStatus:
+    """Transcription of a call leg started, ended, is off (no model for the language) or failed."""
+
+    uniqueid: str
+    speaker: str
+    language: str
+    status: str  # on | off | ended | error
+    detail: str
+    at: float
+
+
 Event = (CallerJoined | CallerLeft | CallerAbandoned | AgentRinging | AgentNoAnswer | AgentConnected
          | AgentCompleted | MemberStatus | MemberRemoved | ChannelHangup | PbxConnected | PbxDisconnected
-         | Resynced)
+         | Resynced | TranscriptText | TranscriptionStatus)

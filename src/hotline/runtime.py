@@ -5,11 +5,17 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import os
+import secrets as secrets_mod
+from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
 
 from hotline import events as ev
-from hotline.agent_desktop.api import build_app
+from hotline.agent_desktop.desktop import DesktopService
+from hotline.agent_desktop.hub import Hub
+from hotline.agent_desktop.web import build_app
+from hotline.auth.users import UserDirectory
 from hotline.bus import Bus, consume
 from hotline.cases.service import CaseService
 from hotline.cases.store import CaseStore, StoreError
@@ -22,7 +28,11 @@ from hotline.queue.agents import AgentCommands
 from hotline.queue.roster import Roster
 from hotline.queue.router import Router
 from hotline.queue.service_level import ServiceLevel
+from hotline.queue.wrapup import WrapUp
 from hotline.secrets import Secrets
+from hotline.transcribe.audiosocket import AudioSocketServer
+from hotline.transcribe.models import ModelRegistry, model_folders
+from hotline.transcribe.pipeline import TranscriptionService
 
 log = logging.getLogger(__name__)
 
@@ -50,15 +60,27 @@ class Hotline:
         self.roster = Roster(s)
         self.sl = ServiceLevel(s.routing.target_seconds, since=start_of_today())
         self.sl.load(await self.store.since(start_of_today()))
+        for ext, uid in await self.store.answered_today(start_of_today()):
+            op = self.roster.get(ext)
+            if op is not None:
+                op.answered.add(uid)
         self.cases = CaseService(self.store)
+        self.users = UserDirectory(self.store, s.http.session_hours * 3600)
+        await self.users.sync_from_site(s)
+        await self._first_admin()
         state_sub = self.bus.subscribe("state")
         case_sub = self.bus.subscribe("cases", maxsize=100_000)
+        wrapup_sub = self.bus.subscribe("wrapup")
+        desktop_sub = self.bus.subscribe("desktop", maxsize=50_000)
         self.replay = QueueLogReplay(s.asterisk.instance_dir / "log" / "queue_log", self.store, self.bus.publish)
         self.ami = AmiSession(self.bus, "127.0.0.1", s.asterisk.ami_port, "hotline", self.secrets.ami_secret,
                               before_snapshot=self.replay.replay)
         self.pbx = AmiQueueControl(self.ami)
         self.router = Router(s, self.roster, self.sl, self.pbx)
         self.commands = AgentCommands(s, self.roster, self.router, self.pbx)
+        self.wrapup = WrapUp(s.routing.wrapup_seconds, self.roster, self.pbx)
+        self.hub = Hub()
+        self.desktop = DesktopService(s, self.roster, self.sl, self.wrapup, self.store, self.hub)
 
         def apply_state(event: ev.Event) -> None:
             self.roster.apply(event)
@@ -69,7 +91,14 @@ class Hotline:
             asyncio.create_task(consume(state_sub, apply_state), name="state-pump"),
             asyncio.create_task(consume(case_sub, self.cases.handle, retry=(StoreError,)), name="case-pump"),
             asyncio.create_task(self.router.run(), name="deadline-watcher"),
+            asyncio.create_task(consume(wrapup_sub, self.wrapup.handle), name="wrapup-pump"),
+            asyncio.create_task(consume(desktop_sub, self.desktop.handle), name="desktop-pump"),
+            asyncio.create_task(self.desktop.tick_forever(), name="desktop-tick"),
         ]
+        self.transcription: TranscriptionService | None = None
+        self.audiosocket: AudioSocketServer | None = None
+        if s.transcription.enabled:
+            await self._start_transcription()
         self.agi = AgiServer(self.route, "127.0.0.1", s.asterisk.agi_port)
         await self.agi.start()
         self.ami.start()
@@ -78,11 +107,42 @@ class Hotline:
         except PbxError as exc:
             log.error("%s; carrying on, the session keeps trying", exc)
         if self.serve_http:
-            app = build_app(self.secrets.api_token, self.commands, self.roster, self.sl, self.store)
+            app = build_app(s, self.secrets.api_token, self.users, self.commands, self.roster, self.sl, self.store,
+                            self.desktop, self.hub)
             self._runner = web.AppRunner(app, access_log=None)
             await self._runner.setup()
             await web.TCPSite(self._runner, s.http.host, s.http.port).start()
-            log.info("HTTP API on http://%s:%d", s.http.host, s.http.port)
+            log.info("desktop and API on http://%s:%d", s.http.host, s.http.port)
+
+    async def _start_transcription(self) -> None:
+        s = self.settings
+        self._speech_pool = ThreadPoolExecutor(max_workers=s.transcription.workers, thread_name_prefix="speech")
+        folders = model_folders(s.transcription.models)
+        self.models = ModelRegistry(folders, self._speech_pool)
+        self.transcription = TranscriptionService(self.models, self._speech_pool, self.bus.publish, self.pbx,
+                                                  "127.0.0.1", s.transcription.audiosocket_port)
+        sub = self.bus.subscribe("transcription")
+        self.tasks.append(asyncio.create_task(consume(sub, self.transcription.handle), name="transcription-pump"))
+        self.audiosocket = AudioSocketServer(self.transcription.open_leg, "127.0.0.1",
+                                             s.transcription.audiosocket_port)
+        await self.audiosocket.start()
+        if not folders:
+            log.warning("transcription: no speech models configured ([transcription.models] or "
+                        "HOTLINE_VOSK_MODEL_<LANG>); calls go on without transcripts")
+        self.tasks.append(asyncio.create_task(self.models.load_all(), name="load-speech-models"))
+
+    async def _first_admin(self) -> None:
+        """A fresh installation gets one admin, with a generated password in a 0600 file."""
+        if await self.users.count():
+            return
+        path = self.settings.state_dir / "initial-admin-password"
+        password = secrets_mod.token_urlsafe(15)
+        await self.users.add("admin", "admin", password, name="Administrator")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(password + "\n")
+        log.warning("no users yet: created user 'admin' (password in %s); add operators with "
+                    "`hotline users add NAME --role operator --extension EXT`", path)
 
     async def route(self, uniqueid: str, language: str, topic: str, path: str) -> dict[str, str]:
         d = self.router.decide(uniqueid, language, topic, path)
@@ -101,6 +161,10 @@ class Hotline:
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+        if self.audiosocket is not None:
+            await self.audiosocket.close()
+        if self.transcription is not None:
+            await self.transcription.close()
         await self.agi.close()
         await self.ami.close()
         await self.drain(2.0)
@@ -108,3 +172,5 @@ class Hotline:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         await self.store.close()
+        if self.transcription is not None:
+            self._speech_pool.shutdown(wait=False, cancel_futures=True)

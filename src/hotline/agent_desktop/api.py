@@ -1,72 +1,69 @@
-"""HTTP API (JSON) for operator state and the queues. Behind a bearer token for now.
-
-Every route needs ``Authorization: Bearer <api_token>`` (from <state_dir>/secrets.json).
-Domain errors carry a stable ``error`` id and map to HTTP statuses in one middleware.
+"""The JSON API. Every route names the roles that may call it (security.require); the CLI uses
+the service token, which acts as admin. Domain errors carry a stable ``error`` id and map to
+HTTP statuses in one place.
 """
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
-from collections.abc import Awaitable, Callable
+import time
 from typing import Any
 
 from aiohttp import web
 
-from hotline.cases.service import CaseRepository
+from hotline.agent_desktop.desktop import DesktopService
+from hotline.agent_desktop.security import error, principal_of, require
+from hotline.cases import form as case_form
+from hotline.cases.store import CaseStore
+from hotline.config import Settings
 from hotline.queue.agents import AgentCommands, AgentError
 from hotline.queue.roster import Roster
 from hotline.queue.service_level import ServiceLevel
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 STATUS = {"agent-unknown": 404, "agent-offline": 409, "pause-reason-missing": 400, "pbx-error": 502,
-          "bad-request": 400, "store-error": 503}
+          "bad-request": 400, "store-error": 503, "case-unknown": 404, "forbidden": 403}
 
 
-def _error(status: int, error_id: str, message: str) -> web.Response:
-    return web.json_response({"error": error_id, "message": message}, status=status)
+@web.middleware
+async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
+    try:
+        response: web.StreamResponse = await handler(request)
+        return response
+    except web.HTTPException:
+        raise
+    except Exception as exc:
+        error_id = getattr(exc, "error_id", None)
+        if error_id is None:
+            log.exception("%s %s failed", request.method, request.path)
+            return error(500, "internal", "internal error; see the service log")
+        return error(STATUS.get(error_id, 400), error_id, str(exc))
 
 
-def build_app(token: str, commands: AgentCommands, roster: Roster, sl: ServiceLevel,
-              cases: CaseRepository) -> web.Application:
-    @web.middleware
-    async def auth_and_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-        given = request.headers.get("Authorization", "")
-        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-            log.warning("API request refused (no or wrong token) from %s: %s %s", request.remote,
-                        request.method, request.path)
-            return _error(401, "unauthorized", "a valid bearer token is required")
-        try:
-            return await handler(request)
-        except web.HTTPException:
-            raise
-        except Exception as exc:
-            error_id = getattr(exc, "error_id", None)
-            if error_id is None:
-                log.exception("API %s %s failed", request.method, request.path)
-                return _error(500, "internal", "internal error; see the service log")
-            return _error(STATUS.get(error_id, 400), error_id, str(exc))
+async def json_body(request: web.Request) -> dict[str, Any]:
+    if not request.can_read_body:
+        return {}
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise AgentError("bad-request", "the body must be JSON") from None
+    if not isinstance(body, dict):
+        raise AgentError("bad-request", "the body must be a JSON object")
+    return body
 
+
+def add_routes(app: web.Application, settings: Settings, commands: AgentCommands, roster: Roster,
+               sl: ServiceLevel, store: CaseStore, desktop: DesktopService) -> None:
+    @require("supervisor")
     async def agents(request: web.Request) -> web.Response:
         return web.json_response({"agents": roster.snapshot()})
 
-    async def agent_action(request: web.Request) -> web.Response:
-        ext, action = request.match_info["ext"], request.match_info["action"]
-        body: dict[str, Any] = {}
-        if request.can_read_body:
-            try:
-                body = await request.json()
-            except json.JSONDecodeError:
-                raise AgentError("bad-request", "the body must be JSON") from None
-            if not isinstance(body, dict):
-                raise AgentError("bad-request", "the body must be a JSON object")
-        result: Any = None
+    async def run_action(ext: str, action: str, body: dict[str, Any]) -> Any:
         if action == "login":
-            result = await commands.login(ext)
-        elif action == "pause":
+            return await commands.login(ext)
+        if action == "pause":
             await commands.pause(ext, str(body.get("reason", "")))
         elif action == "unpause":
             await commands.unpause(ext)
@@ -74,21 +71,95 @@ def build_app(token: str, commands: AgentCommands, roster: Roster, sl: ServiceLe
             await commands.logout(ext)
         else:
             raise web.HTTPNotFound()
+        return None
+
+    @require("supervisor", "operator")
+    async def agent_action(request: web.Request) -> web.Response:
+        ext, action = request.match_info["ext"], request.match_info["action"]
+        p = principal_of(request)
+        assert p is not None
+        if p.role == "operator" and p.extension != ext:
+            raise AgentError("forbidden", "operators may change only their own state")
+        result = await run_action(ext, action, await json_body(request))
+        log.info("agent=%s %s by %s", ext, action, p.username)
         return web.json_response({"ok": True, "agent": ext, "action": action, "result": result})
 
+    @require("supervisor")
     async def queues(request: web.Request) -> web.Response:
         return web.json_response(sl.report())
 
+    @require("supervisor")
     async def case_list(request: web.Request) -> web.Response:
         try:
             limit = max(1, min(500, int(request.query.get("limit", "50"))))
         except ValueError:
             raise AgentError("bad-request", "limit must be a number") from None
-        return web.json_response({"cases": await cases.recent(limit)})  # type: ignore[attr-defined]
+        return web.json_response({"cases": await store.recent(limit)})
 
-    app = web.Application(middlewares=[auth_and_errors])
+    async def case_for(request: web.Request) -> dict[str, Any]:
+        uid = request.match_info["uid"]
+        p = principal_of(request)
+        assert p is not None
+        case = await store.get(uid)
+        if case is None:
+            raise AgentError("case-unknown", f"no case for call {uid}")
+        if p.role == "operator" and case["operator"] != p.extension and desktop.view_for(p, uid) is None:
+            raise AgentError("forbidden", "this case is not yours")
+        return case
+
+    @require("operator", "supervisor")
+    async def case_get(request: web.Request) -> web.Response:
+        case = await case_for(request)
+        return web.json_response({"case": case, "transcript": await store.transcript(case["uniqueid"])})
+
+    @require("operator", "supervisor")
+    async def case_form_save(request: web.Request) -> web.Response:
+        case = await case_for(request)
+        p = principal_of(request)
+        assert p is not None
+        clean, problems = case_form.validate(await json_body(request), settings)
+        if problems:
+            return web.json_response({"error": "invalid", "message": "the form has errors", "fields": problems},
+                                     status=422)
+        await store.save_form(case["uniqueid"], clean, p.username, time.time())
+        log.info("case form saved: case=%s uniqueid=%s by=%s", case["id"], case["uniqueid"], p.username)
+        if p.role == "operator":
+            await desktop.saved(p, case["uniqueid"], case["id"])
+        return web.json_response({"ok": True, "case_id": case["id"]})
+
+    @require("operator")
+    async def desktop_snapshot(request: web.Request) -> web.Response:
+        p = principal_of(request)
+        assert p is not None
+        return web.json_response(await desktop.snapshot(p), dumps=lambda o: json.dumps(o, default=str))
+
+    @require("operator")
+    async def desktop_state(request: web.Request) -> web.Response:
+        p = principal_of(request)
+        assert p is not None
+        body = await json_body(request)
+        action = {"ready": "unpause", "pause": "pause", "logout": "logout"}.get(str(body.get("action")))
+        if action is None:
+            raise AgentError("bad-request", "action must be ready, pause or logout")
+        op = roster.get(p.extension)
+        if action == "unpause" and (op is None or not op.queues):
+            action = "login"  # "ready" from offline: log in to my queues
+        result = await run_action(p.extension, action, body)
+        log.info("agent=%s desktop %s by %s", p.extension, body.get("action"), p.username)
+        return web.json_response({"ok": True, "result": result})
+
+    @require("operator", "interpreter", "supervisor", "department")
+    async def me(request: web.Request) -> web.Response:
+        p = principal_of(request)
+        assert p is not None
+        return web.json_response(p.to_json())
+
+    app.router.add_get("/api/me", me)
     app.router.add_get("/api/agents", agents)
     app.router.add_post(r"/api/agents/{ext:\d+}/{action:login|pause|unpause|logout}", agent_action)
     app.router.add_get("/api/queues", queues)
     app.router.add_get("/api/cases", case_list)
-    return app
+    app.router.add_get("/api/cases/{uid}", case_get)
+    app.router.add_post("/api/cases/{uid}/form", case_form_save)
+    app.router.add_get("/api/desktop/snapshot", desktop_snapshot)
+    app.router.add_post("/api/desktop/state", desktop_state)

@@ -23,6 +23,7 @@ class CaseRepository(Protocol):
     async def update(self, uniqueid: str, changes: dict[str, Any], only_states: tuple[str, ...] = ()) -> bool: ...
     async def get(self, uniqueid: str) -> dict[str, Any] | None: ...
     async def open_cases(self) -> list[dict[str, Any]]: ...
+    async def add_segment(self, row: dict[str, Any]) -> int: ...
 
 
 class CaseService:
@@ -53,6 +54,11 @@ class CaseService:
             await self._hangup(event)
         elif isinstance(event, ev.Resynced):
             await self._resync(event)
+        elif isinstance(event, ev.TranscriptText) and event.kind == "final":
+            await self.repo.add_segment({
+                "case_uniqueid": event.uniqueid, "speaker": event.speaker, "language": event.language,
+                "start": event.start, "end": event.end, "text": event.text, "confidence": event.confidence,
+                "engine": "vosk", "created_at": event.at})
 
     async def _joined(self, e: ev.CallerJoined) -> None:
         lang, topic = e.language, e.topic

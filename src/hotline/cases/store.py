@@ -45,9 +45,41 @@ def _m2_settings_kv(db: sqlite_utils.Database) -> None:
     db.table("kv").create({"key": str, "value": str}, pk="key")
 
 
+def _m3_users_sessions(db: sqlite_utils.Database) -> None:
+    db.table("users").create({
+        "username": str, "role": str, "name": str, "extension": str, "password_hash": str, "disabled": int,
+        "created_at": float, "updated_at": float}, pk="username", not_null={"role"}, defaults={"disabled": 0})
+    db.table("users").create_index(["extension"])
+    # server-side sessions: the cookie holds a random token, the table only its SHA-256
+    db.table("sessions").create({
+        "token_hash": str, "username": str, "csrf": str, "created_at": float, "expires_at": float,
+        "last_seen": float, "remote": str}, pk="token_hash", not_null={"username"})
+    db.table("sessions").create_index(["username"])
+    db.table("auth_log").create({
+        "id": int, "at": float, "username": str, "remote": str, "outcome": str}, pk="id")
+
+
+def _m4_case_form_transcript(db: sqlite_utils.Database) -> None:
+    cases = db.table("cases")
+    for column, kind in (("category", str), ("district", str), ("address", str), ("description", str),
+                         ("urgency", str), ("citizen_name", str), ("confidential", int), ("notes", str),
+                         ("form_saved_at", float), ("form_saved_by", str)):
+        cases.add_column(column, kind)
+    db.table("transcript").create({
+        "id": int, "case_uniqueid": str, "speaker": str, "language": str, "start": float, "end": float,
+        "text": str, "confidence": float, "engine": str, "created_at": float},
+        pk="id", not_null={"case_uniqueid", "speaker", "text"})
+    db.table("transcript").create_index(["case_uniqueid", "start"])
+    db.table("drafts").create({
+        "username": str, "case_uniqueid": str, "data": str, "updated_at": float},
+        pk=("username", "case_uniqueid"))
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0001_cases", _m1_cases),
     ("0002_kv", _m2_settings_kv),  # small persistent values (e.g. the queue_log replay offset)
+    ("0003_users_sessions", _m3_users_sessions),
+    ("0004_case_form_transcript", _m4_case_form_transcript),
 ]
 
 
@@ -84,6 +116,10 @@ class CaseStore:
         conn.execute("pragma busy_timeout=5000")
         self._db = sqlite_utils.Database(conn)
         migrate(self._db)
+
+    async def run(self, fn: Callable[[sqlite_utils.Database], T]) -> T:
+        """Run ``fn(db)`` on the writer thread (for the other stores sharing this file)."""
+        return await self._run(fn)
 
     async def _run(self, fn: Callable[[sqlite_utils.Database], T]) -> T:
         def call() -> T:
@@ -134,6 +170,23 @@ class CaseStore:
             return bool(db.execute(f"update cases set {sets} where {where}", params).rowcount)
         return await self._run(upd)
 
+    async def save_form(self, uniqueid: str, form: dict[str, Any], by: str, at: float) -> bool:
+        return await self.update(uniqueid, {**form, "form_saved_at": at, "form_saved_by": by})
+
+    async def add_segment(self, row: dict[str, Any]) -> int:
+        def insert(db: sqlite_utils.Database) -> int:
+            return int(db.table("transcript").insert(row).last_pk or 0)
+        return await self._run(insert)
+
+    async def save_draft(self, username: str, uniqueid: str, data: str, at: float) -> None:
+        await self._run(lambda db: db.table("drafts").upsert(
+            {"username": username, "case_uniqueid": uniqueid, "data": data, "updated_at": at},
+            pk=("username", "case_uniqueid")))
+
+    async def drop_draft(self, username: str, uniqueid: str) -> None:
+        await self._run(lambda db: db.execute(
+            "delete from drafts where username = ? and case_uniqueid = ?", [username, uniqueid]))
+
     async def set_value(self, key: str, value: str) -> None:
         await self._run(lambda db: db.table("kv").upsert({"key": key, "value": value}, pk="key"))
 
@@ -150,6 +203,30 @@ class CaseStore:
             rows = list(db["cases"].rows_where("uniqueid = ?", [uniqueid]))
             return rows[0] if rows else None
         return await self._run(get)
+
+    async def transcript(self, uniqueid: str) -> list[dict[str, Any]]:
+        return await self._run(lambda db: list(db["transcript"].rows_where(
+            "case_uniqueid = ?", [uniqueid], order_by="start, id")))
+
+    async def draft(self, username: str, uniqueid: str) -> dict[str, Any] | None:
+        def get(db: sqlite_utils.Database) -> dict[str, Any] | None:
+            rows = list(db["drafts"].rows_where("username = ? and case_uniqueid = ?", [username, uniqueid]))
+            return rows[0] if rows else None
+        return await self._run(get)
+
+    async def caller_history(self, caller_number: str, exclude: str, limit: int = 5) -> list[dict[str, Any]]:
+        """The caller's earlier cases, newest first (for the screen pop)."""
+        if not caller_number:
+            return []
+        return await self._run(lambda db: [dict(r) for r in db.query(
+            "select id, uniqueid, queued_at, state, language, topic, category, description, operator"
+            " from cases where caller_number = ? and uniqueid != ? order by queued_at desc limit ?",
+            [caller_number, exclude, limit])])
+
+    async def answered_today(self, since: float) -> list[tuple[str, str]]:
+        """(operator, uniqueid) of the calls answered since ``since``."""
+        return await self._run(lambda db: [(str(r[0]), str(r[1])) for r in db.execute(
+            "select operator, uniqueid from cases where answered_at >= ? and operator is not null", [since])])
 
     async def open_cases(self) -> list[dict[str, Any]]:
         return await self._run(lambda db: list(db["cases"].rows_where(

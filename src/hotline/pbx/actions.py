@@ -23,3 +23,10 @@ class AmiQueueControl:
         if reason:
             fields["Reason"] = reason
         await self.ami.action(fields, as_list=False)
+
+    async def spy_to_audiosocket(self, channel: str, leg_id: str, host: str, port: int) -> None:
+        """Stream the audio coming from ``channel`` (only that direction: ChanSpy "o") to an
+        AudioSocket server; the spy ends when the channel hangs up ("E"), silently ("q")."""
+        await self.ami.action({"Action": "Originate", "Channel": f"AudioSocket/{host}:{port}/{leg_id}",
+                               "Application": "ChanSpy", "Data": f"{channel},qoE", "Async": "true",
+                               "CallerID": "hotline-transcriber", "Timeout": "5000"}, as_list=False)

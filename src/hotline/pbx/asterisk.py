@@ -21,6 +21,7 @@ import jinja2
 
 from hotline.config import Settings
 from hotline.ivr.prompts import render_prompts
+from hotline.queue.roster import WRAPUP_GUARD_SECONDS
 from hotline.queue.skills import skill_queues
 from hotline.secrets import Secrets
 
@@ -104,7 +105,7 @@ def render(settings: Settings, secrets: Secrets, citizen_match: tuple[str, ...] 
         "languages": settings.languages, "default_language": settings.default_language,
         "topics": settings.topics, "operators": settings.operators, "passwords": secrets.sip_passwords,
         "queues": skill_queues(settings), "routing": settings.routing, "citizen_match": citizen_match,
-        "menu_timeout": settings.routing.menu_timeout,
+        "menu_timeout": settings.routing.menu_timeout, "wrapup_guard": WRAPUP_GUARD_SECONDS,
     }
     etc = inst_host / "etc"
     for template in sorted(_templates_dir().glob("*.conf.j2")):

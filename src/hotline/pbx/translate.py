@@ -101,7 +101,10 @@ def _agent_noanswer(m: Headers, at: float) -> ev.AgentNoAnswer:
 def _agent_connect(m: Headers, at: float) -> ev.AgentConnected:
     e = "AgentConnect"
     return ev.AgentConnected(_str(m, e, "Uniqueid"), _str(m, e, "Queue"), _str(m, e, "Interface"),
-                             str(m.get("MemberName", "")), _int(m, e, "HoldTime", 0), at)
+                             str(m.get("MemberName", "")), _int(m, e, "HoldTime", 0), at,
+                             channel=str(m.get("Channel", "")), agent_channel=str(m.get("DestChannel", "")),
+                             language=chan_vars(m).get(VAR_LANGUAGE, ""),
+                             caller_number=str(m.get("CallerIDNum", "")))
 
 
 def _agent_complete(m: Headers, at: float) -> ev.AgentCompleted:

@@ -1,7 +1,8 @@
 """The operator roster: each operator's state, mirrored from AMI queue events.
 
 States: offline (in no queue, or phone not registered), ready, ringing, talking,
-wrap-up (after a call, for the queue's wrap-up time), paused (with a reason).
+wrap-up (after a call: a pause with the reason "wrap-up" that queue/wrapup.py sets and ends,
+plus the queue's short wrapuptime guard), paused (with a reason).
 Memberships (queue -> penalty) are kept too: the router needs them.
 """
 
@@ -18,6 +19,10 @@ from hotline.queue.skills import FALLBACK_QUEUE, extension_of
 # Asterisk device states (AST_DEVICE_*)
 NOT_INUSE, INUSE, BUSY, INVALID, UNAVAILABLE, RINGING, RINGINUSE, ONHOLD = 1, 2, 3, 4, 5, 6, 7, 8
 STATES = ("offline", "ready", "ringing", "talking", "wrap-up", "paused")
+WRAPUP_REASON = "wrap-up"  # the pause reason that means "after-call work", not a break
+# queues.conf wrapuptime: keeps Asterisk from ringing the operator in the moment between the end
+# of a call and the wrap-up pause landing (a few ms); the wrap-up itself is the pause
+WRAPUP_GUARD_SECONDS = 1
 
 
 @dataclass
@@ -49,7 +54,7 @@ class OperatorState:
         if self.ringing_for or self.device_status == RINGING:
             return "ringing"
         if self.paused:
-            return "paused"
+            return "wrap-up" if self.pause_reason == WRAPUP_REASON else "paused"
         if now < self.wrapup_until:
             return "wrap-up"
         return "ready"
@@ -58,7 +63,7 @@ class OperatorState:
 class Roster:
     def __init__(self, settings: Settings, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
-        self.wrapup_seconds = settings.routing.wrapup_seconds
+        self.wrapup_seconds = WRAPUP_GUARD_SECONDS
         self.ops: dict[str, OperatorState] = {
             op.extension: OperatorState(op.extension, op.name) for op in settings.operators}
 

@@ -1,0 +1,236 @@
+"""What each operator's desktop shows, fed from domain events and pushed through the hub.
+
+One CallView per operator extension: set when their phone rings (the screen pop, with the
+caller's earlier cases), made live on AgentConnected, ended with the call, cleared when the
+form is saved or the next call rings. A tick (0.5 s) sends each connected operator their status
+and live header when it changed. The snapshot is built from the same views plus the store
+(stored transcript segments, the saved draft), so a reconnecting page shows the same state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from hotline import events as ev
+from hotline.agent_desktop.hub import Hub, message
+from hotline.auth.users import Principal
+from hotline.cases import form as case_form
+from hotline.cases.store import CaseStore
+from hotline.config import Settings
+from hotline.queue.roster import Roster
+from hotline.queue.service_level import ServiceLevel
+from hotline.queue.skills import extension_of
+from hotline.queue.wrapup import WrapUp
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CallView:
+    uniqueid: str
+    caller_number: str
+    language: str
+    topic: str
+    queued_at: float
+    ivr_path: str = ""
+    case_id: int | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+    phase: str = "ringing"  # ringing | live | ended | saved
+    answered_at: float | None = None
+    ended_at: float | None = None
+    partials: dict[str, dict[str, Any]] = field(default_factory=dict)  # speaker -> last partial
+    transcription: dict[str, dict[str, str]] = field(default_factory=dict)  # speaker -> status
+
+    def offer(self, settings: Settings) -> dict[str, Any]:
+        lang = settings.language(self.language)
+        return {"uniqueid": self.uniqueid, "case_id": self.case_id, "caller_number": self.caller_number,
+                "language": self.language, "language_name": lang.name if lang else self.language,
+                "topic": self.topic, "ivr_path": self.ivr_path, "queued_at": self.queued_at,
+                "history": self.history}
+
+
+class DesktopService:
+    def __init__(self, settings: Settings, roster: Roster, sl: ServiceLevel, wrapup: WrapUp, store: CaseStore,
+                 hub: Hub) -> None:
+        self.settings = settings
+        self.roster = roster
+        self.sl = sl
+        self.wrapup = wrapup
+        self.store = store
+        self.hub = hub
+        self.views: dict[str, CallView] = {}  # extension -> the call on their desktop
+        self._by_call: dict[str, str] = {}  # uniqueid -> extension
+        self._last_status: dict[str, dict[str, Any]] = {}
+
+    # -- events ----------------------------------------------------------------------------------
+
+    async def handle(self, event: ev.Event) -> None:
+        if isinstance(event, ev.AgentRinging):
+            await self._ringing(event)
+        elif isinstance(event, ev.AgentNoAnswer):
+            ext = extension_of(event.interface)
+            view = self.views.get(ext)
+            if view and view.uniqueid == event.uniqueid and view.phase == "ringing":
+                self._drop(ext)
+                self.hub.to_extension(ext, message("offer_withdrawn", uniqueid=event.uniqueid))
+        elif isinstance(event, ev.AgentConnected):
+            ext = extension_of(event.interface)
+            view = self.views.get(ext)
+            if view is None or view.uniqueid != event.uniqueid:  # no ring seen (e.g. after a restart)
+                view = await self._new_view(ext, event.uniqueid, event.caller_number, event.language, "",
+                                            event.at - event.hold_seconds)
+            view.phase, view.answered_at = "live", event.at
+            self.hub.to_extension(ext, message("live", uniqueid=event.uniqueid, answered_at=event.at,
+                                               wait_seconds=event.hold_seconds))
+        elif isinstance(event, (ev.AgentCompleted, ev.ChannelHangup, ev.CallerAbandoned)):
+            ext = self._by_call.get(event.uniqueid, "")
+            view = self.views.get(ext)
+            if view is None:
+                return
+            if view.phase == "ringing":
+                self._drop(ext)
+                self.hub.to_extension(ext, message("offer_withdrawn", uniqueid=event.uniqueid))
+            elif view.phase == "live":
+                view.phase, view.ended_at = "ended", event.at
+                view.partials.clear()
+                self.hub.to_extension(ext, message("call_ended", uniqueid=event.uniqueid, ended_at=event.at))
+        elif isinstance(event, ev.TranscriptText):
+            ext = self._by_call.get(event.uniqueid, "")
+            view = self.views.get(ext)
+            if view is None:
+                return
+            line = {"uniqueid": event.uniqueid, "speaker": event.speaker, "kind": event.kind, "text": event.text,
+                    "start": event.start, "end": event.end, "confidence": event.confidence}
+            if event.kind == "partial":
+                view.partials[event.speaker] = line
+            else:
+                view.partials.pop(event.speaker, None)
+            self.hub.to_extension(ext, message("transcript", **line))
+        elif isinstance(event, ev.TranscriptionStatus):
+            ext = self._by_call.get(event.uniqueid, "")
+            view = self.views.get(ext)
+            if view is None:
+                return
+            status = {"status": event.status, "detail": event.detail, "language": event.language}
+            view.transcription[event.speaker] = status
+            self.hub.to_extension(ext, message("transcription", uniqueid=event.uniqueid, speaker=event.speaker,
+                                               **status))
+
+    async def _ringing(self, e: ev.AgentRinging) -> None:
+        ext = extension_of(e.interface)
+        waiting = self.sl.waiting.get(e.uniqueid)
+        queued_at = waiting[1] if waiting else e.at
+        view = await self._new_view(ext, e.uniqueid, e.caller_number, e.language, e.topic, queued_at)
+        self.hub.to_extension(ext, message("offer", **view.offer(self.settings)))
+        log.info("screen pop: agent=%s uniqueid=%s caller=%s lang=%s history=%d", ext, e.uniqueid,
+                 e.caller_number, e.language, len(view.history))
+
+    async def _new_view(self, ext: str, uniqueid: str, caller: str, language: str, topic: str,
+                        queued_at: float) -> CallView:
+        old = self.views.get(ext)
+        if old is not None:
+            self._by_call.pop(old.uniqueid, None)
+        view = CallView(uniqueid, caller, language, topic, queued_at)
+        self.views[ext] = view
+        self._by_call[uniqueid] = ext
+        try:
+            view.history = [{k: r[k] for k in ("id", "queued_at", "state", "topic", "category", "description")}
+                            for r in await self.store.caller_history(caller, uniqueid)]
+            case = await self.store.get(uniqueid)
+            if case:
+                view.case_id, view.ivr_path = case["id"], case["ivr_path"] or ""
+                view.topic = view.topic or case["topic"] or ""
+        except Exception as exc:  # the pop goes on without history rather than not at all
+            log.error("screen pop without history: agent=%s uniqueid=%s: %s", ext, uniqueid, exc)
+        return view
+
+    def _drop(self, ext: str) -> None:
+        view = self.views.pop(ext, None)
+        if view:
+            self._by_call.pop(view.uniqueid, None)
+
+    # -- commands from the desktop ---------------------------------------------------------------
+
+    def view_for(self, principal: Principal, uniqueid: str) -> CallView | None:
+        view = self.views.get(principal.extension)
+        return view if view is not None and view.uniqueid == uniqueid else None
+
+    async def saved(self, principal: Principal, uniqueid: str, case_id: int | None) -> None:
+        now = time.time()
+        view = self.views.get(principal.extension)
+        if view is not None and view.uniqueid == uniqueid and view.phase in ("ended", "saved"):
+            self._drop(principal.extension)
+        elif view is not None and view.uniqueid == uniqueid:
+            view.case_id = case_id
+        await self.store.drop_draft(principal.username, uniqueid)
+        self.hub.to_extension(principal.extension, message("case_saved", uniqueid=uniqueid, case_id=case_id,
+                                                           saved_at=now))
+        if principal.extension:
+            await self.wrapup.end(principal.extension, "form saved")
+
+    async def draft(self, principal: Principal, uniqueid: str, fields: dict[str, Any]) -> None:
+        if self.view_for(principal, uniqueid) is None:
+            raise ValueError("no such call on your desktop")
+        data = json.dumps({k: v for k, v in fields.items() if k in case_form.FIELDS})
+        if len(data) > 20_000:
+            raise ValueError("draft too large")
+        await self.store.save_draft(principal.username, uniqueid, data, time.time())
+
+    # -- status, header and snapshot -------------------------------------------------------------
+
+    def status(self, extension: str) -> dict[str, Any]:
+        now = time.time()
+        op = self.roster.get(extension)
+        if op is None:
+            return {"state": "offline", "since": None, "pause_reason": "", "wrapup_ends_at": None, "waiting": 0,
+                    "oldest_waiting_since": None, "calls_today": 0}
+        state = op.state(now)
+        remaining = self.wrapup.remaining(extension) if state == "wrap-up" else None
+        joined = [at for _, (queue, at, _) in self.sl.waiting.items() if queue in op.queues]
+        return {"state": state, "since": round(op.since, 1) if op.since else None,
+                "pause_reason": op.pause_reason if state == "paused" else "",
+                "wrapup_ends_at": round(now + remaining, 1) if remaining is not None else None,
+                "waiting": len(joined), "oldest_waiting_since": min(joined) if joined else None,
+                "calls_today": op.calls_today}
+
+    async def tick_forever(self, interval: float = 0.5) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                self.tick()
+            except Exception:
+                log.exception("desktop tick failed")
+
+    def tick(self) -> None:
+        for ext in self.hub.extensions():
+            status = self.status(ext)
+            if status != self._last_status.get(ext):
+                self._last_status[ext] = status
+                self.hub.to_extension(ext, message("status", **status))
+
+    def forget_status(self, extension: str) -> None:
+        """A (re)connected page gets the full status in its snapshot; send changes from there."""
+        self._last_status.pop(extension, None)
+
+    async def snapshot(self, principal: Principal) -> dict[str, Any]:
+        call: dict[str, Any] | None = None
+        view = self.views.get(principal.extension)
+        if view is not None:
+            draft = await self.store.draft(principal.username, view.uniqueid)
+            segments = await self.store.transcript(view.uniqueid)
+            call = {**view.offer(self.settings), "phase": view.phase, "answered_at": view.answered_at,
+                    "ended_at": view.ended_at, "partials": list(view.partials.values()),
+                    "transcription": view.transcription,
+                    "transcript": [{"speaker": s["speaker"], "kind": "final", "text": s["text"], "start": s["start"],
+                                    "end": s["end"], "confidence": s["confidence"]} for s in segments],
+                    "draft": ({"fields": json.loads(draft["data"]), "updated_at": draft["updated_at"]}
+                              if draft else None)}
+        return message("snapshot", me=principal.to_json(), status=self.status(principal.extension), call=call,
+                       form={"categories": case_form.categories(self.settings),
+                             "districts": list(self.settings.districts), "urgencies": list(case_form.URGENCIES)},
+                       server_time=time.time())

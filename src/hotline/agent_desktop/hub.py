@@ -1,0 +1,99 @@
+"""The WebSocket hub: each socket has a bounded queue and its own sender task, so a slow or dead
+tab never stalls the others or the event loop. When a socket's queue overflows, what it holds is
+dropped and a 'resync' is queued: the page fetches a snapshot and carries on.
+
+Message types are those of messages.json; sending any other type raises.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from hotline.auth.users import Principal
+
+log = logging.getLogger(__name__)
+
+SCHEMA: dict[str, Any] = json.loads((Path(__file__).parent / "messages.json").read_text())
+SERVER_TYPES = frozenset(SCHEMA["server"])
+CLIENT_TYPES = frozenset(SCHEMA["client"])
+
+
+def message(kind: str, **fields: Any) -> dict[str, Any]:
+    if kind not in SERVER_TYPES:
+        raise ValueError(f"undocumented desktop message type {kind!r}: add it to messages.json")
+    return {"type": kind, **fields}
+
+
+class Client:
+    def __init__(self, ws: web.WebSocketResponse, principal: Principal, maxsize: int = 256,
+                 send_timeout: float = 5.0) -> None:
+        self.ws = ws
+        self.principal = principal
+        self.queue: asyncio.Queue[str] = asyncio.Queue(maxsize)
+        self.send_timeout = send_timeout
+        self.overflows = 0
+        self.sent = 0
+
+    def offer(self, payload: str) -> None:
+        try:
+            self.queue.put_nowait(payload)
+        except asyncio.QueueFull:
+            self.overflows += 1
+            while not self.queue.empty():
+                self.queue.get_nowait()
+            self.queue.put_nowait(json.dumps(message("resync")))
+            log.warning("desktop socket of %s fell behind: dropped its queue, asked it to resync",
+                        self.principal.username)
+
+    async def sender(self) -> None:
+        try:
+            while not self.ws.closed:
+                payload = await self.queue.get()
+                await asyncio.wait_for(self.ws.send_str(payload), self.send_timeout)
+                self.sent += 1
+        except (TimeoutError, ConnectionError, RuntimeError) as exc:
+            log.info("desktop socket of %s closed by its sender: %s", self.principal.username, exc or "timeout")
+            with contextlib.suppress(Exception):
+                await self.ws.close()
+
+
+class Hub:
+    def __init__(self) -> None:
+        self.clients: set[Client] = set()
+
+    def add(self, client: Client) -> None:
+        self.clients.add(client)
+
+    def remove(self, client: Client) -> None:
+        self.clients.discard(client)
+
+    def _send(self, targets: Iterable[Client], msg: dict[str, Any]) -> int:
+        if msg.get("type") not in SERVER_TYPES:
+            raise ValueError(f"undocumented desktop message type {msg.get('type')!r}")
+        payload = json.dumps(msg, default=str)
+        n = 0
+        for client in targets:
+            client.offer(payload)
+            n += 1
+        return n
+
+    def to_extension(self, extension: str, msg: dict[str, Any]) -> int:
+        """To every open desktop of the operator on ``extension`` (and nobody else)."""
+        if not extension:
+            return 0
+        return self._send([c for c in self.clients if c.principal.extension == extension
+                           and c.principal.role == "operator"], msg)
+
+    def to_user(self, username: str, msg: dict[str, Any]) -> int:
+        return self._send([c for c in self.clients if c.principal.username == username], msg)
+
+    def extensions(self) -> set[str]:
+        return {c.principal.extension for c in self.clients if c.principal.extension}

@@ -1,0 +1,110 @@
+"""Who is asking and may they: sessions (cookie), the service token (bearer, the CLI), roles,
+CSRF on every state-changing request that rides on a cookie, Origin on WebSockets, and the
+security headers of every response."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from aiohttp import web
+
+from hotline.auth.users import Principal, UserDirectory
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+COOKIE = "hl_session"
+SERVICE_USER = "hotline-service"
+PRINCIPAL = web.RequestKey("principal", Principal | None)  # type: ignore[arg-type]
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+       "frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
+
+
+def error(status: int, error_id: str, message: str) -> web.Response:
+    return web.json_response({"error": error_id, "message": message}, status=status)
+
+
+def allowed_origin(request: web.Request, configured: str) -> str:
+    return configured.rstrip("/") if configured else f"{request.scheme}://{request.host}"
+
+
+def principal_of(request: web.Request) -> Principal | None:
+    return request.get(PRINCIPAL)
+
+
+def require(*roles: str) -> Callable[[Handler], Handler]:
+    """Mark a handler with the roles allowed to call it (admin is always allowed)."""
+    def wrap(handler: Handler) -> Handler:
+        handler.roles = frozenset(roles) | {"admin"}  # type: ignore[attr-defined]
+        return handler
+    return wrap
+
+
+def public(handler: Handler) -> Handler:
+    handler.public = True  # type: ignore[attr-defined]
+    return handler
+
+
+def build_middleware(users: UserDirectory, service_token: str, origin: str) -> Any:
+    @web.middleware
+    async def security(request: web.Request, handler: Handler) -> web.StreamResponse:
+        response = await _check(request, handler)
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        if request.path.startswith("/api/") or request.path.startswith("/desktop"):
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    async def _check(request: web.Request, handler: Handler) -> web.StreamResponse:
+        route_handler = getattr(request.match_info, "handler", None)
+        inner = getattr(route_handler, "__wrapped__", route_handler)
+        is_public = getattr(inner, "public", False) or request.path.startswith("/static/")
+        roles: Iterable[str] | None = getattr(inner, "roles", None)
+        principal: Principal | None = None
+        via_cookie = False
+        auth = request.headers.get("Authorization", "")
+        if auth.startswith("Bearer "):
+            if hmac.compare_digest(auth.encode(), f"Bearer {service_token}".encode()):
+                principal = Principal(SERVICE_USER, "admin", "the hotline CLI")
+            else:
+                log.warning("refused: wrong bearer token from %s: %s %s", request.remote, request.method,
+                            request.path)
+                return error(401, "unauthorized", "the bearer token is not valid")
+        else:
+            token = request.cookies.get(COOKIE, "")
+            if token:
+                principal = await users.session(token)
+                via_cookie = principal is not None
+        request[PRINCIPAL] = principal
+        if is_public:
+            return await handler(request)
+        if principal is None:
+            if request.path.startswith("/api/") or request.path.startswith("/ws/"):
+                return error(401, "unauthorized", "log in first")
+            raise web.HTTPFound(f"/login?next={request.path_qs}" if request.path != "/" else "/login")
+        if roles is None or principal.role not in roles:
+            log.warning("refused: user=%s role=%s may not %s %s", principal.username, principal.role,
+                        request.method, request.path)
+            return error(403, "forbidden", f"the {principal.role} role may not do this")
+        if via_cookie and request.method not in SAFE_METHODS:
+            sent_origin = request.headers.get("Origin")
+            if sent_origin is not None and sent_origin != allowed_origin(request, origin):
+                log.warning("refused: cross-origin %s %s from %s (user=%s)", request.method, request.path,
+                            sent_origin, principal.username)
+                return error(403, "bad-origin", "cross-origin request refused")
+            token = request.headers.get("X-CSRF-Token", "")
+            if not token and request.content_type == "application/x-www-form-urlencoded":
+                token = str((await request.post()).get("csrf", ""))
+            if not hmac.compare_digest(token.encode(), principal.csrf.encode()):
+                log.warning("refused: missing or wrong CSRF token: user=%s %s %s", principal.username,
+                            request.method, request.path)
+                return error(403, "csrf", "missing or wrong CSRF token; reload the page")
+        return await handler(request)
+
+    return security

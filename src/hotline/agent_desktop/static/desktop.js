@@ -1,0 +1,279 @@
+// The operator's desktop: one WebSocket (/ws/desktop) for live messages (see messages.json),
+// JSON API calls with the CSRF token for actions. Drafts are kept in localStorage at once and
+// sent to the server (debounced), so neither a reload nor a dropped socket loses typing.
+"use strict";
+(function () {
+  const csrf = document.querySelector('meta[name="csrf-token"]').content;
+  const $ = (id) => document.getElementById(id);
+  const FIELDS = ["category", "district", "address", "description", "urgency", "citizen_name", "confidential", "notes"];
+  const state = { call: null, status: null, skew: 0, ws: null, retry: 500, draftTimer: null, formReady: false };
+  const hotline = (window.hotline = { state, received: [] });
+
+  function fmtSecs(s) {
+    if (s == null || isNaN(s)) return "–";
+    s = Math.max(0, Math.round(s));
+    return s < 60 ? s + " s" : Math.floor(s / 60) + " min " + (s % 60) + " s";
+  }
+  const now = () => Date.now() / 1000 + state.skew;
+
+  async function api(method, path, body) {
+    const res = await fetch(path, {
+      method, credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    if (res.status === 401) { location.href = "/login?next=/desktop"; throw new Error("logged out"); }
+    let data = {};
+    try { data = await res.json(); } catch (e) { /* empty */ }
+    return { ok: res.ok, status: res.status, data };
+  }
+
+  // -- form ---------------------------------------------------------------------------------
+  function setupForm(form) {
+    if (state.formReady) return;
+    const cat = $("f-category");
+    cat.innerHTML = '<option value="">— choose —</option>';
+    for (const c of form.categories) cat.add(new Option(c.name, c.code));
+    const urg = $("f-urgency");
+    urg.innerHTML = "";
+    for (const u of form.urgencies) urg.add(new Option(u, u, u === "normal", u === "normal"));
+    const dl = $("district-list");
+    dl.innerHTML = "";
+    for (const d of form.districts) dl.appendChild(new Option(d, d));
+    state.formReady = true;
+  }
+  function readForm() {
+    const out = {};
+    for (const f of FIELDS) {
+      const el = $("f-" + f);
+      out[f] = el.type === "checkbox" ? el.checked : el.value;
+    }
+    return out;
+  }
+  function fillForm(fields) {
+    for (const f of FIELDS) {
+      if (!(f in fields)) continue;
+      const el = $("f-" + f);
+      if (el.type === "checkbox") el.checked = !!fields[f]; else el.value = fields[f] == null ? "" : fields[f];
+    }
+  }
+  function clearForm() {
+    $("case-form").reset();
+    showErrors({});
+    $("form-status").textContent = "";
+  }
+  function showErrors(errors) {
+    for (const span of document.querySelectorAll(".field-error")) {
+      span.textContent = errors[span.dataset.for] || "";
+    }
+  }
+  const draftKey = (uid) => "hotline-draft:" + uid;
+  function localDraft(uid) {
+    try { return JSON.parse(localStorage.getItem(draftKey(uid)) || "null"); } catch (e) { return null; }
+  }
+  function onInput() {
+    if (!state.call) return;
+    const uid = state.call.uniqueid;
+    const draft = { fields: readForm(), at: Date.now() };
+    localStorage.setItem(draftKey(uid), JSON.stringify(draft));
+    clearTimeout(state.draftTimer);
+    state.draftTimer = setTimeout(() => send({ type: "draft", uniqueid: uid, fields: draft.fields, at: draft.at }), 400);
+  }
+  async function save(ev) {
+    ev.preventDefault();
+    if (!state.call) return;
+    const uid = state.call.uniqueid;
+    $("form-status").textContent = "saving…";
+    const r = await api("POST", "/api/cases/" + encodeURIComponent(uid) + "/form", readForm());
+    if (r.ok) {
+      showErrors({});
+      $("form-status").textContent = "saved (case " + r.data.case_id + ")";
+      localStorage.removeItem(draftKey(uid));
+    } else if (r.status === 422) {
+      showErrors(r.data.fields || {});
+      $("form-status").textContent = "please correct the marked fields";
+    } else {
+      $("form-status").textContent = (r.data && r.data.message) || "not saved (" + r.status + "); your text is kept";
+    }
+  }
+
+  // -- call panel -----------------------------------------------------------------------------
+  function showCall(call, draftFromServer) {
+    const fresh = !state.call || state.call.uniqueid !== call.uniqueid;
+    state.call = Object.assign(state.call && !fresh ? state.call : {}, call);
+    $("idle").hidden = true;
+    $("call").hidden = false;
+    $("caller-number").textContent = call.caller_number || "unknown";
+    $("caller-language").textContent = (call.language_name || call.language || "") + (call.language ? " (" + call.language + ")" : "");
+    $("caller-topic").textContent = call.topic || "general";
+    $("case-id").textContent = call.case_id != null ? call.case_id : "new";
+    const tbody = $("history").querySelector("tbody");
+    tbody.innerHTML = "";
+    for (const h of call.history || []) {
+      const tr = tbody.insertRow();
+      for (const v of [h.id, new Date(h.queued_at * 1000).toLocaleString(), h.state, h.category || h.topic || "", h.description || ""]) {
+        tr.insertCell().textContent = v == null ? "" : v;
+      }
+    }
+    if (!(call.history || []).length) tbody.insertRow().insertCell().textContent = "none";
+    if (fresh) {
+      clearForm();
+      $("transcript").innerHTML = "";
+      $("transcription-status").textContent = "";
+    }
+    // the newest draft wins: this browser's own, or the server's copy
+    const local = localDraft(call.uniqueid);
+    const server = draftFromServer ? { fields: draftFromServer.fields, at: draftFromServer.updated_at * 1000 } : null;
+    const best = [local, server].filter(Boolean).sort((a, b) => b.at - a.at)[0];
+    if (best && (fresh || draftFromServer)) fillForm(best.fields);
+    setPhase(call.phase || "ringing");
+  }
+  function setPhase(phase) {
+    if (!state.call) return;
+    state.call.phase = phase;
+    const el = $("call-phase");
+    el.textContent = phase;
+    el.className = "phase " + phase;
+  }
+  function clearCall() {
+    state.call = null;
+    $("call").hidden = true;
+    $("idle").hidden = false;
+  }
+
+  // -- transcript -----------------------------------------------------------------------------
+  function line(t) {
+    const li = document.createElement("li");
+    li.className = t.speaker + " " + t.kind;
+    li.dataset.speaker = t.speaker;
+    li.dataset.start = t.start;
+    const at = document.createElement("span"); at.className = "at"; at.textContent = fmtSecs(t.start);
+    const who = document.createElement("span"); who.className = "who"; who.textContent = t.speaker;
+    const text = document.createElement("span"); text.className = "text"; text.textContent = t.text;
+    li.append(at, who, text);
+    return li;
+  }
+  function addTranscript(t) {
+    if (!state.call || t.uniqueid && t.uniqueid !== state.call.uniqueid) return;
+    const ol = $("transcript");
+    const old = ol.querySelector("li.partial[data-speaker='" + t.speaker + "']");
+    if (old) old.remove();
+    const li = line(t);
+    // time-ordered: finals by start; partials stay last
+    if (t.kind === "final") {
+      const after = [...ol.querySelectorAll("li.final")].find((x) => parseFloat(x.dataset.start) > t.start);
+      const firstPartial = ol.querySelector("li.partial");
+      ol.insertBefore(li, after || firstPartial || null);
+    } else {
+      ol.appendChild(li);
+    }
+    ol.scrollTop = ol.scrollHeight;
+  }
+  function transcriptionStatus(m) {
+    const el = $("transcription-status");
+    if (m.status === "off") el.textContent = "(transcription is off for this language: " + m.detail + ")";
+    else if (m.status === "error") el.textContent = "(transcription failed: " + m.detail + ")";
+    else if (m.status === "on") el.textContent = "(on)";
+  }
+
+  // -- status header --------------------------------------------------------------------------
+  function showStatus(s) {
+    state.status = s;
+    $("state").textContent = s.state;
+    $("state").dataset.state = s.state;
+    $("pause-reason").textContent = s.pause_reason ? "(" + s.pause_reason + ")" : "";
+    $("waiting").textContent = s.waiting;
+    $("calls-today").textContent = s.calls_today;
+    tick();
+  }
+  function tick() {
+    const s = state.status;
+    if (s) {
+      $("longest").textContent = s.oldest_waiting_since ? fmtSecs(now() - s.oldest_waiting_since) : "–";
+      $("state-timer").textContent = s.state === "wrap-up" && s.wrapup_ends_at
+        ? fmtSecs(s.wrapup_ends_at - now()) + " left" : (s.since ? fmtSecs(now() - s.since) : "");
+    }
+    if (state.call && state.call.queued_at) {
+      const end = state.call.answered_at || now();
+      $("caller-wait").textContent = fmtSecs(end - state.call.queued_at);
+    }
+  }
+
+  // -- messages -------------------------------------------------------------------------------
+  function applySnapshot(m) {
+    state.skew = m.server_time - Date.now() / 1000;
+    setupForm(m.form);
+    showStatus(m.status);
+    if (m.call) {
+      showCall(m.call, m.call.draft);
+      $("transcript").innerHTML = "";
+      for (const t of m.call.transcript) addTranscript(Object.assign({ uniqueid: m.call.uniqueid }, t));
+      for (const t of m.call.partials) addTranscript(t);
+      for (const [speaker, st] of Object.entries(m.call.transcription || {})) transcriptionStatus(Object.assign({ speaker }, st));
+    } else {
+      clearCall();
+    }
+  }
+  const handlers = {
+    snapshot: applySnapshot,
+    status: showStatus,
+    offer: (m) => showCall(Object.assign({ phase: "ringing" }, m), null),
+    offer_withdrawn: (m) => { if (state.call && state.call.uniqueid === m.uniqueid) clearCall(); },
+    live: (m) => { if (state.call && state.call.uniqueid === m.uniqueid) { state.call.answered_at = m.answered_at; setPhase("live"); } },
+    call_ended: (m) => { if (state.call && state.call.uniqueid === m.uniqueid) { state.call.ended_at = m.ended_at; setPhase("ended"); } },
+    transcript: addTranscript,
+    transcription: transcriptionStatus,
+    case_saved: (m) => {
+      if (state.call && state.call.uniqueid === m.uniqueid) {
+        localStorage.removeItem(draftKey(m.uniqueid));
+        $("case-id").textContent = m.case_id;
+        if (state.call.phase === "ended") clearCall();
+      }
+    },
+    resync: async () => {
+      const r = await api("GET", "/api/desktop/snapshot");
+      if (r.ok) applySnapshot(r.data);
+    },
+    error: (m) => { $("control-error").textContent = m.message; },
+  };
+  function onMessage(ev) {
+    const m = JSON.parse(ev.data);
+    hotline.received.push(m.type);
+    const h = handlers[m.type];
+    if (h) h(m); else console.warn("unknown message", m.type);
+  }
+  function send(m) {
+    if (state.ws && state.ws.readyState === WebSocket.OPEN) state.ws.send(JSON.stringify(m));
+  }
+  function connect() {
+    const ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws/desktop");
+    state.ws = ws;
+    ws.onopen = () => { $("connection").textContent = "live"; $("connection").className = "connection"; state.retry = 500; };
+    ws.onmessage = onMessage;
+    ws.onclose = () => {
+      $("connection").textContent = "reconnecting…";
+      $("connection").className = "connection down";
+      setTimeout(connect, state.retry);
+      state.retry = Math.min(state.retry * 2, 10000);
+    };
+  }
+  hotline.dropSocket = () => state.ws && state.ws.close();  // for tests: the socket drops
+
+  async function control(action) {
+    const body = { action };
+    if (action === "pause") body.reason = $("pause-select").value;
+    const r = await api("POST", "/api/desktop/state", body);
+    $("control-error").textContent = r.ok ? "" : (r.data.message || "failed (" + r.status + ")");
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    $("btn-ready").addEventListener("click", () => control("ready"));
+    $("btn-pause").addEventListener("click", () => control("pause"));
+    $("btn-logout-queues").addEventListener("click", () => control("logout"));
+    $("case-form").addEventListener("input", onInput);
+    $("case-form").addEventListener("change", onInput);
+    $("case-form").addEventListener("submit", save);
+    setInterval(tick, 1000);
+    connect();
+  });
+})();

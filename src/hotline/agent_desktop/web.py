@@ -1,0 +1,185 @@
+"""The web application: login and logout, the operator's desktop page, its WebSocket, the API.
+
+Pages are Jinja2 templates (aiohttp-jinja2, autoescaped); the page's script is a static file
+(the Content-Security-Policy allows no inline script). The WebSocket checks Origin before it
+accepts, then the hub gives it a bounded queue and a sender of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import secrets as _random
+from pathlib import Path
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import WSMsgType, web
+
+from hotline.agent_desktop import api
+from hotline.agent_desktop.desktop import DesktopService
+from hotline.agent_desktop.hub import CLIENT_TYPES, Client, Hub, message
+from hotline.agent_desktop.security import (
+    COOKIE,
+    allowed_origin,
+    build_middleware,
+    error,
+    principal_of,
+    public,
+    require,
+)
+from hotline.auth.throttle import LoginThrottle
+from hotline.auth.users import UserDirectory
+from hotline.cases.store import CaseStore
+from hotline.config import Settings
+from hotline.queue.agents import AgentCommands
+from hotline.queue.roster import Roster
+from hotline.queue.service_level import ServiceLevel
+
+log = logging.getLogger(__name__)
+HERE = Path(__file__).parent
+LOGIN_CSRF = "hl_login_csrf"
+HOME = {"operator": "/desktop"}
+
+
+def build_app(settings: Settings, service_token: str, users: UserDirectory, commands: AgentCommands,
+              roster: Roster, sl: ServiceLevel, store: CaseStore, desktop: DesktopService, hub: Hub,
+              throttle: LoginThrottle | None = None) -> web.Application:
+    throttle = throttle or LoginThrottle()
+    http = settings.http
+    app = web.Application(middlewares=[build_middleware(users, service_token, http.origin), api.errors],
+                          client_max_size=256 * 1024)
+    aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(HERE / "templates"),
+                         autoescape=jinja2.select_autoescape(default=True))
+
+    def set_cookie(response: web.StreamResponse, name: str, value: str, max_age: int | None) -> None:
+        response.set_cookie(name, value, max_age=max_age, httponly=True, samesite="Strict", path="/",
+                            secure=http.secure_cookies)
+
+    @public
+    async def login_page(request: web.Request) -> web.StreamResponse:
+        token = _random.token_urlsafe(16)
+        response = aiohttp_jinja2.render_template("login.html", request, {
+            "csrf": token, "next": request.query.get("next", ""), "error": request.query.get("error", "")})
+        set_cookie(response, LOGIN_CSRF, token, 3600)
+        return response
+
+    def safe_next(value: str, role: str) -> str:
+        if value.startswith("/") and not value.startswith("//") and "\\" not in value:
+            return value
+        return HOME.get(role, "/home")
+
+    @public
+    async def login(request: web.Request) -> web.StreamResponse:
+        form = await request.post()
+        username, password = str(form.get("username", "")).strip().lower(), str(form.get("password", ""))
+        remote = request.remote or "?"
+        cookie_token = request.cookies.get(LOGIN_CSRF, "")
+        if not cookie_token or cookie_token != str(form.get("csrf", "")):
+            log.warning("login refused (CSRF) for %r from %s", username, remote)
+            raise web.HTTPFound("/login?error=expired")
+        wait = throttle.retry_after(username, remote)
+        if wait > 0:
+            log.warning("login refused (rate limit, %.0f s left) for %r from %s", wait, username, remote)
+            await users.log_attempt(username, remote, "throttled")
+            return web.Response(status=429, text=f"Too many failed logins; try again in {int(wait) + 1} s.",
+                                headers={"Retry-After": str(int(wait) + 1)})
+        row = await users.authenticate(username, password) if username and password else None
+        if row is None:
+            locked = throttle.failed(username, remote)
+            log.warning("login failed for %r from %s%s", username, remote, " (now locked out)" if locked else "")
+            await users.log_attempt(username, remote, "failed")
+            raise web.HTTPFound("/login?error=failed")
+        throttle.succeeded(username, remote)
+        await users.log_attempt(username, remote, "ok")
+        token, _csrf = await users.open_session(username, remote)
+        log.info("login: user=%s role=%s from %s", username, row["role"], remote)
+        response = web.HTTPFound(safe_next(str(form.get("next", "")), row["role"]))
+        set_cookie(response, COOKIE, token, int(http.session_hours * 3600))
+        response.del_cookie(LOGIN_CSRF, path="/")
+        raise response
+
+    @require("operator", "interpreter", "supervisor", "department")
+    async def logout(request: web.Request) -> web.StreamResponse:
+        p = principal_of(request)
+        if p is not None and p.session:
+            await users.close_session(p.session)
+            log.info("logout: user=%s", p.username)
+        response = web.HTTPFound("/login")
+        response.del_cookie(COOKIE, path="/")
+        raise response
+
+    @public
+    async def root(request: web.Request) -> web.StreamResponse:
+        p = principal_of(request)
+        raise web.HTTPFound(HOME.get(p.role, "/home") if p else "/login")
+
+    @require("operator", "interpreter", "supervisor", "department")
+    async def home(request: web.Request) -> web.StreamResponse:
+        p = principal_of(request)
+        assert p is not None
+        return aiohttp_jinja2.render_template("home.html", request, {"me": p})
+
+    @require("operator")
+    async def desktop_page(request: web.Request) -> web.StreamResponse:
+        p = principal_of(request)
+        assert p is not None
+        return aiohttp_jinja2.render_template("desktop.html", request, {"me": p, "csrf": p.csrf})
+
+    @require("operator")
+    async def desktop_socket(request: web.Request) -> web.StreamResponse:
+        p = principal_of(request)
+        assert p is not None
+        origin = request.headers.get("Origin")
+        if origin != allowed_origin(request, http.origin):
+            log.warning("desktop socket refused: origin %r (user=%s)", origin, p.username)
+            return error(403, "bad-origin", "cross-origin WebSocket refused")
+        ws = web.WebSocketResponse(heartbeat=20, max_msg_size=64 * 1024)
+        await ws.prepare(request)
+        client = Client(ws, p)
+        desktop.forget_status(p.extension)
+        client.offer(json.dumps(await desktop.snapshot(p), default=str))
+        hub.add(client)
+        sender = asyncio.create_task(client.sender(), name=f"ws-sender-{p.username}")
+        log.info("desktop socket open: user=%s agent=%s", p.username, p.extension)
+        try:
+            async for msg in ws:
+                if msg.type != WSMsgType.TEXT:
+                    continue
+                await _client_message(client, msg.data)
+        finally:
+            hub.remove(client)
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sender
+            log.info("desktop socket closed: user=%s agent=%s", p.username, p.extension)
+        return ws
+
+    async def _client_message(client: Client, data: str) -> None:
+        try:
+            msg = json.loads(data)
+            kind = msg.get("type") if isinstance(msg, dict) else None
+            if kind not in CLIENT_TYPES:
+                raise ValueError(f"unknown message type {kind!r}")
+            if kind == "draft":
+                fields = msg.get("fields")
+                if not isinstance(fields, dict):
+                    raise ValueError("draft.fields must be an object")
+                await desktop.draft(client.principal, str(msg.get("uniqueid", "")), fields)
+        except (ValueError, AttributeError) as exc:
+            client.offer(json.dumps(message("error", message=str(exc))))
+
+    app.router.add_get("/", root)
+    app.router.add_get("/login", login_page)
+    app.router.add_post("/login", login)
+    app.router.add_post("/logout", logout)
+    app.router.add_get("/home", home)
+    app.router.add_get("/desktop", desktop_page)
+    app.router.add_get("/ws/desktop", desktop_socket)
+    app.router.add_static("/static/", HERE / "static")
+    api.add_routes(app, settings, commands, roster, sl, store, desktop)
+    return app
+
+

@@ -1,0 +1,1 @@
+"""Web users, roles, password hashes and sessions."""

@@ -1,0 +1,181 @@
+"""Users and sessions in the hotline's SQLite file (tables from migration 0003).
+
+A session cookie carries a random token; the table keeps only its SHA-256, the user, a CSRF
+token and the expiry (sliding: each use extends it). Logging out or disabling a user ends
+their sessions at once, which a signed-cookie session could not do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets as _random
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import sqlite_utils
+
+from hotline.auth import passwords
+from hotline.cases.store import CaseStore
+from hotline.config import ROLES, Settings
+
+log = logging.getLogger(__name__)
+
+
+class UserError(ValueError):
+    def __init__(self, error_id: str, message: str) -> None:
+        super().__init__(message)
+        self.error_id = error_id
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is asking: a logged-in user, or the service token (the CLI), which acts as admin."""
+
+    username: str
+    role: str
+    name: str = ""
+    extension: str = ""
+    csrf: str = ""
+    session: str = ""  # token hash; empty for the service token
+
+    def to_json(self) -> dict[str, str]:
+        return {"username": self.username, "role": self.role, "name": self.name, "extension": self.extension}
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class UserDirectory:
+    def __init__(self, store: CaseStore, session_seconds: float = 12 * 3600) -> None:
+        self.store = store
+        self.session_seconds = session_seconds
+
+    async def sync_from_site(self, settings: Settings) -> None:
+        """Create or update the site file's users (a hash given there replaces the stored one)."""
+        def sync(db: sqlite_utils.Database) -> None:
+            now = time.time()
+            for u in settings.users:
+                row = {"username": u.username, "role": u.role, "name": u.name, "extension": u.extension,
+                       "updated_at": now}
+                existing = list(db["users"].rows_where("username = ?", [u.username]))
+                if u.password_hash:
+                    row["password_hash"] = u.password_hash
+                if existing:
+                    db.table("users").update(u.username, row)
+                else:
+                    db.table("users").insert({**row, "password_hash": row.get("password_hash", ""), "disabled": 0,
+                                        "created_at": now})
+        await self.store.run(sync)
+
+    async def add(self, username: str, role: str, password: str, name: str = "", extension: str = "",
+                  settings: Settings | None = None) -> None:
+        if role not in ROLES:
+            raise UserError("role-unknown", f"role must be one of {', '.join(ROLES)}")
+        if role in ("operator", "interpreter") and settings is not None and role == "operator" \
+                and settings.operator(extension) is None:
+            raise UserError("extension-unknown", f"no operator with extension {extension!r} in the site file")
+        pw_hash = passwords.hash_password(password)
+
+        def add(db: sqlite_utils.Database) -> None:
+            if list(db["users"].rows_where("username = ?", [username])):
+                raise UserError("user-exists", f"user {username!r} exists; use `hotline users passwd`")
+            now = time.time()
+            db.table("users").insert({"username": username, "role": role, "name": name, "extension": extension,
+                                "password_hash": pw_hash, "disabled": 0, "created_at": now, "updated_at": now})
+        await self.store.run(add)
+        log.info("user added: %s (%s%s)", username, role, f", extension {extension}" if extension else "")
+
+    async def set_password(self, username: str, password: str) -> None:
+        pw_hash = passwords.hash_password(password)
+
+        def upd(db: sqlite_utils.Database) -> None:
+            if not list(db["users"].rows_where("username = ?", [username])):
+                raise UserError("user-unknown", f"no user {username!r}")
+            db.table("users").update(username, {"password_hash": pw_hash, "updated_at": time.time()})
+            db.execute("delete from sessions where username = ?", [username])
+        await self.store.run(upd)
+
+    async def set_disabled(self, username: str, disabled: bool) -> None:
+        def upd(db: sqlite_utils.Database) -> None:
+            if not list(db["users"].rows_where("username = ?", [username])):
+                raise UserError("user-unknown", f"no user {username!r}")
+            db.table("users").update(username, {"disabled": int(disabled), "updated_at": time.time()})
+            if disabled:
+                db.execute("delete from sessions where username = ?", [username])
+        await self.store.run(upd)
+
+    async def get(self, username: str) -> dict[str, Any] | None:
+        def get(db: sqlite_utils.Database) -> dict[str, Any] | None:
+            rows = list(db["users"].rows_where("username = ?", [username]))
+            return rows[0] if rows else None
+        return await self.store.run(get)
+
+    async def list(self) -> list[dict[str, Any]]:
+        return await self.store.run(lambda db: [
+            {k: v for k, v in r.items() if k != "password_hash"} | {"has_password": bool(r["password_hash"])}
+            for r in db["users"].rows_where(order_by="username")])
+
+    async def count(self) -> int:
+        return await self.store.run(lambda db: int(db.execute("select count(*) from users").fetchone()[0]))
+
+    async def authenticate(self, username: str, password: str) -> dict[str, Any] | None:
+        """The user row when the password matches and the user is enabled. Hashing runs on the
+        store's thread, never on the event loop; an unknown user costs the same time."""
+        def check(db: sqlite_utils.Database) -> dict[str, Any] | None:
+            rows = list(db["users"].rows_where("username = ?", [username]))
+            row = rows[0] if rows else None
+            ok = passwords.verify(row["password_hash"] if row else passwords.DUMMY_HASH, password)
+            if not ok or row is None or row["disabled"]:
+                return None
+            if passwords.needs_rehash(row["password_hash"]):
+                db.table("users").update(username, {"password_hash": passwords.hash_password(password)})
+            return row
+        return await self.store.run(check)
+
+    async def log_attempt(self, username: str, remote: str, outcome: str) -> None:
+        await self.store.run(lambda db: db.table("auth_log").insert(
+            {"at": time.time(), "username": username[:64], "remote": remote, "outcome": outcome}))
+
+    # -- sessions --------------------------------------------------------------------------------
+
+    async def open_session(self, username: str, remote: str) -> tuple[str, str]:
+        """A new session: returns (cookie token, CSRF token)."""
+        token, csrf = _random.token_urlsafe(32), _random.token_urlsafe(24)
+        now = time.time()
+        await self.store.run(lambda db: db.table("sessions").insert({
+            "token_hash": _digest(token), "username": username, "csrf": csrf, "created_at": now,
+            "expires_at": now + self.session_seconds, "last_seen": now, "remote": remote}))
+        return token, csrf
+
+    async def session(self, token: str) -> Principal | None:
+        if not token or len(token) > 100:
+            return None
+        digest = _digest(token)
+
+        def get(db: sqlite_utils.Database) -> Principal | None:
+            now = time.time()
+            row = db.execute(
+                "select s.username, s.csrf, s.expires_at, s.last_seen, u.role, u.name, u.extension, u.disabled"
+                " from sessions s join users u on u.username = s.username where s.token_hash = ?",
+                [digest]).fetchone()
+            if row is None:
+                return None
+            username, csrf, expires_at, last_seen, role, name, extension, disabled = row
+            if expires_at < now or disabled:
+                db.execute("delete from sessions where token_hash = ?", [digest])
+                return None
+            if now - last_seen > 60:  # sliding expiry, written at most once a minute
+                db.execute("update sessions set last_seen = ?, expires_at = ? where token_hash = ?",
+                           [now, now + self.session_seconds, digest])
+            return Principal(username, role, name or "", extension or "", csrf, digest)
+        return await self.store.run(get)
+
+    async def close_session(self, token_hash: str) -> None:
+        await self.store.run(lambda db: db.execute("delete from sessions where token_hash = ?", [token_hash]))
+
+    async def purge_expired(self) -> int:
+        return await self.store.run(lambda db: db.execute(
+            "delete from sessions where expires_at < ?", [time.time()]).rowcount)

@@ -1,0 +1,1 @@
+"""Live transcription: call audio over AudioSocket, a speech engine per leg, text as events."""

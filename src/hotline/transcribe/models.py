@@ -1,0 +1,75 @@
+"""Which engine transcribes which language: model folders from the site file or
+HOTLINE_VOSK_MODEL_<LANG>, each loaded once (in a worker thread), never downloaded."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Callable, Mapping
+from concurrent.futures import Executor
+from pathlib import Path
+
+from hotline.transcribe.engine import Engine, ModelError
+
+log = logging.getLogger(__name__)
+ENV_PREFIX = "HOTLINE_VOSK_MODEL_"
+
+
+def model_folders(configured: Mapping[str, Path], env: Mapping[str, str] | None = None) -> dict[str, Path]:
+    env = os.environ if env is None else env
+    folders = dict(configured)
+    for name, value in env.items():
+        if name.startswith(ENV_PREFIX) and value:
+            folders[name[len(ENV_PREFIX):].lower()] = Path(value)
+    return folders
+
+
+def _vosk(folder: Path) -> Engine:
+    from hotline.transcribe.vosk_engine import VoskEngine
+    return VoskEngine(folder)
+
+
+class ModelRegistry:
+    def __init__(self, folders: Mapping[str, Path], executor: Executor,
+                 factory: Callable[[Path], Engine] = _vosk) -> None:
+        self.folders = dict(folders)
+        self.executor = executor
+        self.factory = factory
+        self.engines: dict[str, Engine] = {}
+        self.problems: dict[str, str] = {}
+        self._loading: dict[str, asyncio.Future[Engine | None]] = {}
+
+    def status(self, language: str) -> str:
+        """"on", or why transcription is off for the language."""
+        if language in self.engines:
+            return "on"
+        if language in self.problems:
+            return self.problems[language]
+        if language not in self.folders:
+            return f"no speech model for {language!r}"
+        return "loading"
+
+    async def load_all(self) -> None:
+        await asyncio.gather(*(self.engine(lang) for lang in self.folders))
+
+    async def engine(self, language: str) -> Engine | None:
+        if language in self.engines:
+            return self.engines[language]
+        if language not in self.folders or language in self.problems:
+            return None
+        if language not in self._loading:
+            self._loading[language] = asyncio.ensure_future(self._load(language))
+        return await asyncio.shield(self._loading[language])
+
+    async def _load(self, language: str) -> Engine | None:
+        folder = self.folders[language]
+        try:
+            engine = await asyncio.get_running_loop().run_in_executor(self.executor, self.factory, folder)
+        except ModelError as exc:
+            self.problems[language] = str(exc)
+            log.error("transcription off for %s: %s", language, exc)
+            return None
+        self.engines[language] = engine
+        log.info("speech model for %s loaded from %s (%s)", language, folder, engine.name)
+        return engine
