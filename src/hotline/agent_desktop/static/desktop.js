@@ -238,7 +238,7 @@
   };
   function onMessage(ev) {
     const m = JSON.parse(ev.data);
-    hotline.received.push(m.type);
+    hotline.received.push(m.kind ? m.type + ":" + m.kind : m.type);
     const h = handlers[m.type];
     if (h) h(m); else console.warn("unknown message", m.type);
   }
