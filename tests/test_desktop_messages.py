@@ -7,7 +7,6 @@ import asyncio
 import json
 import re
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -32,8 +31,8 @@ def test_every_message_type_is_documented_and_used() -> None:
     assert server_types_in_python() <= SERVER_TYPES, "sent but undocumented"
     assert handled <= SERVER_TYPES, "handled by the page but undocumented"
     assert sent_by_page <= CLIENT_TYPES, "sent by the page but undocumented"
-    assert SERVER_TYPES <= server_types_in_python(), "documented but never sent"
-    assert SERVER_TYPES == handled, "documented but not handled by the page"
+    assert server_types_in_python() >= SERVER_TYPES, "documented but never sent"
+    assert handled == SERVER_TYPES, "documented but not handled by the page"
     assert all(SCHEMA["server"][t]["description"] for t in SERVER_TYPES)
     with pytest.raises(ValueError, match="undocumented"):
         message("surprise")

@@ -71,7 +71,7 @@ def frame(kind: int, payload: bytes = b"") -> bytes:
 
 async def stream_leg(leg_id: str, seconds: float) -> None:
     """What Asterisk's AudioSocket channel sends: the UUID, 20 ms frames, then hang-up."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", PORT)
+    _reader, writer = await asyncio.open_connection("127.0.0.1", PORT)
     writer.write(frame(KIND_UUID, uuid.UUID(leg_id).bytes))
     for _ in range(int(seconds * 50)):
         writer.write(frame(KIND_AUDIO, b"\x01\x00" * 160))
