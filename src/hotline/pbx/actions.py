@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hotline.pbx.ami import AmiSession
+from hotline.pbx.ami import AmiSession, PbxError
 
 
 class AmiQueueControl:
@@ -11,9 +11,14 @@ class AmiQueueControl:
 
     async def queue_add(self, queue: str, interface: str, penalty: int, member_name: str) -> None:
         # as_list=False: panoramisk 1.4 otherwise waits forever for a list after "Added ... to queue"
-        await self.ami.action({"Action": "QueueAdd", "Queue": queue, "Interface": interface,
-                               "Penalty": str(penalty), "MemberName": member_name, "StateInterface": interface},
-                              as_list=False)
+        try:
+            await self.ami.action({"Action": "QueueAdd", "Queue": queue, "Interface": interface,
+                                   "Penalty": str(penalty), "MemberName": member_name,
+                                   "StateInterface": interface}, as_list=False)
+        except PbxError as exc:
+            # a member already (persistentmembers kept them across a restart): that is the goal
+            if "Already there" not in str(exc):
+                raise
 
     async def queue_remove(self, queue: str, interface: str) -> None:
         await self.ami.action({"Action": "QueueRemove", "Queue": queue, "Interface": interface}, as_list=False)
