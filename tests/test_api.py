@@ -25,6 +25,7 @@ from hotline.queue.roster import Roster
 from hotline.queue.router import Router
 from hotline.queue.service_level import ServiceLevel
 from hotline.queue.wrapup import WrapUp
+from hotline.sim.erlang import agents_needed
 
 SITE = Path(__file__).resolve().parents[1] / "etc/site.example.toml"
 AUTH = {"Authorization": "Bearer secret-token"}
@@ -254,3 +255,44 @@ async def test_the_case_form_is_validated_and_saved_with_the_wrapup_ended(app: A
     finally:
         await op1.close()
         await op2.close()
+
+
+async def test_the_staffing_page_for_shift_managers(tmp_path: Path) -> None:
+    import datetime as dt
+
+    a = App(tmp_path)
+    day = dt.date.today() + dt.timedelta(days=1)
+    a.settings = replace(a.settings, rota=(config.RotaEntry("1001", "10:00", "12:00"),
+                                           config.RotaEntry("1002", "10:00", "11:00")))
+    await a.start()
+    try:
+        # history: the same weekday a week ago, 40 calls between 10:00 and 10:30, 5 minutes each
+        t0 = dt.datetime.combine(day - dt.timedelta(weeks=1), dt.time(10, 0)).timestamp()
+        for i in range(40):
+            await a.store.create({"uniqueid": f"h{i}", "caller_number": "1", "language": "zh" if i % 4 else "en",
+                                  "topic": "", "ivr_path": "", "queue": "hl-zh-general", "queued_at": t0 + i * 40,
+                                  "answered_at": t0 + i * 40 + 5, "state": "ended"})
+            await a.store.update(f"h{i}", {"talk_seconds": 300.0})
+        boss, _ = await session(a, "boss")
+        op1, _ = await session(a, "op1")
+        try:
+            assert (await op1.get("/staffing")).status == 403
+            html = await (await boss.get(f"/staffing?date={day}&weeks=2")).text()
+            row = re.search(r'<tr data-slot="10:00".*?</tr>', html, re.S)
+            assert row is not None, html
+            cells = [c.strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", row.group(0), re.S)]
+            # 40 calls of 300 s in 30 minutes = 6.7 erlangs; two operators on the rota
+            need = agents_needed(40, 300.0, 1800, 15, 0.96)
+            assert cells[:6] == ["10:00", "40.0", str(need), "2", "", str(need - 2)]
+            assert 'class="short"' in row.group(0)
+            csv_text = await (await boss.get(f"/staffing.csv?date={day}&weeks=2")).text()
+            head, *rows = csv_text.strip().splitlines()
+            assert head.startswith("slot,forecast_calls,needed_erlang_c,needed_confirmed,simulated_sl,scheduled,"
+                                   "logged_in,gap")
+            assert next(r for r in rows if r.startswith("11:00,")).split(",")[5] == "1"  # 1002 went home
+            assert (await boss.get("/staffing?date=someday")).status == 400
+        finally:
+            await boss.close()
+            await op1.close()
+    finally:
+        await a.close()

@@ -26,6 +26,7 @@ def test_every_setting_is_documented() -> None:
     text = (DOCS / "configuration.md").read_text()
     keys = {"number", "state_dir", "database"}
     for cls in (config.Language, config.Topic, config.Operator, config.Routing, config.AsteriskSettings,
-                config.HotspotDay, config.HttpSettings, config.User, config.Transcription):
+                config.HotspotDay, config.HttpSettings, config.User, config.Transcription,
+                config.RotaEntry):
         keys |= {f.name for f in fields(cls)}
     assert sorted(k for k in keys if f"`{k}`" not in text) == []

@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from hotline import config
 from hotline.cases.store import CaseStore
 from hotline.sim import planner
@@ -70,3 +72,41 @@ def test_cli_writes_the_plan_as_csv(tmp_path: Path) -> None:
     rows = (tmp_path / "plan.csv").read_text().splitlines()
     assert rows[0].startswith("slot,forecast_calls,needed_erlang_c") and len(rows) == 49
     assert rows[21].startswith("10:00,200.0,")
+
+
+def test_rota_counts_operators_per_slot_and_language() -> None:
+    import datetime as dt
+    from dataclasses import replace
+
+    from hotline import config as cfg
+    from hotline.sim import planner
+
+    settings = cfg.load(Path(__file__).resolve().parents[1] / "etc/site.example.toml", {})
+    ops = settings.operators
+    rota = (cfg.RotaEntry(ops[0].extension, "08:00", "16:00", ("mon", "tue")),
+            cfg.RotaEntry(ops[1].extension, "22:00", "06:00", ("sun",)),
+            cfg.RotaEntry(ops[2].extension, "09:15", "10:00"))
+    monday = dt.date(2026, 11, 23)
+    slots = planner.scheduled(replace(settings, rota=rota), monday)
+    count = {f"{i // 2:02d}:{30 * (i % 2):02d}": n for i, (n, _) in enumerate(slots)}
+    assert count["07:30"] == 0 and count["08:00"] == 1 and count["15:30"] == 1 and count["16:00"] == 0
+    assert count["09:00"] == 2 and count["09:30"] == 2  # 09:15-09:30 is half of the 09:00 slot
+    assert count["05:30"] == 1 and count["06:00"] == 0  # Sunday's night shift runs into Monday
+    assert slots[16][1] == {lang: 1 for lang in ops[0].languages}
+    wednesday = planner.scheduled(replace(settings, rota=rota), dt.date(2026, 11, 25))
+    assert (wednesday[16][0], wednesday[18][0]) == (0, 1)  # Wednesday: only the 09:15 shift
+
+
+def test_rota_errors_name_the_key(tmp_path: Path) -> None:
+    from hotline import config as cfg
+
+    base = (Path(__file__).resolve().parents[1] / "etc/site.example.toml").read_text()
+    for extra, key in (('[[rota]]\nextension = "9999"\nstart = "08:00"\nend = "16:00"\n', "rota[0].extension"),
+                       ('[[rota]]\nextension = "1001"\nstart = "8am"\nend = "16:00"\n', "rota[0].start"),
+                       ('[[rota]]\nextension = "1001"\nstart = "08:00"\nend = "16:00"\ndays = ["someday"]\n',
+                        "rota[0].days")):
+        site = tmp_path / "site.toml"
+        site.write_text(base + "\n" + extra)
+        with pytest.raises(cfg.ConfigError) as err:
+            cfg.load(site, {})
+        assert err.value.key == key

@@ -218,10 +218,12 @@ def cmd_staffing(args: argparse.Namespace) -> int:
         print(f"written {args.csv}")
     print(f"{day} ({day:%A}): forecast from {plan.weeks_of_history} weeks, hotspot factor {plan.hotspot_factor}, "
           f"AHT {plan.aht}s, languages " + ", ".join(f"{k} {v:.1%}" for k, v in sorted(plan.language_mix.items())))
-    print(f"{'slot':<6} {'calls':>7} {'Erlang C':>8} {'confirmed':>9} {'sim SL%':>7} {'logged in':>9} {'gap':>5}")
+    print(f"{'slot':<6} {'calls':>7} {'Erlang C':>8} {'confirmed':>9} {'sim SL%':>7} {'scheduled':>9} "
+          f"{'logged in':>9} {'gap':>5}")
     for r in rows[1:]:
-        if r[1]:
-            print(f"{r[0]:<6} {r[1]:>7} {r[2]:>8} {_fmt(r[3]):>9} {_fmt(r[4]):>7} {_fmt(r[5]):>9} {_fmt(r[6]):>5}")
+        if r[1] or r[5]:
+            print(f"{r[0]:<6} {r[1]:>7} {r[2]:>8} {_fmt(r[3]):>9} {_fmt(r[4]):>7} {_fmt(r[5]):>9} {_fmt(r[6]):>9} "
+                  f"{_fmt(r[7]):>5}")
     return 0
 
 

@@ -111,6 +111,25 @@ class HttpSettings:
     secure_cookies: bool = False  # set true behind TLS: session cookies then carry Secure
 
 
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@dataclass(frozen=True)
+class RotaEntry:
+    """An operator scheduled on some weekdays from start to end (HH:MM; an end before the start
+    runs past midnight)."""
+
+    extension: str
+    start: str
+    end: str
+    days: tuple[str, ...] = WEEKDAYS
+
+    def minutes(self) -> tuple[int, int]:
+        h1, m1 = (int(x) for x in self.start.split(":"))
+        h2, m2 = (int(x) for x in self.end.split(":"))
+        return h1 * 60 + m1, h2 * 60 + m2
+
+
 ROLES = ("operator", "interpreter", "supervisor", "department", "admin")
 
 
@@ -147,6 +166,7 @@ class Settings:
     http: HttpSettings = field(default_factory=HttpSettings)
     hotspot_days: tuple[HotspotDay, ...] = ()
     users: tuple[User, ...] = ()
+    rota: tuple[RotaEntry, ...] = ()
     districts: tuple[str, ...] = ()  # empty: the case form takes any district name
     transcription: Transcription = field(default_factory=Transcription)
 
@@ -341,6 +361,25 @@ def parse(data: dict[str, Any], base: Path, env: Mapping[str, str] | None = None
         users.append(User(username, role, str(item.get("name", "")), ext, pw_hash))
     _unique([u.username for u in users], "users", "username")
 
+    rota: list[RotaEntry] = []
+    for i, item in enumerate(data.get("rota", [])):
+        where = f"rota[{i}]."
+        ext = _require(item, "extension", where, str)
+        if not any(op.extension == ext for op in operators):
+            raise ConfigError(where + "extension", f"no operator with extension {ext!r}")
+        times = []
+        for key in ("start", "end"):
+            value = _require(item, key, where, str)
+            if not re.match(r"^([01]\d|2[0-3]):[0-5]\d$", value):
+                raise ConfigError(where + key, f"must be HH:MM, got {value!r}")
+            times.append(value)
+        days = item.get("days", list(WEEKDAYS))
+        if not isinstance(days, list) or not days or any(d not in WEEKDAYS for d in days):
+            raise ConfigError(where + "days", f"must be a list of {', '.join(WEEKDAYS)}")
+        if times[0] == times[1]:
+            raise ConfigError(where + "end", "a shift needs an end different from its start")
+        rota.append(RotaEntry(ext, times[0], times[1], tuple(days)))
+
     districts = data.get("districts", [])
     if not isinstance(districts, list) or not all(isinstance(d, str) and d.strip() for d in districts):
         raise ConfigError("districts", "must be a list of district names")
@@ -379,6 +418,7 @@ def parse(data: dict[str, Any], base: Path, env: Mapping[str, str] | None = None
         http=http,
         hotspot_days=tuple(hotspots),
         users=tuple(users),
+        rota=tuple(rota),
         districts=tuple(d.strip() for d in districts),
         transcription=transcription,
     )

@@ -34,6 +34,7 @@ from hotline.auth.throttle import LoginThrottle
 from hotline.auth.users import UserDirectory
 from hotline.cases.store import CaseStore
 from hotline.config import Settings
+from hotline.manager import staffing
 from hotline.queue.agents import AgentCommands
 from hotline.queue.roster import Roster
 from hotline.queue.service_level import ServiceLevel
@@ -188,6 +189,7 @@ def build_app(settings: Settings, service_token: str, users: UserDirectory, comm
     app.router.add_get("/ws/desktop", desktop_socket)
     app.router.add_static("/static/", HERE / "static")
     api.add_routes(app, settings, commands, roster, sl, store, desktop)
+    staffing.add_routes(app, settings, store, roster)
     return app
 
 

@@ -16,7 +16,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from hotline.config import Routing, Settings
+from hotline.config import WEEKDAYS, Routing, Settings
 from hotline.sim.engine import Agent, Call, simulate
 from hotline.sim.erlang import agents_needed
 
@@ -33,6 +33,8 @@ class Slot:
     needed_confirmed: int | None = None
     simulated_sl: float | None = None
     logged_in: int | None = None
+    scheduled: int | None = None  # operators on the rota for this slot
+    scheduled_by_language: dict[str, int] = field(default_factory=dict)
 
     @property
     def start(self) -> str:
@@ -41,6 +43,44 @@ class Slot:
     @property
     def needed(self) -> int:
         return self.needed_confirmed if self.needed_confirmed is not None else self.needed_erlang
+
+    @property
+    def staffed(self) -> int | None:
+        """Who covers the slot: those logged in (the current slot), else the rota."""
+        return self.logged_in if self.logged_in is not None else self.scheduled
+
+    @property
+    def gap(self) -> int | None:
+        """Operators missing (positive) or spare (negative)."""
+        return None if self.staffed is None else self.needed - self.staffed
+
+
+def scheduled(settings: Settings, day: dt.date) -> list[tuple[int, dict[str, int]]]:
+    """Operators on the rota per half-hour slot of ``day``, in all and per language spoken.
+    A shift counts for a slot it covers at least half of; a shift past midnight counts on the
+    day it starts (and its tail on the next day)."""
+    wd = WEEKDAYS[day.weekday()]
+    prev = WEEKDAYS[(day.weekday() - 1) % 7]
+    out: list[tuple[int, dict[str, int]]] = [(0, {}) for _ in range(SLOTS)]
+    for entry in settings.rota:
+        op = settings.operator(entry.extension)
+        if op is None:
+            continue
+        start, end = entry.minutes()
+        windows = []
+        if wd in entry.days:
+            windows.append((start, end if end > start else 24 * 60))
+        if end < start and prev in entry.days:
+            windows.append((0, end))
+        for a, b in windows:
+            for i in range(SLOTS):
+                lo, hi = i * 30, i * 30 + 30
+                if min(b, hi) - max(a, lo) >= 15:
+                    n, langs = out[i]
+                    for lang in op.languages:
+                        langs[lang] = langs.get(lang, 0) + 1
+                    out[i] = (n + 1, langs)
+    return out
 
 
 @dataclass
@@ -55,12 +95,13 @@ class Plan:
     def csv_rows(self) -> list[list[object]]:
         langs = sorted(self.language_mix)
         head: list[object] = ["slot", "forecast_calls", "needed_erlang_c", "needed_confirmed", "simulated_sl",
-                              "logged_in", "gap", *[f"needed_{lang}" for lang in langs]]
+                              "scheduled", "logged_in", "gap", *[f"needed_{lang}" for lang in langs],
+                              *[f"scheduled_{lang}" for lang in langs]]
         rows = [head]
         for s in self.slots:
-            gap = None if s.logged_in is None else s.needed - s.logged_in
             rows.append([s.start, round(s.forecast, 1), s.needed_erlang, s.needed_confirmed, s.simulated_sl,
-                         s.logged_in, gap, *[s.needed_by_language.get(lang, 0) for lang in langs]])
+                         s.scheduled, s.logged_in, s.gap, *[s.needed_by_language.get(lang, 0) for lang in langs],
+                         *[s.scheduled_by_language.get(lang, 0) for lang in langs]])
         return rows
 
 
@@ -102,6 +143,9 @@ def build(settings: Settings, history: list[dict[str, Any]], day: dt.date, weeks
                    for lang, share in mix.items() if calls * share > 0.05}
         slots.append(Slot(i, calls, need, by_lang))
     plan = Plan(day, weeks, factor, round(aht, 1), mix, slots)
+    if settings.rota:
+        for s, (n, langs) in zip(plan.slots, scheduled(settings, day), strict=True):
+            s.scheduled, s.scheduled_by_language = n, langs
     if confirm:
         confirm_with_simulator(plan, settings, seed)
     return plan

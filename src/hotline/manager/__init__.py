@@ -1,0 +1,1 @@
+"""Pages for shift managers (the supervisor role)."""
