@@ -57,3 +57,19 @@ def test_scenarios_are_repeatable_and_ours_wins_at_the_peak() -> None:
 def test_unknown_strategy_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown strategy"):
         simulate([], [], Routing(), "fastest")
+
+
+def test_breaks_take_operators_off_duty_inside_their_shift() -> None:
+    import random
+
+    from hotline.sim.scenario import on_duty_windows
+
+    rng = random.Random(3)
+    for h in range(24):
+        start, end = h * 3600.0, (h + 8) * 3600.0
+        windows = on_duty_windows(start, end, 1800, rng)
+        assert sum(b - a for a, b in windows) == 8 * 3600 - 1800
+        assert all(0 <= a < b <= 86400 for a, b in windows)
+        covered = {round(t) % 86400 for a, b in windows for t in (a, b - 1)}
+        assert round(start) % 86400 in covered  # the first hour is worked
+    assert on_duty_windows(0, 3600, 1800, rng) == [(0, 3600)]  # too short for a break

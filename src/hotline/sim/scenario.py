@@ -134,6 +134,24 @@ def shift_plan(hourly: list[float], aht: float, target: float, goal: float, tota
     return starts
 
 
+def on_duty_windows(start: float, end: float, brk: float, rng: random.Random) -> list[tuple[float, float]]:
+    """A shift [start, end) less one break of ``brk`` seconds near its middle (staggered by up to
+    an hour either way so a whole shift never breaks at once, and never in its first or last
+    hour), folded into one day (a shift past midnight continues at 0:00)."""
+    parts = [(start, end)]
+    if brk > 0 and end - start > brk + 7200:
+        b0 = (start + end - brk) / 2 + rng.uniform(-3600, 3600)
+        b0 = max(start + 3600, min(end - 3600 - brk, b0))
+        parts = [(start, b0), (b0 + brk, end)]
+    windows: list[tuple[float, float]] = []
+    for a, b in parts:
+        if a < 86400:
+            windows.append((a, min(b, 86400.0)))
+        if b > 86400:
+            windows.append((max(a, 86400.0) - 86400, b - 86400))
+    return windows
+
+
 def make_agents(data: dict[str, Any], seed: int, calls_hourly: list[float] | None, target: float,
                 goal: float) -> list[Agent]:
     if "operators" in data:
@@ -147,6 +165,7 @@ def make_agents(data: dict[str, Any], seed: int, calls_hourly: list[float] | Non
     starts = shift_plan(calls_hourly or [0.0] * 24, float(t.get("handle_mean", 300)), target, goal,
                         int(s["operators"]) if "operators" in s else None, shift_h)
     scale = float(s.get("scale", 1.0))  # staff the plan x scale (the staffing search)
+    brk = float(s.get("break_minutes", 0)) * 60  # one break per shift, staggered around its middle
     starts = [round(n * scale) for n in starts]
     topics = list(t.get("topics", {}))
     per = int(s.get("topics_per_operator", 2))
@@ -159,9 +178,7 @@ def make_agents(data: dict[str, Any], seed: int, calls_hourly: list[float] | Non
                 if rng.random() < share:
                     langs[lang] = rng.choice([3, 4, 5])
             start, end = h * 3600.0, (h + shift_h) * 3600.0
-            windows = [(start, end)]
-            if end > 86400:
-                windows.append((0.0, end - 86400))
+            windows = on_duty_windows(start, end, brk, rng)
             agents.append(Agent(f"a{len(agents)}", langs, frozenset(rng.sample(topics, min(per, len(topics)))),
                                 windows))
     return agents
