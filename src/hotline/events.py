@@ -188,6 +188,7 @@ class TranscriptText:
     end: float
     confidence: float
     at: float
+    engine: str = ""
 
 
 @dataclass(frozen=True)

@@ -144,11 +144,11 @@ def build_app(settings: Settings, service_token: str, users: UserDirectory, comm
         await ws.prepare(request)
         client = Client(ws, p)
         desktop.forget_status(p.extension)
-        client.offer(json.dumps(await desktop.snapshot(p), default=str))
-        hub.add(client)
+        hub.add(client)  # before the snapshot is built: nothing that happens meanwhile is missed
         sender = asyncio.create_task(client.sender(), name=f"ws-sender-{p.username}")
         log.info("desktop socket open: user=%s agent=%s", p.username, p.extension)
         try:
+            client.offer(json.dumps(await desktop.snapshot(p), default=str))
             async for msg in ws:
                 if msg.type != WSMsgType.TEXT:
                     continue

@@ -74,14 +74,14 @@ class UserDirectory:
                   settings: Settings | None = None) -> None:
         if role not in ROLES:
             raise UserError("role-unknown", f"role must be one of {', '.join(ROLES)}")
-        if role in ("operator", "interpreter") and settings is not None and role == "operator" \
-                and settings.operator(extension) is None:
+        if role == "operator" and settings is not None and settings.operator(extension) is None:
             raise UserError("extension-unknown", f"no operator with extension {extension!r} in the site file")
-        pw_hash = passwords.hash_password(password)
+        passwords.check_strength(password)
 
-        def add(db: sqlite_utils.Database) -> None:
+        def add(db: sqlite_utils.Database) -> None:  # hashing runs here, on the store's thread
             if list(db["users"].rows_where("username = ?", [username])):
                 raise UserError("user-exists", f"user {username!r} exists; use `hotline users passwd`")
+            pw_hash = passwords.hash_password(password)
             now = time.time()
             db.table("users").insert({"username": username, "role": role, "name": name, "extension": extension,
                                 "password_hash": pw_hash, "disabled": 0, "created_at": now, "updated_at": now})
@@ -89,12 +89,13 @@ class UserDirectory:
         log.info("user added: %s (%s%s)", username, role, f", extension {extension}" if extension else "")
 
     async def set_password(self, username: str, password: str) -> None:
-        pw_hash = passwords.hash_password(password)
+        passwords.check_strength(password)
 
         def upd(db: sqlite_utils.Database) -> None:
             if not list(db["users"].rows_where("username = ?", [username])):
                 raise UserError("user-unknown", f"no user {username!r}")
-            db.table("users").update(username, {"password_hash": pw_hash, "updated_at": time.time()})
+            db.table("users").update(username, {"password_hash": passwords.hash_password(password),
+                                                "updated_at": time.time()})
             db.execute("delete from sessions where username = ?", [username])
         await self.store.run(upd)
 

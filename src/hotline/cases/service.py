@@ -58,7 +58,7 @@ class CaseService:
             await self.repo.add_segment({
                 "case_uniqueid": event.uniqueid, "speaker": event.speaker, "language": event.language,
                 "start": event.start, "end": event.end, "text": event.text, "confidence": event.confidence,
-                "engine": "vosk", "created_at": event.at})
+                "engine": event.engine, "created_at": event.at})
 
     async def _joined(self, e: ev.CallerJoined) -> None:
         lang, topic = e.language, e.topic

@@ -100,7 +100,7 @@ class Leg:
             self.publish(ev.TranscriptText(
                 uniqueid=self.uniqueid, speaker=self.speaker, language=self.language, kind=r.kind, text=r.text,
                 start=round(offset + r.start, 2), end=round(offset + r.end, 2), confidence=r.confidence,
-                at=time.time()))
+                at=time.time(), engine=self.engine.name))
 
 
 class TranscriptionService:
@@ -114,14 +114,10 @@ class TranscriptionService:
         self.port = port
         self.pending: dict[str, Leg] = {}  # leg id -> leg waiting for its AudioSocket connection
         self.active: dict[str, Leg] = {}
-        self.status: dict[str, dict[str, str]] = {}  # uniqueid -> speaker -> status text
 
     async def handle(self, event: ev.Event) -> None:
         if isinstance(event, ev.AgentConnected) and event.channel and event.agent_channel:
             await self._start(event)
-        elif isinstance(event, ev.TranscriptionStatus):
-            self.status.setdefault(event.uniqueid, {})[event.speaker] = (
-                event.status if event.status != "off" else f"off: {event.detail}")
         elif isinstance(event, ev.ChannelHangup):
             # spies that never connected (the call ended first) are forgotten
             for leg_id, leg in list(self.pending.items()):
