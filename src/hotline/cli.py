@@ -254,7 +254,7 @@ def cmd_users(args: argparse.Namespace) -> int:
         try:
             await users.sync_from_site(settings)
             if args.action == "list":
-                for u in await users.list():
+                for u in await users.all_users():
                     print(f"{u['username']:<20} {u['role']:<12} {u['extension'] or '-':<8} "
                           f"{'disabled' if u['disabled'] else 'active':<9} {'' if u['has_password'] else 'NO PASSWORD'}"
                           f" {u['name'] or ''}")

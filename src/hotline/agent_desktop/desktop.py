@@ -183,15 +183,22 @@ class DesktopService:
 
     # -- status, header and snapshot -------------------------------------------------------------
 
-    def status(self, extension: str) -> dict[str, Any]:
+    def _waiting_by_queue(self) -> dict[str, list[float]]:
+        by_queue: dict[str, list[float]] = {}
+        for queue, joined_at, _caller in self.sl.waiting.values():
+            by_queue.setdefault(queue, []).append(joined_at)
+        return by_queue
+
+    def status(self, extension: str, waiting: dict[str, list[float]] | None = None) -> dict[str, Any]:
         now = time.time()
+        waiting = self._waiting_by_queue() if waiting is None else waiting
         op = self.roster.get(extension)
         if op is None:
             return {"state": "offline", "since": None, "pause_reason": "", "wrapup_ends_at": None, "waiting": 0,
                     "oldest_waiting_since": None, "calls_today": 0}
         state = op.state(now)
         remaining = self.wrapup.remaining(extension) if state == "wrap-up" else None
-        joined = [at for _, (queue, at, _) in self.sl.waiting.items() if queue in op.queues]
+        joined = [at for queue in op.queues for at in waiting.get(queue, ())]
         return {"state": state, "since": round(op.since, 1) if op.since else None,
                 "pause_reason": op.pause_reason if state == "paused" else "",
                 "wrapup_ends_at": round(now + remaining, 1) if remaining is not None else None,
@@ -207,8 +214,9 @@ class DesktopService:
                 log.exception("desktop tick failed")
 
     def tick(self) -> None:
+        waiting = self._waiting_by_queue()  # once per tick, not once per operator
         for ext in self.hub.extensions():
-            status = self.status(ext)
+            status = self.status(ext, waiting)
             if status != self._last_status.get(ext):
                 self._last_status[ext] = status
                 self.hub.to_extension(ext, message("status", **status))

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +39,6 @@ class Client:
         self.queue: asyncio.Queue[str] = asyncio.Queue(maxsize)
         self.send_timeout = send_timeout
         self.overflows = 0
-        self.sent = 0
 
     def offer(self, payload: str) -> None:
         try:
@@ -58,7 +56,6 @@ class Client:
             while not self.ws.closed:
                 payload = await self.queue.get()
                 await asyncio.wait_for(self.ws.send_str(payload), self.send_timeout)
-                self.sent += 1
         except (TimeoutError, ConnectionError, RuntimeError) as exc:
             log.info("desktop socket of %s closed by its sender: %s", self.principal.username, exc or "timeout")
             with contextlib.suppress(Exception):
@@ -66,34 +63,34 @@ class Client:
 
 
 class Hub:
+    """Sockets indexed by the operator extension they belong to, so a message costs a lookup,
+    not a scan of every open desktop."""
+
     def __init__(self) -> None:
-        self.clients: set[Client] = set()
+        self._by_extension: dict[str, set[Client]] = {}
 
     def add(self, client: Client) -> None:
-        self.clients.add(client)
+        if client.principal.role == "operator" and client.principal.extension:
+            self._by_extension.setdefault(client.principal.extension, set()).add(client)
 
     def remove(self, client: Client) -> None:
-        self.clients.discard(client)
-
-    def _send(self, targets: Iterable[Client], msg: dict[str, Any]) -> int:
-        if msg.get("type") not in SERVER_TYPES:
-            raise ValueError(f"undocumented desktop message type {msg.get('type')!r}")
-        payload = json.dumps(msg, default=str)
-        n = 0
-        for client in targets:
-            client.offer(payload)
-            n += 1
-        return n
+        clients = self._by_extension.get(client.principal.extension)
+        if clients is not None:
+            clients.discard(client)
+            if not clients:
+                del self._by_extension[client.principal.extension]
 
     def to_extension(self, extension: str, msg: dict[str, Any]) -> int:
         """To every open desktop of the operator on ``extension`` (and nobody else)."""
-        if not extension:
+        if msg.get("type") not in SERVER_TYPES:
+            raise ValueError(f"undocumented desktop message type {msg.get('type')!r}")
+        clients = self._by_extension.get(extension, ())
+        if not clients:
             return 0
-        return self._send([c for c in self.clients if c.principal.extension == extension
-                           and c.principal.role == "operator"], msg)
-
-    def to_user(self, username: str, msg: dict[str, Any]) -> int:
-        return self._send([c for c in self.clients if c.principal.username == username], msg)
+        payload = json.dumps(msg, default=str)
+        for client in clients:
+            client.offer(payload)
+        return len(clients)
 
     def extensions(self) -> set[str]:
-        return {c.principal.extension for c in self.clients if c.principal.extension}
+        return set(self._by_extension)

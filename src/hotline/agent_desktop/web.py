@@ -32,7 +32,7 @@ from hotline.agent_desktop.security import (
 )
 from hotline.auth.throttle import LoginThrottle
 from hotline.auth.users import UserDirectory
-from hotline.cases.store import CaseStore
+from hotline.cases.store import CaseStore, StoreError
 from hotline.config import Settings
 from hotline.manager import staffing
 from hotline.queue.agents import AgentCommands
@@ -174,6 +174,9 @@ def build_app(settings: Settings, service_token: str, users: UserDirectory, comm
                 await desktop.draft(client.principal, str(msg.get("uniqueid", "")), fields)
         except (ValueError, AttributeError) as exc:
             client.offer(json.dumps(message("error", message=str(exc))))
+        except StoreError as exc:  # the draft stays in the browser; the socket stays up
+            log.error("draft not stored for user=%s: %s", client.principal.username, exc)
+            client.offer(json.dumps(message("error", message="draft not saved on the server; kept in this browser")))
 
     @public
     async def favicon(request: web.Request) -> web.StreamResponse:

@@ -114,7 +114,7 @@ class UserDirectory:
             return rows[0] if rows else None
         return await self.store.run(get)
 
-    async def list(self) -> list[dict[str, Any]]:
+    async def all_users(self) -> list[dict[str, Any]]:
         return await self.store.run(lambda db: [
             {k: v for k, v in r.items() if k != "password_hash"} | {"has_password": bool(r["password_hash"])}
             for r in db["users"].rows_where(order_by="username")])
