@@ -10,10 +10,21 @@ from pathlib import Path
 
 import pytest
 
-from hotline.agent_desktop.hub import CLIENT_TYPES, SCHEMA, SERVER_TYPES, Client, Hub, message
+from hotline.agent_desktop.hub import (
+    BOARD_CLIENT_TYPES,
+    BOARD_SERVER_TYPES,
+    CLIENT_TYPES,
+    SCHEMA,
+    SERVER_TYPES,
+    Client,
+    Hub,
+    board_message,
+    message,
+)
 from hotline.auth.users import Principal
 
 DESKTOP = Path(__file__).resolve().parents[1] / "src/hotline/agent_desktop"
+MANAGER = Path(__file__).resolve().parents[1] / "src/hotline/manager"
 
 
 def server_types_in_python() -> set[str]:
@@ -36,6 +47,22 @@ def test_every_message_type_is_documented_and_used() -> None:
     assert all(SCHEMA["server"][t]["description"] for t in SERVER_TYPES)
     with pytest.raises(ValueError, match="undocumented"):
         message("surprise")
+
+
+def test_every_wallboard_message_type_is_documented_and_used() -> None:
+    js = (DESKTOP / "static/wallboard.js").read_text()
+    handled = set(re.findall(r"^\s{4}([a-z_]+): ", js[js.index("const handlers"):js.index("function onMessage")],
+                             re.M))
+    sent = set()
+    for path in [*MANAGER.glob("*.py"), *DESKTOP.glob("*.py")]:
+        sent |= set(re.findall(r'\bboard_message\(\s*"([a-z_]+)"', path.read_text()))
+    sent |= {"resync"}  # the hub's overflow message, shared with the desktop
+    assert sent == BOARD_SERVER_TYPES
+    assert handled == BOARD_SERVER_TYPES
+    assert set(re.findall(r'type: "([a-z_]+)"', js)) <= BOARD_CLIENT_TYPES
+    assert all(SCHEMA["wallboard"]["server"][t]["description"] for t in BOARD_SERVER_TYPES)
+    with pytest.raises(ValueError, match="undocumented"):
+        board_message("offer")
 
 
 class SlowSocket:

@@ -329,7 +329,8 @@ def parser() -> argparse.ArgumentParser:
     u.add_argument("action", choices=["add", "passwd", "list", "disable", "enable", "hash"])
     u.add_argument("username", nargs="?")
     u.add_argument("--role", choices=ROLES)
-    u.add_argument("--extension", help="operators and interpreters: their SIP extension")
+    u.add_argument("--extension", help="operators: their [[operators]] extension; supervisors: their [[supervisors]] "
+                   "phone (for listen, whisper and barge)")
     u.add_argument("--name", help="the name shown on pages")
     u.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
     u.set_defaults(fn=cmd_users)

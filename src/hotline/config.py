@@ -56,6 +56,26 @@ class Operator:
 
 
 @dataclass(frozen=True)
+class SupervisorPhone:
+    """A shift manager's phone: listen, whisper and barge calls ring here."""
+
+    extension: str
+    name: str
+    password: str | None = None
+    contact: str | None = None
+
+
+@dataclass(frozen=True)
+class Alerts:
+    """When the wallboard warns a shift manager (seconds, percent)."""
+
+    waiting_seconds: float = 10.0  # a caller waiting this long with no free skilled operator
+    service_level_minutes: int = 15  # the window of the service-level alert (goal: routing.goal_percent)
+    pause_seconds: float = 900.0  # a pause (not wrap-up) longer than this
+    wrapup_seconds: float = 120.0  # a wrap-up longer than this
+
+
+@dataclass(frozen=True)
 class HotspotDay:
     """A day expected busier than its weekday (an event, the weather): the forecast x factor."""
 
@@ -169,6 +189,8 @@ class Settings:
     rota: tuple[RotaEntry, ...] = ()
     districts: tuple[str, ...] = ()  # empty: the case form takes any district name
     transcription: Transcription = field(default_factory=Transcription)
+    supervisors: tuple[SupervisorPhone, ...] = ()
+    alerts: Alerts = field(default_factory=Alerts)
 
     def hotspot_factor(self, day: object) -> float:
         return next((h.factor for h in self.hotspot_days if h.date == str(day)), 1.0)
@@ -182,6 +204,14 @@ class Settings:
 
     def operator(self, extension: str) -> Operator | None:
         return next((op for op in self.operators if op.extension == extension), None)
+
+    def supervisor_phone(self, extension: str) -> SupervisorPhone | None:
+        return next((p for p in self.supervisors if p.extension == extension), None)
+
+    @property
+    def phones(self) -> tuple[Operator | SupervisorPhone, ...]:
+        """Every SIP phone the PBX knows: operators' and supervisors'."""
+        return (*self.operators, *self.supervisors)
 
 
 def _require(table: Mapping[str, Any], key: str, where: str, kind: type) -> Any:
@@ -216,7 +246,7 @@ def _section(cls: type, data: Mapping[str, Any], where: str) -> Any:
 def _env_overrides(data: dict[str, Any], env: Mapping[str, str]) -> None:
     """HOTLINE_<SECTION>_<KEY>=value overrides a scalar setting (HOTLINE_HTTP_PORT=9000)."""
     sections = {"routing": Routing, "asterisk": AsteriskSettings, "http": HttpSettings,
-                "transcription": Transcription}
+                "transcription": Transcription, "alerts": Alerts}
     for name, value in env.items():
         if not name.startswith("HOTLINE_"):
             continue
@@ -302,14 +332,21 @@ def parse(data: dict[str, Any], base: Path, env: Mapping[str, str] | None = None
         for t in tops:
             if t not in topic_codes:
                 raise ConfigError(where + "topics", f"unknown topic {t!r}")
-        password = item.get("password")
-        if password is not None and (not isinstance(password, str) or len(password) < 8):
-            raise ConfigError(where + "password", "must be a string of at least 8 characters")
-        contact = item.get("contact")
-        if contact is not None and (not isinstance(contact, str) or not re.match(r"^[\w.\-]+:\d{1,5}$", contact)):
-            raise ConfigError(where + "contact", f"must be host:port, got {contact!r}")
+        password, contact = _phone_access(item, where)
         operators.append(Operator(ext, str(item.get("name", ext)), dict(langs), tuple(tops), password, contact))
     _unique([op.extension for op in operators], "operators", "extension")
+
+    supervisors: list[SupervisorPhone] = []
+    for i, item in enumerate(data.get("supervisors", [])):
+        where = f"supervisors[{i}]."
+        ext = _require(item, "extension", where, str)
+        if not _EXT.match(ext) or ext == number:
+            raise ConfigError(where + "extension", f"must be 2-8 digits and not the hotline number, got {ext!r}")
+        if any(op.extension == ext for op in operators):
+            raise ConfigError(where + "extension", f"extension {ext!r} is an operator's")
+        password, contact = _phone_access(item, where)
+        supervisors.append(SupervisorPhone(ext, str(item.get("name", ext)), password, contact))
+    _unique([p.extension for p in supervisors], "supervisors", "extension")
 
     routing = _section(Routing, data.get("routing", {}), "routing")
     if not 0 <= routing.initial_max_penalty <= 4:
@@ -351,6 +388,9 @@ def parse(data: dict[str, Any], base: Path, env: Mapping[str, str] | None = None
         if role == "operator" and not any(op.extension == ext for op in operators):
             raise ConfigError(where + "extension", f"an operator user needs the extension of one of the "
                               f"[[operators]], got {ext!r}")
+        if role == "supervisor" and ext and not any(p.extension == ext for p in supervisors):
+            raise ConfigError(where + "extension", f"a supervisor's extension must be one of the "
+                              f"[[supervisors]] phones, got {ext!r}")
         pw_hash = str(item.get("password_hash", ""))
         if pw_hash and not pw_hash.startswith("$argon2"):
             raise ConfigError(where + "password_hash", "must be an argon2 hash (make one with `hotline users "
@@ -398,6 +438,12 @@ def parse(data: dict[str, Any], base: Path, env: Mapping[str, str] | None = None
     if not 1 <= transcription.workers <= 64:
         raise ConfigError("transcription.workers", "must be 1-64")
 
+    alerts = _section(Alerts, data.get("alerts", {}), "alerts")
+    if alerts.waiting_seconds <= 0 or alerts.pause_seconds <= 0 or alerts.wrapup_seconds <= 0:
+        raise ConfigError("alerts", "thresholds must be positive")
+    if not 1 <= alerts.service_level_minutes <= 240:
+        raise ConfigError("alerts.service_level_minutes", "must be 1-240")
+
     state_dir = _path(base, data.get("state_dir", "var"))
     raw_ast = data.get("asterisk", {})
     asterisk = replace(
@@ -421,7 +467,19 @@ def parse(data: dict[str, Any], base: Path, env: Mapping[str, str] | None = None
         rota=tuple(rota),
         districts=tuple(d.strip() for d in districts),
         transcription=transcription,
+        supervisors=tuple(supervisors),
+        alerts=alerts,
     )
+
+
+def _phone_access(item: Mapping[str, Any], where: str) -> tuple[str | None, str | None]:
+    password = item.get("password")
+    if password is not None and (not isinstance(password, str) or len(password) < 8):
+        raise ConfigError(where + "password", "must be a string of at least 8 characters")
+    contact = item.get("contact")
+    if contact is not None and (not isinstance(contact, str) or not re.match(r"^[\w.\-]+:\d{1,5}$", contact)):
+        raise ConfigError(where + "contact", f"must be host:port, got {contact!r}")
+    return password, contact
 
 
 def _path(base: Path, value: Any) -> Path:

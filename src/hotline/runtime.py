@@ -20,6 +20,9 @@ from hotline.bus import Bus, consume
 from hotline.cases.service import CaseService
 from hotline.cases.store import CaseStore, StoreError
 from hotline.config import Settings
+from hotline.manager.board import Board
+from hotline.manager.supervision import Supervision
+from hotline.manager.wallboard import WallboardService
 from hotline.pbx.actions import AmiQueueControl
 from hotline.pbx.agi import AgiServer
 from hotline.pbx.ami import AmiSession, PbxError
@@ -28,6 +31,7 @@ from hotline.queue.agents import AgentCommands
 from hotline.queue.roster import Roster
 from hotline.queue.router import Router
 from hotline.queue.service_level import ServiceLevel
+from hotline.queue.skills import SkillBook
 from hotline.queue.wrapup import WrapUp
 from hotline.secrets import Secrets
 from hotline.transcribe.audiosocket import AudioSocketServer
@@ -76,16 +80,27 @@ class Hotline:
         self.ami = AmiSession(self.bus, "127.0.0.1", s.asterisk.ami_port, "hotline", self.secrets.ami_secret,
                               before_snapshot=self.replay.replay)
         self.pbx = AmiQueueControl(self.ami)
-        self.router = Router(s, self.roster, self.sl, self.pbx)
+        self.skills = SkillBook(s)
+        self.router = Router(s, self.roster, self.sl, self.pbx, skills=self.skills)
         self.commands = AgentCommands(s, self.roster, self.router, self.pbx)
         self.wrapup = WrapUp(s.routing.wrapup_seconds, self.roster, self.pbx)
         self.hub = Hub()
         self.desktop = DesktopService(s, self.roster, self.sl, self.wrapup, self.store, self.hub)
+        self.board = Board(s, self.roster, self.sl, self.skills)
+        self.board.load(await self.store.since(start_of_today()), start_of_today())
+        self.supervision = Supervision(s, self.commands, self.board, self.pbx, self.store)
+        changed = await self.supervision.load_skills()
+        if changed:
+            log.info("skills of %d operators as last set by shift managers (the store, over the site file)", changed)
+        self.wallboard = WallboardService(s, self.board, self.supervision, self.hub, self.store, start_of_today)
+        self.supervision.on_change = self.wallboard.audit_changed
+        wallboard_sub = self.bus.subscribe("wallboard", maxsize=50_000)
 
         def apply_state(event: ev.Event) -> None:
             self.roster.apply(event)
             self.sl.apply(event)
             self.router.apply(event)
+            self.board.apply(event)  # reads the roster as this event left it
 
         self.tasks = [
             asyncio.create_task(consume(state_sub, apply_state), name="state-pump"),
@@ -94,6 +109,8 @@ class Hotline:
             asyncio.create_task(consume(wrapup_sub, self.wrapup.handle), name="wrapup-pump"),
             asyncio.create_task(consume(desktop_sub, self.desktop.handle), name="desktop-pump"),
             asyncio.create_task(self.desktop.tick_forever(), name="desktop-tick"),
+            asyncio.create_task(consume(wallboard_sub, self.wallboard.handle), name="wallboard-pump"),
+            asyncio.create_task(self.wallboard.tick_forever(), name="wallboard-tick"),
         ]
         self.transcription: TranscriptionService | None = None
         self.audiosocket: AudioSocketServer | None = None
@@ -108,7 +125,7 @@ class Hotline:
             log.error("%s; carrying on, the session keeps trying", exc)
         if self.serve_http:
             app = build_app(s, self.secrets.api_token, self.users, self.commands, self.roster, self.sl, self.store,
-                            self.desktop, self.hub)
+                            self.desktop, self.hub, wallboard=self.wallboard, supervision=self.supervision)
             self._runner = web.AppRunner(app, access_log=None)
             await self._runner.setup()
             await web.TCPSite(self._runner, s.http.host, s.http.port).start()

@@ -42,7 +42,7 @@ def load_or_create(settings: Settings) -> Secrets:
             data[key] = _random.token_urlsafe(24)
             changed = True
     sip = dict(data.get("sip_passwords", {}))  # type: ignore[call-overload]
-    for op in settings.operators:
+    for op in settings.phones:
         if op.password is None and op.extension not in sip:
             sip[op.extension] = _random.token_urlsafe(12)
             changed = True
@@ -54,5 +54,5 @@ def load_or_create(settings: Settings) -> Secrets:
         with os.fdopen(fd, "w") as fh:
             json.dump(data, fh, indent=2)
         os.replace(tmp, path)
-    passwords = {op.extension: op.password or str(sip[op.extension]) for op in settings.operators}
+    passwords = {op.extension: op.password or str(sip[op.extension]) for op in settings.phones}
     return Secrets(str(data["ami_secret"]), str(data["api_token"]), passwords)

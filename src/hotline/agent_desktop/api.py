@@ -17,14 +17,15 @@ from hotline.agent_desktop.security import error, principal_of, require
 from hotline.cases import form as case_form
 from hotline.cases.store import CaseStore
 from hotline.config import Settings
+from hotline.manager.supervision import Supervision
 from hotline.queue.agents import AgentCommands, AgentError
 from hotline.queue.roster import Roster
 from hotline.queue.service_level import ServiceLevel
 
 log = logging.getLogger(__name__)
 
-STATUS = {"agent-unknown": 404, "agent-offline": 409, "pause-reason-missing": 400, "pbx-error": 502,
-          "bad-request": 400, "store-error": 503, "case-unknown": 404, "forbidden": 403}
+STATUS = {"agent-unknown": 404, "agent-offline": 409, "no-phone": 409, "no-call": 409, "pause-reason-missing": 400,
+          "pbx-error": 502, "bad-request": 400, "store-error": 503, "case-unknown": 404, "forbidden": 403}
 
 
 @web.middleware
@@ -55,7 +56,8 @@ async def json_body(request: web.Request) -> dict[str, Any]:
 
 
 def add_routes(app: web.Application, settings: Settings, commands: AgentCommands, roster: Roster,
-               sl: ServiceLevel, store: CaseStore, desktop: DesktopService) -> None:
+               sl: ServiceLevel, store: CaseStore, desktop: DesktopService,
+               supervision: Supervision | None = None) -> None:
     @require("supervisor")
     async def agents(request: web.Request) -> web.Response:
         return web.json_response({"agents": roster.snapshot()})
@@ -80,8 +82,12 @@ def add_routes(app: web.Application, settings: Settings, commands: AgentCommands
         assert p is not None
         if p.role == "operator" and p.extension != ext:
             raise AgentError("forbidden", "operators may change only their own state")
-        result = await run_action(ext, action, await json_body(request))
+        body = await json_body(request)
+        result = await run_action(ext, action, body)
         log.info("agent=%s %s by %s", ext, action, p.username)
+        if supervision is not None and p.role != "operator":  # a shift manager (or the CLI) acted on someone
+            await supervision.audit(p, action, ext, {"reason": str(body.get("reason", ""))} if action == "pause"
+                                    else {})
         return web.json_response({"ok": True, "agent": ext, "action": action, "result": result})
 
     @require("supervisor")

@@ -23,11 +23,19 @@ log = logging.getLogger(__name__)
 SCHEMA: dict[str, Any] = json.loads((Path(__file__).parent / "messages.json").read_text())
 SERVER_TYPES = frozenset(SCHEMA["server"])
 CLIENT_TYPES = frozenset(SCHEMA["client"])
+BOARD_SERVER_TYPES = frozenset(SCHEMA["wallboard"]["server"])
+BOARD_CLIENT_TYPES = frozenset(SCHEMA["wallboard"]["client"])
 
 
 def message(kind: str, /, **fields: Any) -> dict[str, Any]:
     if kind not in SERVER_TYPES:
         raise ValueError(f"undocumented desktop message type {kind!r}: add it to messages.json")
+    return {"type": kind, **fields}
+
+
+def board_message(kind: str, /, **fields: Any) -> dict[str, Any]:
+    if kind not in BOARD_SERVER_TYPES:
+        raise ValueError(f"undocumented wallboard message type {kind!r}: add it to messages.json")
     return {"type": kind, **fields}
 
 
@@ -47,7 +55,7 @@ class Client:
             self.overflows += 1
             while not self.queue.empty():
                 self.queue.get_nowait()
-            self.queue.put_nowait(json.dumps(message("resync")))
+            self.queue.put_nowait(json.dumps(message("resync")))  # same type on both sockets
             log.warning("desktop socket of %s fell behind: dropped its queue, asked it to resync",
                         self.principal.username)
 
@@ -68,12 +76,17 @@ class Hub:
 
     def __init__(self) -> None:
         self._by_extension: dict[str, set[Client]] = {}
+        self._boards: set[Client] = set()  # supervisors' wallboards
 
     def add(self, client: Client) -> None:
         if client.principal.role == "operator" and client.principal.extension:
             self._by_extension.setdefault(client.principal.extension, set()).add(client)
 
+    def add_board(self, client: Client) -> None:
+        self._boards.add(client)
+
     def remove(self, client: Client) -> None:
+        self._boards.discard(client)
         clients = self._by_extension.get(client.principal.extension)
         if clients is not None:
             clients.discard(client)
@@ -91,6 +104,20 @@ class Hub:
         for client in clients:
             client.offer(payload)
         return len(clients)
+
+    def to_boards(self, msg: dict[str, Any]) -> int:
+        """To every open wallboard; serialised once, whatever the number of pages."""
+        if msg.get("type") not in BOARD_SERVER_TYPES:
+            raise ValueError(f"undocumented wallboard message type {msg.get('type')!r}")
+        if not self._boards:
+            return 0
+        payload = json.dumps(msg, default=str)
+        for client in self._boards:
+            client.offer(payload)
+        return len(self._boards)
+
+    def boards(self) -> int:
+        return len(self._boards)
 
     def extensions(self) -> set[str]:
         return set(self._by_extension)

@@ -7,8 +7,6 @@ accepts, then the hub gives it a bounded queue and a sender of its own.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
 import secrets as _random
@@ -16,25 +14,27 @@ from pathlib import Path
 
 import aiohttp_jinja2
 import jinja2
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from hotline.agent_desktop import api
 from hotline.agent_desktop.desktop import DesktopService
 from hotline.agent_desktop.hub import CLIENT_TYPES, Client, Hub, message
 from hotline.agent_desktop.security import (
     COOKIE,
-    allowed_origin,
     build_middleware,
-    error,
     principal_of,
     public,
     require,
 )
+from hotline.agent_desktop.sockets import serve_socket
 from hotline.auth.throttle import LoginThrottle
 from hotline.auth.users import UserDirectory
-from hotline.cases.store import CaseStore, StoreError
+from hotline.cases.store import CaseStore
 from hotline.config import Settings
 from hotline.manager import staffing
+from hotline.manager import web as manager_web
+from hotline.manager.supervision import Supervision
+from hotline.manager.wallboard import WallboardService
 from hotline.queue.agents import AgentCommands
 from hotline.queue.roster import Roster
 from hotline.queue.service_level import ServiceLevel
@@ -42,12 +42,13 @@ from hotline.queue.service_level import ServiceLevel
 log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
 LOGIN_CSRF = "hl_login_csrf"
-HOME = {"operator": "/desktop"}
+HOME = {"operator": "/desktop", "supervisor": "/wallboard"}
 
 
 def build_app(settings: Settings, service_token: str, users: UserDirectory, commands: AgentCommands,
               roster: Roster, sl: ServiceLevel, store: CaseStore, desktop: DesktopService, hub: Hub,
-              throttle: LoginThrottle | None = None) -> web.Application:
+              throttle: LoginThrottle | None = None, wallboard: WallboardService | None = None,
+              supervision: Supervision | None = None) -> web.Application:
     throttle = throttle or LoginThrottle()
     http = settings.http
     app = web.Application(middlewares=[build_middleware(users, service_token, http.origin), api.errors],
@@ -136,47 +137,24 @@ def build_app(settings: Settings, service_token: str, users: UserDirectory, comm
     async def desktop_socket(request: web.Request) -> web.StreamResponse:
         p = principal_of(request)
         assert p is not None
-        origin = request.headers.get("Origin")
-        if origin != allowed_origin(request, http.origin):
-            log.warning("desktop socket refused: origin %r (user=%s)", origin, p.username)
-            return error(403, "bad-origin", "cross-origin WebSocket refused")
-        ws = web.WebSocketResponse(heartbeat=20, max_msg_size=64 * 1024)
-        await ws.prepare(request)
-        client = Client(ws, p)
-        desktop.forget_status(p.extension)
-        hub.add(client)  # before the snapshot is built: nothing that happens meanwhile is missed
-        sender = asyncio.create_task(client.sender(), name=f"ws-sender-{p.username}")
-        log.info("desktop socket open: user=%s agent=%s", p.username, p.extension)
-        try:
-            client.offer(json.dumps(await desktop.snapshot(p), default=str))
-            async for msg in ws:
-                if msg.type != WSMsgType.TEXT:
-                    continue
-                await _client_message(client, msg.data)
-        finally:
-            hub.remove(client)
-            sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sender
-            log.info("desktop socket closed: user=%s agent=%s", p.username, p.extension)
-        return ws
+
+        def register(client: Client) -> None:
+            desktop.forget_status(p.extension)
+            hub.add(client)
+
+        return await serve_socket(request, http.origin, p, hub, register, lambda: desktop.snapshot(p),
+                                  _client_message, lambda text: message("error", message=text), "desktop")
 
     async def _client_message(client: Client, data: str) -> None:
-        try:
-            msg = json.loads(data)
-            kind = msg.get("type") if isinstance(msg, dict) else None
-            if kind not in CLIENT_TYPES:
-                raise ValueError(f"unknown message type {kind!r}")
-            if kind == "draft":
-                fields = msg.get("fields")
-                if not isinstance(fields, dict):
-                    raise ValueError("draft.fields must be an object")
-                await desktop.draft(client.principal, str(msg.get("uniqueid", "")), fields)
-        except (ValueError, AttributeError) as exc:
-            client.offer(json.dumps(message("error", message=str(exc))))
-        except StoreError as exc:  # the draft stays in the browser; the socket stays up
-            log.error("draft not stored for user=%s: %s", client.principal.username, exc)
-            client.offer(json.dumps(message("error", message="draft not saved on the server; kept in this browser")))
+        msg = json.loads(data)
+        kind = msg.get("type") if isinstance(msg, dict) else None
+        if kind not in CLIENT_TYPES:
+            raise ValueError(f"unknown message type {kind!r}")
+        if kind == "draft":
+            fields = msg.get("fields")
+            if not isinstance(fields, dict):
+                raise ValueError("draft.fields must be an object")
+            await desktop.draft(client.principal, str(msg.get("uniqueid", "")), fields)
 
     @public
     async def favicon(request: web.Request) -> web.StreamResponse:
@@ -191,8 +169,10 @@ def build_app(settings: Settings, service_token: str, users: UserDirectory, comm
     app.router.add_get("/desktop", desktop_page)
     app.router.add_get("/ws/desktop", desktop_socket)
     app.router.add_static("/static/", HERE / "static")
-    api.add_routes(app, settings, commands, roster, sl, store, desktop)
+    api.add_routes(app, settings, commands, roster, sl, store, desktop, supervision)
     staffing.add_routes(app, settings, store, roster)
+    if wallboard is not None and supervision is not None:
+        manager_web.add_routes(app, settings, store, hub, wallboard, supervision)
     return app
 
 

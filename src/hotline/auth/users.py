@@ -76,6 +76,10 @@ class UserDirectory:
             raise UserError("role-unknown", f"role must be one of {', '.join(ROLES)}")
         if role == "operator" and settings is not None and settings.operator(extension) is None:
             raise UserError("extension-unknown", f"no operator with extension {extension!r} in the site file")
+        if (role == "supervisor" and extension and settings is not None
+                and settings.supervisor_phone(extension) is None):
+            raise UserError("extension-unknown", f"no [[supervisors]] phone with extension {extension!r} in the "
+                            "site file")
         passwords.check_strength(password)
 
         def add(db: sqlite_utils.Database) -> None:  # hashing runs here, on the store's thread

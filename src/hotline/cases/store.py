@@ -8,8 +8,10 @@ Schema changes are numbered migrations, applied once each and recorded in _migra
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import sqlite3
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -75,11 +77,27 @@ def _m4_case_form_transcript(db: sqlite_utils.Database) -> None:
         pk=("username", "case_uniqueid"))
 
 
+def _m5_supervision(db: sqlite_utils.Database) -> None:
+    # skills changed by shift managers (over the site file's), kept across restarts
+    db.table("operator_skills").create({"extension": str, "languages": str, "topics": str, "updated_at": float,
+                                        "updated_by": str}, pk="extension")
+    # who changed what, who listened to which call: never updated, never deleted
+    db.table("audit").create({"id": int, "at": float, "actor": str, "action": str, "target": str, "detail": str},
+                             pk="id", not_null={"at", "actor", "action"})
+    db.table("audit").create_index(["at"])
+    # operators' pauses (reason "wrap-up" for after-call work), for the per-operator history
+    db.table("agent_pauses").create({"id": int, "extension": str, "reason": str, "started_at": float,
+                                     "ended_at": float}, pk="id", not_null={"extension", "started_at"})
+    db.table("agent_pauses").create_index(["started_at"])
+    db.table("cases").create_index(["operator", "answered_at"])
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0001_cases", _m1_cases),
     ("0002_kv", _m2_settings_kv),  # small persistent values (e.g. the queue_log replay offset)
     ("0003_users_sessions", _m3_users_sessions),
     ("0004_case_form_transcript", _m4_case_form_transcript),
+    ("0005_supervision", _m5_supervision),
 ]
 
 
@@ -249,3 +267,83 @@ class CaseStore:
 
     async def since(self, epoch: float) -> list[dict[str, Any]]:
         return await self._run(lambda db: list(db["cases"].rows_where("queued_at >= ?", [epoch], order_by="id")))
+
+    # -- supervision: skills, audit, pauses, history ------------------------------------------------
+
+    async def save_skills(self, extension: str, languages: dict[str, int], topics: list[str], by: str,
+                          at: float) -> None:
+        await self._run(lambda db: db.table("operator_skills").upsert(
+            {"extension": extension, "languages": json.dumps(languages), "topics": json.dumps(topics),
+             "updated_at": at, "updated_by": by}, pk="extension"))
+
+    async def skills(self) -> dict[str, tuple[dict[str, int], list[str]]]:
+        """extension -> (languages, topics) as last set by a shift manager."""
+        return await self._run(lambda db: {r["extension"]: (json.loads(r["languages"]), json.loads(r["topics"]))
+                                           for r in db["operator_skills"].rows})
+
+    async def audit(self, actor: str, action: str, target: str, detail: dict[str, Any], at: float) -> None:
+        await self._run(lambda db: db.table("audit").insert(
+            {"at": at, "actor": actor, "action": action, "target": target, "detail": json.dumps(detail)}))
+
+    async def audit_log(self, limit: int = 100) -> list[dict[str, Any]]:
+        return await self._run(lambda db: list(db["audit"].rows_where(order_by="id desc", limit=limit)))
+
+    async def open_pause(self, extension: str, reason: str, at: float) -> None:
+        await self._run(lambda db: db.table("agent_pauses").insert(
+            {"extension": extension, "reason": reason, "started_at": at, "ended_at": None}))
+
+    async def close_pause(self, extension: str, at: float) -> None:
+        await self._run(lambda db: db.execute(
+            "update agent_pauses set ended_at = ? where extension = ? and ended_at is null", [at, extension]))
+
+    async def history(self, since: float, until: float, target: int) -> dict[str, list[dict[str, Any]]]:
+        """Per local day and per half hour: offered, answered, abandoned, answered within ``target``,
+        average speed of answer, average handling time; per operator: calls, talk, pause and
+        wrap-up seconds. Aggregated in SQL from the case rows and the pause log."""
+        def slot_sql(bucket: str) -> str:
+            return (f"select {bucket} as bucket, count(*) as offered,"
+                    " sum(answered_at is not null) as answered, sum(abandoned) as abandoned,"
+                    " sum(answered_at is not null and wait_seconds <= :t) as answered_in_target,"
+                    " avg(case when answered_at is not null then wait_seconds end) as asa,"
+                    " avg(case when state = 'ended' then talk_seconds end) as aht"
+                    " from cases where queued_at >= :a and queued_at < :b and state != 'queued'"
+                    " group by bucket order by bucket")
+        day = "date(queued_at, 'unixepoch', 'localtime')"
+        half = ("strftime('%Y-%m-%d %H:', queued_at, 'unixepoch', 'localtime') || "
+                "case when cast(strftime('%M', queued_at, 'unixepoch', 'localtime') as integer) < 30 "
+                "then '00' else '30' end")
+        ops_sql = ("select operator, count(*) as calls, coalesce(sum(talk_seconds), 0) as talk from cases"
+                   " where answered_at >= :a and answered_at < :b and operator is not null group by operator")
+        pause_sql = ("select extension, reason = 'wrap-up' as wrapup,"
+                     " sum(min(coalesce(ended_at, :now), :b) - max(started_at, :a)) as seconds from agent_pauses"
+                     " where started_at < :b and coalesce(ended_at, :now) > :a group by extension, wrapup")
+
+        def run(db: sqlite_utils.Database) -> dict[str, list[dict[str, Any]]]:
+            params = {"a": since, "b": until, "t": target, "now": time.time()}
+
+            def rows(sql: str) -> list[dict[str, Any]]:
+                cur = db.execute(sql, params)
+                names = [d[0] for d in cur.description]
+                return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+            ops: dict[str, dict[str, Any]] = {}
+            for r in rows(ops_sql):
+                ops[r["operator"]] = {"operator": r["operator"], "calls": r["calls"], "talk": r["talk"],
+                                      "pause": 0.0, "wrapup": 0.0}
+            for r in rows(pause_sql):
+                o = ops.setdefault(r["extension"], {"operator": r["extension"], "calls": 0, "talk": 0.0,
+                                                    "pause": 0.0, "wrapup": 0.0})
+                o["wrapup" if r["wrapup"] else "pause"] += max(0.0, r["seconds"] or 0.0)
+            return {"days": rows(slot_sql(day)), "half_hours": rows(slot_sql(half)),
+                    "operators": sorted(ops.values(), key=lambda o: o["operator"])}
+        return await self._run(run)
+
+    async def cases_in_progress(self, since: float) -> int:
+        """Cases of today's calls not yet finished (waiting, in a call, or the form not saved)."""
+        return await self._run(lambda db: int(db.execute(
+            "select count(*) from cases where queued_at >= ? and (state in ('queued', 'answered')"
+            " or (state = 'ended' and form_saved_at is null))", [since]).fetchone()[0]))
+
+    async def top_topics(self, since: float, limit: int = 5) -> list[dict[str, Any]]:
+        return await self._run(lambda db: [{"topic": r[0] or "general", "calls": r[1]} for r in db.execute(
+            "select coalesce(nullif(category, ''), topic) as t, count(*) as n from cases where queued_at >= ?"
+            " group by t order by n desc limit ?", [since, limit])])

@@ -29,6 +29,29 @@ class AmiQueueControl:
             fields["Reason"] = reason
         await self.ami.action(fields, as_list=False)
 
+    async def queue_penalty(self, queue: str, interface: str, penalty: int) -> None:
+        await self.ami.action({"Action": "QueuePenalty", "Queue": queue, "Interface": interface,
+                               "Penalty": str(penalty)}, as_list=False)
+
+    async def supervise(self, phone: str, channel: str, mode: str, caller_id: str, channel_id: str) -> None:
+        """Ring the supervisor's ``phone`` (PJSIP/3001); once answered it spies on ``channel``
+        (the operator's leg): listen (hears both, heard by nobody), whisper (heard by the operator
+        only: ChanSpy "w") or barge (heard by both: "B"). "E" ends it with the call, "q" without a
+        beep; "d" lets the supervisor switch modes on the keypad (4 listen, 5 whisper, 6 barge).
+        ``channel_id`` becomes the supervisor channel's uniqueid, to hang it up and know its end."""
+        options = {"listen": "qEd", "whisper": "qEdw", "barge": "qEdB"}[mode]
+        await self.ami.action({"Action": "Originate", "Channel": phone, "Application": "ChanSpy",
+                               "Data": f"{channel},{options}", "Async": "true", "CallerID": caller_id,
+                               "Timeout": "30000", "ChannelId": channel_id}, as_list=False)
+
+    async def hangup(self, channel: str) -> None:
+        """Hang up one channel, by name or uniqueid; one already gone is not an error."""
+        try:
+            await self.ami.action({"Action": "Hangup", "Channel": channel}, as_list=False)
+        except PbxError as exc:
+            if "No such channel" not in str(exc):
+                raise
+
     async def spy_to_audiosocket(self, channel: str, leg_id: str, host: str, port: int) -> None:
         """Stream the audio coming from ``channel`` (only that direction: ChanSpy "o") to an
         AudioSocket server; the spy ends when the channel hangs up ("E"), silently ("q")."""

@@ -7,11 +7,13 @@ state then comes back from Asterisk as events, never set here.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
+from typing import Any
 
 from hotline.config import Operator, Settings
 from hotline.queue.roster import Roster
 from hotline.queue.router import QueueControl, Router
-from hotline.queue.skills import interface, memberships
+from hotline.queue.skills import FALLBACK_QUEUE, interface, memberships
 
 log = logging.getLogger(__name__)
 
@@ -28,9 +30,10 @@ class AgentCommands:
         self.roster = roster
         self.router = router
         self.pbx = pbx
+        self.skills = router.skills
 
     def _operator(self, extension: str) -> Operator:
-        op = self.settings.operator(extension)
+        op = self.skills.get(extension)
         if op is None:
             raise AgentError("agent-unknown", f"no operator with extension {extension!r} in the site file")
         return op
@@ -72,6 +75,43 @@ class AgentCommands:
                 log.debug("agent=%s remove from %s: %s", extension, queue, exc)
         self.router.forget_overflow_of(extension)
         log.info("agent=%s logged out", extension)
+
+    async def set_skills(self, extension: str, languages: dict[str, int], topics: list[str]) -> dict[str, Any]:
+        """Check the skills, then move a logged-in operator's queue memberships to them at once
+        (added, removed, penalties changed); the skills hold from now on, logged in or not."""
+        old = self._operator(extension)
+        codes = {lang.code for lang in self.settings.languages}
+        topic_codes = {t.code for t in self.settings.topics}
+        if not languages:
+            raise AgentError("bad-request", "an operator needs at least one language")
+        for code, prof in languages.items():
+            if code not in codes:
+                raise AgentError("bad-request", f"unknown language {code!r}")
+            if not isinstance(prof, int) or isinstance(prof, bool) or not 1 <= prof <= 5:
+                raise AgentError("bad-request", f"proficiency for {code!r} must be 1-5, got {prof!r}")
+        for t in topics:
+            if t not in topic_codes:
+                raise AgentError("bad-request", f"unknown topic {t!r}")
+        before = memberships(old)
+        after = memberships(replace(old, languages=dict(languages), topics=tuple(topics)))
+        state = self.roster.get(extension)
+        changes: dict[str, Any] = {"added": [], "removed": [], "penalty": []}
+        if state is not None and state.queues:
+            for queue, pen in sorted(after.items()):
+                if queue not in state.queues:
+                    await self.pbx.queue_add(queue, interface(extension), pen, extension)
+                    changes["added"].append(queue)
+                elif before.get(queue) != pen or self.router.is_overflow(queue, extension):
+                    await self.pbx.queue_penalty(queue, interface(extension), pen)
+                    self.router.keep_member(queue, extension)  # a skill now, no longer a temporary overflow
+                    changes["penalty"].append(queue)
+            for queue in sorted(set(before) - set(after) - {FALLBACK_QUEUE}):
+                if queue in state.queues and not self.router.is_overflow(queue, extension):
+                    await self.pbx.queue_remove(queue, interface(extension))
+                    changes["removed"].append(queue)
+        self.skills.set(extension, languages, tuple(topics))
+        log.info("agent=%s skills now %s topics %s (queues %s)", extension, languages, topics, changes)
+        return changes
 
     def _require_logged_in(self, extension: str) -> None:
         state = self.roster.get(extension)

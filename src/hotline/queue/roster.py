@@ -138,10 +138,15 @@ class Roster:
         if op is not None:
             self._touch(op, now)
 
+    def refresh(self) -> None:
+        """Note the wrap-ups that ran out since the last event."""
+        now = self._clock()
+        for op in self.ops.values():
+            self._touch(op, now)
+
     def snapshot(self) -> list[dict[str, object]]:
         now = self._clock()
-        for op in self.ops.values():  # wrap-ups that ran out since the last event
-            self._touch(op, now)
+        self.refresh()
         return [{"extension": op.extension, "name": op.name, "state": op.state(now),
                  "seconds_in_state": round(now - op.since, 1) if op.since else None,
                  "pause_reason": op.pause_reason if op.paused else "",

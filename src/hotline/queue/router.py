@@ -30,9 +30,9 @@ from hotline.queue.skills import (
     FALLBACK_QUEUE,
     GENERAL,
     MAX_PENALTY,
+    SkillBook,
     extension_of,
     interface,
-    memberships,
     parse_queue,
     queue_name,
 )
@@ -49,6 +49,7 @@ class QueueControl(Protocol):
         """member_name is the extension: app_queue writes it into queue_log for call events."""
     async def queue_remove(self, queue: str, interface: str) -> None: ...
     async def queue_pause(self, interface: str, paused: bool, reason: str) -> None: ...
+    async def queue_penalty(self, queue: str, interface: str, penalty: int) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ class RouteDecision:
 
 class Router:
     def __init__(self, settings: Settings, roster: Roster, sl: ServiceLevel, pbx: QueueControl,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, skills: SkillBook | None = None) -> None:
         self.settings = settings
         self.routing = settings.routing
         self.roster = roster
@@ -71,15 +72,16 @@ class Router:
         self.urgent: set[str] = set()  # uniqueids to overflow at once
         self.overflow: dict[str, dict[str, int]] = {}  # queue -> {extension: stage}
         self.decisions: dict[str, RouteDecision] = {}
-        # each operator's skill queues and penalties, from the site file (fixed while running)
-        self.penalties = {op.extension: memberships(op) for op in settings.operators}
+        # each operator's skills now (the site file's, changed by shift managers while running)
+        self.skills = skills or SkillBook(settings)
 
     # -- at entry ------------------------------------------------------------------------------
 
     def _free_members(self, queue: str, max_penalty: int) -> list[str]:
         out = []
-        for ext, penalties in self.penalties.items():
-            pen = penalties.get(queue)
+        for op_cfg in self.skills.all():
+            ext = op_cfg.extension
+            pen = self.skills.memberships(ext).get(queue)
             op = self.roster.get(ext)
             if pen is None or op is None or pen > max_penalty or queue not in op.queues:
                 continue
@@ -136,7 +138,7 @@ class Router:
     async def _add_overflow(self, queue: str, uid: str, wanted: Callable[..., bool], stage: int) -> list[str]:
         added = []
         current = self.overflow.setdefault(queue, {})
-        for op_cfg in self.settings.operators:
+        for op_cfg in self.skills.all():
             ext = op_cfg.extension
             op = self.roster.get(ext)
             if op is None or queue in op.queues or ext in current or not wanted(op_cfg):
@@ -179,6 +181,12 @@ class Router:
             except Exception:
                 log.exception("deadline watcher tick failed")
             await asyncio.sleep(interval)
+
+    def is_overflow(self, queue: str, extension: str) -> bool:
+        return extension in self.overflow.get(queue, {})
+
+    def keep_member(self, queue: str, extension: str) -> None:
+        self.overflow.get(queue, {}).pop(extension, None)
 
     def forget_overflow_of(self, extension: str) -> None:
         for members in self.overflow.values():

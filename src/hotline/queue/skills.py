@@ -7,7 +7,8 @@ or pressed 0); ``hl-all`` holds every logged-in operator and is the dialplan's f
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 
 from hotline.config import Operator, Settings
 
@@ -61,3 +62,27 @@ def interface(extension: str) -> str:
 
 def extension_of(interface_name: str) -> str:
     return interface_name.split("/", 1)[-1]
+
+
+class SkillBook:
+    """Each operator's skills now: the site file's, with the changes shift managers made while
+    running (kept in the store and applied again at start)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._ops = {op.extension: op for op in settings.operators}
+        self._members = {op.extension: memberships(op) for op in settings.operators}  # computed once per change
+
+    def get(self, extension: str) -> Operator | None:
+        return self._ops.get(extension)
+
+    def all(self) -> list[Operator]:
+        return list(self._ops.values())
+
+    def set(self, extension: str, languages: Mapping[str, int], topics: tuple[str, ...]) -> Operator:
+        op = replace(self._ops[extension], languages=dict(languages), topics=tuple(topics))
+        self._ops[extension] = op
+        self._members[extension] = memberships(op)
+        return op
+
+    def memberships(self, extension: str) -> dict[str, int]:
+        return self._members.get(extension, {})
