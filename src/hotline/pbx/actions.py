@@ -9,12 +9,16 @@ class AmiQueueControl:
     def __init__(self, ami: AmiSession) -> None:
         self.ami = ami
 
-    async def queue_add(self, queue: str, interface: str, penalty: int, member_name: str) -> None:
+    async def queue_add(self, queue: str, interface: str, penalty: int, member_name: str, paused: str = "") -> None:
+        """``paused``: the pause reason of an operator who is paused elsewhere (a skill added
+        during a pause must not make them ringable); empty: not paused."""
+        fields = {"Action": "QueueAdd", "Queue": queue, "Interface": interface, "Penalty": str(penalty),
+                  "MemberName": member_name, "StateInterface": interface}
+        if paused:
+            fields.update({"Paused": "true", "Reason": paused})
         # as_list=False: panoramisk 1.4 otherwise waits forever for a list after "Added ... to queue"
         try:
-            await self.ami.action({"Action": "QueueAdd", "Queue": queue, "Interface": interface,
-                                   "Penalty": str(penalty), "MemberName": member_name,
-                                   "StateInterface": interface}, as_list=False)
+            await self.ami.action(fields, as_list=False)
         except PbxError as exc:
             # a member already (persistentmembers kept them across a restart): that is the goal
             if "Already there" not in str(exc):

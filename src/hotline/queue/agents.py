@@ -98,8 +98,9 @@ class AgentCommands:
         changes: dict[str, Any] = {"added": [], "removed": [], "penalty": []}
         if state is not None and state.queues:
             for queue, pen in sorted(after.items()):
-                if queue not in state.queues:
-                    await self.pbx.queue_add(queue, interface(extension), pen, extension)
+                if queue not in state.queues:  # joins paused if they are paused (for a break, or wrap-up)
+                    await self.pbx.queue_add(queue, interface(extension), pen, extension,
+                                             (state.pause_reason or "paused") if state.paused else "")
                     changes["added"].append(queue)
                 elif before.get(queue) != pen or self.router.is_overflow(queue, extension):
                     await self.pbx.queue_penalty(queue, interface(extension), pen)

@@ -45,8 +45,9 @@ WIDEN_RULE = policy.WIDEN_RULE
 class QueueControl(Protocol):
     """What the router and the operator commands need from the PBX (hotline.pbx.actions)."""
 
-    async def queue_add(self, queue: str, interface: str, penalty: int, member_name: str) -> None:
-        """member_name is the extension: app_queue writes it into queue_log for call events."""
+    async def queue_add(self, queue: str, interface: str, penalty: int, member_name: str, paused: str = "") -> None:
+        """member_name is the extension: app_queue writes it into queue_log for call events;
+        paused: the reason when the member joins paused."""
     async def queue_remove(self, queue: str, interface: str) -> None: ...
     async def queue_pause(self, interface: str, paused: bool, reason: str) -> None: ...
     async def queue_penalty(self, queue: str, interface: str, penalty: int) -> None: ...

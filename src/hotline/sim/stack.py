@@ -84,6 +84,36 @@ def asterisk_root() -> Path:
     return Path(os.environ.get("HOTLINE_TEST_ASTERISK_ROOT", ROOT / "var/asterisk/root"))
 
 
+class WebSession:
+    """A user's session over HTTP: the session cookie, the page's CSRF token, JSON calls."""
+
+    def __init__(self, base: str, username: str, password: str) -> None:
+        import http.cookiejar
+        import re
+        import urllib.parse
+        self.base = base
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        page = self.opener.open(base + "/login", timeout=20).read().decode()
+        token = re.search(r'name="csrf" value="([^"]+)"', page)
+        assert token, page[:500]
+        form = urllib.parse.urlencode({"username": username, "password": password, "csrf": token.group(1)})
+        landed = self.opener.open(urllib.request.Request(base + "/login", data=form.encode(), method="POST"),
+                                  timeout=20)
+        html = landed.read().decode()
+        csrf = re.search(r'name="csrf-token" content="([^"]+)"', html)
+        self.csrf = csrf.group(1) if csrf else ""
+
+    def api(self, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.base + path, data=data, method=method, headers={
+            "Content-Type": "application/json", "X-CSRF-Token": self.csrf, "Origin": self.base})
+        try:
+            with self.opener.open(req, timeout=20) as resp:
+                return resp.status, json.loads(resp.read() or b"null")
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read() or b"null")
+
+
 @dataclass
 class Stack:
     """One hotline: site file, Asterisk, the service process, the case file."""
@@ -160,6 +190,10 @@ class Stack:
         """Through the CLI, as an administrator would (`hotline users passwd NAME --password-stdin`)."""
         subprocess.run([sys.executable, "-m", "hotline.cli", "--site", str(self.site), "users", "passwd", username,
                         "--password-stdin"], input=password + "\n", text=True, check=True, capture_output=True)
+
+    def web_session(self, username: str, password: str) -> WebSession:
+        """Logged in through the login form, as a browser would (cookie and CSRF token)."""
+        return WebSession(self.base_url, username, password)
 
     @property
     def base_url(self) -> str:

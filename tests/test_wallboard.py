@@ -1,0 +1,356 @@
+"""The wallboard in-process: its figures from events (windows, both service-level definitions,
+averages, alerts), the deltas it pushes, supervision actions with their audit lines, skills kept
+across a restart, roles, and the history against the case rows."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from hotline import config
+from hotline import events as ev
+from hotline.agent_desktop.desktop import DesktopService
+from hotline.agent_desktop.hub import Hub
+from hotline.agent_desktop.web import build_app
+from hotline.auth.users import Principal, UserDirectory
+from hotline.cases.store import CaseStore
+from hotline.manager.board import Board, mask_number
+from hotline.manager.supervision import Supervision
+from hotline.manager.wallboard import WallboardService
+from hotline.queue.agents import AgentCommands
+from hotline.queue.roster import Roster
+from hotline.queue.router import Router
+from hotline.queue.service_level import ServiceLevel
+from hotline.queue.skills import memberships
+from hotline.queue.wrapup import WrapUp
+
+SITE = Path(__file__).resolve().parents[1] / "etc/site.example.toml"
+PASSWORD = "correct horse battery"
+T0 = 1_800_000_000.0
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class RecordingPbx:
+    def __init__(self) -> None:
+        self.calls: list[tuple[Any, ...]] = []
+
+    async def queue_add(self, *a: Any) -> None:
+        self.calls.append(("add", *a))
+
+    async def queue_remove(self, *a: Any) -> None:
+        self.calls.append(("remove", *a))
+
+    async def queue_pause(self, *a: Any) -> None:
+        self.calls.append(("pause", *a))
+
+    async def queue_penalty(self, *a: Any) -> None:
+        self.calls.append(("penalty", *a))
+
+    async def supervise(self, *a: Any) -> None:
+        self.calls.append(("supervise", *a))
+
+    async def hangup(self, *a: Any) -> None:
+        self.calls.append(("hangup", *a))
+
+
+def member(queue: str, ext: str, status: int = 1, paused: bool = False, reason: str = "",
+           at: float = T0) -> ev.MemberStatus:
+    return ev.MemberStatus(queue, f"PJSIP/{ext}", ext, status, paused, reason, status != 1, at)
+
+
+class Floor:
+    """The services the wallboard sits on, fed by hand."""
+
+    def __init__(self, tmp_path: Path, clock: Clock | None = None) -> None:
+        self.settings = config.load(SITE, {})
+        self.clock = clock or Clock()
+        self.roster = Roster(self.settings, self.clock)
+        self.sl = ServiceLevel(15, self.clock)
+        self.pbx = RecordingPbx()
+        self.router = Router(self.settings, self.roster, self.sl, self.pbx, self.clock)
+        self.commands = AgentCommands(self.settings, self.roster, self.router, self.pbx)
+        self.board = Board(self.settings, self.roster, self.sl, self.router.skills, self.clock)
+        self.store = CaseStore(tmp_path / "c.db")
+        self.hub = Hub()
+        self.supervision = Supervision(self.settings, self.commands, self.board, self.pbx, self.store,
+                                       clock=self.clock)
+        self.wallboard = WallboardService(self.settings, self.board, self.supervision, self.hub, self.store,
+                                          lambda: T0 - 3600, clock=self.clock)
+
+    def apply(self, *events: ev.Event) -> None:
+        for e in events:
+            self.roster.apply(e)
+            self.sl.apply(e)
+            self.router.apply(e)
+            self.board.apply(e)
+
+    def login(self, ext: str) -> None:
+        self.apply(*(member(q, ext) for q in memberships(self.settings.operator(ext))))  # type: ignore[arg-type]
+
+    def call(self, uid: str, queue: str, joined: float, answered_by: str = "", wait: int = 0,
+             abandon_after: int = 0) -> None:
+        self.apply(ev.CallerJoined(uid, uid, queue, "13900001234", "zh", "housing", "", 1, joined))
+        if answered_by:
+            self.apply(ev.AgentConnected(uid, queue, f"PJSIP/{answered_by}", answered_by, wait, joined + wait,
+                                         agent_channel=f"PJSIP/{answered_by}-0001"))
+        elif abandon_after:
+            self.apply(ev.CallerAbandoned(uid, queue, abandon_after, joined + abandon_after))
+
+
+def test_figures_both_definitions_windows_and_averages(tmp_path: Path) -> None:
+    f = Floor(tmp_path)
+    f.board.since_day = T0 - 3600
+    f.login("1001")
+    f.login("1002")
+    q = "hl-zh-housing"
+    f.call("old", q, T0 - 1200, answered_by="1001", wait=20)  # 20 min ago: in 30 min, not 5 min
+    f.apply(ev.AgentCompleted("old", q, "PJSIP/1001", 20, 100, "agent", T0 - 1080))
+    f.call("a", q, T0 - 100, answered_by="1002", wait=5)
+    f.call("b", q, T0 - 60, abandon_after=30)
+    f.call("c", q, T0 - 12)  # waiting now
+    rows = {r["queue"]: r for r in f.board.queues()}
+    r = rows[q]
+    assert (r["answered"], r["abandoned"], r["waiting"]) == (2, 1, 1)
+    assert r["oldest_since"] == T0 - 12
+    assert r["sl"]["5m"] == {"over_answered": 100.0, "over_offered": 50.0, "answered": 1, "abandoned": 1}
+    assert r["sl"]["30m"]["over_answered"] == 50.0 and r["sl"]["30m"]["over_offered"] == pytest.approx(33.3)
+    assert r["sl"]["today"] == {"over_answered": 50.0, "over_offered": pytest.approx(33.3)}
+    assert r["average_wait"] == round((20 + 5 + 30) / 3, 1) and r["average_handling"] == 100.0
+    t = f.board.totals()
+    assert (t["offered"], t["answered"], t["abandoned"], t["waiting"], t["talking"]) == (4, 2, 1, 1, 1)
+    agent = f.board.agent("1002")
+    assert agent["state"] == "talking" and agent["call"]["wait"] == 5.0
+    assert agent["call"]["caller"] == "139****1234" and "13900001234" not in json.dumps(f.board.agents())
+    assert mask_number("1234") == "****" and mask_number("12345678") == "123*5678"
+
+
+def test_alerts_come_before_the_target_slips(tmp_path: Path) -> None:
+    f = Floor(tmp_path)
+    f.board.since_day = T0 - 3600
+    f.login("1002")
+    f.apply(member("hl-all", "1002", status=2))  # on a call: nobody free for zh-transport
+    f.call("w", "hl-zh-transport", T0 - 9)
+    assert [a for a in f.board.alerts() if a["kind"] == "waiting"] == []
+    f.clock.now += 1.5  # 10.5 s
+    waiting = [a for a in f.board.alerts() if a["kind"] == "waiting"]
+    assert len(waiting) == 1 and waiting[0]["severity"] == "critical" and "hl-zh-transport" in waiting[0]["text"]
+    f.apply(member("hl-all", "1002", status=1))  # free again, with the skill: no alert (it will be rung)
+    for q in memberships(f.settings.operator("1002")):  # type: ignore[arg-type]
+        f.apply(member(q, "1002"))
+    assert [a for a in f.board.alerts() if a["kind"] == "waiting"] == []
+    # the service level of the last 15 minutes under the goal; then a pause that lasts too long
+    f.call("late", "hl-zh-housing", T0 - 60, answered_by="1002", wait=40)
+    kinds = {a["id"] for a in f.board.alerts()}
+    assert {"sl:hl-zh-housing", "sl:all"} <= kinds
+    f.login("1001")
+    f.apply(*(member(q, "1001", paused=True, reason="meal") for q in memberships(f.settings.operator("1001"))))  # type: ignore[arg-type]
+    assert "paused:1001" not in {a["id"] for a in f.board.alerts()}
+    f.clock.now += 901
+    long = [a for a in f.board.alerts() if a["id"] == "paused:1001"]
+    assert long and "meal" in long[0]["text"]
+    assert ("1001", True, "meal", T0) in f.board.pause_log  # the event's time
+
+
+async def test_updates_carry_only_what_changed(tmp_path: Path) -> None:
+    f = Floor(tmp_path)
+    await f.store.open()
+    try:
+        f.login("1001")
+        first = f.wallboard.flush(f.board.agents())
+        assert first is not None and len(first["agents"]) == len(f.settings.operators)
+        assert f.wallboard.flush(f.board.agents()) is None  # nothing changed
+        f.apply(member("hl-all", "1001", status=6))  # ringing
+        update = f.wallboard.flush(f.board.take_dirty())
+        assert update is not None and [a["extension"] for a in update["agents"]] == ["1001"]
+        assert update["agents"][0]["state"] == "ringing" and "queues" not in update
+    finally:
+        await f.store.close()
+
+
+class Web:
+    def __init__(self, tmp_path: Path) -> None:
+        self.floor = Floor(tmp_path)
+        f = self.floor
+        self.users = UserDirectory(f.store)
+        wrapup = WrapUp(5, f.roster, f.pbx)
+        self.desktop = DesktopService(f.settings, f.roster, f.sl, wrapup, f.store, f.hub)
+
+    async def start(self) -> TestClient[Any, Any]:
+        f = self.floor
+        await f.store.open()
+        for name, role, ext in (("op1", "operator", "1001"), ("boss", "supervisor", "1901"),
+                                ("nophone", "supervisor", "")):
+            await self.users.add(name, role, PASSWORD, extension=ext, settings=f.settings)
+        app = build_app(f.settings, "secret-token", self.users, f.commands, f.roster, f.sl, f.store, self.desktop,
+                        f.hub, wallboard=f.wallboard, supervision=f.supervision)
+        self.client = TestClient(TestServer(app))
+        await self.client.start_server()
+        return self.client
+
+
+@pytest.fixture
+async def web(tmp_path: Path) -> Any:
+    w = Web(tmp_path)
+    await w.start()
+    yield w
+    await w.client.close()
+    await w.floor.store.close()
+
+
+async def login(web: Web, username: str) -> tuple[aiohttp.ClientSession, str]:
+    c = aiohttp.ClientSession(base_url=str(web.client.server.make_url("")), cookie_jar=aiohttp.CookieJar(unsafe=True))
+    page = await c.get("/login")
+    token = re.search(r'name="csrf" value="([^"]+)"', await page.text()).group(1)  # type: ignore[union-attr]
+    r = await c.post("/login", data={"username": username, "password": PASSWORD, "csrf": token})
+    assert r.status == 200
+    csrf = re.search(r'name="csrf-token" content="([^"]+)"', await r.text())
+    return c, csrf.group(1) if csrf else ""
+
+
+async def test_roles_skills_audit_and_spy(web: Web) -> None:
+    f = web.floor
+    op, _ = await login(web, "op1")
+    boss, csrf = await login(web, "boss")
+    try:
+        for path in ("/wallboard", "/api/wallboard", "/history", "/history.csv", "/api/audit"):
+            assert (await op.get(path, allow_redirects=False)).status == 403, path
+        r = await op.post("/api/agents/1002/skills", json={"languages": {"en": 5}}, headers={"X-CSRF-Token": "x"})
+        assert r.status == 403
+        snap = await (await boss.get("/api/wallboard")).json()
+        assert snap["type"] == "wallboard_snapshot" and len(snap["agents"]) == len(f.settings.operators)
+        assert snap["me"]["extension"] == "1901"
+        r = await boss.post("/api/agents/1002/skills", json={"languages": {"en": 5}, "topics": []})
+        assert r.status == 403  # no CSRF token
+
+        f.login("1002")
+        f.pbx.calls.clear()
+        h = {"X-CSRF-Token": csrf}
+        r = await boss.post("/api/agents/1002/skills", json={"languages": {"zh": 5, "xx": 3}}, headers=h)
+        assert (r.status, (await r.json())["error"]) == (400, "bad-request") and f.pbx.calls == []
+        r = await boss.post("/api/agents/1002/skills", headers=h,
+                            json={"languages": {"zh": 3, "en": 5}, "topics": ["transport"]})
+        assert r.status == 200, await r.text()
+        calls = set(f.pbx.calls)
+        assert ("add", "hl-en-transport", "PJSIP/1002", 0, "1002", "") in calls
+        assert ("add", "hl-en-general", "PJSIP/1002", 0, "1002", "") in calls
+        assert ("penalty", "hl-zh-transport", "PJSIP/1002", 2) in calls
+        assert ("remove", "hl-zh-housing", "PJSIP/1002") in calls
+        assert f.router.skills.memberships("1002")["hl-en-transport"] == 0
+        audit = (await (await boss.get("/api/audit")).json())["audit"]
+        assert audit[0]["actor"] == "boss" and audit[0]["action"] == "skills" and audit[0]["target"] == "1002"
+        assert audit[0]["detail"]["to"] == {"languages": {"zh": 3, "en": 5}, "topics": ["transport"]}
+
+        # a force pause from the wallboard is audited too
+        r = await boss.post("/api/agents/1002/pause", headers=h, json={"reason": "coaching"})
+        assert r.status == 200 and ("pause", "PJSIP/1002", True, "coaching") in f.pbx.calls
+        audit = (await (await boss.get("/api/audit")).json())["audit"]
+        assert (audit[0]["action"], audit[0]["detail"]) == ("pause", {"reason": "coaching"})
+
+        # listen / whisper / barge: onto the operator's channel, from the supervisor's phone
+        r = await boss.post("/api/supervision/1002/whisper", headers=h)
+        assert (r.status, (await r.json())["error"]) == (409, "no-call")
+        f.call("u1", "hl-en-transport", T0 - 3, answered_by="1002", wait=3)
+        r = await boss.post("/api/supervision/1002/whisper", headers=h)
+        assert r.status == 200, await r.text()
+        sup = [c for c in f.pbx.calls if c[0] == "supervise"][-1]
+        assert sup[1:4] == ("PJSIP/1901", "PJSIP/1002-0001", "whisper")
+        channel_id = sup[5]
+        r = await boss.post("/api/supervision/1002/barge", headers=h)  # a mode change ends the first
+        assert ("hangup", channel_id) in f.pbx.calls
+        assert [s.mode for s in f.supervision.sessions.values()] == ["barge"]
+        barge_id = f.supervision.sessions["1901"].channel_id
+        await f.wallboard.handle(ev.ChannelHangup(barge_id, barge_id, "PJSIP/1901-00000009", 16, T0 + 20))
+        assert f.supervision.sessions == {}
+        actions = [a["action"] for a in (await (await boss.get("/api/audit")).json())["audit"]]
+        assert actions[:4] == ["spy-ended", "barge", "spy-stop", "whisper"]
+        nophone, csrf2 = await login(web, "nophone")
+        r = await nophone.post("/api/supervision/1002/listen", headers={"X-CSRF-Token": csrf2})
+        assert (r.status, (await r.json())["error"]) == (409, "no-phone")
+        await nophone.close()
+    finally:
+        await op.close()
+        await boss.close()
+
+    # the skills outlive a restart: a new process reads them from the store
+    again = Floor(Path(web.floor.store.path).parent)
+    again.store = f.store
+    again.supervision.store = f.store
+    assert await again.supervision.load_skills() == 1
+    assert again.router.skills.get("1002").languages == {"zh": 3, "en": 5}  # type: ignore[union-attr]
+
+
+async def test_history_agrees_with_the_case_rows(web: Web) -> None:
+    import datetime as dt
+    store = web.floor.store
+    day = dt.date.today()
+    base = dt.datetime.combine(day, dt.time(9, 10)).timestamp()
+    rows = [  # uniqueid, minute offset, wait, answered, talk, operator
+        ("c1", 0, 5, True, 100, "1001"), ("c2", 5, 20, True, 200, "1001"), ("c3", 10, 8, False, 0, ""),
+        ("c4", 25, 3, True, 60, "1002"), ("c5", 40, 30, False, 0, "")]
+    for uid, minute, wait, answered, talk, opx in rows:
+        at = base + minute * 60
+        await store.create({"uniqueid": uid, "linkedid": uid, "caller_number": "1", "language": "zh",
+                            "topic": "housing", "ivr_path": "", "queue": "hl-zh-housing", "state": "queued",
+                            "queued_at": at})
+        if answered:
+            await store.update(uid, {"state": "ended", "answered_at": at + wait, "wait_seconds": wait,
+                                     "operator": opx, "ended_at": at + wait + talk, "talk_seconds": talk})
+        else:
+            await store.update(uid, {"state": "abandoned", "abandoned": 1, "wait_seconds": wait,
+                                     "ended_at": at + wait})
+    await store.open_pause("1001", "meal", base)
+    await store.close_pause("1001", base + 600)
+    await store.open_pause("1001", "wrap-up", base + 700)
+    await store.close_pause("1001", base + 730)
+    boss, _ = await login(web, "boss")
+    try:
+        data = await (await boss.get(f"/history.json?from={day}&to={day}")).json()
+        (d,) = data["days"]
+        assert (d["offered"], d["answered"], d["abandoned"], d["answered_in_target"]) == (5, 3, 2, 2)
+        assert d["sl_over_answered"] == pytest.approx(66.7) and d["sl_over_offered"] == 40.0
+        assert d["asa"] == pytest.approx(round(28 / 3, 1)) and d["aht"] == pytest.approx(120.0)
+        halves = {h["bucket"][-5:]: h for h in data["half_hours"]}
+        assert (halves["09:00"]["offered"], halves["09:30"]["offered"]) == (3, 2)
+        ops = {o["operator"]: o for o in data["operators"]}
+        assert (ops["1001"]["calls"], ops["1001"]["talk"], ops["1001"]["pause"], ops["1001"]["wrapup"]) == \
+            (2, 300, 600, 30)
+        text = await (await boss.get(f"/history.csv?from={day}&kind=operators")).text()
+        table = list(csv.DictReader(io.StringIO(text)))
+        assert table[0]["operator"] == "1001" and table[0]["name"] == "Wang Fang" and table[0]["pause"] == "600.0"
+        page = await (await boss.get(f"/history?from={day}")).text()
+        assert 'id="history-days"' in page and "Wang Fang" in page
+        r = await boss.get("/history?from=2026-13-01")
+        assert r.status == 400
+    finally:
+        await boss.close()
+
+
+def test_supervision_needs_a_known_phone() -> None:
+    with pytest.raises(config.ConfigError, match=r"supervisors\[0\]\.extension"):
+        config.parse({**_base(), "supervisors": [{"extension": "1001"}]}, Path("."), {})
+    s = config.parse({**_base(), "supervisors": [{"extension": "1901"}]}, Path("."), {})
+    assert [p.extension for p in s.phones][-1] == "1901"
+    with pytest.raises(config.ConfigError, match=r"users\[0\]\.extension"):
+        config.parse({**_base(), "users": [{"username": "boss", "role": "supervisor", "extension": "1999"}]},
+                     Path("."), {})
+    assert Principal("boss", "supervisor", extension="1901").extension == "1901"
+
+
+def _base() -> dict[str, Any]:
+    import tomllib
+    return tomllib.loads(SITE.read_text().split("[[supervisors]]")[0])
