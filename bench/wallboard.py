@@ -205,8 +205,7 @@ async def run(args: argparse.Namespace) -> None:
     ready, out = ctx.Event(), ctx.Queue()
     proc = ctx.Process(target=pages, args=(board_cookies, desk_cookies, args.seconds, ready, out))
     proc.start()
-    while not ready.is_set():
-        await asyncio.sleep(0.2)
+    await asyncio.get_running_loop().run_in_executor(None, ready.wait)
     print(f"connected: {hub.boards()} wallboards, {len(hub.extensions())} operator desktops")
     loaded = await drive(args.seconds)
     result = await asyncio.get_running_loop().run_in_executor(None, out.get)

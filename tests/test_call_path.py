@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from hotline.sim.phones import tone_share, wait_until
+from hotline.sim.phones import call_hotline, tone_share, wait_until
 
 pytestmark = pytest.mark.asterisk
 
@@ -36,14 +36,7 @@ def register(h: Any, phones: Any, tones: dict[int, Any], ext: str, hz: int, **kw
 
 def call_in(phones: Any, tones: dict[int, Any], number: str, digits: list[str]) -> Any:
     """Dial 12345 and answer the IVR menus with ``digits`` (one per menu; '' = say nothing)."""
-    caller = phones.caller(number, tones[CALLER_HZ])
-    call = phones.dial(caller, "12345")
-    wait_until(lambda: call.connected_at, 10, "the IVR answered")
-    for d in digits:
-        time.sleep(1.5)
-        if d:
-            phones.dtmf(call, d)
-    return call
+    return call_hotline(phones, tones[CALLER_HZ], number, digits)
 
 
 def test_english_caller_reaches_the_english_operator(make_hotline: Any, phones: Any, tones: Any) -> None:

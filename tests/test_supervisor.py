@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from hotline.sim.phones import tone_share, wait_until
+from hotline.sim.phones import call_hotline, tone_share, wait_until
 
 pytestmark = pytest.mark.asterisk
 
@@ -48,13 +48,7 @@ name = "Zhao"
 
 
 def call_in(phones: Any, tones: dict[int, Any], number: str, digits: list[str]) -> Any:
-    caller = phones.caller(number, tones[CALLER_HZ])
-    call = phones.dial(caller, "12345")
-    wait_until(lambda: call.connected_at, 10, "the IVR answered")
-    for d in digits:
-        time.sleep(1.5)
-        phones.dtmf(call, d)
-    return call
+    return call_hotline(phones, tones[CALLER_HZ], number, digits)
 
 
 def text(page: Any, selector: str) -> str:

@@ -43,6 +43,14 @@ async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
         return error(STATUS.get(error_id, 400), error_id, str(exc))
 
 
+def int_query(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    """A whole-number query parameter, clamped to [low, high]; anything else is a clear 400."""
+    try:
+        return max(low, min(high, int(request.query.get(name, str(default)))))
+    except ValueError:
+        raise AgentError("bad-request", f"{name} must be a number") from None
+
+
 async def json_body(request: web.Request) -> dict[str, Any]:
     if not request.can_read_body:
         return {}
@@ -96,11 +104,7 @@ def add_routes(app: web.Application, settings: Settings, commands: AgentCommands
 
     @require("supervisor")
     async def case_list(request: web.Request) -> web.Response:
-        try:
-            limit = max(1, min(500, int(request.query.get("limit", "50"))))
-        except ValueError:
-            raise AgentError("bad-request", "limit must be a number") from None
-        return web.json_response({"cases": await store.recent(limit)})
+        return web.json_response({"cases": await store.recent(int_query(request, "limit", 50, 1, 500))})
 
     async def case_for(request: web.Request) -> dict[str, Any]:
         uid = request.match_info["uid"]

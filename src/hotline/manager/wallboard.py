@@ -81,7 +81,9 @@ class WallboardService:
         self._pending = None
         self._last_flush = asyncio.get_running_loop().time()
         try:
-            self.flush(self.board.take_dirty())
+            dirty = self.board.take_dirty()
+            if self.hub.boards():  # nobody watching: a page that opens gets a snapshot
+                self.flush(dirty)
         except Exception:
             log.exception("wallboard flush failed")
         if self._audit_stale:

@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import web
 
-from hotline.agent_desktop.api import json_body
+from hotline.agent_desktop.api import int_query, json_body
 from hotline.agent_desktop.hub import BOARD_CLIENT_TYPES, Client, Hub, board_message
 from hotline.agent_desktop.security import principal_of, require
 from hotline.agent_desktop.sockets import serve_socket
@@ -88,11 +88,7 @@ def add_routes(app: web.Application, settings: Settings, store: CaseStore, hub: 
 
     @require("supervisor")
     async def audit(request: web.Request) -> web.Response:
-        try:
-            limit = max(1, min(1000, int(request.query.get("limit", "100"))))
-        except ValueError:
-            raise AgentError("bad-request", "limit must be a number") from None
-        rows = await store.audit_log(limit)
+        rows = await store.audit_log(int_query(request, "limit", 100, 1, 1000))
         return web.json_response({"audit": [{**r, "detail": json.loads(r["detail"] or "{}")} for r in rows]})
 
     async def history_data(request: web.Request) -> tuple[dt.date, dt.date, dict[str, list[dict[str, Any]]]]:

@@ -362,6 +362,20 @@ def wait_until(pred: Callable[[], Any], timeout: float, what: str, interval: flo
         time.sleep(interval)
 
 
+def call_hotline(phones: Any, mic: Path | None, number: str, digits: list[str], number_dialled: str = "12345",
+                 pause: float = 1.5) -> Any:
+    """A citizen ``number`` dials the hotline and answers the IVR menus with ``digits`` (one per
+    menu, ``pause`` s apart; '' = say nothing). ``phones`` is a PhoneBank or Phones handle."""
+    caller = phones.caller(number, mic)
+    call = phones.dial(caller, number_dialled)
+    wait_until(lambda: call.connected_at, 10, "the IVR answered")
+    for d in digits:
+        time.sleep(pause)
+        if d:
+            phones.dtmf(call, d)
+    return call
+
+
 def tone_share(path: Path, freq: float, start: float = 0.0, end: float | None = None) -> float:
     """Share of the signal's power within +-40 Hz of ``freq`` between start and end seconds."""
     import wave
