@@ -41,6 +41,12 @@ class Subscription(Generic[T]):
 class Bus(Generic[T]):
     def __init__(self) -> None:
         self._subs: list[Subscription[T]] = []
+        self._filters: list[Callable[[T], bool]] = []
+
+    def add_filter(self, keep: Callable[[T], bool]) -> None:
+        """``keep(event)`` False: the event is not delivered (e.g. app_queue's end of a call that
+        moved on into a conference: the conference service reports its real end)."""
+        self._filters.append(keep)
 
     def subscribe(self, name: str, maxsize: int = 10_000) -> Subscription[T]:
         sub = Subscription(self, name, maxsize)
@@ -56,6 +62,8 @@ class Bus(Generic[T]):
         return sum(sub.queue.qsize() for sub in self._subs)
 
     def publish(self, event: T) -> None:
+        if self._filters and not all(keep(event) for keep in self._filters):
+            return
         for sub in self._subs:
             sub.offer(event)
 

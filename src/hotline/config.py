@@ -66,6 +66,26 @@ class SupervisorPhone:
 
 
 @dataclass(frozen=True)
+class Interpreter:
+    """An interpreter's phone and languages (proficiency 1-5). ``dial`` reaches one outside the
+    PBX (a volunteer at a language centre) through a configured trunk, e.g. PJSIP/8613800000001@centre;
+    empty: the extension's own registered phone."""
+
+    extension: str
+    name: str
+    languages: Mapping[str, int]
+    password: str | None = None
+    contact: str | None = None
+    dial: str = ""
+
+
+@dataclass(frozen=True)
+class Interpreting:
+    ring_seconds: int = 15  # one interpreter's phone rings this long, then the next is tried
+    answer_target_seconds: int = 30  # a request should be answered within this
+
+
+@dataclass(frozen=True)
 class Alerts:
     """When the wallboard warns a shift manager (seconds, percent)."""
 
@@ -191,6 +211,8 @@ class Settings:
     transcription: Transcription = field(default_factory=Transcription)
     supervisors: tuple[SupervisorPhone, ...] = ()
     alerts: Alerts = field(default_factory=Alerts)
+    interpreters: tuple[Interpreter, ...] = ()
+    interpreting: Interpreting = field(default_factory=Interpreting)
 
     def hotspot_factor(self, day: object) -> float:
         return next((h.factor for h in self.hotspot_days if h.date == str(day)), 1.0)
@@ -209,9 +231,12 @@ class Settings:
         return next((p for p in self.supervisors if p.extension == extension), None)
 
     @property
-    def phones(self) -> tuple[Operator | SupervisorPhone, ...]:
-        """Every SIP phone the PBX knows: operators' and supervisors'."""
-        return (*self.operators, *self.supervisors)
+    def phones(self) -> tuple[Operator | SupervisorPhone | Interpreter, ...]:
+        """Every SIP phone the PBX knows: operators', supervisors' and interpreters'."""
+        return (*self.operators, *self.supervisors, *(i for i in self.interpreters if not i.dial))
+
+    def interpreter(self, extension: str) -> Interpreter | None:
+        return next((i for i in self.interpreters if i.extension == extension), None)
 
 
 def _require(table: Mapping[str, Any], key: str, where: str, kind: type) -> Any:
@@ -246,7 +271,7 @@ def _section(cls: type, data: Mapping[str, Any], where: str) -> Any:
 def _env_overrides(data: dict[str, Any], env: Mapping[str, str]) -> None:
     """HOTLINE_<SECTION>_<KEY>=value overrides a scalar setting (HOTLINE_HTTP_PORT=9000)."""
     sections = {"routing": Routing, "asterisk": AsteriskSettings, "http": HttpSettings,
-                "transcription": Transcription, "alerts": Alerts}
+                "transcription": Transcription, "alerts": Alerts, "interpreting": Interpreting}
     for name, value in env.items():
         if not name.startswith("HOTLINE_"):
             continue
@@ -348,6 +373,29 @@ def parse(data: dict[str, Any], base: Path, env: Mapping[str, str] | None = None
         supervisors.append(SupervisorPhone(ext, str(item.get("name", ext)), password, contact))
     _unique([p.extension for p in supervisors], "supervisors", "extension")
 
+    interpreters: list[Interpreter] = []
+    taken = {op.extension for op in operators} | {p.extension for p in supervisors}
+    for i, item in enumerate(data.get("interpreters", [])):
+        where = f"interpreters[{i}]."
+        ext = _require(item, "extension", where, str)
+        if not _EXT.match(ext) or ext == number or ext in taken:
+            raise ConfigError(where + "extension", f"must be 2-8 digits, not the hotline number and not another "
+                              f"phone's, got {ext!r}")
+        langs = _require(item, "languages", where, dict)
+        if not langs:
+            raise ConfigError(where + "languages", "an interpreter needs at least one language")
+        for code, prof in langs.items():
+            if code not in lang_codes:
+                raise ConfigError(f"{where}languages.{code}", f"unknown language {code!r}")
+            if not isinstance(prof, int) or isinstance(prof, bool) or not 1 <= prof <= 5:
+                raise ConfigError(f"{where}languages.{code}", f"proficiency must be 1-5, got {prof!r}")
+        dial = item.get("dial", "")
+        if not isinstance(dial, str) or (dial and not re.match(r"^PJSIP/[\w+.@\-]+$", dial)):
+            raise ConfigError(where + "dial", f"must look like PJSIP/number@trunk, got {dial!r}")
+        password, contact = _phone_access(item, where)
+        interpreters.append(Interpreter(ext, str(item.get("name", ext)), dict(langs), password, contact, dial))
+    _unique([p.extension for p in interpreters], "interpreters", "extension")
+
     routing = _section(Routing, data.get("routing", {}), "routing")
     if not 0 <= routing.initial_max_penalty <= 4:
         raise ConfigError("routing.initial_max_penalty", "must be 0-4 (penalty = 5 - proficiency)")
@@ -388,6 +436,9 @@ def parse(data: dict[str, Any], base: Path, env: Mapping[str, str] | None = None
         if role == "operator" and not any(op.extension == ext for op in operators):
             raise ConfigError(where + "extension", f"an operator user needs the extension of one of the "
                               f"[[operators]], got {ext!r}")
+        if role == "interpreter" and ext and not any(p.extension == ext for p in interpreters):
+            raise ConfigError(where + "extension", f"an interpreter's extension must be one of the "
+                              f"[[interpreters]], got {ext!r}")
         if role == "supervisor" and ext and not any(p.extension == ext for p in supervisors):
             raise ConfigError(where + "extension", f"a supervisor's extension must be one of the "
                               f"[[supervisors]] phones, got {ext!r}")
@@ -438,6 +489,9 @@ def parse(data: dict[str, Any], base: Path, env: Mapping[str, str] | None = None
     if not 1 <= transcription.workers <= 64:
         raise ConfigError("transcription.workers", "must be 1-64")
 
+    interpreting = _section(Interpreting, data.get("interpreting", {}), "interpreting")
+    if not 5 <= interpreting.ring_seconds <= 120 or not 5 <= interpreting.answer_target_seconds <= 600:
+        raise ConfigError("interpreting", "ring_seconds must be 5-120 and answer_target_seconds 5-600")
     alerts = _section(Alerts, data.get("alerts", {}), "alerts")
     if alerts.waiting_seconds <= 0 or alerts.pause_seconds <= 0 or alerts.wrapup_seconds <= 0:
         raise ConfigError("alerts", "thresholds must be positive")
@@ -469,6 +523,8 @@ def parse(data: dict[str, Any], base: Path, env: Mapping[str, str] | None = None
         transcription=transcription,
         supervisors=tuple(supervisors),
         alerts=alerts,
+        interpreters=tuple(interpreters),
+        interpreting=interpreting,
     )
 
 

@@ -203,6 +203,26 @@ class TranscriptionStatus:
     at: float
 
 
+@dataclass(frozen=True)
+class ConferenceJoined:
+    """A channel entered a ConfBridge room (ConfbridgeJoin)."""
+
+    conference: str
+    uniqueid: str
+    channel: str
+    at: float
+
+
+@dataclass(frozen=True)
+class ConferenceLeft:
+    """A channel left a ConfBridge room (ConfbridgeLeave)."""
+
+    conference: str
+    uniqueid: str
+    channel: str
+    at: float
+
+
 Event = (CallerJoined | CallerLeft | CallerAbandoned | AgentRinging | AgentNoAnswer | AgentConnected
          | AgentCompleted | MemberStatus | MemberRemoved | ChannelHangup | PbxConnected | PbxDisconnected
-         | Resynced | TranscriptText | TranscriptionStatus)
+         | Resynced | TranscriptText | TranscriptionStatus | ConferenceJoined | ConferenceLeft)

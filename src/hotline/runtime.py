@@ -19,6 +19,7 @@ from hotline.auth.users import UserDirectory
 from hotline.bus import Bus, consume
 from hotline.cases.service import CaseService
 from hotline.cases.store import CaseStore, StoreError
+from hotline.conference.interpreters import InterpreterService, Request
 from hotline.config import Settings
 from hotline.manager.board import Board
 from hotline.manager.supervision import Supervision
@@ -95,6 +96,10 @@ class Hotline:
         self.wallboard = WallboardService(s, self.board, self.supervision, self.hub, self.store, start_of_today)
         self.supervision.on_change = self.wallboard.audit_changed
         wallboard_sub = self.bus.subscribe("wallboard", maxsize=50_000)
+        self.interpreters = InterpreterService(s, self.board, self.pbx, self.store, self.bus.publish,
+                                               self._interpreter_progress)
+        self.bus.add_filter(self.interpreters.keep)
+        interpreter_sub = self.bus.subscribe("interpreters")
 
         def apply_state(event: ev.Event) -> None:
             self.roster.apply(event)
@@ -111,6 +116,8 @@ class Hotline:
             asyncio.create_task(self.desktop.tick_forever(), name="desktop-tick"),
             asyncio.create_task(consume(wallboard_sub, self.wallboard.handle), name="wallboard-pump"),
             asyncio.create_task(self.wallboard.tick_forever(), name="wallboard-tick"),
+            asyncio.create_task(consume(interpreter_sub, self.interpreters.handle), name="interpreter-pump"),
+            asyncio.create_task(self.interpreters.run(), name="interpreter-tick"),
         ]
         self.transcription: TranscriptionService | None = None
         self.audiosocket: AudioSocketServer | None = None
@@ -125,7 +132,8 @@ class Hotline:
             log.error("%s; carrying on, the session keeps trying", exc)
         if self.serve_http:
             app = build_app(s, self.secrets.api_token, self.users, self.commands, self.roster, self.sl, self.store,
-                            self.desktop, self.hub, wallboard=self.wallboard, supervision=self.supervision)
+                            self.desktop, self.hub, wallboard=self.wallboard, supervision=self.supervision,
+                            interpreters=self.interpreters)
             self._runner = web.AppRunner(app, access_log=None)
             await self._runner.setup()
             await web.TCPSite(self._runner, s.http.host, s.http.port).start()
@@ -147,6 +155,9 @@ class Hotline:
             log.warning("transcription: no speech models configured ([transcription.models] or "
                         "HOTLINE_VOSK_MODEL_<LANG>); calls go on without transcripts")
         self.tasks.append(asyncio.create_task(self.models.load_all(), name="load-speech-models"))
+
+    def _interpreter_progress(self, req: Request) -> None:
+        self.desktop.interpreter(req.operator, req.to_json())
 
     async def _first_admin(self) -> None:
         """A fresh installation gets one admin, with a generated password in a 0600 file."""

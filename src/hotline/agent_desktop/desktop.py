@@ -154,6 +154,10 @@ class DesktopService:
         if view:
             self._by_call.pop(view.uniqueid, None)
 
+    def interpreter(self, extension: str, request: dict[str, Any]) -> None:
+        """The operator's desktop follows their interpreter request: ringing whom, waiting, joined, left."""
+        self.hub.to_extension(extension, message("interpreter", **request))
+
     # -- commands from the desktop ---------------------------------------------------------------
 
     def view_for(self, principal: Principal, uniqueid: str) -> CallView | None:

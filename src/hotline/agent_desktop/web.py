@@ -16,7 +16,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from hotline.agent_desktop import api
+from hotline.agent_desktop import api, interpreting
 from hotline.agent_desktop.desktop import DesktopService
 from hotline.agent_desktop.hub import CLIENT_TYPES, Client, Hub, message
 from hotline.agent_desktop.security import (
@@ -30,6 +30,7 @@ from hotline.agent_desktop.sockets import serve_socket
 from hotline.auth.throttle import LoginThrottle
 from hotline.auth.users import UserDirectory
 from hotline.cases.store import CaseStore
+from hotline.conference.interpreters import InterpreterService
 from hotline.config import Settings
 from hotline.manager import staffing
 from hotline.manager import web as manager_web
@@ -48,7 +49,8 @@ HOME = {"operator": "/desktop", "supervisor": "/wallboard"}
 def build_app(settings: Settings, service_token: str, users: UserDirectory, commands: AgentCommands,
               roster: Roster, sl: ServiceLevel, store: CaseStore, desktop: DesktopService, hub: Hub,
               throttle: LoginThrottle | None = None, wallboard: WallboardService | None = None,
-              supervision: Supervision | None = None) -> web.Application:
+              supervision: Supervision | None = None,
+              interpreters: InterpreterService | None = None) -> web.Application:
     throttle = throttle or LoginThrottle()
     http = settings.http
     app = web.Application(middlewares=[build_middleware(users, service_token, http.origin), api.errors],
@@ -173,6 +175,8 @@ def build_app(settings: Settings, service_token: str, users: UserDirectory, comm
     staffing.add_routes(app, settings, store, roster)
     if wallboard is not None and supervision is not None:
         manager_web.add_routes(app, settings, store, hub, wallboard, supervision)
+    if interpreters is not None:
+        interpreting.add_routes(app, interpreters, store)
     return app
 
 

@@ -92,12 +92,23 @@ def _m5_supervision(db: sqlite_utils.Database) -> None:
     db.table("cases").create_index(["operator", "answered_at"])
 
 
+def _m6_interpreting(db: sqlite_utils.Database) -> None:
+    # who interpreted which case, when they joined and left, the minutes
+    db.table("interpreting").create({"id": int, "case_uniqueid": str, "interpreter": str, "language": str,
+                                     "requested_at": float, "joined_at": float, "left_at": float,
+                                     "minutes": float, "requested_by": str}, pk="id",
+                                    not_null={"case_uniqueid", "interpreter"})
+    db.table("interpreting").create_index(["case_uniqueid"])
+    db.table("interpreting").create_index(["joined_at"])
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0001_cases", _m1_cases),
     ("0002_kv", _m2_settings_kv),  # small persistent values (e.g. the queue_log replay offset)
     ("0003_users_sessions", _m3_users_sessions),
     ("0004_case_form_transcript", _m4_case_form_transcript),
     ("0005_supervision", _m5_supervision),
+    ("0006_interpreting", _m6_interpreting),
 ]
 
 
@@ -347,3 +358,19 @@ class CaseStore:
         return await self._run(lambda db: [{"topic": r[0] or "general", "calls": r[1]} for r in db.execute(
             "select coalesce(nullif(category, ''), topic) as t, count(*) as n from cases where queued_at >= ?"
             " group by t order by n desc limit ?", [since, limit])])
+
+    # -- interpreting -------------------------------------------------------------------------------
+
+    async def interpreting(self, row: dict[str, Any]) -> None:
+        await self._run(lambda db: db.table("interpreting").insert(row))
+
+    async def interpreting_of(self, uniqueid: str) -> list[dict[str, Any]]:
+        return await self._run(lambda db: list(db["interpreting"].rows_where(
+            "case_uniqueid = ?", [uniqueid], order_by="joined_at")))
+
+    async def interpreter_minutes(self, since: float, until: float) -> list[dict[str, Any]]:
+        """Interpreter minutes by language (and sessions) for the report."""
+        return await self._run(lambda db: [{"language": r[0], "sessions": r[1], "minutes": round(r[2] or 0, 2)}
+                                           for r in db.execute(
+            "select language, count(*), sum(minutes) from interpreting where joined_at >= ? and joined_at < ?"
+            " group by language order by language", [since, until])])

@@ -58,6 +58,7 @@ class LiveCall:
     wait: float | None = None
     operator: str = ""
     agent_channel: str = ""
+    channel: str = ""  # the caller's
 
 
 def mask_number(number: str) -> str:
@@ -159,7 +160,7 @@ class Board:
                 call = self.calls[event.uniqueid] = LiveCall(event.uniqueid, event.queue, event.caller_number,
                                                              lang, topic, event.at - event.hold_seconds)
             call.answered_at, call.wait, call.operator = event.at, float(event.hold_seconds), ext
-            call.agent_channel = event.agent_channel
+            call.agent_channel, call.channel = event.agent_channel, event.channel
             self.by_agent[ext] = event.uniqueid
             self._finish(event.uniqueid, event.queue, True, float(event.hold_seconds), event.at)
             self.dirty.add(ext)

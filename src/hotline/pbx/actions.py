@@ -56,6 +56,24 @@ class AmiQueueControl:
             if "No such channel" not in str(exc):
                 raise
 
+    async def move_to_conference(self, caller: str, operator: str, room: str) -> None:
+        """Both legs of an answered queue call into ConfBridge room ``room`` at once (one Redirect
+        with ExtraChannel, so neither is hung up); the caller joins as the marked user, whose
+        leaving ends the room."""
+        await self.ami.action({"Action": "Setvar", "Channel": caller, "Variable": "HL_CONF_ROLE",
+                               "Value": "caller"}, as_list=False)
+        await self.ami.action({"Action": "Redirect", "Channel": caller, "ExtraChannel": operator,
+                               "Context": "hl-conference", "Exten": room, "Priority": "1",
+                               "ExtraContext": "hl-conference", "ExtraExten": room, "ExtraPriority": "1"},
+                              as_list=False)
+
+    async def originate_to_conference(self, dial: str, room: str, caller_id: str, channel_id: str,
+                                      ring_seconds: int) -> None:
+        """Ring ``dial`` (PJSIP/3101, or a number through a trunk); answered, it joins the room."""
+        await self.ami.action({"Action": "Originate", "Channel": dial, "Context": "hl-interpreter", "Exten": room,
+                               "Priority": "1", "Async": "true", "CallerID": caller_id,
+                               "Timeout": str(ring_seconds * 1000), "ChannelId": channel_id}, as_list=False)
+
     async def spy_to_audiosocket(self, channel: str, leg_id: str, host: str, port: int) -> None:
         """Stream the audio coming from ``channel`` (only that direction: ChanSpy "o") to an
         AudioSocket server; the spy ends when the channel hangs up ("E"), silently ("q")."""

@@ -104,7 +104,8 @@ def render(settings: Settings, secrets: Secrets, citizen_match: tuple[str, ...] 
         "rtp_end": settings.asterisk.rtp_end, "ami_secret": secrets.ami_secret,
         "languages": settings.languages, "default_language": settings.default_language,
         "topics": settings.topics, "operators": settings.operators,
-        "supervisors": settings.supervisors, "passwords": secrets.sip_passwords,
+        "supervisors": settings.supervisors,
+        "interpreters": [i for i in settings.interpreters if not i.dial], "passwords": secrets.sip_passwords,
         "queues": skill_queues(settings), "routing": settings.routing, "citizen_match": citizen_match,
         "menu_timeout": settings.routing.menu_timeout, "wrapup_guard": WRAPUP_GUARD_SECONDS,
     }

@@ -135,6 +135,11 @@ def _hangup(m: Headers, at: float) -> ev.ChannelHangup:
                             _int(m, e, "Cause", 0), at)
 
 
+def _conference(m: Headers, at: float, event: str) -> ev.ConferenceJoined | ev.ConferenceLeft:
+    cls = ev.ConferenceJoined if event == "ConfbridgeJoin" else ev.ConferenceLeft
+    return cls(_str(m, event, "Conference"), _str(m, event, "Uniqueid"), str(m.get("Channel", "")), at)
+
+
 TABLE: dict[str, Callable[[Headers, float], ev.Event]] = {
     "QueueCallerJoin": _caller_joined,
     "QueueCallerLeave": _caller_left,
@@ -149,6 +154,8 @@ TABLE: dict[str, Callable[[Headers, float], ev.Event]] = {
     "QueueMemberPenalty": lambda m, at: member_status(m, at, "QueueMemberPenalty"),
     "QueueMemberRemoved": _member_removed,
     "Hangup": _hangup,
+    "ConfbridgeJoin": lambda m, at: _conference(m, at, "ConfbridgeJoin"),
+    "ConfbridgeLeave": lambda m, at: _conference(m, at, "ConfbridgeLeave"),
 }
 
 # The events the session asks Asterisk for; everything else is not translated.

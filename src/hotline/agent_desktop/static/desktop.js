@@ -214,6 +214,28 @@
       clearCall();
     }
   }
+  // -- interpreter ----------------------------------------------------------------------------
+  function showInterpreter(r) {
+    state.interpreter = r;
+    const text = {
+      moving: "moving the call into a conference…", ringing: "ringing interpreter " + r.ringing +
+        (r.tried.length > 1 ? " (" + (r.tried.length - 1) + " did not answer)" : ""),
+      waiting: "waiting for a free " + r.language + " interpreter", connected: "interpreter " + r.interpreter + " joined",
+      released: "interpreter left", cancelled: "request cancelled", ended: "call ended", failed: "could not start",
+    }[r.state] || r.state;
+    $("interpreter-status").textContent = text;
+    $("interpreter-status").dataset.state = r.state;
+    $("btn-interpreter-cancel").hidden = !["ringing", "waiting"].includes(r.state);
+    $("btn-interpreter-release").hidden = r.state !== "connected";
+  }
+  async function interpreterAction(kind) {
+    const r = kind === "request"
+      ? await api("POST", "/api/interpreters/request", { language: state.call ? state.call.language : "" })
+      : await api("POST", "/api/interpreters/requests/" + state.interpreter.id + "/" + kind);
+    if (!r.ok) $("interpreter-status").textContent = r.data.message || "failed (" + r.status + ")";
+    else showInterpreter(r.data.request);
+  }
+
   const handlers = {
     snapshot: applySnapshot,
     status: showStatus,
@@ -223,6 +245,7 @@
     call_ended: (m) => { if (state.call && state.call.uniqueid === m.uniqueid) { state.call.ended_at = m.ended_at; setPhase("ended"); } },
     transcript: addTranscript,
     transcription: transcriptionStatus,
+    interpreter: showInterpreter,
     case_saved: (m) => {
       if (state.call && state.call.uniqueid === m.uniqueid) {
         localStorage.removeItem(draftKey(m.uniqueid));
@@ -268,6 +291,9 @@
 
   document.addEventListener("DOMContentLoaded", () => {
     $("btn-ready").addEventListener("click", () => control("ready"));
+    $("btn-interpreter").addEventListener("click", () => interpreterAction("request"));
+    $("btn-interpreter-cancel").addEventListener("click", () => interpreterAction("cancel"));
+    $("btn-interpreter-release").addEventListener("click", () => interpreterAction("release"));
     $("btn-pause").addEventListener("click", () => control("pause"));
     $("btn-logout-queues").addEventListener("click", () => control("logout"));
     $("case-form").addEventListener("input", onInput);

@@ -1,0 +1,91 @@
+"""Interpreter routes: an operator asks for an interpreter on their call, cancels or releases it;
+interpreters log in, pause and log out; shift managers see the pool and the minutes report."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from aiohttp import web
+
+from hotline.agent_desktop.api import json_body
+from hotline.agent_desktop.security import principal_of, require
+from hotline.cases.store import CaseStore
+from hotline.conference.interpreters import InterpreterService
+from hotline.queue.agents import AgentError
+
+log = logging.getLogger(__name__)
+
+
+def add_routes(app: web.Application, service: InterpreterService, store: CaseStore) -> None:
+    @require("operator", "supervisor")
+    async def ask(request: web.Request) -> web.Response:
+        p = principal_of(request)
+        assert p is not None
+        body = await json_body(request)
+        operator = p.extension if p.role == "operator" else str(body.get("operator", ""))
+        req = await service.request(operator, p.username, str(body.get("language", "")))
+        return web.json_response({"ok": True, "request": req.to_json()})
+
+    def own(request: web.Request) -> int:
+        p = principal_of(request)
+        assert p is not None
+        try:
+            rid = int(request.match_info["id"])
+        except ValueError:
+            raise AgentError("bad-request", "no such request") from None
+        req = service.requests.get(rid)
+        if req is None:
+            raise AgentError("bad-request", f"no interpreter request {rid}")
+        if p.role == "operator" and req.operator != p.extension:
+            raise AgentError("forbidden", "this request is another operator's")
+        return rid
+
+    @require("operator", "supervisor")
+    async def cancel(request: web.Request) -> web.Response:
+        return web.json_response({"ok": True, "request": (await service.cancel(own(request))).to_json()})
+
+    @require("operator", "supervisor")
+    async def release(request: web.Request) -> web.Response:
+        return web.json_response({"ok": True, "request": (await service.release(own(request))).to_json()})
+
+    @require("interpreter", "supervisor")
+    async def state(request: web.Request) -> web.Response:
+        p = principal_of(request)
+        assert p is not None
+        ext = request.match_info["ext"]
+        if ext == "me":
+            ext = p.extension
+        elif p.role == "interpreter" and ext != p.extension:
+            raise AgentError("forbidden", "interpreters may change only their own state")
+        return web.json_response({"ok": True, "interpreter": service.set_state(ext, request.match_info["action"])})
+
+    @require("supervisor")
+    async def pool(request: web.Request) -> web.Response:
+        return web.json_response({"interpreters": [service.state(ext) for ext in service.pool],
+                                  "requests": [r.to_json() for r in service.requests.values()]})
+
+    @require("supervisor")
+    async def report(request: web.Request) -> web.Response:
+        today = dt.date.today()
+        try:
+            first = dt.date.fromisoformat(request.query.get("from") or today.isoformat())
+            last = dt.date.fromisoformat(request.query.get("to") or first.isoformat())
+        except ValueError:
+            raise AgentError("bad-request", "from and to must be YYYY-MM-DD") from None
+        start = dt.datetime.combine(first, dt.time()).timestamp()
+        end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time()).timestamp()
+        return web.json_response({"from": str(first), "to": str(last),
+                                  "languages": await store.interpreter_minutes(start, end)})
+
+    @require("operator", "supervisor")
+    async def of_case(request: web.Request) -> web.Response:
+        return web.json_response({"interpreting": await store.interpreting_of(request.match_info["uid"])})
+
+    app.router.add_post("/api/interpreters/request", ask)
+    app.router.add_post(r"/api/interpreters/requests/{id:\d+}/cancel", cancel)
+    app.router.add_post(r"/api/interpreters/requests/{id:\d+}/release", release)
+    app.router.add_post(r"/api/interpreters/{ext:\d+|me}/{action:login|logout|pause|unpause}", state)
+    app.router.add_get("/api/interpreters", pool)
+    app.router.add_get("/api/interpreting/report", report)
+    app.router.add_get("/api/cases/{uid}/interpreting", of_case)

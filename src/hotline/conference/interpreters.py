@@ -1,0 +1,311 @@
+"""Interpreters: a routed pool, and the three-way call.
+
+An operator asks for an interpreter for the caller's language. The caller and the operator move
+into a ConfBridge room at once (one Redirect of both legs: they keep talking there); then the
+longest-idle free interpreter with the language is rung (Originate into the room with a known
+ChannelId). No answer within ``interpreting.ring_seconds``: the next one. Nobody free: the
+request waits, with its own answer target, and is tried again as interpreters come free.
+
+The operator can release the interpreter (hang up their leg: caller and operator stay in the
+room) or cancel a request that waits. The caller hanging up ends the room (the caller is its
+marked user). Moving a call out of app_queue makes app_queue report the call complete at once;
+that report is held back (``keep``) and the real end is published when the caller hangs up, so
+the case, the wrap-up, the desktop and the wallboard see one call that ended when it ended.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from hotline import events as ev
+from hotline.config import Interpreter, Settings
+from hotline.manager.board import Board
+from hotline.queue.agents import AgentError
+from hotline.queue.skills import interface
+
+log = logging.getLogger(__name__)
+
+
+class ConferenceControl(Protocol):
+    async def move_to_conference(self, caller: str, operator: str, room: str) -> None: ...
+    async def originate_to_conference(self, dial: str, room: str, caller_id: str, channel_id: str,
+                                      ring_seconds: int) -> None: ...
+    async def hangup(self, channel: str) -> None: ...
+
+
+class InterpreterStore(Protocol):
+    async def interpreting(self, row: dict[str, Any]) -> None: ...
+
+
+@dataclass
+class InterpreterState:
+    cfg: Interpreter
+    logged_in: bool = False
+    paused: bool = False
+    busy_with: int | None = None  # request id
+    idle_since: float = 0.0
+
+    def free_for(self, language: str) -> bool:
+        return self.logged_in and not self.paused and self.busy_with is None and language in self.cfg.languages
+
+
+@dataclass
+class Request:
+    id: int
+    uniqueid: str  # the caller's call (the case)
+    language: str
+    operator: str
+    requested_by: str
+    room: str
+    created_at: float
+    queue: str = ""
+    wait: float = 0.0
+    answered_at: float = 0.0
+    state: str = "moving"  # moving | ringing | waiting | connected | released | cancelled | ended | failed
+    tried: list[str] = field(default_factory=list)
+    ringing: str = ""  # the interpreter's extension being rung
+    channel_id: str = ""  # the uniqueid of that attempt's channel
+    ring_started: float = 0.0
+    interpreter: str = ""
+    joined_at: float | None = None
+    left_at: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "uniqueid": self.uniqueid, "language": self.language, "operator": self.operator,
+                "state": self.state, "ringing": self.ringing, "tried": list(self.tried),
+                "interpreter": self.interpreter, "created_at": self.created_at, "joined_at": self.joined_at,
+                "left_at": self.left_at, "room": self.room}
+
+
+class InterpreterService:
+    def __init__(self, settings: Settings, board: Board, pbx: ConferenceControl, store: InterpreterStore,
+                 publish: Callable[[ev.Event], None], notify: Callable[[Request], None] = lambda r: None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.settings = settings
+        self.board = board
+        self.pbx = pbx
+        self.store = store
+        self.publish = publish
+        self.notify = notify
+        self._clock = clock
+        self.pool = {i.extension: InterpreterState(i) for i in settings.interpreters}
+        self.requests: dict[int, Request] = {}
+        self._ids = itertools.count(1)
+        self._moved: set[str] = set()  # uniqueids whose queue call moved into a room
+
+    # -- the pool -----------------------------------------------------------------------------------
+
+    def _interpreter(self, ext: str) -> InterpreterState:
+        it = self.pool.get(ext)
+        if it is None:
+            raise AgentError("agent-unknown", f"no interpreter with extension {ext!r} in the site file")
+        return it
+
+    def set_state(self, ext: str, action: str) -> dict[str, Any]:
+        it = self._interpreter(ext)
+        if action == "login":
+            it.logged_in, it.paused = True, False
+            it.idle_since = it.idle_since or self._clock()
+        elif action == "logout":
+            it.logged_in = False
+        elif action == "pause":
+            it.paused = True
+        elif action == "unpause":
+            it.paused = False
+        else:
+            raise AgentError("bad-request", f"unknown action {action!r}")
+        log.info("interpreter=%s %s", ext, action)
+        return self.state(ext)
+
+    def state(self, ext: str) -> dict[str, Any]:
+        it = self._interpreter(ext)
+        name = ("talking" if it.busy_with is not None else "offline" if not it.logged_in
+                else "paused" if it.paused else "ready")
+        return {"extension": ext, "name": it.cfg.name, "languages": dict(it.cfg.languages), "state": name,
+                "idle_since": it.idle_since, "request": it.busy_with}
+
+    def candidates(self, language: str, exclude: list[str]) -> list[InterpreterState]:
+        """Free interpreters with the language, the longest idle first."""
+        free = [i for i in self.pool.values() if i.free_for(language) and i.cfg.extension not in exclude]
+        return sorted(free, key=lambda i: (i.idle_since, -i.cfg.languages[language]))
+
+    # -- requests -----------------------------------------------------------------------------------
+
+    def keep(self, event: ev.Event) -> bool:
+        """The bus filter: app_queue's AgentComplete for a call moved into a room is not its end."""
+        return not (isinstance(event, ev.AgentCompleted) and event.uniqueid in self._moved
+                    and event.reason != "conference")
+
+    def active(self, uniqueid: str) -> Request | None:
+        return next((r for r in self.requests.values() if r.uniqueid == uniqueid
+                     and r.state in ("moving", "ringing", "waiting", "connected")), None)
+
+    async def request(self, operator: str, requested_by: str, language: str = "") -> Request:
+        uid = self.board.by_agent.get(operator)
+        call = self.board.calls.get(uid) if uid else None
+        if call is None or not call.channel or not call.agent_channel:
+            raise AgentError("no-call", f"operator {operator} is not on a call")
+        language = language or call.language
+        if self.settings.language(language) is None:
+            raise AgentError("bad-request", f"unknown language {language!r}")
+        if self.active(call.uniqueid):
+            raise AgentError("bad-request", "an interpreter is already asked for on this call")
+        rid = next(self._ids)
+        room = f"{7000000 + rid}"
+        req = Request(rid, call.uniqueid, language, operator, requested_by, room, self._clock(), call.queue,
+                      call.wait or 0.0, call.answered_at or self._clock())
+        self.requests[rid] = req
+        if call.uniqueid not in self._moved:
+            self._moved.add(call.uniqueid)
+            try:
+                await self.pbx.move_to_conference(call.channel, call.agent_channel, room)
+            except Exception:
+                self._moved.discard(call.uniqueid)
+                req.state = "failed"
+                self.notify(req)
+                raise
+        else:  # already in a room from an earlier request: the same room
+            earlier = [r for r in self.requests.values() if r.uniqueid == call.uniqueid and r.id != rid]
+            req.room = room = earlier[-1].room
+        log.info("interpreter requested: request=%d uniqueid=%s lang=%s agent=%s room=%s", rid, call.uniqueid,
+                 language, operator, room)
+        await self._next(req)
+        return req
+
+    async def _next(self, req: Request) -> None:
+        """Ring the next candidate, or wait."""
+        for it in self.candidates(req.language, req.tried):
+            ext = it.cfg.extension
+            req.tried.append(ext)
+            req.ringing, req.channel_id, req.ring_started, req.state = ext, f"hl-int-{req.id}-{secrets.token_hex(3)}", \
+                self._clock(), "ringing"
+            it.busy_with = req.id
+            lang = self.settings.language(req.language)
+            try:
+                await self.pbx.originate_to_conference(
+                    it.cfg.dial or interface(ext), req.room, f'"{lang.name if lang else req.language} interpreting" '
+                    f'<{req.operator}>', req.channel_id, self.settings.interpreting.ring_seconds)
+            except Exception as exc:
+                log.error("interpreter originate failed: request=%d interpreter=%s: %s", req.id, ext, exc)
+                it.busy_with = None
+                continue
+            log.info("interpreter ringing: request=%d interpreter=%s", req.id, ext)
+            self.notify(req)
+            return
+        req.state, req.ringing, req.channel_id = "waiting", "", ""
+        log.info("interpreter request waiting: request=%d lang=%s (tried %s)", req.id, req.language, req.tried)
+        self.notify(req)
+
+    async def cancel(self, rid: int) -> Request:
+        req = self._request(rid)
+        if req.state not in ("ringing", "waiting"):
+            raise AgentError("bad-request", f"request {rid} is {req.state}: nothing to cancel")
+        await self._drop_attempt(req)
+        req.state = "cancelled"
+        log.info("interpreter request cancelled: request=%d", rid)
+        self.notify(req)
+        return req
+
+    async def release(self, rid: int) -> Request:
+        req = self._request(rid)
+        if req.state != "connected":
+            raise AgentError("bad-request", f"request {rid} is {req.state}: no interpreter to release")
+        await self.pbx.hangup(req.channel_id)  # the ConfbridgeLeave/Hangup of that leg records the end
+        return req
+
+    def _request(self, rid: int) -> Request:
+        req = self.requests.get(rid)
+        if req is None:
+            raise AgentError("bad-request", f"no interpreter request {rid}")
+        return req
+
+    async def _drop_attempt(self, req: Request) -> None:
+        if req.ringing:
+            it = self.pool.get(req.ringing)
+            channel = req.channel_id
+            req.ringing, req.channel_id = "", ""
+            if it is not None and it.busy_with == req.id:
+                it.busy_with = None
+            if channel:
+                await self.pbx.hangup(channel)
+
+    # -- events and time ----------------------------------------------------------------------------
+
+    async def handle(self, event: ev.Event) -> None:
+        if isinstance(event, ev.ConferenceJoined):
+            for req in self.requests.values():
+                if req.state == "ringing" and event.uniqueid == req.channel_id:
+                    req.state, req.interpreter, req.joined_at, req.ringing = "connected", req.tried[-1], event.at, ""
+                    log.info("interpreter joined: request=%d interpreter=%s room=%s after %.1f s", req.id,
+                             req.interpreter, req.room, event.at - req.created_at)
+                    self.notify(req)
+        elif isinstance(event, ev.ChannelHangup):
+            for req in list(self.requests.values()):
+                if event.uniqueid == req.channel_id and req.state == "ringing":
+                    it = self.pool.get(req.ringing)
+                    if it is not None:
+                        it.busy_with = None
+                    log.info("interpreter did not answer: request=%d interpreter=%s", req.id, req.ringing)
+                    req.ringing, req.channel_id = "", ""
+                    await self._next(req)
+                elif event.uniqueid == req.channel_id and req.state == "connected":
+                    await self._interpreter_left(req, event.at, "released")
+                elif event.uniqueid == req.uniqueid and req.state in ("moving", "ringing", "waiting", "connected"):
+                    await self._call_ended(req, event)
+            if event.uniqueid in self._moved and not self.active(event.uniqueid):
+                self._moved.discard(event.uniqueid)
+
+    async def _interpreter_left(self, req: Request, at: float, state: str) -> None:
+        it = self.pool.get(req.interpreter)
+        if it is not None:
+            it.busy_with, it.idle_since = None, at
+        req.state, req.left_at = state, at
+        log.info("interpreter left: request=%d interpreter=%s after %.0f s", req.id, req.interpreter,
+                 at - (req.joined_at or at))
+        self.notify(req)
+        try:
+            await self.store.interpreting({
+                "case_uniqueid": req.uniqueid, "interpreter": req.interpreter, "language": req.language,
+                "requested_at": req.created_at, "joined_at": req.joined_at, "left_at": at,
+                "minutes": round((at - (req.joined_at or at)) / 60, 2), "requested_by": req.requested_by})
+        except Exception as exc:
+            log.error("interpreting not recorded: request=%d: %s", req.id, exc)
+
+    async def _call_ended(self, req: Request, event: ev.ChannelHangup) -> None:
+        """The caller hung up: the room ends; the queue call's real end is published now."""
+        if req.state == "connected":
+            await self._interpreter_left(req, event.at, "ended")
+        else:
+            await self._drop_attempt(req)
+            req.state = "ended"
+            self.notify(req)
+        self.publish(ev.AgentCompleted(req.uniqueid, req.queue, interface(req.operator), int(req.wait),
+                                       int(event.at - req.answered_at), "conference", event.at))
+
+    async def tick(self) -> None:
+        """Waiting requests get the interpreters who came free."""
+        now = self._clock()
+        for req in list(self.requests.values()):
+            if req.state == "ringing" and now - req.ring_started > self.settings.interpreting.ring_seconds + 5:
+                # no Hangup came for the attempt (the phone was not even reachable): the next one
+                log.info("interpreter unreachable: request=%d interpreter=%s", req.id, req.ringing)
+                await self._drop_attempt(req)
+                await self._next(req)
+            elif req.state == "waiting" and self.candidates(req.language, []):
+                req.tried = []  # everyone free now is tried again, longest idle first
+                await self._next(req)
+
+    async def run(self, interval: float = 0.5) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.tick()
+            except Exception:
+                log.exception("interpreter tick failed")
