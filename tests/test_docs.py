@@ -27,6 +27,7 @@ def test_every_setting_is_documented() -> None:
     keys = {"number", "state_dir", "database"}
     for cls in (config.Language, config.Topic, config.Operator, config.Routing, config.AsteriskSettings,
                 config.HotspotDay, config.HttpSettings, config.User, config.Transcription,
-                config.RotaEntry, config.SupervisorPhone, config.Alerts):
+                config.RotaEntry, config.SupervisorPhone, config.Alerts,
+                config.Interpreter, config.Interpreting):
         keys |= {f.name for f in fields(cls)}
     assert sorted(k for k in keys if f"`{k}`" not in text) == []

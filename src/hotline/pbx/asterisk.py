@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 TEMPLATES = Path(__file__).resolve().parents[3] / "asterisk_conf"
 REQUIRED_MAJOR = 22
 PACKAGES = ["asterisk", "asterisk-core-sounds-en-gsm"]
-STOCK_CONFIGS = ("indications.conf", "ccss.conf", "confbridge.conf", "res_parking.conf", "pjsip_notify.conf")
+STOCK_CONFIGS = ("indications.conf", "ccss.conf", "res_parking.conf", "pjsip_notify.conf")  # confbridge.conf is ours
 
 
 class AsteriskError(RuntimeError):

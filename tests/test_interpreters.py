@@ -1,0 +1,143 @@
+"""Interpreters end to end: real Asterisk, ConfBridge, four SIP phones each playing its own tone.
+
+The first interpreter does not answer and the second is rung (2); caller, operator and
+interpreter each hear the other two and not themselves (1); the interpreter hangs up and caller
+and operator still talk, the case holds who interpreted and when (3); a request for a language
+nobody interprets waits and is cancelled (4)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from hotline.sim.phones import call_hotline, tone_share, wait_until
+
+pytestmark = pytest.mark.asterisk
+
+PASSWORD = "interp-test-password-1"
+CALLER_HZ, OP_HZ, INT_HZ = 600, 1000, 1800
+SITE_EXTRA = """
+[interpreting]
+ring_seconds = 5
+answer_target_seconds = 30
+
+[[operators]]
+extension = "2001"
+name = "Mandarin Housing"
+languages = { zh = 5, en = 2 }
+topics = ["housing"]
+
+[[interpreters]]
+extension = "3101"
+name = "Away Interpreter"
+languages = { en = 5 }
+
+[[interpreters]]
+extension = "3102"
+name = "English Interpreter"
+languages = { en = 4, zh = 5 }
+
+[[users]]
+username = "wang"
+role = "operator"
+extension = "2001"
+"""
+
+
+def test_three_way_call_with_an_interpreter(make_hotline: Any, phones: Any, tones: Any) -> None:
+    h = make_hotline(SITE_EXTRA)
+    h.set_password("wang", PASSWORD)
+    h.start_service()
+    op = phones.operator("2001", h.secrets.sip_passwords["2001"], tones[OP_HZ])
+    away = phones.operator("3101", h.secrets.sip_passwords["3101"], tones[1400], auto_answer=False)
+    interp = phones.operator("3102", h.secrets.sip_passwords["3102"], tones[INT_HZ])
+    h.login("2001")
+    h.api("POST", "/api/interpreters/3101/login")  # idle the longest: rung first
+    time.sleep(0.1)
+    h.api("POST", "/api/interpreters/3102/login")
+    wang = h.web_session("wang", PASSWORD)
+
+    call = call_hotline(phones, tones[CALLER_HZ], "13900000301", ["2", "1"])  # English, housing
+    wait_until(lambda: op.calls and op.calls[0].connected_at, 20, "the operator answered")
+    time.sleep(1.0)
+    clicked = time.time()
+    status, body = wang.api("POST", "/api/interpreters/request", {"language": "en"})
+    assert status == 200, body
+    rid = body["request"]["id"]
+
+    def request() -> dict[str, Any]:
+        return next(r for r in h.api("GET", "/api/interpreters")["requests"] if r["id"] == rid)
+
+    # 2. the first interpreter does not answer: after the ring time the second is rung
+    wait_until(lambda: away.calls, 10, "the first interpreter's phone rings")
+    assert request()["ringing"] == "3101"
+    wait_until(lambda: request()["state"] == "connected", 25, "the second interpreter joined")
+    r = request()
+    assert r["tried"] == ["3101", "3102"] and r["interpreter"] == "3102"
+    joined = r["joined_at"]
+    assert joined - clicked >= 5, "the first rang for its ring time"
+    # the caller and the operator were never dropped by the move into the room
+    assert call.ended_at is None and op.calls[0].ended_at is None and len(op.calls) == 1
+
+    # 1. everyone hears the other two, nobody hears themselves
+    time.sleep(4.0)
+    window = (joined + 1.0, joined + 3.5)
+
+    def heard(c: Any, freq: int) -> float:
+        return tone_share(c.recording, freq, window[0] - c.connected_at, window[1] - c.connected_at)
+
+    ic = interp.calls[0]
+
+    # 4. a request for a language nobody interprets waits, and the operator cancels it
+    status, body = wang.api("POST", "/api/interpreters/request", {"language": "ko"})
+    assert status == 400, body  # one request at a time per call: this one is connected
+
+    # 3. the interpreter hangs up: caller and operator still talk; the case records the interpreting
+    left = time.time()
+    phones.hangup(ic)
+    wait_until(lambda: request()["state"] == "released", 10, "the interpreter left")
+    time.sleep(3.0)
+    assert call.ended_at is None and op.calls[0].ended_at is None
+    after = (left + 1.0, left + 2.8)
+    status, body = wang.api("POST", "/api/interpreters/request", {"language": "ko"})
+    assert status == 200, body
+    ko = body["request"]
+    wait_until(lambda: next(r for r in h.api("GET", "/api/interpreters")["requests"]
+                            if r["id"] == ko["id"])["state"] == "waiting", 5, "the Korean request waits")
+    status, body = wang.api("POST", f"/api/interpreters/requests/{ko['id']}/cancel")
+    assert status == 200 and body["request"]["state"] == "cancelled"
+
+    uid = r["uniqueid"]
+    (row,) = h.api("GET", f"/api/cases/{uid}/interpreting")["interpreting"]
+    assert (row["interpreter"], row["language"], row["requested_by"]) == ("3102", "en", "wang")
+    assert abs(row["joined_at"] - joined) < 0.01 and row["left_at"] >= row["joined_at"]
+    assert row["minutes"] == pytest.approx((row["left_at"] - row["joined_at"]) / 60, abs=0.01)
+    report = h.api("GET", "/api/interpreting/report")["languages"]
+    assert report == [{"language": "en", "sessions": 1, "minutes": row["minutes"]}]
+
+    # the caller hangs up: the room ends, the case ends once, the operator goes to wrap-up
+    phones.hangup(call)
+    wait_until(lambda: op.calls[0].ended_at, 10, "the operator's leg ended with the room")
+    wait_until(lambda: h.cases()[0]["state"] == "ended", 10, "the case ended")
+    case = h.cases()[0]
+    # not app_queue's premature end at the move into the room (about a second after the answer)
+    assert abs(case["ended_at"] - call.ended_at) < 2 and case["talk_seconds"] >= joined - case["answered_at"] + 5
+    wait_until(lambda: h.agent("2001")["state"] in ("wrap-up", "ready"), 10, "2001 after the call")
+
+    # the recordings are complete once the calls ended: what each heard, when
+    shares = {"caller": {f: heard(call, f) for f in (CALLER_HZ, OP_HZ, INT_HZ)},
+              "operator": {f: heard(op.calls[0], f) for f in (CALLER_HZ, OP_HZ, INT_HZ)},
+              "interpreter": {f: heard(ic, f) for f in (CALLER_HZ, OP_HZ, INT_HZ)}}
+    own = {"caller": CALLER_HZ, "operator": OP_HZ, "interpreter": INT_HZ}
+    for who, s in shares.items():
+        for f, share in s.items():
+            if f == own[who]:
+                assert share < 0.05, (who, "hears itself", shares)
+            else:
+                assert share > 0.15, (who, "does not hear", f, shares)
+
+    assert tone_share(call.recording, OP_HZ, after[0] - call.connected_at, after[1] - call.connected_at) > 0.5
+    assert tone_share(op.calls[0].recording, CALLER_HZ, after[0] - op.calls[0].connected_at,
+                      after[1] - op.calls[0].connected_at) > 0.5
