@@ -3,7 +3,10 @@
 The first interpreter does not answer and the second is rung (2); caller, operator and
 interpreter each hear the other two and not themselves (1); the interpreter hangs up and caller
 and operator still talk, the case holds who interpreted and when (3); a request for a language
-nobody interprets waits and is cancelled (4)."""
+nobody interprets waits and is cancelled (4).
+
+The interpreters use extensions 2002 and 2003: the session's phone process has a fixed number of
+pjsua accounts, and other tests' phones hold the rest (an extension is re-registered, not added)."""
 
 from __future__ import annotations
 
@@ -30,12 +33,12 @@ languages = { zh = 5, en = 2 }
 topics = ["housing"]
 
 [[interpreters]]
-extension = "3101"
+extension = "2002"
 name = "Away Interpreter"
 languages = { en = 5 }
 
 [[interpreters]]
-extension = "3102"
+extension = "2003"
 name = "English Interpreter"
 languages = { en = 4, zh = 5 }
 
@@ -51,12 +54,12 @@ def test_three_way_call_with_an_interpreter(make_hotline: Any, phones: Any, tone
     h.set_password("wang", PASSWORD)
     h.start_service()
     op = phones.operator("2001", h.secrets.sip_passwords["2001"], tones[OP_HZ])
-    away = phones.operator("3101", h.secrets.sip_passwords["3101"], tones[1400], auto_answer=False)
-    interp = phones.operator("3102", h.secrets.sip_passwords["3102"], tones[INT_HZ])
+    away = phones.operator("2002", h.secrets.sip_passwords["2002"], tones[1400], auto_answer=False)
+    interp = phones.operator("2003", h.secrets.sip_passwords["2003"], tones[INT_HZ])
     h.login("2001")
-    h.api("POST", "/api/interpreters/3101/login")  # idle the longest: rung first
+    h.api("POST", "/api/interpreters/2002/login")  # idle the longest: rung first
     time.sleep(0.1)
-    h.api("POST", "/api/interpreters/3102/login")
+    h.api("POST", "/api/interpreters/2003/login")
     wang = h.web_session("wang", PASSWORD)
 
     call = call_hotline(phones, tones[CALLER_HZ], "13900000301", ["2", "1"])  # English, housing
@@ -72,10 +75,10 @@ def test_three_way_call_with_an_interpreter(make_hotline: Any, phones: Any, tone
 
     # 2. the first interpreter does not answer: after the ring time the second is rung
     wait_until(lambda: away.calls, 10, "the first interpreter's phone rings")
-    assert request()["ringing"] == "3101"
+    assert request()["ringing"] == "2002"
     wait_until(lambda: request()["state"] == "connected", 25, "the second interpreter joined")
     r = request()
-    assert r["tried"] == ["3101", "3102"] and r["interpreter"] == "3102"
+    assert r["tried"] == ["2002", "2003"] and r["interpreter"] == "2003"
     joined = r["joined_at"]
     assert joined - clicked >= 5, "the first rang for its ring time"
     # the caller and the operator were never dropped by the move into the room
@@ -111,7 +114,7 @@ def test_three_way_call_with_an_interpreter(make_hotline: Any, phones: Any, tone
 
     uid = r["uniqueid"]
     (row,) = h.api("GET", f"/api/cases/{uid}/interpreting")["interpreting"]
-    assert (row["interpreter"], row["language"], row["requested_by"]) == ("3102", "en", "wang")
+    assert (row["interpreter"], row["language"], row["requested_by"]) == ("2003", "en", "wang")
     assert abs(row["joined_at"] - joined) < 0.01 and row["left_at"] >= row["joined_at"]
     assert row["minutes"] == pytest.approx((row["left_at"] - row["joined_at"]) / 60, abs=0.01)
     report = h.api("GET", "/api/interpreting/report")["languages"]

@@ -382,11 +382,19 @@ def tone_share(path: Path, freq: float, start: float = 0.0, end: float | None = 
 
     import numpy as np
 
-    with wave.open(str(path)) as w:
-        rate = w.getframerate()
-        data = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16).astype(np.float64)
-        if w.getnchannels() > 1:
-            data = data.reshape(-1, w.getnchannels()).mean(axis=1)
+    deadline = time.time() + 3.0
+    while True:  # the phone closes its recording (writes the WAV header) just after the call's end
+        try:
+            with wave.open(str(path)) as w:
+                rate = w.getframerate()
+                data = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16).astype(np.float64)
+                if w.getnchannels() > 1:
+                    data = data.reshape(-1, w.getnchannels()).mean(axis=1)
+            break
+        except (wave.Error, EOFError):
+            if time.time() > deadline:
+                raise
+            time.sleep(0.1)
     seg = data[int(start * rate): None if end is None else int(end * rate)]
     if len(seg) < rate // 4:
         return 0.0
