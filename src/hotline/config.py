@@ -343,14 +343,7 @@ def parse(data: dict[str, Any], base: Path, env: Mapping[str, str] | None = None
         ext = _require(item, "extension", where, str)
         if not _EXT.match(ext) or ext == number:
             raise ConfigError(where + "extension", f"must be 2-8 digits and not the hotline number, got {ext!r}")
-        langs = _require(item, "languages", where, dict)
-        if not langs:
-            raise ConfigError(where + "languages", "an operator needs at least one language")
-        for code, prof in langs.items():
-            if code not in lang_codes:
-                raise ConfigError(f"{where}languages.{code}", f"unknown language {code!r}")
-            if not isinstance(prof, int) or isinstance(prof, bool) or not 1 <= prof <= 5:
-                raise ConfigError(f"{where}languages.{code}", f"proficiency must be 1-5, got {prof!r}")
+        langs = _languages(item, where, lang_codes, "an operator")
         tops = item.get("topics", [])
         if not isinstance(tops, list):
             raise ConfigError(where + "topics", "expected a list of topic codes")
@@ -381,14 +374,7 @@ def parse(data: dict[str, Any], base: Path, env: Mapping[str, str] | None = None
         if not _EXT.match(ext) or ext == number or ext in taken:
             raise ConfigError(where + "extension", f"must be 2-8 digits, not the hotline number and not another "
                               f"phone's, got {ext!r}")
-        langs = _require(item, "languages", where, dict)
-        if not langs:
-            raise ConfigError(where + "languages", "an interpreter needs at least one language")
-        for code, prof in langs.items():
-            if code not in lang_codes:
-                raise ConfigError(f"{where}languages.{code}", f"unknown language {code!r}")
-            if not isinstance(prof, int) or isinstance(prof, bool) or not 1 <= prof <= 5:
-                raise ConfigError(f"{where}languages.{code}", f"proficiency must be 1-5, got {prof!r}")
+        langs = _languages(item, where, lang_codes, "an interpreter")
         dial = item.get("dial", "")
         if not isinstance(dial, str) or (dial and not re.match(r"^PJSIP/[\w+.@\-]+$", dial)):
             raise ConfigError(where + "dial", f"must look like PJSIP/number@trunk, got {dial!r}")
@@ -526,6 +512,29 @@ def parse(data: dict[str, Any], base: Path, env: Mapping[str, str] | None = None
         interpreters=tuple(interpreters),
         interpreting=interpreting,
     )
+
+
+def languages_problem(langs: Mapping[str, Any], codes: set[str]) -> tuple[str, str] | None:
+    """(the language code at fault or "", what is wrong) for a table of language -> proficiency
+    1-5; None when it is fine. Shared by the site file and skill changes made while running."""
+    if not langs:
+        return "", "at least one language is needed"
+    for code, prof in langs.items():
+        if code not in codes:
+            return code, f"unknown language {code!r}"
+        if not isinstance(prof, int) or isinstance(prof, bool) or not 1 <= prof <= 5:
+            return code, f"proficiency must be 1-5, got {prof!r}"
+    return None
+
+
+def _languages(item: Mapping[str, Any], where: str, codes: set[str], who: str) -> dict[str, int]:
+    langs = _require(item, "languages", where, dict)
+    problem = languages_problem(langs, codes)
+    if problem is not None:
+        code, text = problem
+        raise ConfigError(f"{where}languages" + (f".{code}" if code else ""),
+                          text if code else f"{who} needs at least one language")
+    return dict(langs)
 
 
 def _phone_access(item: Mapping[str, Any], where: str) -> tuple[str | None, str | None]:

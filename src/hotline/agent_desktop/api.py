@@ -5,6 +5,7 @@ HTTP statuses in one place.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import time
@@ -49,6 +50,22 @@ def int_query(request: web.Request, name: str, default: int, low: int, high: int
         return max(low, min(high, int(request.query.get(name, str(default)))))
     except ValueError:
         raise AgentError("bad-request", f"{name} must be a number") from None
+
+
+def date_range(request: web.Request, max_days: int = 366) -> tuple[dt.date, dt.date, float, float]:
+    """``?from=YYYY-MM-DD&to=YYYY-MM-DD`` (default today, to = from): the dates and the epoch
+    bounds [start of from, start of the day after to)."""
+    today = dt.date.today()
+    try:
+        first = dt.date.fromisoformat(request.query.get("from") or today.isoformat())
+        last = dt.date.fromisoformat(request.query.get("to") or first.isoformat())
+    except ValueError:
+        raise AgentError("bad-request", "from and to must be YYYY-MM-DD") from None
+    if last < first or (last - first).days > max_days:
+        raise AgentError("bad-request", f"to must be on or after from, at most {max_days} days later")
+    start = dt.datetime.combine(first, dt.time()).timestamp()
+    end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time()).timestamp()
+    return first, last, start, end
 
 
 async def json_body(request: web.Request) -> dict[str, Any]:

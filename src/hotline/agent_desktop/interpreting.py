@@ -3,12 +3,11 @@ interpreters log in, pause and log out; shift managers see the pool and the minu
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 
 from aiohttp import web
 
-from hotline.agent_desktop.api import json_body
+from hotline.agent_desktop.api import date_range, json_body
 from hotline.agent_desktop.security import principal_of, require
 from hotline.cases.store import CaseStore
 from hotline.conference.interpreters import InterpreterService
@@ -67,20 +66,20 @@ def add_routes(app: web.Application, service: InterpreterService, store: CaseSto
 
     @require("supervisor")
     async def report(request: web.Request) -> web.Response:
-        today = dt.date.today()
-        try:
-            first = dt.date.fromisoformat(request.query.get("from") or today.isoformat())
-            last = dt.date.fromisoformat(request.query.get("to") or first.isoformat())
-        except ValueError:
-            raise AgentError("bad-request", "from and to must be YYYY-MM-DD") from None
-        start = dt.datetime.combine(first, dt.time()).timestamp()
-        end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time()).timestamp()
+        first, last, start, end = date_range(request)
         return web.json_response({"from": str(first), "to": str(last),
                                   "languages": await store.interpreter_minutes(start, end)})
 
     @require("operator", "supervisor")
     async def of_case(request: web.Request) -> web.Response:
-        return web.json_response({"interpreting": await store.interpreting_of(request.match_info["uid"])})
+        p = principal_of(request)
+        assert p is not None
+        uid = request.match_info["uid"]
+        if p.role == "operator":
+            case = await store.get(uid)
+            if case is None or case["operator"] != p.extension:
+                raise AgentError("forbidden", "this case is not yours")
+        return web.json_response({"interpreting": await store.interpreting_of(uid)})
 
     app.router.add_post("/api/interpreters/request", ask)
     app.router.add_post(r"/api/interpreters/requests/{id:\d+}/cancel", cancel)

@@ -257,10 +257,8 @@ class InterpreterService:
                     await self._next(req)
                 elif event.uniqueid == req.channel_id and req.state == "connected":
                     await self._interpreter_left(req, event.at, "released")
-                elif event.uniqueid == req.uniqueid and req.state in ("moving", "ringing", "waiting", "connected"):
-                    await self._call_ended(req, event)
-            if event.uniqueid in self._moved and not self.active(event.uniqueid):
-                self._moved.discard(event.uniqueid)
+            if event.uniqueid in self._moved:  # the caller hung up: the room ends
+                await self._call_ended(event)
 
     async def _interpreter_left(self, req: Request, at: float, state: str) -> None:
         it = self.pool.get(req.interpreter)
@@ -278,16 +276,22 @@ class InterpreterService:
         except Exception as exc:
             log.error("interpreting not recorded: request=%d: %s", req.id, exc)
 
-    async def _call_ended(self, req: Request, event: ev.ChannelHangup) -> None:
-        """The caller hung up: the room ends; the queue call's real end is published now."""
-        if req.state == "connected":
-            await self._interpreter_left(req, event.at, "ended")
-        else:
-            await self._drop_attempt(req)
-            req.state = "ended"
-            self.notify(req)
-        self.publish(ev.AgentCompleted(req.uniqueid, req.queue, interface(req.operator), int(req.wait),
-                                       int(event.at - req.answered_at), "conference", event.at))
+    async def _call_ended(self, event: ev.ChannelHangup) -> None:
+        """The caller of a call moved into a room hung up: every request on it ends, and the queue
+        call's real end is published now (whether an interpreter is still there, was released,
+        or never came)."""
+        self._moved.discard(event.uniqueid)
+        reqs = [r for r in self.requests.values() if r.uniqueid == event.uniqueid]
+        for req in reqs:
+            if req.state == "connected":
+                await self._interpreter_left(req, event.at, "ended")
+            elif req.state in ("moving", "ringing", "waiting"):
+                await self._drop_attempt(req)
+                req.state = "ended"
+                self.notify(req)
+        last = reqs[-1]
+        self.publish(ev.AgentCompleted(last.uniqueid, last.queue, interface(last.operator), int(last.wait),
+                                       int(event.at - last.answered_at), "conference", event.at))
 
     async def tick(self) -> None:
         """Waiting requests get the interpreters who came free."""

@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import web
 
-from hotline.agent_desktop.api import int_query, json_body
+from hotline.agent_desktop.api import date_range, int_query, json_body
 from hotline.agent_desktop.hub import BOARD_CLIENT_TYPES, Client, Hub, board_message
 from hotline.agent_desktop.security import principal_of, require
 from hotline.agent_desktop.sockets import serve_socket
@@ -92,16 +92,7 @@ def add_routes(app: web.Application, settings: Settings, store: CaseStore, hub: 
         return web.json_response({"audit": [{**r, "detail": json.loads(r["detail"] or "{}")} for r in rows]})
 
     async def history_data(request: web.Request) -> tuple[dt.date, dt.date, dict[str, list[dict[str, Any]]]]:
-        today = dt.date.today()
-        try:
-            first = dt.date.fromisoformat(request.query.get("from") or today.isoformat())
-            last = dt.date.fromisoformat(request.query.get("to") or first.isoformat())
-        except ValueError:
-            raise AgentError("bad-request", "from and to must be YYYY-MM-DD") from None
-        if last < first or (last - first).days > 366:
-            raise AgentError("bad-request", "to must be on or after from, at most a year later")
-        start = dt.datetime.combine(first, dt.time()).timestamp()
-        end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time()).timestamp()
+        first, last, start, end = date_range(request)
         data = await store.history(start, end, settings.routing.target_seconds)
         for kind in ("days", "half_hours"):
             for r in data[kind]:

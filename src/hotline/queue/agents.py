@@ -10,7 +10,7 @@ import logging
 from dataclasses import replace
 from typing import Any
 
-from hotline.config import Operator, Settings
+from hotline.config import Operator, Settings, languages_problem
 from hotline.queue.roster import Roster
 from hotline.queue.router import QueueControl, Router
 from hotline.queue.skills import FALLBACK_QUEUE, interface, memberships
@@ -80,15 +80,10 @@ class AgentCommands:
         """Check the skills, then move a logged-in operator's queue memberships to them at once
         (added, removed, penalties changed); the skills hold from now on, logged in or not."""
         old = self._operator(extension)
-        codes = {lang.code for lang in self.settings.languages}
+        problem = languages_problem(languages, {lang.code for lang in self.settings.languages})
+        if problem is not None:
+            raise AgentError("bad-request", f"{problem[0]}: {problem[1]}" if problem[0] else problem[1])
         topic_codes = {t.code for t in self.settings.topics}
-        if not languages:
-            raise AgentError("bad-request", "an operator needs at least one language")
-        for code, prof in languages.items():
-            if code not in codes:
-                raise AgentError("bad-request", f"unknown language {code!r}")
-            if not isinstance(prof, int) or isinstance(prof, bool) or not 1 <= prof <= 5:
-                raise AgentError("bad-request", f"proficiency for {code!r} must be 1-5, got {prof!r}")
         for t in topics:
             if t not in topic_codes:
                 raise AgentError("bad-request", f"unknown topic {t!r}")
