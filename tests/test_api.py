@@ -285,11 +285,12 @@ async def test_the_staffing_page_for_shift_managers(tmp_path: Path) -> None:
             need = agents_needed(40, 300.0, 1800, 15, 0.96)
             assert cells[:6] == ["10:00", "40.0", str(need), "2", "", str(need - 2)]
             assert 'class="short"' in row.group(0)
+            assert "first estimate Erlang C (too few abandoned calls" in html
             csv_text = await (await boss.get(f"/staffing.csv?date={day}&weeks=2")).text()
             head, *rows = csv_text.strip().splitlines()
-            assert head.startswith("slot,forecast_calls,needed_erlang_c,needed_confirmed,simulated_sl,scheduled,"
-                                   "logged_in,gap")
-            assert next(r for r in rows if r.startswith("11:00,")).split(",")[5] == "1"  # 1002 went home
+            assert head.startswith("slot,forecast_calls,needed_erlang_c,needed_erlang_a,needed_confirmed,simulated_sl,"
+                                   "scheduled,logged_in,gap")
+            assert next(r for r in rows if r.startswith("11:00,")).split(",")[6] == "1"  # 1002 went home
             assert (await boss.get("/staffing?date=someday")).status == 400
         finally:
             await boss.close()

@@ -148,3 +148,97 @@ def test_three_way_call_with_an_interpreter(make_hotline: Any, phones: Any, tone
     assert tone_share(call.recording, OP_HZ, after[0] - call.connected_at, after[1] - call.connected_at) > 0.5
     assert tone_share(op.calls[0].recording, CALLER_HZ, after[0] - op.calls[0].connected_at,
                       after[1] - op.calls[0].connected_at) > 0.5
+
+
+AUTO_SITE = """
+[interpreting]
+ring_seconds = 5
+answer_target_seconds = 30
+auto_offer = ["ko"]
+
+[[operators]]
+extension = "2001"
+name = "Mandarin Only"
+languages = { zh = 5 }
+topics = ["housing"]
+
+[[interpreters]]
+extension = "2003"
+name = "Korean Interpreter"
+languages = { ko = 5, zh = 4 }
+
+[[users]]
+username = "wang"
+role = "operator"
+extension = "2001"
+name = "Wang"
+"""
+
+
+def _desktop(browser: Any, base: str, username: str) -> Any:
+    page = browser.new_context(bypass_csp=True).new_page()  # CSP stays; Playwright evaluates its own helpers
+    page.goto(base + "/login")
+    page.fill("#username", username)
+    page.fill("#password", PASSWORD)
+    with page.expect_navigation():
+        page.click("#login")
+    page.wait_for_function("document.getElementById('connection').textContent === 'live'")
+    return page
+
+
+def test_automatic_offer_and_the_desktop_buttons(make_hotline: Any, phones: Any, tones: Any, browser: Any) -> None:
+    """5. A Korean caller, nobody speaks Korean: the router connects a Mandarin operator before the
+    15 s deadline and the interpreter is bridged without anyone asking; the operator's desktop (in
+    Chromium) shows it, releases the interpreter with a click and adds one again with a click."""
+    h = make_hotline(AUTO_SITE)
+    h.set_password("wang", PASSWORD)
+    h.start_service()
+    op = phones.operator("2001", h.secrets.sip_passwords["2001"], tones[OP_HZ])
+    interp = phones.operator("2003", h.secrets.sip_passwords["2003"], tones[INT_HZ])
+    h.login("2001")
+    h.api("POST", "/api/interpreters/2003/login")
+    page = _desktop(browser, h.base_url, "wang")
+
+    def status() -> str:
+        return str(page.locator("#interpreter-status").text_content()).strip()
+
+    call = call_hotline(phones, tones[CALLER_HZ], "13900000305", ["3", "1"])  # Korean, housing
+    wait_until(lambda: op.calls and op.calls[0].connected_at, 25, "a Mandarin operator answered the Korean caller")
+    wait_until(lambda: h.cases() and h.cases()[0]["wait_seconds"] is not None, 10, "the answer is on the case")
+    case = h.cases()[0]
+    assert case["language"] == "ko" and case["operator"] == "2001" and case["wait_seconds"] < 15
+
+    def requests() -> list[dict[str, Any]]:
+        return list(h.api("GET", "/api/interpreters")["requests"])
+
+    wait_until(lambda: requests() and requests()[0]["state"] == "connected", 25,
+               "the interpreter was bridged without anyone asking")
+    auto = requests()[0]
+    assert (auto["language"], auto["interpreter"], auto["uniqueid"]) == ("ko", "2003", case["uniqueid"])
+    wait_until(lambda: status() == "interpreter 2003 joined", 10, "the desktop shows the interpreter")
+    assert call.ended_at is None and op.calls[0].ended_at is None
+    ic = interp.calls[0]
+    time.sleep(3.0)
+    joined = auto["joined_at"]
+
+    # release with a click: back to two parties
+    page.click("#btn-interpreter-release")
+    try:
+        wait_until(lambda: status() == "interpreter left", 10, "released from the desktop")
+    except TimeoutError:
+        raise AssertionError((status(), requests(), h.service_log.read_text()[-3000:])) from None
+    wait_until(lambda: interp.calls[0].ended_at, 10, "the interpreter's leg ended")
+    assert call.ended_at is None and op.calls[0].ended_at is None
+    # the interpreter heard the Korean caller in the room (their recording is complete now)
+    assert tone_share(ic.recording, CALLER_HZ, joined + 0.5 - ic.connected_at, joined + 2.5 - ic.connected_at) > 0.15
+    # add one again with a click: the same room, the language preselected from the IVR
+    page.click("#btn-interpreter")
+    wait_until(lambda: status() == "interpreter 2003 joined", 25, "added again from the desktop")
+    again = next(r for r in requests() if r["id"] != auto["id"])
+    assert again["language"] == "ko" and again["room"] == auto["room"]
+
+    phones.hangup(call)
+    wait_until(lambda: h.cases()[0]["state"] == "ended", 10, "the case ended")
+    rows = h.api("GET", f"/api/cases/{case['uniqueid']}/interpreting")["interpreting"]
+    assert [(r["requested_by"], r["interpreter"]) for r in rows] == [("auto", "2003"), ("wang", "2003")]
+    page.context.close()

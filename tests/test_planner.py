@@ -48,6 +48,7 @@ async def test_forecast_erlang_and_hotspot(tmp_path: Path) -> None:
     assert s20.needed_erlang == agents_needed(200, 240, 1800, 15, 0.96)
     assert s20.needed_by_language["en"] == agents_needed(20, 240, 1800, 15, 0.96)
     assert plan.slots[5].needed_erlang == 0
+    assert plan.model == "Erlang C" and s20.needed_erlang_a is None  # nobody gave up: no patience estimate
 
     hot = config.parse({**__import__("tomllib").loads((ROOT / "etc/site.example.toml").read_text()),
                         "hotspot_days": [{"date": str(DAY), "factor": 1.5, "reason": "first snow"}]}, ROOT / "etc", {})
@@ -57,6 +58,33 @@ async def test_forecast_erlang_and_hotspot(tmp_path: Path) -> None:
     assert busy.needed_erlang == agents_needed(300, 240, 1800, 15, 0.96) > s20.needed_erlang
     assert busy.needed_confirmed is not None and busy.needed_confirmed >= busy.needed_erlang
     assert busy.simulated_sl is not None and busy.simulated_sl >= 96.0
+
+
+async def test_erlang_a_with_the_patience_the_history_shows(tmp_path: Path) -> None:
+    # 100 calls at 10:00 on each of two Mondays: 75 answered after 10 s, 25 gave up after 40 s
+    store = CaseStore(tmp_path / "cases.db")
+    for week in (1, 2):
+        base = dt.datetime.combine(DAY - dt.timedelta(weeks=week), dt.time(10, 0)).timestamp()
+        for i in range(100):
+            uid = f"w{week}-{i}"
+            gave_up = i % 4 == 0
+            await store.create({"uniqueid": uid, "caller_number": "139", "language": "zh", "topic": "general",
+                                "ivr_path": "", "queue": "hl-zh-general", "queued_at": base + i * 15,
+                                "state": "abandoned" if gave_up else "ended",
+                                "answered_at": None if gave_up else base + i * 15 + 10})
+            await store.update(uid, {"wait_seconds": 40.0 if gave_up else 10.0, "abandoned": int(gave_up),
+                                     "talk_seconds": None if gave_up else 200.0})
+    start = dt.datetime.combine(DAY - dt.timedelta(weeks=2), dt.time()).timestamp()
+    history = await store.half_hour_history(start, dt.datetime.combine(DAY, dt.time()).timestamp())
+    await store.close()
+    settings = config.load(ROOT / "etc/site.example.toml", {})
+    plan = planner.build(settings, history, DAY, weeks=2)
+    # patience = seconds waited by all (2 x (75 x 10 + 25 x 40)) over the 50 abandoned
+    assert plan.model == "Erlang A" and plan.patience == 70.0 and plan.abandoned == 50
+    s = plan.slots[20]
+    assert s.needed_erlang == agents_needed(100, 200.0, 1800, 15, 0.96)
+    assert s.needed_erlang_a == agents_needed(100, 200.0, 1800, 15, 0.96, patience=70.0) <= s.needed_erlang
+    assert s.needed == s.needed_erlang_a
 
 
 def test_cli_writes_the_plan_as_csv(tmp_path: Path) -> None:

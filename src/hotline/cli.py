@@ -165,6 +165,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
             print(json.dumps(summary, indent=2))
             return 0
         per_language = summary.pop("per_language")
+        interpreting = summary.pop("interpreting", None)
         print(f"{len(result.calls)} calls, {len(result.agents)} operators, strategy {args.strategy}, "
               f"simulated in {secs:.1f}s")
         for key, value in summary.items():
@@ -173,16 +174,22 @@ def cmd_sim(args: argparse.Namespace) -> int:
         for lang, f in per_language.items():  # type: ignore[attr-defined]
             print(f"    {lang:<4} {f['offered']:>7} calls  SL {f['sl_over_offered']}%  abandon {f['abandon_rate']}%"
                   f"  p95 {f['p95_wait']}s")
+        if isinstance(interpreting, dict):
+            print("  interpreters (requests, connected within the answer target, waits, occupancy, minutes):")
+            for key, value in interpreting.items():
+                print(f"    {key:<18} {value}")
     else:
         rows = sim_run.compare(path, args.seed)
         if args.json:
             print(json.dumps(rows, indent=2))
             return 0
         print(f"{'strategy':<12} {'SL/offered':>10} {'SL/answered':>11} {'abandon%':>8} {'avg wait':>8} "
-              f"{'p95 wait':>8} {'occupancy':>9}")
+              f"{'p95 wait':>8} {'occupancy':>9} {'interpreted':>11} {'interp<=target%':>15}")
         for r in rows:
+            it = r.get("interpreting") or {}
             print(f"{r['strategy']:<12} {r['sl_over_offered']:>10} {r['sl_over_answered']:>11} "
-                  f"{r['abandon_rate']:>8} {r['avg_wait']:>8} {r['p95_wait']:>8} {r['occupancy']:>9}")
+                  f"{r['abandon_rate']:>8} {r['avg_wait']:>8} {r['p95_wait']:>8} {r['occupancy']:>9} "
+                  f"{_fmt(it.get('requests')):>11} {_fmt(it.get('within_target_pct')):>15}")
     return 0
 
 
@@ -218,12 +225,15 @@ def cmd_staffing(args: argparse.Namespace) -> int:
         print(f"written {args.csv}")
     print(f"{day} ({day:%A}): forecast from {plan.weeks_of_history} weeks, hotspot factor {plan.hotspot_factor}, "
           f"AHT {plan.aht}s, languages " + ", ".join(f"{k} {v:.1%}" for k, v in sorted(plan.language_mix.items())))
-    print(f"{'slot':<6} {'calls':>7} {'Erlang C':>8} {'confirmed':>9} {'sim SL%':>7} {'scheduled':>9} "
-          f"{'logged in':>9} {'gap':>5}")
+    print(f"first estimate: {plan.model}" + (f" (callers' mean patience {plan.patience}s from {plan.abandoned} "
+                                             "abandoned calls)" if plan.patience else
+                                             " (too few abandoned calls in the history to estimate patience)"))
+    print(f"{'slot':<6} {'calls':>7} {'Erlang C':>8} {'Erlang A':>8} {'confirmed':>9} {'sim SL%':>7} "
+          f"{'scheduled':>9} {'logged in':>9} {'gap':>5}")
     for r in rows[1:]:
-        if r[1] or r[5]:
-            print(f"{r[0]:<6} {r[1]:>7} {r[2]:>8} {_fmt(r[3]):>9} {_fmt(r[4]):>7} {_fmt(r[5]):>9} {_fmt(r[6]):>9} "
-                  f"{_fmt(r[7]):>5}")
+        if r[1] or r[6]:
+            print(f"{r[0]:<6} {r[1]:>7} {r[2]:>8} {_fmt(r[3]):>8} {_fmt(r[4]):>9} {_fmt(r[5]):>7} {_fmt(r[6]):>9} "
+                  f"{_fmt(r[7]):>9} {_fmt(r[8]):>5}")
     return 0
 
 
@@ -345,7 +355,7 @@ def parser() -> argparse.ArgumentParser:
     sm.add_argument("--json", action="store_true")
     sm.set_defaults(fn=cmd_sim)
 
-    st = sub.add_parser("staffing", help="operators needed per half hour: forecast, Erlang C, simulator check")
+    st = sub.add_parser("staffing", help="operators needed per half hour: forecast, Erlang A/C, simulator check")
     st.add_argument("action", choices=["plan"])
     st.add_argument("--date", help="the day to plan, YYYY-MM-DD (default tomorrow)")
     st.add_argument("--weeks", type=int, default=4, help="weeks of history for the forecast")

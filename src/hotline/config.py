@@ -83,6 +83,9 @@ class Interpreter:
 class Interpreting:
     ring_seconds: int = 15  # one interpreter's phone rings this long, then the next is tried
     answer_target_seconds: int = 30  # a request should be answered within this
+    # the automatic offer: a caller of one of these languages answered by an operator who does
+    # not speak it (the router's overflow before the 15 s deadline) gets an interpreter at once
+    auto_offer: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -475,7 +478,14 @@ def parse(data: dict[str, Any], base: Path, env: Mapping[str, str] | None = None
     if not 1 <= transcription.workers <= 64:
         raise ConfigError("transcription.workers", "must be 1-64")
 
-    interpreting = _section(Interpreting, data.get("interpreting", {}), "interpreting")
+    raw_interpreting = dict(data.get("interpreting", {}))
+    auto_offer = raw_interpreting.pop("auto_offer", [])
+    if not isinstance(auto_offer, list) or not all(isinstance(c, str) for c in auto_offer):
+        raise ConfigError("interpreting.auto_offer", "must be a list of language codes")
+    for code in auto_offer:
+        if code not in lang_codes:
+            raise ConfigError("interpreting.auto_offer", f"unknown language {code!r}")
+    interpreting = replace(_section(Interpreting, raw_interpreting, "interpreting"), auto_offer=tuple(auto_offer))
     if not 5 <= interpreting.ring_seconds <= 120 or not 5 <= interpreting.answer_target_seconds <= 600:
         raise ConfigError("interpreting", "ring_seconds must be 5-120 and answer_target_seconds 5-600")
     alerts = _section(Alerts, data.get("alerts", {}), "alerts")

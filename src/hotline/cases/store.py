@@ -265,16 +265,18 @@ class CaseStore:
         return await self._run(lambda db: list(db["cases"].rows_where(order_by="id desc", limit=limit)))
 
     async def half_hour_history(self, since: float, until: float) -> list[dict[str, Any]]:
-        """Offered calls per local date, half-hour slot and language, with their talk time:
+        """Offered calls per local date, half-hour slot and language, with their talk time, the
+        abandoned calls and the seconds all callers waited (for the callers' patience):
         aggregated in SQL, so a year of city-scale cases never loads into memory."""
         sql = ("select date(queued_at, 'unixepoch', 'localtime') as day,"
                " cast(strftime('%H', queued_at, 'unixepoch', 'localtime') as integer) * 2"
                " + cast(strftime('%M', queued_at, 'unixepoch', 'localtime') as integer) / 30 as slot,"
                " language, count(*) as calls, sum(coalesce(talk_seconds, 0)) as talk,"
-               " sum(case when answered_at is not null then 1 else 0 end) as answered"
+               " sum(case when answered_at is not null then 1 else 0 end) as answered,"
+               " sum(abandoned) as abandoned, sum(coalesce(wait_seconds, 0)) as waited"
                " from cases where queued_at >= ? and queued_at < ? group by day, slot, language")
-        return await self._run(lambda db: [dict(zip(("day", "slot", "language", "calls", "talk", "answered"), r,
-                                                    strict=True)) for r in db.execute(sql, [since, until])])
+        keys = ("day", "slot", "language", "calls", "talk", "answered", "abandoned", "waited")
+        return await self._run(lambda db: [dict(zip(keys, r, strict=True)) for r in db.execute(sql, [since, until])])
 
     async def since(self, epoch: float) -> list[dict[str, Any]]:
         return await self._run(lambda db: list(db["cases"].rows_where("queued_at >= ?", [epoch], order_by="id")))

@@ -11,6 +11,11 @@ room) or cancel a request that waits. The caller hanging up ends the room (the c
 marked user). Moving a call out of app_queue makes app_queue report the call complete at once;
 that report is held back (``keep``) and the real end is published when the caller hangs up, so
 the case, the wrap-up, the desktop and the wallboard see one call that ended when it ended.
+
+The automatic offer: for the languages in ``interpreting.auto_offer``, a call answered by an
+operator who does not speak the caller's language (the router's overflow to any operator before
+the 15 s deadline) gets an interpreter request at once, without the operator asking
+(``policy.interpreter_needed``, the same test the simulator makes).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from typing import Any, Protocol
 from hotline import events as ev
 from hotline.config import Interpreter, Settings
 from hotline.manager.board import Board
+from hotline.queue import policy
 from hotline.queue.agents import AgentError
 from hotline.queue.skills import interface
 
@@ -76,9 +82,12 @@ class Request:
     interpreter: str = ""
     joined_at: float | None = None
     left_at: float | None = None
+    answer_target: float = 30.0  # seconds from the request to the interpreter joining
+    seq: int = 0  # grows with every change: a desktop drops a message older than what it shows
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "uniqueid": self.uniqueid, "language": self.language, "operator": self.operator,
+        return {"id": self.id, "seq": self.seq, "answer_target": self.answer_target, "uniqueid": self.uniqueid,
+                "language": self.language, "operator": self.operator,
                 "state": self.state, "ringing": self.ringing, "tried": list(self.tried),
                 "interpreter": self.interpreter, "created_at": self.created_at, "joined_at": self.joined_at,
                 "left_at": self.left_at, "room": self.room}
@@ -99,6 +108,11 @@ class InterpreterService:
         self.requests: dict[int, Request] = {}
         self._ids = itertools.count(1)
         self._moved: set[str] = set()  # uniqueids whose queue call moved into a room
+        self._offer_checked: set[str] = set()  # answered calls the automatic offer looked at
+
+    def _changed(self, req: Request) -> None:
+        req.seq += 1
+        self.notify(req)
 
     # -- the pool -----------------------------------------------------------------------------------
 
@@ -160,7 +174,8 @@ class InterpreterService:
         rid = next(self._ids)
         room = f"{7000000 + rid}"
         req = Request(rid, call.uniqueid, language, operator, requested_by, room, self._clock(), call.queue,
-                      call.wait or 0.0, call.answered_at or self._clock())
+                      call.wait or 0.0, call.answered_at or self._clock(),
+                      answer_target=float(self.settings.interpreting.answer_target_seconds))
         self.requests[rid] = req
         if call.uniqueid not in self._moved:
             self._moved.add(call.uniqueid)
@@ -169,7 +184,7 @@ class InterpreterService:
             except Exception:
                 self._moved.discard(call.uniqueid)
                 req.state = "failed"
-                self.notify(req)
+                self._changed(req)
                 raise
         else:  # already in a room from an earlier request: the same room
             earlier = [r for r in self.requests.values() if r.uniqueid == call.uniqueid and r.id != rid]
@@ -197,11 +212,11 @@ class InterpreterService:
                 it.busy_with = None
                 continue
             log.info("interpreter ringing: request=%d interpreter=%s", req.id, ext)
-            self.notify(req)
+            self._changed(req)
             return
         req.state, req.ringing, req.channel_id = "waiting", "", ""
         log.info("interpreter request waiting: request=%d lang=%s (tried %s)", req.id, req.language, req.tried)
-        self.notify(req)
+        self._changed(req)
 
     async def cancel(self, rid: int) -> Request:
         req = self._request(rid)
@@ -210,7 +225,7 @@ class InterpreterService:
         await self._drop_attempt(req)
         req.state = "cancelled"
         log.info("interpreter request cancelled: request=%d", rid)
-        self.notify(req)
+        self._changed(req)
         return req
 
     async def release(self, rid: int) -> Request:
@@ -245,7 +260,7 @@ class InterpreterService:
                     req.state, req.interpreter, req.joined_at, req.ringing = "connected", req.tried[-1], event.at, ""
                     log.info("interpreter joined: request=%d interpreter=%s room=%s after %.1f s", req.id,
                              req.interpreter, req.room, event.at - req.created_at)
-                    self.notify(req)
+                    self._changed(req)
         elif isinstance(event, ev.ChannelHangup):
             for req in list(self.requests.values()):
                 if event.uniqueid == req.channel_id and req.state == "ringing":
@@ -267,7 +282,7 @@ class InterpreterService:
         req.state, req.left_at = state, at
         log.info("interpreter left: request=%d interpreter=%s after %.0f s", req.id, req.interpreter,
                  at - (req.joined_at or at))
-        self.notify(req)
+        self._changed(req)
         try:
             await self.store.interpreting({
                 "case_uniqueid": req.uniqueid, "interpreter": req.interpreter, "language": req.language,
@@ -288,13 +303,36 @@ class InterpreterService:
             elif req.state in ("moving", "ringing", "waiting"):
                 await self._drop_attempt(req)
                 req.state = "ended"
-                self.notify(req)
+                self._changed(req)
         last = reqs[-1]
         self.publish(ev.AgentCompleted(last.uniqueid, last.queue, interface(last.operator), int(last.wait),
                                        int(event.at - last.answered_at), "conference", event.at))
 
+    async def auto_offer(self) -> list[Request]:
+        """Answered calls of automatically offered languages whose operator does not speak the
+        language get an interpreter request (once per call)."""
+        auto = self.settings.interpreting.auto_offer
+        self._offer_checked &= set(self.board.calls)
+        made: list[Request] = []
+        if not auto:
+            return made
+        for uid, call in list(self.board.calls.items()):
+            if uid in self._offer_checked or not call.operator or call.answered_at is None or not call.agent_channel:
+                continue
+            self._offer_checked.add(uid)
+            op = self.board.skills.get(call.operator)
+            if not policy.interpreter_needed(auto, call.language, op.languages if op else {}) or self.active(uid):
+                continue
+            log.info("automatic interpreter offer: uniqueid=%s lang=%s agent=%s", uid, call.language, call.operator)
+            try:
+                made.append(await self.request(call.operator, "auto", call.language))
+            except Exception as exc:  # a PBX error must not stop the tick
+                log.error("automatic interpreter offer failed: uniqueid=%s agent=%s: %s", uid, call.operator, exc)
+        return made
+
     async def tick(self) -> None:
-        """Waiting requests get the interpreters who came free."""
+        """Waiting requests get the interpreters who came free; answered calls get the automatic offer."""
+        await self.auto_offer()
         now = self._clock()
         for req in list(self.requests.values()):
             if req.state == "ringing" and now - req.ring_started > self.settings.interpreting.ring_seconds + 5:

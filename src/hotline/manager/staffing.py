@@ -1,6 +1,6 @@
 """The staffing page: for a day, per half hour and language, the forecast, the operators needed
-(Erlang C on the forecast from the case history), the operators on the rota, those logged in
-now (the current slot), and the gap. The same table as CSV."""
+(Erlang A, or C without a patience estimate, on the forecast from the case history), the
+operators on the rota, those logged in now (the current slot), and the gap. The same table as CSV."""
 
 from __future__ import annotations
 

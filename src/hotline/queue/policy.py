@@ -4,10 +4,13 @@ call-center simulator (sim/engine.py), so what the simulator proves is what rout
 - ``entry``: at queue entry, the penalty ceiling, the queuerule and whether to overflow at once.
 - ``ceiling``: the ceiling a waiting caller has after ``elapsed`` seconds (the hl-widen rule).
 - ``overflow_stage``: 0 none, 1 free operators of the caller's language, 2 any free operator.
+- ``interpreter_needed``: the automatic offer of an interpreter when the answering operator
+  does not speak the caller's language.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from hotline.config import Routing
@@ -48,3 +51,9 @@ def overflow_stage(routing: Routing, elapsed: float, urgent: bool) -> int:
     if urgent or elapsed >= routing.overflow_same_language_after:
         return 1
     return 0
+
+
+def interpreter_needed(auto_offer: Collection[str], caller_language: str, operator_languages: Collection[str]) -> bool:
+    """A caller of an automatically offered language answered by an operator who does not speak
+    it (the overflow to any operator before the deadline) gets an interpreter at once."""
+    return caller_language in auto_offer and caller_language not in operator_languages

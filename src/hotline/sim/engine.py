@@ -12,6 +12,8 @@ Strategies:
   ``leastrecent``, ``fewestcalls``, ``rrmemory`` (round robin), ``linear`` (file order).
 
 A ringing operator answers after ``ring_delay`` seconds; wait = answer time - arrival.
+With an interpreter ``Pool`` (sim/interpreting.py) a call answered by an operator who does not
+speak an automatically offered language waits for an interpreter, for every strategy alike.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from dataclasses import dataclass, field
 from hotline.config import Routing
 from hotline.queue import policy
 from hotline.queue.skills import GENERAL
+from hotline.sim.interpreting import InterpreterRequest, Pool
 
 STRATEGIES = ("ours", "ringall", "leastrecent", "fewestcalls", "rrmemory", "linear")
 
@@ -64,6 +67,7 @@ class Call:
     abandoned_at: float | None = None
     agent: str | None = None
     entry: policy.Entry | None = None
+    interpreted: bool = False
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,7 @@ class Result:
     target: float
     duty_time: float
     per_language: dict[str, dict[str, float | int | None]] = field(default_factory=dict)
+    pool: Pool | None = None
 
     def figures(self, calls: list[Call] | None = None) -> dict[str, float | int | None]:
         calls = self.calls if calls is None else calls
@@ -106,10 +111,14 @@ class Result:
     def summary(self) -> dict[str, object]:
         busy = sum(a.busy_time for a in self.agents)
         langs = sorted({c.language for c in self.calls})
-        return {"strategy": self.strategy, **self.figures(),
-                "occupancy": round(100 * busy / self.duty_time, 1) if self.duty_time else None,
-                "per_language": {lang: self.figures([c for c in self.calls if c.language == lang])
-                                 for lang in langs}}
+        out: dict[str, object] = {
+            "strategy": self.strategy, **self.figures(),
+            "occupancy": round(100 * busy / self.duty_time, 1) if self.duty_time else None,
+            "per_language": {lang: self.figures([c for c in self.calls if c.language == lang]) for lang in langs}}
+        if self.pool is not None:
+            horizon = max((c.arrival for c in self.calls), default=0.0) + 3600
+            out["interpreting"] = self.pool.summary(horizon)
+        return out
 
 
 def _pct(num: int, den: int) -> float | None:
@@ -118,7 +127,7 @@ def _pct(num: int, den: int) -> float | None:
 
 def simulate(agents: list[Agent], calls: list[Call], routing: Routing, strategy: str = "ours",
              ladder: Ladder | None = None, ring_delay: float = 1.0, wrapup: float | None = None,
-             seed: int = 1, tick: float = 1.0) -> Result:
+             seed: int = 1, tick: float = 1.0, pool: Pool | None = None) -> Result:
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}; one of {', '.join(STRATEGIES)}")
     ladder = ladder or Ladder()
@@ -187,7 +196,9 @@ def simulate(agents: list[Agent], calls: list[Call], routing: Routing, strategy:
             return chosen
         return rng.choice(tier)  # ringall: whoever answers first
 
-    while t <= end and (ci < len(calls) or waiting or busy):
+    pending: dict[int, tuple[Call, Agent]] = {}  # answered calls waiting for an interpreter
+
+    while t <= end and (ci < len(calls) or waiting or busy or pending):
         # duty changes
         while ch < len(changes) and changes[ch][0] <= t:
             _, starting, a = changes[ch]
@@ -207,6 +218,14 @@ def simulate(agents: list[Agent], calls: list[Call], routing: Routing, strategy:
             if aid in on_duty:
                 a.free_since = t
                 free[aid] = a
+        # interpreters answering (or the operator going on alone)
+        if pool is not None and pending:
+            for req in pool.step(t):
+                _, a = pending.pop(req.call_id)
+                start = req.connected_at if req.connected_at is not None else (req.gave_up_at or t)
+                a.busy_time += start - req.requested_at + req.handle
+                a.busy_until = start + req.handle + wrap
+                bisect.insort(busy, (a.busy_until, a.id))
         # arrivals
         while ci < len(calls) and calls[ci].arrival <= t:
             c = calls[ci]
@@ -239,6 +258,14 @@ def simulate(agents: list[Agent], calls: list[Call], routing: Routing, strategy:
                 continue
             c.agent = a.id
             a.calls += 1
+            if pool is not None and pool.needed(c.language, a.languages):
+                c.interpreted = True
+                pool.request(InterpreterRequest(c.id, c.language, a.id, c.answered_at,
+                                                c.handle * pool.model.handle_factor))
+                pending[c.id] = (c, a)
+                a.busy_time += ring_delay
+                a.busy_until = math.inf
+                continue
             a.busy_time += ring_delay + c.handle
             a.busy_until = c.answered_at + c.handle + wrap
             bisect.insort(busy, (a.busy_until, a.id))
@@ -246,4 +273,4 @@ def simulate(agents: list[Agent], calls: list[Call], routing: Routing, strategy:
         t += tick
     for c in waiting:
         c.abandoned_at = c.arrival + c.patience
-    return Result(strategy, calls, agents, routing.target_seconds, duty_time)
+    return Result(strategy, calls, agents, routing.target_seconds, duty_time, pool=pool)

@@ -3,7 +3,10 @@ calls within 15 s.
 
 1. Forecast: offered calls per half-hour slot for the day's weekday, averaged over the same
    weekday of the past weeks in the case store, times the day's hotspot factor (site file).
-2. Erlang C per slot (pooled), and per language (the floor of speakers each language needs).
+2. Erlang A per slot (pooled), and per language (the floor of speakers each language needs),
+   with the callers' mean patience estimated from the same history (abandoned calls over the
+   seconds all callers waited: the exponential model's maximum-likelihood estimate); Erlang C
+   when the history has too few abandoned calls to estimate it. Erlang C is kept alongside.
 3. Optionally the simulator confirms with the real skill mix (the site's operators as
    templates) and adds operators to the slots that miss the goal, until none does.
 """
@@ -28,13 +31,14 @@ SLOT_SECONDS = 1800
 class Slot:
     index: int
     forecast: float
-    needed_erlang: int
+    needed_erlang: int  # Erlang C
     needed_by_language: dict[str, int] = field(default_factory=dict)
     needed_confirmed: int | None = None
     simulated_sl: float | None = None
     logged_in: int | None = None
     scheduled: int | None = None  # operators on the rota for this slot
     scheduled_by_language: dict[str, int] = field(default_factory=dict)
+    needed_erlang_a: int | None = None  # with the callers' patience, when known
 
     @property
     def start(self) -> str:
@@ -42,7 +46,13 @@ class Slot:
 
     @property
     def needed(self) -> int:
-        return self.needed_confirmed if self.needed_confirmed is not None else self.needed_erlang
+        if self.needed_confirmed is not None:
+            return self.needed_confirmed
+        return self.needed_erlang_a if self.needed_erlang_a is not None else self.needed_erlang
+
+    @property
+    def first_estimate(self) -> int:
+        return self.needed_erlang_a if self.needed_erlang_a is not None else self.needed_erlang
 
     @property
     def staffed(self) -> int | None:
@@ -91,27 +101,48 @@ class Plan:
     aht: float
     language_mix: dict[str, float]
     slots: list[Slot]
+    patience: float | None = None  # callers' mean patience in seconds (None: Erlang C only)
+    abandoned: int = 0  # abandoned calls in the history the estimate comes from
+
+    @property
+    def model(self) -> str:
+        return "Erlang A" if self.patience else "Erlang C"
 
     def csv_rows(self) -> list[list[object]]:
         langs = sorted(self.language_mix)
-        head: list[object] = ["slot", "forecast_calls", "needed_erlang_c", "needed_confirmed", "simulated_sl",
-                              "scheduled", "logged_in", "gap", *[f"needed_{lang}" for lang in langs],
+        head: list[object] = ["slot", "forecast_calls", "needed_erlang_c", "needed_erlang_a", "needed_confirmed",
+                              "simulated_sl", "scheduled", "logged_in", "gap", *[f"needed_{lang}" for lang in langs],
                               *[f"scheduled_{lang}" for lang in langs]]
         rows = [head]
         for s in self.slots:
-            rows.append([s.start, round(s.forecast, 1), s.needed_erlang, s.needed_confirmed, s.simulated_sl,
+            rows.append([s.start, round(s.forecast, 1), s.needed_erlang, s.needed_erlang_a, s.needed_confirmed,
+                         s.simulated_sl,
                          s.scheduled, s.logged_in, s.gap, *[s.needed_by_language.get(lang, 0) for lang in langs],
                          *[s.scheduled_by_language.get(lang, 0) for lang in langs]])
         return rows
 
 
-def forecast(history: list[dict[str, Any]], day: dt.date, weeks: int) -> tuple[list[float], dict[str, float], float]:
-    """Per-slot forecast for ``day`` from rows of CaseStore.half_hour_history, the language mix
-    and the average handling time. Only the same weekday counts; missing weeks count as zero
-    only when some history exists for that weekday."""
+MIN_ABANDONED = 20  # fewer abandoned calls in the history: no patience estimate (Erlang C)
+
+
+@dataclass
+class Forecast:
+    per_slot: list[float]
+    mix: dict[str, float]
+    aht: float
+    patience: float | None
+    abandoned: int
+
+
+def forecast(history: list[dict[str, Any]], day: dt.date, weeks: int) -> Forecast:
+    """Per-slot forecast for ``day`` from rows of CaseStore.half_hour_history, the language mix,
+    the average handling time and the callers' mean patience (seconds waited by all callers
+    over the abandoned calls). Only the same weekday counts; missing weeks count as zero only
+    when some history exists for that weekday."""
     per_slot: list[float] = [0.0] * SLOTS
     lang_calls: dict[str, float] = defaultdict(float)
-    talk = answered = 0.0
+    talk = answered = waited = 0.0
+    abandoned = 0
     days = set()
     for r in history:
         d = dt.date.fromisoformat(r["day"])
@@ -122,27 +153,37 @@ def forecast(history: list[dict[str, Any]], day: dt.date, weeks: int) -> tuple[l
         lang_calls[r["language"] or "?"] += r["calls"]
         talk += r["talk"] or 0
         answered += r["answered"] or 0
+        abandoned += int(r.get("abandoned") or 0)
+        waited += float(r.get("waited") or 0.0)
     n = max(1, len(days))
     total = sum(lang_calls.values())
     mix = {k: v / total for k, v in lang_calls.items()} if total else {}
     aht = talk / answered if answered else 300.0
-    return [c / n for c in per_slot], mix, aht
+    patience = waited / abandoned if abandoned >= MIN_ABANDONED and waited > 0 else None
+    return Forecast([c / n for c in per_slot], mix, aht, patience, abandoned)
 
 
 def build(settings: Settings, history: list[dict[str, Any]], day: dt.date, weeks: int = 4,
           confirm: bool = False, seed: int = 1) -> Plan:
-    per_slot, mix, aht = forecast(history, day, weeks)
+    fc = forecast(history, day, weeks)
+    aht, patience = fc.aht, fc.patience
     factor = settings.hotspot_factor(day)
     r = settings.routing
     goal = r.goal_percent / 100
+
+    def need(calls: float, patience: float | None) -> int:
+        return agents_needed(calls, aht, SLOT_SECONDS, r.target_seconds, goal, patience) if calls > 0.05 else 0
+
     slots = []
-    for i, calls in enumerate(per_slot):
+    for i, calls in enumerate(fc.per_slot):
         calls *= factor
-        need = agents_needed(calls, aht, SLOT_SECONDS, r.target_seconds, goal) if calls > 0.05 else 0
-        by_lang = {lang: agents_needed(calls * share, aht, SLOT_SECONDS, r.target_seconds, goal)
-                   for lang, share in mix.items() if calls * share > 0.05}
-        slots.append(Slot(i, calls, need, by_lang))
-    plan = Plan(day, weeks, factor, round(aht, 1), mix, slots)
+        by_lang = {lang: need(calls * share, patience) for lang, share in fc.mix.items() if calls * share > 0.05}
+        slot = Slot(i, calls, need(calls, None), by_lang)
+        if patience:
+            slot.needed_erlang_a = need(calls, patience)
+        slots.append(slot)
+    plan = Plan(day, weeks, factor, round(aht, 1), fc.mix, slots,
+                round(patience, 1) if patience else None, fc.abandoned)
     if settings.rota:
         for s, (n, langs) in zip(plan.slots, scheduled(settings, day), strict=True):
             s.scheduled, s.scheduled_by_language = n, langs
@@ -180,9 +221,10 @@ def confirm_with_simulator(plan: Plan, settings: Settings, seed: int, rounds: in
             t += rng.expovariate(rate)
             if t >= (s.index + 1) * SLOT_SECONDS:
                 break
-            calls.append(Call(len(calls), t, rng.choices(langs, weights)[0], "general", 1e9,
+            patience = rng.expovariate(1 / plan.patience) if plan.patience else 1e9
+            calls.append(Call(len(calls), t, rng.choices(langs, weights)[0], "general", patience,
                               max(20.0, rng.expovariate(1 / plan.aht))))
-    staff = [s.needed_erlang for s in plan.slots]
+    staff = [s.first_estimate for s in plan.slots]
     routing: Routing = settings.routing
     for _ in range(rounds):
         result = simulate(_agents_for(plan, settings, staff),

@@ -41,7 +41,7 @@ def run(path: Path, strategy: str = "ours", seed: int = 1) -> tuple[Result, floa
     data, routing, calls, agents = prepare(path, seed)
     t0 = time.perf_counter()
     result = simulate(agents, calls, routing, strategy, ladder_of(data),
-                      ring_delay=float(data.get("ring_delay", 1.0)), seed=seed)
+                      ring_delay=float(data.get("ring_delay", 1.0)), seed=seed, pool=scenario.make_pool(data))
     return result, time.perf_counter() - t0
 
 
@@ -51,6 +51,6 @@ def compare(path: Path, seed: int = 1, strategies: tuple[str, ...] = STRATEGIES)
     out = []
     for s in strategies:
         r = simulate(copy.deepcopy(agents), copy.deepcopy(calls), routing, s, ladder_of(data),
-                     ring_delay=float(data.get("ring_delay", 1.0)), seed=seed)
+                     ring_delay=float(data.get("ring_delay", 1.0)), seed=seed, pool=scenario.make_pool(data))
         out.append(r.summary())
     return out

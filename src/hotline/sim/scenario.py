@@ -19,6 +19,18 @@ shift_hours = 8
 second_language = { en = 0.12, ko = 0.03, ja = 0.03, ru = 0.02, fr = 0.015, de = 0.01, es = 0.015 }
 topics_per_operator = 2
 ```
+Interpreters (optional): calls of these languages answered by an operator who does not speak
+them wait for an interpreter from the pool (sim/interpreting.py):
+```toml
+[interpreting]
+languages = ["ko", "ja", "ru", "fr", "de", "es"]   # offered automatically
+handle_factor = 1.5      # an interpreted call lasts this much longer
+ring_delay = 4           # seconds until the interpreter answers
+answer_target = 30
+max_wait = 180           # then the operator goes on alone
+pool = { ko = 2, ja = 2, ru = 1 }   # interpreters on duty all day, per language
+```
+or `[[interpreters]]` with `id`, `languages = ["ko"]` and `shifts = [[0, 86400]]`.
 Or explicit staff and calls (for the validation against Asterisk):
 ```toml
 [[operators]]
@@ -46,6 +58,7 @@ from typing import Any
 from hotline.config import ConfigError
 from hotline.sim.engine import Agent, Call
 from hotline.sim.erlang import agents_needed
+from hotline.sim.interpreting import Interpreter, InterpretingModel, Pool
 
 # Share of a day's calls in each hour (Beijing-like: quiet nights, morning and afternoon peaks).
 BEIJING = [0.6, 0.4, 0.3, 0.3, 0.4, 0.8, 1.8, 3.6, 6.2, 7.4, 7.6, 7.0, 5.6, 5.4, 6.6, 7.0,
@@ -182,3 +195,23 @@ def make_agents(data: dict[str, Any], seed: int, calls_hourly: list[float] | Non
             agents.append(Agent(f"a{len(agents)}", langs, frozenset(rng.sample(topics, min(per, len(topics)))),
                                 windows))
     return agents
+
+
+def make_pool(data: dict[str, Any]) -> Pool | None:
+    """The interpreter pool of a scenario, fresh for every run (None without [interpreting])."""
+    cfg = data.get("interpreting")
+    if cfg is None:
+        return None
+    known = {"languages", "handle_factor", "ring_delay", "answer_target", "max_wait", "pool"}
+    for key in cfg:
+        if key not in known:
+            raise ConfigError(f"interpreting.{key}", f"unknown setting (known: {', '.join(sorted(known))})")
+    model = InterpretingModel(frozenset(cfg.get("languages", [])), float(cfg.get("handle_factor", 1.5)),
+                              float(cfg.get("ring_delay", 4.0)), float(cfg.get("answer_target", 30.0)),
+                              float(cfg.get("max_wait", 180.0)))
+    interpreters = [Interpreter(str(i["id"]), frozenset(i["languages"]),
+                                [(float(a), float(b)) for a, b in i.get("shifts", [[0, 86400 * 2]])])
+                    for i in data.get("interpreters", [])]
+    for lang, n in cfg.get("pool", {}).items():
+        interpreters += [Interpreter(f"{lang}{k}", frozenset({lang}), [(0.0, 86400.0 * 2)]) for k in range(int(n))]
+    return Pool(model, interpreters)

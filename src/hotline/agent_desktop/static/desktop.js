@@ -197,6 +197,17 @@
       const end = state.call.answered_at || now();
       $("caller-wait").textContent = fmtSecs(end - state.call.queued_at);
     }
+    const r = state.interpreter;
+    const timer = $("interpreter-timer");
+    if (r && ["moving", "ringing", "waiting"].includes(r.state)) {
+      // the request's own answer target (30 s by default): how long it has waited, late past it
+      const waited = now() - r.created_at;
+      timer.textContent = fmtSecs(waited) + " of " + fmtSecs(r.answer_target);
+      timer.dataset.late = waited > r.answer_target ? "1" : "";
+    } else {
+      timer.textContent = "";
+      timer.dataset.late = "";
+    }
   }
 
   // -- messages -------------------------------------------------------------------------------
@@ -216,6 +227,8 @@
   }
   // -- interpreter ----------------------------------------------------------------------------
   function showInterpreter(r) {
+    const shown = state.interpreter;
+    if (shown && shown.id === r.id && r.seq < shown.seq) return;  // an older answer than what is shown
     state.interpreter = r;
     const text = {
       moving: "moving the call into a conference…", ringing: "ringing interpreter " + r.ringing +
@@ -227,6 +240,7 @@
     $("interpreter-status").dataset.state = r.state;
     $("btn-interpreter-cancel").hidden = !["ringing", "waiting"].includes(r.state);
     $("btn-interpreter-release").hidden = r.state !== "connected";
+    tick();
   }
   async function interpreterAction(kind) {
     const r = kind === "request"
