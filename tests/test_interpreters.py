@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from hotline.sim.phones import call_hotline, tone_share, wait_until
+from hotline.sim.phones import call_hotline, signal_rms, tone_share, wait_until
 
 pytestmark = pytest.mark.asterisk
 
@@ -133,7 +133,14 @@ def test_three_way_call_with_an_interpreter(make_hotline: Any, phones: Any, tone
     status, body = wang.api("GET", f"/api/cases/{uid}/interpreting")  # the operator's own case
     assert status == 200 and body["interpreting"][0]["interpreter"] == "2003"
 
-    # the recordings are complete once the calls ended: what each heard, when
+    # the recordings are complete once the calls ended: what each heard, when.
+    # The interpreter first heard the announcement (language, case number), not yet the room
+    spoken = (0.3, joined - ic.connected_at - 0.3)
+    assert spoken[1] - spoken[0] >= 1.5, ("announcement too short", ic.connected_at, joined)
+    assert signal_rms(ic.recording, *spoken) > 200, "the interpreter heard nothing before joining"
+    # (speech has some power near any tone; in the room each tone is about a third of all)
+    assert tone_share(ic.recording, CALLER_HZ, *spoken) < 0.15 and tone_share(ic.recording, OP_HZ, *spoken) < 0.15
+    assert r["case_id"] == case["id"]
     shares = {"caller": {f: heard(call, f) for f in (CALLER_HZ, OP_HZ, INT_HZ)},
               "operator": {f: heard(op.calls[0], f) for f in (CALLER_HZ, OP_HZ, INT_HZ)},
               "interpreter": {f: heard(ic, f) for f in (CALLER_HZ, OP_HZ, INT_HZ)}}

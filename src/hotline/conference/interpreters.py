@@ -42,12 +42,13 @@ log = logging.getLogger(__name__)
 class ConferenceControl(Protocol):
     async def move_to_conference(self, caller: str, operator: str, room: str) -> None: ...
     async def originate_to_conference(self, dial: str, room: str, caller_id: str, channel_id: str,
-                                      ring_seconds: int) -> None: ...
+                                      ring_seconds: int, language: str = "", case: str = "") -> None: ...
     async def hangup(self, channel: str) -> None: ...
 
 
 class InterpreterStore(Protocol):
     async def interpreting(self, row: dict[str, Any]) -> None: ...
+    async def get(self, uniqueid: str) -> dict[str, Any] | None: ...
 
 
 @dataclass
@@ -82,6 +83,7 @@ class Request:
     interpreter: str = ""
     joined_at: float | None = None
     left_at: float | None = None
+    case_id: int | None = None  # the case number the interpreter hears
     answer_target: float = 30.0  # seconds from the request to the interpreter joining
     seq: int = 0  # grows with every change: a desktop drops a message older than what it shows
 
@@ -89,7 +91,8 @@ class Request:
         return {"id": self.id, "seq": self.seq, "answer_target": self.answer_target, "uniqueid": self.uniqueid,
                 "language": self.language, "operator": self.operator,
                 "state": self.state, "ringing": self.ringing, "tried": list(self.tried),
-                "interpreter": self.interpreter, "created_at": self.created_at, "joined_at": self.joined_at,
+                "interpreter": self.interpreter, "case_id": self.case_id, "created_at": self.created_at,
+                "joined_at": self.joined_at,
                 "left_at": self.left_at, "room": self.room}
 
 
@@ -189,6 +192,11 @@ class InterpreterService:
         else:  # already in a room from an earlier request: the same room
             earlier = [r for r in self.requests.values() if r.uniqueid == call.uniqueid and r.id != rid]
             req.room = room = earlier[-1].room
+        try:
+            case = await self.store.get(call.uniqueid)
+            req.case_id = int(case["id"]) if case else None
+        except Exception as exc:  # the announcement goes without the number
+            log.error("interpreter request: case of uniqueid=%s unreadable: %s", call.uniqueid, exc)
         log.info("interpreter requested: request=%d uniqueid=%s lang=%s agent=%s room=%s", rid, call.uniqueid,
                  language, operator, room)
         await self._next(req)
@@ -206,7 +214,8 @@ class InterpreterService:
             try:
                 await self.pbx.originate_to_conference(
                     it.cfg.dial or interface(ext), req.room, f'"{lang.name if lang else req.language} interpreting" '
-                    f'<{req.operator}>', req.channel_id, self.settings.interpreting.ring_seconds)
+                    f'<{req.operator}>', req.channel_id, self.settings.interpreting.ring_seconds,
+                    req.language, str(req.case_id or ""))
             except Exception as exc:
                 log.error("interpreter originate failed: request=%d interpreter=%s: %s", req.id, ext, exc)
                 it.busy_with = None
@@ -335,7 +344,9 @@ class InterpreterService:
         await self.auto_offer()
         now = self._clock()
         for req in list(self.requests.values()):
-            if req.state == "ringing" and now - req.ring_started > self.settings.interpreting.ring_seconds + 5:
+            # (ringing lasts until the interpreter joins the room: their phone's ring time, then
+            # the announcement of a few seconds)
+            if req.state == "ringing" and now - req.ring_started > self.settings.interpreting.ring_seconds + 30:
                 # no Hangup came for the attempt (the phone was not even reachable): the next one
                 log.info("interpreter unreachable: request=%d interpreter=%s", req.id, req.ringing)
                 await self._drop_attempt(req)

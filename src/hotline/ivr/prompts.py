@@ -27,7 +27,8 @@ PHRASES: dict[str, dict[str, str]] = {
            "self": "普通话"},
     "en": {"welcome": "Welcome to the {number} citizen service hotline.", "choose": "For {lang}, press {digit}.",
            "topic": "For {topic}, press {digit}.", "any": "For any operator now, press 0.",
-           "hold": "Please hold, an operator will answer shortly.", "self": "English"},
+           "hold": "Please hold, an operator will answer shortly.", "self": "English",
+           "interpreting": "Interpreting request.", "case": "Case number"},
     "ja": {"welcome": "しみんサービス ホットラインです。", "choose": "{lang}は、{digit}を おしてください。",
            "topic": "{topic}は、{digit}を おしてください。", "any": "オペレーターは、0を おしてください。",
            "hold": "しょうしょう おまちください。", "self": "にほんご"},
@@ -81,6 +82,24 @@ def prompts_for(settings: Settings) -> list[Prompt]:
         menu.append((lang.voice, p["any"]))
         out.append(Prompt(f"ivr/{lang.code}/topic-menu", tuple(menu), f"{lang.code}/topic-menu.wav"))
         out.append(Prompt(f"moh/{lang.code}/hold", ((lang.voice, p["hold"]),), f"{lang.code}/hold.wav"))
+    out += interpreter_prompts(settings)
+    return out
+
+
+def interpreter_prompts(settings: Settings) -> list[Prompt]:
+    """What an interpreter hears on answering, before joining the room: "interpreting request",
+    the language (its own name in its own voice), "case number" and the digits, in the
+    hotline's language (the one interpreters translate to)."""
+    default = settings.default_language
+    words = PHRASES.get(default.code, {})
+    if "interpreting" not in words:
+        words = PHRASES["en"]
+    out = [Prompt("interp/intro", ((default.voice, words["interpreting"]),), "interp/intro.wav"),
+           Prompt("interp/case", ((default.voice, words["case"]),), "interp/case.wav")]
+    for lang in settings.languages:
+        out.append(Prompt(f"interp/lang-{lang.code}", ((lang.voice, _phrases(lang.code).get("self", lang.name)),),
+                          f"interp/lang-{lang.code}.wav"))
+    out += [Prompt(f"interp/digit-{d}", ((default.voice, str(d)),), f"interp/digit-{d}.wav") for d in range(10)]
     return out
 
 

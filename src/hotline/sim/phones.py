@@ -376,8 +376,8 @@ def call_hotline(phones: Any, mic: Path | None, number: str, digits: list[str], 
     return call
 
 
-def tone_share(path: Path, freq: float, start: float = 0.0, end: float | None = None) -> float:
-    """Share of the signal's power within +-40 Hz of ``freq`` between start and end seconds."""
+def _read_wav(path: Path) -> tuple[Any, int]:
+    """Samples (mono, float) and rate of a phone's recording."""
     import wave
 
     import numpy as np
@@ -390,11 +390,18 @@ def tone_share(path: Path, freq: float, start: float = 0.0, end: float | None = 
                 data = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16).astype(np.float64)
                 if w.getnchannels() > 1:
                     data = data.reshape(-1, w.getnchannels()).mean(axis=1)
-            break
+            return data, int(rate)
         except (wave.Error, EOFError):
             if time.time() > deadline:
                 raise
             time.sleep(0.1)
+
+
+def tone_share(path: Path, freq: float, start: float = 0.0, end: float | None = None) -> float:
+    """Share of the signal's power within +-40 Hz of ``freq`` between start and end seconds."""
+    import numpy as np
+
+    data, rate = _read_wav(path)
     seg = data[int(start * rate): None if end is None else int(end * rate)]
     if len(seg) < rate // 4:
         return 0.0
@@ -404,6 +411,15 @@ def tone_share(path: Path, freq: float, start: float = 0.0, end: float | None = 
     band = spec[(freqs > freq - 40) & (freqs < freq + 40)].sum()
     share: float = float(band) / float(total) if float(total) > 0 else 0.0
     return share
+
+
+def signal_rms(path: Path, start: float = 0.0, end: float | None = None) -> float:
+    """Loudness (RMS of 16-bit samples) of what a phone heard between start and end seconds."""
+    import numpy as np
+
+    data, rate = _read_wav(path)
+    seg = data[int(start * rate): None if end is None else int(end * rate)]
+    return float(np.sqrt(np.mean(seg * seg))) if len(seg) else 0.0
 
 
 def wav_seconds(path: Path) -> float:
