@@ -62,6 +62,7 @@ class Prompt:
     name: str  # e.g. "ivr/language-menu", "ivr/en/topic-menu", "moh/en/hold"
     parts: tuple[tuple[str, str], ...]
     override: str  # relative path of a recorded replacement under prompts_override
+    trim: bool = False  # cut the synthesiser's leading and trailing silence (pieces said in a row)
 
 
 def _phrases(code: str) -> dict[str, str]:
@@ -94,12 +95,13 @@ def interpreter_prompts(settings: Settings) -> list[Prompt]:
     words = PHRASES.get(default.code, {})
     if "interpreting" not in words:
         words = PHRASES["en"]
-    out = [Prompt("interp/intro", ((default.voice, words["interpreting"]),), "interp/intro.wav"),
-           Prompt("interp/case", ((default.voice, words["case"]),), "interp/case.wav")]
+    out = [Prompt("interp/intro", ((default.voice, words["interpreting"]),), "interp/intro.wav", True),
+           Prompt("interp/case", ((default.voice, words["case"]),), "interp/case.wav", True)]
     for lang in settings.languages:
         out.append(Prompt(f"interp/lang-{lang.code}", ((lang.voice, _phrases(lang.code).get("self", lang.name)),),
-                          f"interp/lang-{lang.code}.wav"))
-    out += [Prompt(f"interp/digit-{d}", ((default.voice, str(d)),), f"interp/digit-{d}.wav") for d in range(10)]
+                          f"interp/lang-{lang.code}.wav", True))
+    out += [Prompt(f"interp/digit-{d}", ((default.voice, str(d)),), f"interp/digit-{d}.wav", True)
+            for d in range(10)]
     return out
 
 
@@ -147,7 +149,10 @@ def render_prompts(settings: Settings, sounds_dir: Path, cache_dir: Path) -> lis
                 to_asterisk_wav(raw, piece)
                 raw.unlink()
             pieces.append(piece)
-        if len(pieces) == 1:
+        if prompt.trim:  # silence above 0.5% of full scale for 50 ms starts and ends the speech
+            _run(["sox", *map(str, pieces), str(dest), "silence", "1", "0.05", "0.5%", "reverse",
+                  "silence", "1", "0.05", "0.5%", "reverse"])
+        elif len(pieces) == 1:
             shutil.copyfile(pieces[0], dest)
         else:
             _run(["sox", *map(str, pieces), str(dest)])
