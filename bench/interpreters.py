@@ -91,11 +91,12 @@ def main() -> None:
             seen = {ext: len(ph.calls) for ext, ph in interps.items()}
             answered_ops = len(op.calls)
             call = phones.dial(caller, "12345")
-            wait_until(lambda: call.connected_at, 10, "the IVR answered")
+            wait_until(lambda call=call: call.connected_at, 10, "the IVR answered")
             for digit in ("2", "1"):  # English, housing
                 time.sleep(1.5)
                 phones.dtmf(call, digit)
-            wait_until(lambda: len(op.calls) > answered_ops and op.calls[-1].connected_at, 20, "the operator answered")
+            wait_until(lambda n=answered_ops: len(op.calls) > n and op.calls[-1].connected_at, 20,
+                       "the operator answered")
             time.sleep(0.5)
             clicked = time.time()
             status, body = wang.api("POST", "/api/interpreters/request", {"language": "en"})

@@ -76,8 +76,8 @@ def member(queue: str, ext: str, status: int = 1, paused: bool = False, reason: 
 class Floor:
     """The services the wallboard sits on, fed by hand."""
 
-    def __init__(self, tmp_path: Path, clock: Clock | None = None) -> None:
-        self.settings = config.load(SITE, {})
+    def __init__(self, tmp_path: Path, clock: Clock | None = None, settings: config.Settings | None = None) -> None:
+        self.settings = settings or config.load(SITE, {})
         self.clock = clock or Clock()
         self.roster = Roster(self.settings, self.clock)
         self.sl = ServiceLevel(15, self.clock)
@@ -338,6 +338,72 @@ async def test_history_agrees_with_the_case_rows(web: Web) -> None:
         assert r.status == 400
     finally:
         await boss.close()
+
+
+class ConferencePbx:
+    def __init__(self) -> None:
+        self.calls: list[tuple[Any, ...]] = []
+
+    async def move_to_conference(self, *a: Any) -> None:
+        self.calls.append(("move", *a))
+
+    async def originate_to_conference(self, *a: Any) -> None:
+        self.calls.append(("originate", *a))
+
+    async def hangup(self, *a: Any) -> None:
+        self.calls.append(("hangup", *a))
+
+
+class CaseRows:
+    async def interpreting(self, row: dict[str, Any]) -> None: ...
+
+    async def get(self, uniqueid: str) -> dict[str, Any] | None:
+        return {"id": 4711, "uniqueid": uniqueid}
+
+
+async def test_automatic_offer_and_interpreters_on_the_wallboard(tmp_path: Path) -> None:
+    import tomllib
+
+    from hotline.conference.interpreters import InterpreterService
+
+    data = tomllib.loads(SITE.read_text())
+    data["interpreting"] = {"auto_offer": ["ko"], "answer_target_seconds": 30}
+    data["interpreters"] = [{"extension": "3001", "name": "Park", "languages": {"ko": 5, "zh": 4}}]
+    f = Floor(tmp_path, settings=config.parse(data, SITE.parent, {}))
+    pbx = ConferencePbx()
+    svc = InterpreterService(f.settings, f.board, pbx, CaseRows(), lambda e: None, clock=f.clock)
+    f.wallboard.interpreting = svc.board_section
+    svc.set_state("3001", "login")
+    f.login("1001")  # Mandarin and English, no Korean
+    f.login("1004")  # speaks Korean, but is busy
+    f.clock.now = T0 + 100
+
+    def answered(uid: str, lang: str, ext: str) -> None:
+        q = f"hl-{lang}-housing"
+        f.apply(ev.CallerJoined(uid, uid, q, "13900001234", lang, "housing", "", 1, f.clock.now - 9),
+                ev.AgentConnected(uid, q, f"PJSIP/{ext}", ext, 9, f.clock.now, channel=f"PJSIP/citizens-{uid}",
+                                  agent_channel=f"PJSIP/{ext}-{uid}", language=lang))
+
+    answered("ko-by-speaker", "ko", "1004")  # a Korean speaker answered: nothing to offer
+    answered("zh-call", "zh", "1002")  # not an offered language
+    assert await svc.auto_offer() == []
+    answered("ko-call", "ko", "1001")  # the overflow to a Mandarin operator
+    (req,) = await svc.auto_offer()
+    assert (req.uniqueid, req.language, req.operator, req.requested_by, req.case_id) == ("ko-call", "ko", "1001",
+                                                                                       "auto", 4711)
+    assert pbx.calls[0] == ("move", "PJSIP/citizens-ko-call", "PJSIP/1001-ko-call", req.room)
+    kind, dial, room, _cid, _chan, _ring, lang, case = pbx.calls[1]
+    assert (kind, dial, room, lang, case) == ("originate", "PJSIP/3001", req.room, "ko", "4711")
+    assert await svc.auto_offer() == []  # once per call
+
+    section = f.wallboard._sections()["interpreting"]
+    assert section["answer_target"] == 30
+    assert section["interpreters"] == [{"extension": "3001", "name": "Park", "languages": {"ko": 5, "zh": 4},
+                                        "state": "talking", "idle_since": T0, "request": req.id}]
+    (row,) = section["requests"]
+    assert (row["state"], row["ringing"], row["requested_by"], row["late"]) == ("ringing", "3001", "auto", False)
+    f.clock.now += 31  # past the request's answer target and still not connected
+    assert f.wallboard._sections()["interpreting"]["requests"][0]["late"] is True
 
 
 def test_supervision_needs_a_known_phone() -> None:

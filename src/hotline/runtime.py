@@ -99,6 +99,8 @@ class Hotline:
         self.interpreters = InterpreterService(s, self.board, self.pbx, self.store, self.bus.publish,
                                                self._interpreter_progress)
         self.bus.add_filter(self.interpreters.keep)
+        self.wallboard.interpreting = self.interpreters.board_section
+        self.interpreters.on_change = self.wallboard.changed
         interpreter_sub = self.bus.subscribe("interpreters")
 
         def apply_state(event: ev.Event) -> None:

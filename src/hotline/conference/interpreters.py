@@ -112,10 +112,27 @@ class InterpreterService:
         self._ids = itertools.count(1)
         self._moved: set[str] = set()  # uniqueids whose queue call moved into a room
         self._offer_checked: set[str] = set()  # answered calls the automatic offer looked at
+        self.on_change: Callable[[], None] = lambda: None  # the wallboard flushes
 
     def _changed(self, req: Request) -> None:
         req.seq += 1
         self.notify(req)
+        self.on_change()
+
+    def board_section(self) -> dict[str, Any]:
+        """The wallboard's interpreters: the pool's states and the open requests (their waits grow on
+        the page from ``created_at``; ``late`` once past the answer target)."""
+        now = self._clock()
+        open_ = [r for r in self.requests.values() if r.state in ("moving", "ringing", "waiting", "connected")]
+        return {
+            "answer_target": self.settings.interpreting.answer_target_seconds,
+            "interpreters": [self.state(ext) for ext in self.pool],
+            "requests": [{"id": r.id, "language": r.language, "operator": r.operator, "state": r.state,
+                          "ringing": r.ringing, "interpreter": r.interpreter, "created_at": r.created_at,
+                          "joined_at": r.joined_at, "requested_by": r.requested_by,
+                          "late": r.state != "connected" and now - r.created_at > r.answer_target}
+                         for r in open_],
+        }
 
     # -- the pool -----------------------------------------------------------------------------------
 
@@ -139,6 +156,7 @@ class InterpreterService:
         else:
             raise AgentError("bad-request", f"unknown action {action!r}")
         log.info("interpreter=%s %s", ext, action)
+        self.on_change()
         return self.state(ext)
 
     def state(self, ext: str) -> dict[str, Any]:
@@ -343,6 +361,10 @@ class InterpreterService:
         """Waiting requests get the interpreters who came free; answered calls get the automatic offer."""
         await self.auto_offer()
         now = self._clock()
+        for rid, req in list(self.requests.items()):  # finished requests are listed for an hour
+            finished = req.state in ("released", "cancelled", "ended", "failed")
+            if finished and now - (req.left_at or req.created_at) > 3600:
+                del self.requests[rid]
         for req in list(self.requests.values()):
             # (ringing lasts until the interpreter joins the room: their phone's ring time, then
             # the announcement of a few seconds)

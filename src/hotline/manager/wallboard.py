@@ -46,6 +46,7 @@ class WallboardService:
         self.summary: dict[str, Any] = {"cases_in_progress": 0, "top_topics": []}
         self._audit: list[dict[str, Any]] = []
         self._audit_stale = True
+        self.interpreting: Callable[[], dict[str, Any]] | None = None  # the interpreter pool's section
 
     # -- events -------------------------------------------------------------------------------------
 
@@ -96,7 +97,8 @@ class WallboardService:
         return {"waiting": self.board.waiting(), "alerts": self.board.alerts(), "totals": totals,
                 "summary": {**self.summary, "calls_today": totals["offered"],
                             "sl_today": totals["sl_over_offered"]},
-                "sessions": [s.to_json() for s in self.supervision.sessions.values()]}
+                "sessions": [s.to_json() for s in self.supervision.sessions.values()],
+                "interpreting": self.interpreting() if self.interpreting is not None else None}
 
     def flush(self, agents: list[dict[str, Any]]) -> dict[str, Any] | None:
         """Send what changed; ``agents`` are the operator rows to compare with what was sent."""

@@ -151,6 +151,32 @@
       " since " + new Date(s.started_at * 1000).toLocaleTimeString()).join("; ") : "none";
     $("spy-stop").hidden = !mine.length;
   }
+  function renderInterpreting(it) {
+    S.interpreting = it;
+    $("interpreting-panel").hidden = !it || !it.interpreters.length;
+    if (!it) return;
+    $("interpreter-requests").tBodies[0].replaceChildren(...it.requests.map((r) => {
+      const tr = el("tr");
+      tr.dataset.id = r.id;
+      tr.dataset.created = r.created_at;
+      tr.dataset.joined = r.joined_at || "";
+      const who = r.state === "ringing" ? "ringing " + r.ringing : r.state === "connected" ? "with " + r.interpreter : r.state;
+      tr.replaceChildren(el("td", "#" + r.id), el("td", r.language), el("td", r.operator), el("td", who, "state"),
+        el("td", "", "waited" + (r.late ? " late" : "")), el("td", r.requested_by));
+      return tr;
+    }));
+    $("interpreters").tBodies[0].replaceChildren(...it.interpreters.map((i) => {
+      const tr = el("tr");
+      tr.dataset.ext = i.extension;
+      tr.dataset.state = i.state;
+      tr.dataset.idle = i.state === "ready" ? i.idle_since : "";
+      tr.replaceChildren(el("td", i.name + " (" + i.extension + ")"),
+        el("td", Object.entries(i.languages).map(([l, p]) => l + " " + p).join(", ")), el("td", i.state, "state"),
+        el("td", "", "idle"));
+      return tr;
+    }));
+    tick();
+  }
   function renderAudit(rows) {
     $("audit").replaceChildren(...rows.map((r) => el("li", new Date(r.at * 1000).toLocaleTimeString() + " " + r.actor +
       " " + r.action + " " + (r.target || "") + " " + JSON.stringify(r.detail))));
@@ -167,6 +193,17 @@
     }
     for (const tr of $("agents").tBodies[0].rows) {
       tr.querySelector(".for").textContent = tr.dataset.since ? fmtSecs(now() - Number(tr.dataset.since)) : "";
+    }
+    const target = S.interpreting ? S.interpreting.answer_target : 30;
+    for (const tr of $("interpreter-requests").tBodies[0].rows) {  // the request's own answer target
+      const end = tr.dataset.joined ? Number(tr.dataset.joined) : now();
+      const w = end - Number(tr.dataset.created);
+      const c = tr.querySelector(".waited");
+      c.textContent = fmtSecs(w) + " / " + fmtSecs(target);
+      c.classList.toggle("late", w > target);
+    }
+    for (const tr of $("interpreters").tBodies[0].rows) {
+      tr.querySelector(".idle").textContent = tr.dataset.idle ? fmtSecs(now() - Number(tr.dataset.idle)) : "";
     }
   }
 
@@ -219,6 +256,7 @@
     if (m.totals) renderTotals(m.totals);
     if (m.summary) renderSummary(m.summary);
     if (m.sessions) { S.sessions = m.sessions; renderSessions(); }
+    if ("interpreting" in m) renderInterpreting(m.interpreting);
     if (m.audit) renderAudit(m.audit);
     tick();
   }
