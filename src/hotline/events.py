@@ -180,7 +180,7 @@ class TranscriptText:
     ``start``/``end`` are seconds since the call was answered."""
 
     uniqueid: str
-    speaker: str  # caller | operator
+    speaker: str  # caller | operator | interpreter
     language: str
     kind: str  # partial | final
     text: str
@@ -214,6 +214,29 @@ class ConferenceJoined:
 
 
 @dataclass(frozen=True)
+class InterpreterJoined:
+    """An interpreter joined a call's room (the service's InterpreterService, from ConfbridgeJoin)."""
+
+    uniqueid: str  # the caller's call (the case)
+    request: int
+    interpreter: str  # extension
+    language: str
+    channel: str  # the interpreter's channel (transcribed as a leg of its own)
+    answered_at: float  # when the operator answered the call (transcript times count from it)
+    at: float
+
+
+@dataclass(frozen=True)
+class InterpreterLeft:
+    """An interpreter left a call's room (released, hung up, or the call ended)."""
+
+    uniqueid: str
+    request: int
+    interpreter: str
+    at: float
+
+
+@dataclass(frozen=True)
 class ConferenceLeft:
     """A channel left a ConfBridge room (ConfbridgeLeave)."""
 
@@ -225,4 +248,5 @@ class ConferenceLeft:
 
 Event = (CallerJoined | CallerLeft | CallerAbandoned | AgentRinging | AgentNoAnswer | AgentConnected
          | AgentCompleted | MemberStatus | MemberRemoved | ChannelHangup | PbxConnected | PbxDisconnected
-         | Resynced | TranscriptText | TranscriptionStatus | ConferenceJoined | ConferenceLeft)
+         | Resynced | TranscriptText | TranscriptionStatus | ConferenceJoined | ConferenceLeft
+         | InterpreterJoined | InterpreterLeft)

@@ -14,6 +14,7 @@ from aiohttp import web
 from hotline import events as ev
 from hotline.agent_desktop.desktop import DesktopService
 from hotline.agent_desktop.hub import Hub
+from hotline.agent_desktop.interpreter_desk import InterpreterDesk
 from hotline.agent_desktop.web import build_app
 from hotline.auth.users import UserDirectory
 from hotline.bus import Bus, consume
@@ -102,6 +103,8 @@ class Hotline:
         self.wallboard.interpreting = self.interpreters.board_section
         self.interpreters.on_change = self.wallboard.changed
         interpreter_sub = self.bus.subscribe("interpreters")
+        self.interpreter_desk = InterpreterDesk(s, self.store, self.hub)
+        interpreter_desk_sub = self.bus.subscribe("interpreter-desk", maxsize=50_000)
 
         def apply_state(event: ev.Event) -> None:
             self.roster.apply(event)
@@ -120,6 +123,7 @@ class Hotline:
             asyncio.create_task(self.wallboard.tick_forever(), name="wallboard-tick"),
             asyncio.create_task(consume(interpreter_sub, self.interpreters.handle), name="interpreter-pump"),
             asyncio.create_task(self.interpreters.run(), name="interpreter-tick"),
+            asyncio.create_task(consume(interpreter_desk_sub, self.interpreter_desk.handle), name="interpreter-desk"),
         ]
         self.transcription: TranscriptionService | None = None
         self.audiosocket: AudioSocketServer | None = None
@@ -135,7 +139,7 @@ class Hotline:
         if self.serve_http:
             app = build_app(s, self.secrets.api_token, self.users, self.commands, self.roster, self.sl, self.store,
                             self.desktop, self.hub, wallboard=self.wallboard, supervision=self.supervision,
-                            interpreters=self.interpreters)
+                            interpreters=self.interpreters, interpreter_desk=self.interpreter_desk)
             self._runner = web.AppRunner(app, access_log=None)
             await self._runner.setup()
             await web.TCPSite(self._runner, s.http.host, s.http.port).start()
@@ -147,7 +151,8 @@ class Hotline:
         folders = model_folders(s.transcription.models)
         self.models = ModelRegistry(folders, self._speech_pool)
         self.transcription = TranscriptionService(self.models, self._speech_pool, self.bus.publish, self.pbx,
-                                                  "127.0.0.1", s.transcription.audiosocket_port)
+                                                  "127.0.0.1", s.transcription.audiosocket_port,
+                                                  operator_language=self._operator_language)
         sub = self.bus.subscribe("transcription")
         self.tasks.append(asyncio.create_task(consume(sub, self.transcription.handle), name="transcription-pump"))
         self.audiosocket = AudioSocketServer(self.transcription.open_leg, "127.0.0.1",
@@ -157,6 +162,14 @@ class Hotline:
             log.warning("transcription: no speech models configured ([transcription.models] or "
                         "HOTLINE_VOSK_MODEL_<LANG>); calls go on without transcripts")
         self.tasks.append(asyncio.create_task(self.models.load_all(), name="load-speech-models"))
+
+    def _operator_language(self, extension: str, language: str) -> str:
+        """The language an operator speaks on a call: the caller's if they have it (skills as set
+        now), else the hotline's own (an interpreted call)."""
+        op = self.skills.get(extension)
+        if op is None or language in op.languages:
+            return language
+        return self.settings.default_language.code
 
     def _interpreter_progress(self, req: Request) -> None:
         self.desktop.interpreter(req.operator, req.to_json())

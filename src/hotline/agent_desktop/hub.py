@@ -25,6 +25,7 @@ SERVER_TYPES = frozenset(SCHEMA["server"])
 CLIENT_TYPES = frozenset(SCHEMA["client"])
 BOARD_SERVER_TYPES = frozenset(SCHEMA["wallboard"]["server"])
 BOARD_CLIENT_TYPES = frozenset(SCHEMA["wallboard"]["client"])
+DESK_SERVER_TYPES = frozenset(SCHEMA["interpreter"]["server"])
 
 
 def message(kind: str, /, **fields: Any) -> dict[str, Any]:
@@ -36,6 +37,13 @@ def message(kind: str, /, **fields: Any) -> dict[str, Any]:
 def board_message(kind: str, /, **fields: Any) -> dict[str, Any]:
     if kind not in BOARD_SERVER_TYPES:
         raise ValueError(f"undocumented wallboard message type {kind!r}: add it to messages.json")
+    return {"type": kind, **fields}
+
+
+def desk_message(kind: str, /, **fields: Any) -> dict[str, Any]:
+    """A message to an interpreter's page (/ws/interpreter)."""
+    if kind not in DESK_SERVER_TYPES:
+        raise ValueError(f"undocumented interpreter message type {kind!r}: add it to messages.json")
     return {"type": kind, **fields}
 
 
@@ -71,15 +79,15 @@ class Client:
 
 
 class Hub:
-    """Sockets indexed by the operator extension they belong to, so a message costs a lookup,
-    not a scan of every open desktop."""
+    """Sockets indexed by the extension they belong to (operators' desktops, interpreters'
+    pages), so a message costs a lookup, not a scan of every open page."""
 
     def __init__(self) -> None:
         self._by_extension: dict[str, set[Client]] = {}
         self._boards: set[Client] = set()  # supervisors' wallboards
 
     def add(self, client: Client) -> None:
-        if client.principal.role == "operator" and client.principal.extension:
+        if client.principal.role in ("operator", "interpreter") and client.principal.extension:
             self._by_extension.setdefault(client.principal.extension, set()).add(client)
 
     def add_board(self, client: Client) -> None:
@@ -94,8 +102,9 @@ class Hub:
                 del self._by_extension[client.principal.extension]
 
     def to_extension(self, extension: str, msg: dict[str, Any]) -> int:
-        """To every open desktop of the operator on ``extension`` (and nobody else)."""
-        if msg.get("type") not in SERVER_TYPES:
+        """To every open page of the user on ``extension`` (an operator's desktop, an interpreter's
+        page), and nobody else."""
+        if msg.get("type") not in SERVER_TYPES | DESK_SERVER_TYPES:
             raise ValueError(f"undocumented desktop message type {msg.get('type')!r}")
         clients = self._by_extension.get(extension, ())
         if not clients:

@@ -1,14 +1,22 @@
 """Interpreter routes: an operator asks for an interpreter on their call, cancels or releases it;
-interpreters log in, pause and log out; shift managers see the pool and the minutes report."""
+interpreters log in, pause and log out, and have a page (/interpreter, live over /ws/interpreter)
+with the case summary and transcript of the call they are in; shift managers see the pool and
+the minutes report."""
 
 from __future__ import annotations
 
+import json
 import logging
+import time
 
+import aiohttp_jinja2
 from aiohttp import web
 
 from hotline.agent_desktop.api import date_range, json_body
+from hotline.agent_desktop.hub import Client, Hub, desk_message
+from hotline.agent_desktop.interpreter_desk import InterpreterDesk
 from hotline.agent_desktop.security import principal_of, require
+from hotline.agent_desktop.sockets import serve_socket
 from hotline.cases.store import CaseStore
 from hotline.conference.interpreters import InterpreterService
 from hotline.queue.agents import AgentError
@@ -16,7 +24,8 @@ from hotline.queue.agents import AgentError
 log = logging.getLogger(__name__)
 
 
-def add_routes(app: web.Application, service: InterpreterService, store: CaseStore) -> None:
+def add_routes(app: web.Application, service: InterpreterService, store: CaseStore,
+               desk: InterpreterDesk | None = None, hub: Hub | None = None, origin: str = "") -> None:
     @require("operator", "supervisor")
     async def ask(request: web.Request) -> web.Response:
         p = principal_of(request)
@@ -81,6 +90,35 @@ def add_routes(app: web.Application, service: InterpreterService, store: CaseSto
                 raise AgentError("forbidden", "this case is not yours")
         return web.json_response({"interpreting": await store.interpreting_of(uid)})
 
+    def my_state(ext: str) -> dict[str, object] | None:
+        return service.state(ext) if ext in service.pool else None
+
+    @require("interpreter")
+    async def page(request: web.Request) -> web.StreamResponse:
+        p = principal_of(request)
+        assert p is not None
+        return aiohttp_jinja2.render_template("interpreter.html", request, {"me": p, "csrf": p.csrf})
+
+    @require("interpreter")
+    async def socket(request: web.Request) -> web.StreamResponse:
+        p = principal_of(request)
+        assert p is not None and desk is not None and hub is not None
+
+        async def snapshot() -> dict[str, object]:
+            return desk_message("interpreter_snapshot", me=p.to_json(), state=my_state(p.extension),
+                                assignment=desk.assignments.get(p.extension), server_time=time.time())
+
+        async def on_text(client: Client, data: str) -> None:
+            msg = json.loads(data)
+            if not isinstance(msg, dict) or msg.get("type") != "ping":
+                raise ValueError("unknown message type")
+
+        return await serve_socket(request, origin, p, hub, hub.add, snapshot, on_text,
+                                  lambda text: desk_message("error", message=text), "interpreter")
+
+    if desk is not None and hub is not None:
+        app.router.add_get("/interpreter", page)
+        app.router.add_get("/ws/interpreter", socket)
     app.router.add_post("/api/interpreters/request", ask)
     app.router.add_post(r"/api/interpreters/requests/{id:\d+}/cancel", cancel)
     app.router.add_post(r"/api/interpreters/requests/{id:\d+}/release", release)

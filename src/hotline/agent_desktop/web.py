@@ -19,6 +19,7 @@ from aiohttp import web
 from hotline.agent_desktop import api, interpreting
 from hotline.agent_desktop.desktop import DesktopService
 from hotline.agent_desktop.hub import CLIENT_TYPES, Client, Hub, message
+from hotline.agent_desktop.interpreter_desk import InterpreterDesk
 from hotline.agent_desktop.security import (
     COOKIE,
     build_middleware,
@@ -43,14 +44,15 @@ from hotline.queue.service_level import ServiceLevel
 log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
 LOGIN_CSRF = "hl_login_csrf"
-HOME = {"operator": "/desktop", "supervisor": "/wallboard"}
+HOME = {"operator": "/desktop", "supervisor": "/wallboard", "interpreter": "/interpreter"}
 
 
 def build_app(settings: Settings, service_token: str, users: UserDirectory, commands: AgentCommands,
               roster: Roster, sl: ServiceLevel, store: CaseStore, desktop: DesktopService, hub: Hub,
               throttle: LoginThrottle | None = None, wallboard: WallboardService | None = None,
               supervision: Supervision | None = None,
-              interpreters: InterpreterService | None = None) -> web.Application:
+              interpreters: InterpreterService | None = None,
+              interpreter_desk: InterpreterDesk | None = None) -> web.Application:
     throttle = throttle or LoginThrottle()
     http = settings.http
     app = web.Application(middlewares=[build_middleware(users, service_token, http.origin), api.errors],
@@ -176,7 +178,7 @@ def build_app(settings: Settings, service_token: str, users: UserDirectory, comm
     if wallboard is not None and supervision is not None:
         manager_web.add_routes(app, settings, store, hub, wallboard, supervision)
     if interpreters is not None:
-        interpreting.add_routes(app, interpreters, store)
+        interpreting.add_routes(app, interpreters, store, interpreter_desk, hub, http.origin)
     return app
 
 

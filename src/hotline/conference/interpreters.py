@@ -288,6 +288,8 @@ class InterpreterService:
                     log.info("interpreter joined: request=%d interpreter=%s room=%s after %.1f s", req.id,
                              req.interpreter, req.room, event.at - req.created_at)
                     self._changed(req)
+                    self.publish(ev.InterpreterJoined(req.uniqueid, req.id, req.interpreter, req.language,
+                                                      event.channel, req.answered_at, event.at))
         elif isinstance(event, ev.ChannelHangup):
             for req in list(self.requests.values()):
                 if event.uniqueid == req.channel_id and req.state == "ringing":
@@ -310,6 +312,7 @@ class InterpreterService:
         log.info("interpreter left: request=%d interpreter=%s after %.0f s", req.id, req.interpreter,
                  at - (req.joined_at or at))
         self._changed(req)
+        self.publish(ev.InterpreterLeft(req.uniqueid, req.id, req.interpreter, at))
         try:
             await self.store.interpreting({
                 "case_uniqueid": req.uniqueid, "interpreter": req.interpreter, "language": req.language,

@@ -5,6 +5,13 @@ audio coming from that channel) into AudioSocket channels, one on the caller's c
 on the operator's. Each leg's PCM is queued, batched (0.2 s) and fed to that leg's recognizer
 in a worker thread, one batch at a time per leg; the results are published as TranscriptText
 events with times in seconds since the call was answered. EOF ends the leg and flushes it.
+
+Each leg has its own language: the caller's is the language chosen in the IVR; the operator's is
+the same when they speak it, else the hotline's own language (the operator of an interpreted call
+speaks Mandarin); an interpreter joining the call's room (InterpreterJoined) is a third leg,
+transcribed with the caller's language (what they say to the caller). A leg whose language has no
+model is reported "off" and the others go on. The spies follow their channels through the move
+into a conference room (an audiohook stays on its channel).
 """
 
 from __future__ import annotations
@@ -105,7 +112,9 @@ class Leg:
 
 class TranscriptionService:
     def __init__(self, registry: ModelRegistry, executor: Executor, publish: Callable[[ev.Event], None],
-                 spies: SpyControl, host: str, port: int) -> None:
+                 spies: SpyControl, host: str, port: int,
+                 operator_language: Callable[[str, str], str] = lambda extension, language: language) -> None:
+        self.operator_language = operator_language  # (operator extension, caller's language) -> theirs
         self.registry = registry
         self.executor = executor
         self.publish = publish
@@ -117,36 +126,37 @@ class TranscriptionService:
 
     async def handle(self, event: ev.Event) -> None:
         if isinstance(event, ev.AgentConnected) and event.channel and event.agent_channel:
-            await self._start(event)
+            op_language = self.operator_language(event.member_name or event.interface.split("/")[-1], event.language)
+            await self._start(event.uniqueid, "caller", event.channel, event.language, event.at)
+            await self._start(event.uniqueid, "operator", event.agent_channel, op_language, event.at)
+        elif isinstance(event, ev.InterpreterJoined) and event.channel:
+            await self._start(event.uniqueid, "interpreter", event.channel, event.language, event.answered_at)
         elif isinstance(event, ev.ChannelHangup):
             # spies that never connected (the call ended first) are forgotten
             for leg_id, leg in list(self.pending.items()):
                 if leg.uniqueid == event.uniqueid:
                     del self.pending[leg_id]
 
-    async def _start(self, e: ev.AgentConnected) -> None:
-        language = e.language
+    async def _start(self, uniqueid: str, speaker: str, channel: str, language: str, answered_at: float) -> None:
         engine = await self.registry.engine(language)
         if engine is None:
             why = self.registry.status(language)
-            for speaker in ("caller", "operator"):
-                self.publish(ev.TranscriptionStatus(e.uniqueid, speaker, language, "off", why, time.time()))
-            log.info("transcription off: uniqueid=%s lang=%s: %s", e.uniqueid, language, why)
+            self.publish(ev.TranscriptionStatus(uniqueid, speaker, language, "off", why, time.time()))
+            log.info("transcription off: uniqueid=%s speaker=%s lang=%s: %s", uniqueid, speaker, language, why)
             return
-        for speaker, channel in (("caller", e.channel), ("operator", e.agent_channel)):
-            leg_id = str(uuidlib.uuid4())
-            self.pending[leg_id] = Leg(leg_id, e.uniqueid, speaker, language, e.at, engine, self.publish,
-                                       self.executor)
-            try:
-                await self.spies.spy_to_audiosocket(channel, leg_id, self.host, self.port)
-            except Exception as exc:
-                self.pending.pop(leg_id, None)
-                self.publish(ev.TranscriptionStatus(e.uniqueid, speaker, language, "error", str(exc), time.time()))
-                log.error("transcription spy failed: uniqueid=%s speaker=%s channel=%s: %s", e.uniqueid, speaker,
-                          channel, exc)
-            else:
-                log.info("transcription started: uniqueid=%s speaker=%s channel=%s lang=%s", e.uniqueid, speaker,
-                         channel, language)
+        leg_id = str(uuidlib.uuid4())
+        self.pending[leg_id] = Leg(leg_id, uniqueid, speaker, language, answered_at, engine, self.publish,
+                                   self.executor)
+        try:
+            await self.spies.spy_to_audiosocket(channel, leg_id, self.host, self.port)
+        except Exception as exc:
+            self.pending.pop(leg_id, None)
+            self.publish(ev.TranscriptionStatus(uniqueid, speaker, language, "error", str(exc), time.time()))
+            log.error("transcription spy failed: uniqueid=%s speaker=%s channel=%s: %s", uniqueid, speaker,
+                      channel, exc)
+        else:
+            log.info("transcription started: uniqueid=%s speaker=%s channel=%s lang=%s", uniqueid, speaker,
+                     channel, language)
 
     def open_leg(self, leg_id: str) -> Leg | None:
         leg = self.pending.pop(leg_id, None)
