@@ -239,6 +239,9 @@ def test_automatic_offer_and_the_desktop_buttons(make_hotline: Any, phones: Any,
     assert (auto["language"], auto["interpreter"], auto["uniqueid"]) == ("ko", "2003", case["uniqueid"])
     wait_until(lambda: status() == "interpreter 2003 joined", 10, "the desktop shows the interpreter")
     assert call.ended_at is None and op.calls[0].ended_at is None
+    page.reload()  # a reload keeps it (the snapshot carries the call's interpreter request)
+    page.wait_for_function("document.getElementById('connection').textContent === 'live'")
+    wait_until(lambda: status() == "interpreter 2003 joined", 10, "the reloaded desktop shows the interpreter")
     # the interpreter's page: the case, then the live transcript of the caller's leg and their own
     wait_until(lambda: park.locator("#assignment").is_visible(), 10, "the interpreter's page shows the case")
     assert park.locator("#a-case").text_content() == str(case["id"])

@@ -66,6 +66,7 @@ class DesktopService:
         self.views: dict[str, CallView] = {}  # extension -> the call on their desktop
         self._by_call: dict[str, str] = {}  # uniqueid -> extension
         self._last_status: dict[str, dict[str, Any]] = {}
+        self._interpreter: dict[str, dict[str, Any]] = {}  # extension -> their latest interpreter request
 
     # -- events ----------------------------------------------------------------------------------
 
@@ -156,6 +157,7 @@ class DesktopService:
 
     def interpreter(self, extension: str, request: dict[str, Any]) -> None:
         """The operator's desktop follows their interpreter request: ringing whom, waiting, joined, left."""
+        self._interpreter[extension] = request  # for a reload: the snapshot carries it
         self.hub.to_extension(extension, message("interpreter", **request))
 
     # -- commands from the desktop ---------------------------------------------------------------
@@ -242,6 +244,8 @@ class DesktopService:
                                     "end": s["end"], "confidence": s["confidence"]} for s in segments],
                     "draft": ({"fields": json.loads(draft["data"]), "updated_at": draft["updated_at"]}
                               if draft else None)}
+            request = self._interpreter.get(principal.extension)
+            call["interpreter"] = request if request and request.get("uniqueid") == view.uniqueid else None
         return message("snapshot", me=principal.to_json(), status=self.status(principal.extension), call=call,
                        form={"categories": case_form.categories(self.settings),
                              "districts": list(self.settings.districts), "urgencies": list(case_form.URGENCIES)},

@@ -101,6 +101,7 @@
   function showCall(call, draftFromServer) {
     const fresh = !state.call || state.call.uniqueid !== call.uniqueid;
     state.call = Object.assign(state.call && !fresh ? state.call : {}, call);
+    if (state.interpreter && state.interpreter.uniqueid !== call.uniqueid) clearInterpreter();
     $("idle").hidden = true;
     $("call").hidden = false;
     $("caller-number").textContent = call.caller_number || "unknown";
@@ -220,6 +221,7 @@
       $("transcript").innerHTML = "";
       for (const t of m.call.transcript) addTranscript(Object.assign({ uniqueid: m.call.uniqueid }, t));
       for (const t of m.call.partials) addTranscript(t);
+      if (m.call.interpreter) showInterpreter(m.call.interpreter);
       for (const [speaker, st] of Object.entries(m.call.transcription || {})) transcriptionStatus(Object.assign({ speaker }, st));
     } else {
       clearCall();
@@ -240,6 +242,14 @@
     $("interpreter-status").dataset.state = r.state;
     $("btn-interpreter-cancel").hidden = !["ringing", "waiting"].includes(r.state);
     $("btn-interpreter-release").hidden = r.state !== "connected";
+    tick();
+  }
+  function clearInterpreter() {  // a new call: nothing asked for yet
+    state.interpreter = null;
+    $("interpreter-status").textContent = "";
+    $("interpreter-status").dataset.state = "";
+    $("btn-interpreter-cancel").hidden = true;
+    $("btn-interpreter-release").hidden = true;
     tick();
   }
   async function interpreterAction(kind) {
