@@ -126,6 +126,16 @@ def test_scenarios_are_repeatable_and_ours_wins_at_the_peak() -> None:
     assert all(rows["ours"]["sl_over_offered"] >= r["sl_over_offered"] for r in rows.values())
 
 
+def test_a_bad_interpreter_pool_is_named() -> None:
+    from hotline.config import ConfigError
+    from hotline.sim import scenario
+
+    with pytest.raises(ConfigError, match="interpreting"):
+        scenario.make_pool({"interpreting": {"pool": {"ko": "three"}}})
+    with pytest.raises(ConfigError, match="interpreting.speed"):
+        scenario.make_pool({"interpreting": {"speed": 2}})
+
+
 def test_unknown_strategy_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown strategy"):
         simulate([], [], Routing(), "fastest")

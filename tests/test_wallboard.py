@@ -67,6 +67,12 @@ class RecordingPbx:
     async def hangup(self, *a: Any) -> None:
         self.calls.append(("hangup", *a))
 
+    async def move_to_conference(self, *a: Any) -> None:
+        self.calls.append(("move", *a))
+
+    async def originate_to_conference(self, *a: Any) -> None:
+        self.calls.append(("originate", *a))
+
 
 def member(queue: str, ext: str, status: int = 1, paused: bool = False, reason: str = "",
            at: float = T0) -> ev.MemberStatus:
@@ -340,20 +346,6 @@ async def test_history_agrees_with_the_case_rows(web: Web) -> None:
         await boss.close()
 
 
-class ConferencePbx:
-    def __init__(self) -> None:
-        self.calls: list[tuple[Any, ...]] = []
-
-    async def move_to_conference(self, *a: Any) -> None:
-        self.calls.append(("move", *a))
-
-    async def originate_to_conference(self, *a: Any) -> None:
-        self.calls.append(("originate", *a))
-
-    async def hangup(self, *a: Any) -> None:
-        self.calls.append(("hangup", *a))
-
-
 class CaseRows:
     async def interpreting(self, row: dict[str, Any]) -> None: ...
 
@@ -370,7 +362,7 @@ async def test_automatic_offer_and_interpreters_on_the_wallboard(tmp_path: Path)
     data["interpreting"] = {"auto_offer": ["ko"], "answer_target_seconds": 30}
     data["interpreters"] = [{"extension": "3001", "name": "Park", "languages": {"ko": 5, "zh": 4}}]
     f = Floor(tmp_path, settings=config.parse(data, SITE.parent, {}))
-    pbx = ConferencePbx()
+    pbx = RecordingPbx()
     svc = InterpreterService(f.settings, f.board, pbx, CaseRows(), lambda e: None, clock=f.clock)
     f.wallboard.interpreting = svc.board_section
     svc.set_state("3001", "login")

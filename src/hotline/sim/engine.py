@@ -196,7 +196,7 @@ def simulate(agents: list[Agent], calls: list[Call], routing: Routing, strategy:
             return chosen
         return rng.choice(tier)  # ringall: whoever answers first
 
-    pending: dict[int, tuple[Call, Agent]] = {}  # answered calls waiting for an interpreter
+    pending: dict[int, Agent] = {}  # call id -> its operator, waiting for an interpreter
 
     while t <= end and (ci < len(calls) or waiting or busy or pending):
         # duty changes
@@ -221,7 +221,7 @@ def simulate(agents: list[Agent], calls: list[Call], routing: Routing, strategy:
         # interpreters answering (or the operator going on alone)
         if pool is not None and pending:
             for req in pool.step(t):
-                _, a = pending.pop(req.call_id)
+                a = pending.pop(req.call_id)
                 start = req.connected_at if req.connected_at is not None else (req.gave_up_at or t)
                 a.busy_time += start - req.requested_at + req.handle
                 a.busy_until = start + req.handle + wrap
@@ -262,7 +262,7 @@ def simulate(agents: list[Agent], calls: list[Call], routing: Routing, strategy:
                 c.interpreted = True
                 pool.request(InterpreterRequest(c.id, c.language, a.id, c.answered_at,
                                                 c.handle * pool.model.handle_factor))
-                pending[c.id] = (c, a)
+                pending[c.id] = a
                 a.busy_time += ring_delay
                 a.busy_until = math.inf
                 continue

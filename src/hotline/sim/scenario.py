@@ -206,12 +206,17 @@ def make_pool(data: dict[str, Any]) -> Pool | None:
     for key in cfg:
         if key not in known:
             raise ConfigError(f"interpreting.{key}", f"unknown setting (known: {', '.join(sorted(known))})")
-    model = InterpretingModel(frozenset(cfg.get("languages", [])), float(cfg.get("handle_factor", 1.5)),
-                              float(cfg.get("ring_delay", 4.0)), float(cfg.get("answer_target", 30.0)),
-                              float(cfg.get("max_wait", 180.0)))
-    interpreters = [Interpreter(str(i["id"]), frozenset(i["languages"]),
-                                [(float(a), float(b)) for a, b in i.get("shifts", [[0, 86400 * 2]])])
-                    for i in data.get("interpreters", [])]
-    for lang, n in cfg.get("pool", {}).items():
-        interpreters += [Interpreter(f"{lang}{k}", frozenset({lang}), [(0.0, 86400.0 * 2)]) for k in range(int(n))]
+    try:
+        model = InterpretingModel(frozenset(cfg.get("languages", [])), float(cfg.get("handle_factor", 1.5)),
+                                  float(cfg.get("ring_delay", 4.0)), float(cfg.get("answer_target", 30.0)),
+                                  float(cfg.get("max_wait", 180.0)))
+        interpreters = [Interpreter(str(i["id"]), frozenset(i["languages"]),
+                                    [(float(a), float(b)) for a, b in i.get("shifts", [[0, 86400 * 2]])])
+                        for i in data.get("interpreters", [])]
+        for lang, n in cfg.get("pool", {}).items():
+            interpreters += [Interpreter(f"{lang}{k}", frozenset({lang}), [(0.0, 86400.0 * 2)])
+                             for k in range(int(n))]
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ConfigError("interpreting", f"numbers, language lists and [[interpreters]] with id, languages "
+                          f"and shifts expected: {exc!r}") from None
     return Pool(model, interpreters)

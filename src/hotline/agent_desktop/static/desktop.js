@@ -6,7 +6,7 @@
   const csrf = document.querySelector('meta[name="csrf-token"]').content;
   const $ = (id) => document.getElementById(id);
   const FIELDS = ["category", "district", "address", "description", "urgency", "citizen_name", "confidential", "notes"];
-  const state = { call: null, status: null, skew: 0, ws: null, retry: 500, draftTimer: null, formReady: false };
+  const state = { call: null, status: null, skew: 0, socket: null, draftTimer: null, formReady: false };
   const hotline = (window.hotline = { state, received: [] });
 
   function fmtSecs(s) {
@@ -290,21 +290,9 @@
     if (h) h(m); else console.warn("unknown message", m.type);
   }
   function send(m) {
-    if (state.ws && state.ws.readyState === WebSocket.OPEN) state.ws.send(JSON.stringify(m));
+    if (state.socket) state.socket.send(m);
   }
-  function connect() {
-    const ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws/desktop");
-    state.ws = ws;
-    ws.onopen = () => { $("connection").textContent = "live"; $("connection").className = "connection"; state.retry = 500; };
-    ws.onmessage = onMessage;
-    ws.onclose = () => {
-      $("connection").textContent = "reconnecting…";
-      $("connection").className = "connection down";
-      setTimeout(connect, state.retry);
-      state.retry = Math.min(state.retry * 2, 10000);
-    };
-  }
-  hotline.dropSocket = () => state.ws && state.ws.close();  // for tests: the socket drops
+  hotline.dropSocket = () => state.socket && state.socket.drop();  // for tests: the socket drops
 
   async function control(action) {
     const body = { action };
@@ -324,6 +312,6 @@
     $("case-form").addEventListener("change", onInput);
     $("case-form").addEventListener("submit", save);
     setInterval(tick, 1000);
-    connect();
+    state.socket = window.liveSocket("/ws/desktop", onMessage);
   });
 })();

@@ -4,7 +4,7 @@
 (function () {
   const csrf = document.querySelector('meta[name="csrf-token"]').content;
   const $ = (id) => document.getElementById(id);
-  const state = { assignment: null, ws: null, retry: 500 };
+  const state = { assignment: null, socket: null };
   const hotline = (window.hotline = { state, received: [] });
 
   async function api(method, path) {
@@ -74,7 +74,7 @@
       if (state.assignment && state.assignment.uniqueid === m.uniqueid) showAssignment(null);
       $("state").textContent = "ready";
     },
-    resync: () => state.ws && state.ws.close(),  // the reconnect brings a fresh snapshot
+    resync: () => state.socket && state.socket.drop(),  // the reconnect brings a fresh snapshot
     error: (m) => { $("control-error").textContent = m.message; },
   };
   function onMessage(ev) {
@@ -83,23 +83,10 @@
     const h = handlers[m.type];
     if (h) h(m);
   }
-  function connect() {
-    const ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws/interpreter");
-    state.ws = ws;
-    ws.onopen = () => { $("connection").textContent = "live"; $("connection").className = "connection"; state.retry = 500; };
-    ws.onmessage = onMessage;
-    ws.onclose = () => {
-      $("connection").textContent = "reconnecting…";
-      $("connection").className = "connection down";
-      setTimeout(connect, state.retry);
-      state.retry = Math.min(state.retry * 2, 10000);
-    };
-  }
   document.addEventListener("DOMContentLoaded", () => {
     $("btn-login").addEventListener("click", () => setState("login"));
     $("btn-pause").addEventListener("click", () => setState("pause"));
     $("btn-logout").addEventListener("click", () => setState("logout"));
-    connect();
-    setInterval(() => state.ws && state.ws.readyState === 1 && state.ws.send(JSON.stringify({ type: "ping" })), 25000);
+    state.socket = window.liveSocket("/ws/interpreter", onMessage);
   });
 })();

@@ -6,7 +6,7 @@
   const csrf = document.querySelector('meta[name="csrf-token"]').content;
   const $ = (id) => document.getElementById(id);
   const S = { queues: {}, agents: {}, waiting: [], alerts: [], sessions: [], languages: [], topics: [], target: 15,
-              skew: 0, ws: null, retry: 500, me: null };
+              skew: 0, socket: null, me: null };
   const hotline = (window.hotline = { state: S, received: [] });
   const now = () => Date.now() / 1000 + S.skew;
 
@@ -285,19 +285,7 @@
     const h = handlers[m.type];
     if (h) h(m); else console.warn("unknown message", m.type);
   }
-  function connect() {
-    const ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws/wallboard");
-    S.ws = ws;
-    ws.onopen = () => { $("connection").textContent = "live"; $("connection").className = "connection"; S.retry = 500; };
-    ws.onmessage = onMessage;
-    ws.onclose = () => {
-      $("connection").textContent = "reconnecting…";
-      $("connection").className = "connection down";
-      setTimeout(connect, S.retry);
-      S.retry = Math.min(S.retry * 2, 10000);
-    };
-  }
-  hotline.dropSocket = () => S.ws && S.ws.close();
+  hotline.dropSocket = () => S.socket && S.socket.drop();
 
   document.addEventListener("DOMContentLoaded", () => {
     for (const id of ["filter-language", "filter-topic", "filter-state"]) {
@@ -307,6 +295,6 @@
     $("skills-cancel").addEventListener("click", () => $("skills-dialog").close());
     $("spy-stop").addEventListener("click", () => act("POST", "/api/supervision/stop"));
     setInterval(tick, 1000);
-    connect();
+    S.socket = window.liveSocket("/ws/wallboard", onMessage);
   });
 })();
