@@ -63,7 +63,8 @@ class App:
     async def start(self) -> TestClient[Any, Any]:
         for name, role, ext in (("op1", "operator", "1001"), ("op2", "operator", "1002"),
                                 ("boss", "supervisor", ""), ("dept", "department", "")):
-            await self.users.add(name, role, PASSWORD, extension=ext, settings=self.settings)
+            await self.users.add(name, role, PASSWORD, extension=ext, settings=self.settings,
+                                 department="housing_bureau" if role == "department" else "")
         app = build_app(self.settings, "secret-token", self.users,
                         AgentCommands(self.settings, self.roster, self.router, self.pbx), self.roster, self.sl,
                         self.store, self.desktop, self.hub, self.throttle)

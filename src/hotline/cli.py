@@ -265,7 +265,7 @@ def cmd_users(args: argparse.Namespace) -> int:
             await users.sync_from_site(settings)
             if args.action == "list":
                 for u in await users.all_users():
-                    print(f"{u['username']:<20} {u['role']:<12} {u['extension'] or '-':<8} "
+                    print(f"{u['username']:<20} {u['role']:<12} {u['extension'] or u['department'] or '-':<8} "
                           f"{'disabled' if u['disabled'] else 'active':<9} {'' if u['has_password'] else 'NO PASSWORD'}"
                           f" {u['name'] or ''}")
                 return 0
@@ -275,7 +275,7 @@ def cmd_users(args: argparse.Namespace) -> int:
                 if not args.role:
                     raise SystemExit("hotline: --role is required")
                 await users.add(args.username, args.role, _read_password(args), args.name or "",
-                                args.extension or "", settings)
+                                args.extension or "", settings, args.department or "")
             elif args.action == "passwd":
                 await users.set_password(args.username, _read_password(args))
             elif args.action in ("disable", "enable"):
@@ -341,6 +341,7 @@ def parser() -> argparse.ArgumentParser:
     u.add_argument("--role", choices=ROLES)
     u.add_argument("--extension", help="operators: their [[operators]] extension; supervisors: their [[supervisors]] "
                    "phone (for listen, whisper and barge)")
+    u.add_argument("--department", help="department users: the code of their [[departments]] entry")
     u.add_argument("--name", help="the name shown on pages")
     u.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
     u.set_defaults(fn=cmd_users)

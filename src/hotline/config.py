@@ -89,6 +89,73 @@ class Interpreting:
 
 
 @dataclass(frozen=True)
+class Department:
+    """A department (or district office) that receives cases."""
+
+    code: str
+    name: str
+
+
+@dataclass(frozen=True)
+class DispatchRule:
+    """Suggests ``department`` for cases of these topics (form category or IVR topic) in these
+    districts; an empty list matches any. The most specific matching rule wins (topic and
+    district over one of them over neither), then the first in the file."""
+
+    department: str
+    topics: tuple[str, ...] = ()
+    districts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Deadlines:
+    """How long a department has: ``days`` from dispatch, calendar or working days."""
+
+    days: int = 7
+    working_days: bool = False  # count only working days (Monday-Friday, not holidays)
+    holidays: tuple[str, ...] = ()  # YYYY-MM-DD: not working days
+    working_weekends: tuple[str, ...] = ()  # YYYY-MM-DD: a Saturday or Sunday worked in exchange
+    warn_day: int = 5  # a warning when this many days (of ``days``) have passed
+    extension_days: int = 7  # what a supervisor grants when approving an extension without a number
+
+
+@dataclass(frozen=True)
+class Callback:
+    """The call back that asks the citizen whether the reply resolved their appeal."""
+
+    # how Asterisk reaches a citizen; {number} is the caller's number, e.g. PJSIP/{number}@carrier
+    # or PJSIP/citizens/sip:{number}@192.0.2.10:5060. Empty: no automatic call, operators call back
+    dial: str = ""
+    caller_id: str = ""  # what the citizen sees; empty: the hotline number
+    delay_minutes: float = 0.0  # after the department's reply
+    ring_seconds: int = 30
+    retry_minutes: tuple[float, ...] = (30.0, 120.0)  # after each unanswered attempt; then an operator task
+    hours_start: str = "08:00"  # calls are placed only between these local times
+    hours_end: str = "21:00"
+
+
+@dataclass(frozen=True)
+class Recordings:
+    """Every answered call is recorded (MixMonitor); pydub makes the archive copy."""
+
+    enabled: bool = True
+    folder: Path = Path("recordings")  # the archive, under state_dir unless absolute
+    format: str = "ogg"  # ogg (Opus) or mp3
+    bitrate: str = "32k"
+    retention_days: int = 365  # archive copies older than this are deleted
+    min_free_mb: int = 1024  # below this free space new calls are not recorded (the calls go on)
+
+
+@dataclass(frozen=True)
+class Trends:
+    baseline_days: int = 28  # a topic's or address's own baseline: its mean count over these days
+    hotspot_factor: float = 3.0  # today's count at least this many times the baseline
+    hotspot_min_cases: int = 5  # and at least this many cases today
+    bundle_days: int = 3  # cases with the same address and topic within this many days form a bundle
+    keywords: tuple[str, ...] = ()  # words counted per day on the trends page (any word can be asked for)
+
+
+@dataclass(frozen=True)
 class Alerts:
     """When the wallboard warns a shift manager (seconds, percent)."""
 
@@ -185,6 +252,7 @@ class User:
     name: str = ""
     extension: str = ""  # operators and interpreters: their SIP extension
     password_hash: str = ""  # an argon2 hash (`hotline users hash`); empty: set it with `users passwd`
+    department: str = ""  # department users: the code of their department
 
 
 @dataclass(frozen=True)
@@ -216,6 +284,15 @@ class Settings:
     alerts: Alerts = field(default_factory=Alerts)
     interpreters: tuple[Interpreter, ...] = ()
     interpreting: Interpreting = field(default_factory=Interpreting)
+    departments: tuple[Department, ...] = ()
+    dispatch_rules: tuple[DispatchRule, ...] = ()
+    deadlines: Deadlines = field(default_factory=Deadlines)
+    callback: Callback = field(default_factory=Callback)
+    recordings: Recordings = field(default_factory=Recordings)
+    trends: Trends = field(default_factory=Trends)
+
+    def department(self, code: str) -> Department | None:
+        return next((d for d in self.departments if d.code == code), None)
 
     def hotspot_factor(self, day: object) -> float:
         return next((h.factor for h in self.hotspot_days if h.date == str(day)), 1.0)
@@ -274,7 +351,8 @@ def _section(cls: type, data: Mapping[str, Any], where: str) -> Any:
 def _env_overrides(data: dict[str, Any], env: Mapping[str, str]) -> None:
     """HOTLINE_<SECTION>_<KEY>=value overrides a scalar setting (HOTLINE_HTTP_PORT=9000)."""
     sections = {"routing": Routing, "asterisk": AsteriskSettings, "http": HttpSettings,
-                "transcription": Transcription, "alerts": Alerts, "interpreting": Interpreting}
+                "transcription": Transcription, "alerts": Alerts, "interpreting": Interpreting,
+                "deadlines": Deadlines, "callback": Callback, "recordings": Recordings, "trends": Trends}
     for name, value in env.items():
         if not name.startswith("HOTLINE_"):
             continue
@@ -285,7 +363,8 @@ def _env_overrides(data: dict[str, Any], env: Mapping[str, str]) -> None:
         for section, cls in sections.items():
             if rest.startswith(section + "_"):
                 key = rest[len(section) + 1:]
-                kinds = {f.name: type(getattr(cls(), f.name)) for f in fields(cls) if f.name != "models"}
+                kinds = {f.name: type(getattr(cls(), f.name)) for f in fields(cls)
+                         if not isinstance(getattr(cls(), f.name), (tuple, dict))}
                 if key not in kinds:
                     raise ConfigError(name, f"unknown setting {section}.{key}")
                 kind = kinds[key]
@@ -412,6 +491,7 @@ def parse(data: dict[str, Any], base: Path, env: Mapping[str, str] | None = None
             raise ConfigError(where + "factor", f"must be a number in (0, 10], got {factor!r}")
         hotspots.append(HotspotDay(day, float(factor), str(item.get("reason", ""))))
 
+    departments = _departments(data)
     users: list[User] = []
     for i, item in enumerate(data.get("users", [])):
         where = f"users[{i}]."
@@ -435,10 +515,14 @@ def parse(data: dict[str, Any], base: Path, env: Mapping[str, str] | None = None
         if pw_hash and not pw_hash.startswith("$argon2"):
             raise ConfigError(where + "password_hash", "must be an argon2 hash (make one with `hotline users "
                               "hash`); never put a plain password in the site file")
-        unknown = set(item) - {"username", "role", "extension", "name", "password_hash"}
+        unknown = set(item) - {"username", "role", "extension", "name", "password_hash", "department"}
         if unknown:
             raise ConfigError(where + sorted(unknown)[0], "unknown setting")
-        users.append(User(username, role, str(item.get("name", "")), ext, pw_hash))
+        dept = str(item.get("department", ""))
+        if (role == "department") != bool(dept) or (dept and not any(d.code == dept for d in departments)):
+            raise ConfigError(where + "department", "a department user needs the code of one of the "
+                              f"[[departments]] (and only they have one), got {dept!r}")
+        users.append(User(username, role, str(item.get("name", "")), ext, pw_hash, dept))
     _unique([u.username for u in users], "users", "username")
 
     rota: list[RotaEntry] = []
@@ -494,7 +578,28 @@ def parse(data: dict[str, Any], base: Path, env: Mapping[str, str] | None = None
     if not 1 <= alerts.service_level_minutes <= 240:
         raise ConfigError("alerts.service_level_minutes", "must be 1-240")
 
+    dispatch_rules = _dispatch_rules(data, departments, topic_codes, districts)
+    deadlines = _deadlines(data)
+    callback = _callback(data)
+    recordings = _section(Recordings, data.get("recordings", {}), "recordings")
+    if recordings.format not in ("ogg", "mp3"):
+        raise ConfigError("recordings.format", f"must be ogg or mp3, got {recordings.format!r}")
+    if not re.match(r"^\d{1,3}k$", recordings.bitrate):
+        raise ConfigError("recordings.bitrate", f"must look like 32k, got {recordings.bitrate!r}")
+    if recordings.retention_days < 1 or recordings.min_free_mb < 0:
+        raise ConfigError("recordings", "retention_days must be >= 1 and min_free_mb >= 0")
+    raw_trends = dict(data.get("trends", {}))
+    keywords = raw_trends.pop("keywords", [])
+    if not isinstance(keywords, list) or not all(isinstance(k, str) and k.strip() for k in keywords):
+        raise ConfigError("trends.keywords", "must be a list of words")
+    trends = replace(_section(Trends, raw_trends, "trends"), keywords=tuple(k.strip() for k in keywords))
+    if trends.baseline_days < 1 or trends.hotspot_factor <= 1 or trends.hotspot_min_cases < 1 \
+            or trends.bundle_days < 1:
+        raise ConfigError("trends", "baseline_days, hotspot_min_cases and bundle_days must be >= 1, "
+                          "hotspot_factor > 1")
+
     state_dir = _path(base, data.get("state_dir", "var"))
+    recordings = replace(recordings, folder=_path(state_dir, recordings.folder))
     raw_ast = data.get("asterisk", {})
     asterisk = replace(
         asterisk,
@@ -521,7 +626,95 @@ def parse(data: dict[str, Any], base: Path, env: Mapping[str, str] | None = None
         alerts=alerts,
         interpreters=tuple(interpreters),
         interpreting=interpreting,
+        departments=departments,
+        dispatch_rules=dispatch_rules,
+        deadlines=deadlines,
+        callback=callback,
+        recordings=recordings,
+        trends=trends,
     )
+
+
+def _departments(data: Mapping[str, Any]) -> tuple[Department, ...]:
+    out = []
+    for i, item in enumerate(data.get("departments", [])):
+        where = f"departments[{i}]."
+        code = _require(item, "code", where, str)
+        if not _CODE.match(code):
+            raise ConfigError(where + "code", f"must be a short lowercase code, got {code!r}")
+        unknown = set(item) - {"code", "name"}
+        if unknown:
+            raise ConfigError(where + sorted(unknown)[0], "unknown setting")
+        out.append(Department(code, _require(item, "name", where, str)))
+    _unique([d.code for d in out], "departments", "code")
+    return tuple(out)
+
+
+def _str_list(item: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
+    value = item.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(where + key, "must be a list of strings")
+    return tuple(value)
+
+
+def _dispatch_rules(data: Mapping[str, Any], departments: tuple[Department, ...], topic_codes: set[str],
+                    districts: list[str]) -> tuple[DispatchRule, ...]:
+    out = []
+    codes = {d.code for d in departments}
+    for i, item in enumerate(data.get("dispatch_rules", [])):
+        where = f"dispatch_rules[{i}]."
+        dept = _require(item, "department", where, str)
+        if dept not in codes:
+            raise ConfigError(where + "department", f"no [[departments]] with code {dept!r}")
+        unknown = set(item) - {"department", "topics", "districts"}
+        if unknown:
+            raise ConfigError(where + sorted(unknown)[0], "unknown setting")
+        topics = _str_list(item, "topics", where)
+        for t in topics:
+            if t not in topic_codes | {"other", "general"}:
+                raise ConfigError(where + "topics", f"unknown topic {t!r}")
+        dists = _str_list(item, "districts", where)
+        for d in dists:
+            if districts and d not in districts:
+                raise ConfigError(where + "districts", f"not one of the districts: {d!r}")
+        out.append(DispatchRule(dept, topics, dists))
+    return tuple(out)
+
+
+def _dates(values: tuple[str, ...], key: str) -> tuple[str, ...]:
+    for v in values:
+        if not re.match(r"^\d{4}-\d{2}-\d{2}$", v):
+            raise ConfigError(key, f"dates must be YYYY-MM-DD, got {v!r}")
+    return values
+
+
+def _deadlines(data: Mapping[str, Any]) -> Deadlines:
+    raw = dict(data.get("deadlines", {}))
+    holidays = _dates(_str_list(raw, "holidays", "deadlines."), "deadlines.holidays")
+    weekends = _dates(_str_list(raw, "working_weekends", "deadlines."), "deadlines.working_weekends")
+    raw.pop("holidays", None)
+    raw.pop("working_weekends", None)
+    d: Deadlines = replace(_section(Deadlines, raw, "deadlines"), holidays=holidays, working_weekends=weekends)
+    if not 1 <= d.days <= 365 or not 0 <= d.warn_day < d.days + 1 or not 1 <= d.extension_days <= 365:
+        raise ConfigError("deadlines", "days and extension_days must be 1-365, warn_day at most days")
+    return d
+
+
+def _callback(data: Mapping[str, Any]) -> Callback:
+    raw = dict(data.get("callback", {}))
+    retries = raw.pop("retry_minutes", [30.0, 120.0])
+    if not isinstance(retries, list) or not all(
+            isinstance(r, (int, float)) and not isinstance(r, bool) and r > 0 for r in retries) or len(retries) > 10:
+        raise ConfigError("callback.retry_minutes", "must be a list of at most 10 positive numbers of minutes")
+    cb: Callback = replace(_section(Callback, raw, "callback"), retry_minutes=tuple(float(r) for r in retries))
+    if cb.dial and ("{number}" not in cb.dial or not re.match(r"^PJSIP/[\w+.@:/{}\-]+$", cb.dial)):
+        raise ConfigError("callback.dial", f"must be a PJSIP dial string with {{number}}, got {cb.dial!r}")
+    for key in ("hours_start", "hours_end"):
+        if not re.match(r"^([01]\d|2[0-4]):[0-5]\d$", getattr(cb, key)):
+            raise ConfigError(f"callback.{key}", f"must be HH:MM, got {getattr(cb, key)!r}")
+    if not 5 <= cb.ring_seconds <= 120 or cb.delay_minutes < 0:
+        raise ConfigError("callback", "ring_seconds must be 5-120 and delay_minutes >= 0")
+    return cb
 
 
 def languages_problem(langs: Mapping[str, Any], codes: set[str]) -> tuple[str, str] | None:

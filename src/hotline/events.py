@@ -246,7 +246,18 @@ class ConferenceLeft:
     at: float
 
 
+@dataclass(frozen=True)
+class OriginateResult:
+    """The outcome of an asynchronous Originate (OriginateResponse): answered or not, and why
+    (Asterisk's reason: 3 no answer, 5 busy, 8 congestion, 0 failed)."""
+
+    channel_id: str  # the ChannelId the originate gave the new channel
+    success: bool
+    reason: str
+    at: float
+
+
 Event = (CallerJoined | CallerLeft | CallerAbandoned | AgentRinging | AgentNoAnswer | AgentConnected
          | AgentCompleted | MemberStatus | MemberRemoved | ChannelHangup | PbxConnected | PbxDisconnected
          | Resynced | TranscriptText | TranscriptionStatus | ConferenceJoined | ConferenceLeft
-         | InterpreterJoined | InterpreterLeft)
+         | InterpreterJoined | InterpreterLeft | OriginateResult)

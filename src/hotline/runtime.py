@@ -7,7 +7,10 @@ import datetime as dt
 import logging
 import os
 import secrets as secrets_mod
+import shutil
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -15,13 +18,18 @@ from hotline import events as ev
 from hotline.agent_desktop.desktop import DesktopService
 from hotline.agent_desktop.hub import Hub
 from hotline.agent_desktop.interpreter_desk import InterpreterDesk
-from hotline.agent_desktop.web import build_app
+from hotline.agent_desktop.web import AfterCall, build_app
 from hotline.auth.users import UserDirectory
 from hotline.bus import Bus, consume
+from hotline.cases.callback import CallbackService
+from hotline.cases.search import SearchStore
 from hotline.cases.service import CaseService
 from hotline.cases.store import CaseStore, StoreError
+from hotline.cases.workflow import Workflow
+from hotline.cases.workflow_store import WorkflowStore
 from hotline.conference.interpreters import InterpreterService, Request
 from hotline.config import Settings
+from hotline.ivr.prompts import synthesise
 from hotline.manager.board import Board
 from hotline.manager.supervision import Supervision
 from hotline.manager.wallboard import WallboardService
@@ -35,12 +43,16 @@ from hotline.queue.router import Router
 from hotline.queue.service_level import ServiceLevel
 from hotline.queue.skills import SkillBook
 from hotline.queue.wrapup import WrapUp
+from hotline.recordings.archive import make_archive
+from hotline.recordings.service import RecordingService
+from hotline.recordings.store import RecordingStore
 from hotline.secrets import Secrets
 from hotline.transcribe.audiosocket import AudioSocketServer
 from hotline.transcribe.models import ModelRegistry, model_folders
 from hotline.transcribe.pipeline import TranscriptionService
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def start_of_today() -> float:
@@ -106,6 +118,8 @@ class Hotline:
         self.interpreter_desk = InterpreterDesk(s, self.store, self.hub)
         interpreter_desk_sub = self.bus.subscribe("interpreter-desk", maxsize=50_000)
 
+        self._after_call()
+
         def apply_state(event: ev.Event) -> None:
             self.roster.apply(event)
             self.sl.apply(event)
@@ -124,12 +138,21 @@ class Hotline:
             asyncio.create_task(consume(interpreter_sub, self.interpreters.handle), name="interpreter-pump"),
             asyncio.create_task(self.interpreters.run(), name="interpreter-tick"),
             asyncio.create_task(consume(interpreter_desk_sub, self.interpreter_desk.handle), name="interpreter-desk"),
+            asyncio.create_task(consume(self._recording_sub, self.recordings.handle, retry=(StoreError,)),
+                                name="recordings-pump"),
+            asyncio.create_task(self.recordings.run(), name="recordings-housekeeping"),
+            asyncio.create_task(consume(self._callback_sub, self.callbacks.handle, retry=(StoreError,)),
+                                name="callback-pump"),
+            asyncio.create_task(self.callbacks.run(), name="callback-clock"),
+            asyncio.create_task(self._deadline_sweeps(), name="deadline-sweeps"),
         ]
         self.transcription: TranscriptionService | None = None
         self.audiosocket: AudioSocketServer | None = None
         if s.transcription.enabled:
             await self._start_transcription()
-        self.agi = AgiServer(self.route, "127.0.0.1", s.asterisk.agi_port)
+        self.agi = AgiServer({"route": lambda uid, a: self.route(uid, a[0], a[1], a[2]),
+                              "callback": lambda uid, a: self.callbacks.answer(a[0], a[1], a[2])},
+                             "127.0.0.1", s.asterisk.agi_port)
         await self.agi.start()
         self.ami.start()
         try:
@@ -139,11 +162,66 @@ class Hotline:
         if self.serve_http:
             app = build_app(s, self.secrets.api_token, self.users, self.commands, self.roster, self.sl, self.store,
                             self.desktop, self.hub, wallboard=self.wallboard, supervision=self.supervision,
-                            interpreters=self.interpreters, interpreter_desk=self.interpreter_desk)
+                            interpreters=self.interpreters, interpreter_desk=self.interpreter_desk,
+                            after_call=AfterCall(self.workflow, self.flows, self.callbacks, self.recording_store,
+                                                 self.search))
             self._runner = web.AppRunner(app, access_log=None)
             await self._runner.setup()
             await web.TCPSite(self._runner, s.http.host, s.http.port).start()
             log.info("desktop and API on http://%s:%d", s.http.host, s.http.port)
+
+    def _after_call(self) -> None:
+        """Dispatch and deadlines, the call back, recordings, search (issue 6)."""
+        s = self.settings
+        self.flows = WorkflowStore(self.store)
+        self.workflow = Workflow(s, self.flows)
+        self.search = SearchStore(self.store)
+        self.recording_store = RecordingStore(self.store)
+        self._blocking = ThreadPoolExecutor(max_workers=2, thread_name_prefix="after-call")
+        self.recordings = RecordingService(s, s.asterisk.instance_dir / "spool" / "recordings", self.recording_store,
+                                           make_archive, lambda p: shutil.disk_usage(p).free, self._in_thread)
+        self.recordings.on_alert = self.wallboard.changed
+        self.callbacks = CallbackService(s, self.flows, self.workflow, self.pbx, self._say)
+        self.workflow.on_replied = self.callbacks.schedule
+        self.overdue: list[dict[str, Any]] = []
+        self.board.extra_alerts += [self.recordings.alerts, self._overdue_alert]
+        self._recording_sub = self.bus.subscribe("recordings", maxsize=50_000)
+        self._callback_sub = self.bus.subscribe("callbacks", maxsize=50_000)
+
+    async def _in_thread(self, fn: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._blocking, fn)
+
+    async def _say(self, cb_id: int, text: str, language: str) -> str:
+        """The department's reply as speech for a call back: the file's path as the dialplan
+        plays it (in the chroot, no extension); "" when there is nothing to say."""
+        if not text.strip():
+            return ""
+        lang = self.settings.language(language) or self.settings.default_language
+        dest = self.settings.asterisk.instance_dir / "sounds" / "callback" / "summary" / f"{cb_id}.wav"
+        await self._in_thread(lambda: synthesise(text[:500], lang.voice, dest))
+        return f"{self.settings.asterisk.instance_dir_in_chroot}/sounds/callback/summary/{cb_id}"
+
+    def _overdue_alert(self) -> list[dict[str, Any]]:
+        if not self.overdue:
+            return []
+        by: dict[str, int] = {}
+        for c in self.overdue:
+            by[c.get("department") or "?"] = by.get(c.get("department") or "?", 0) + 1
+        text = ", ".join(f"{k}: {v}" for k, v in sorted(by.items()))
+        return [{"id": "cases:overdue", "kind": "cases_overdue", "severity": "warning", "since": None,
+                 "target": "cases", "text": f"{len(self.overdue)} case(s) past their deadline ({text})"}]
+
+    async def _deadline_sweeps(self, every: float = 60.0) -> None:
+        while True:
+            try:
+                _warned, escalated = await self.workflow.sweep()
+                before = len(self.overdue)
+                self.overdue = await self.flows.overdue(self.workflow.clock())
+                if escalated or len(self.overdue) != before:
+                    self.wallboard.changed()
+            except Exception:
+                log.exception("deadline sweep failed; retrying")
+            await asyncio.sleep(every)
 
     async def _start_transcription(self) -> None:
         s = self.settings
@@ -190,7 +268,7 @@ class Hotline:
     async def route(self, uniqueid: str, language: str, topic: str, path: str) -> dict[str, str]:
         d = self.router.decide(uniqueid, language, topic, path)
         return {"HL_QUEUE": d.queue, "QUEUE_MAX_PENALTY": str(d.max_penalty), "HL_RULE": d.rule,
-                "HL_ROUTED": "1"}
+                "HL_RECORD": "1" if self.recordings.record_this_call() else "0", "HL_ROUTED": "1"}
 
     async def drain(self, timeout: float = 5.0) -> None:
         """Wait until every published event has been handled (for tests and shutdown)."""
@@ -215,5 +293,6 @@ class Hotline:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         await self.store.close()
+        self._blocking.shutdown(wait=False, cancel_futures=True)
         if self.transcription is not None:
             self._speech_pool.shutdown(wait=False, cancel_futures=True)

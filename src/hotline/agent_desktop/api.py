@@ -17,6 +17,7 @@ from hotline.agent_desktop.desktop import DesktopService
 from hotline.agent_desktop.security import error, principal_of, require
 from hotline.cases import form as case_form
 from hotline.cases.store import CaseStore
+from hotline.cases.workflow import Actor, Workflow
 from hotline.config import Settings
 from hotline.manager.supervision import Supervision
 from hotline.queue.agents import AgentCommands, AgentError
@@ -26,7 +27,8 @@ from hotline.queue.service_level import ServiceLevel
 log = logging.getLogger(__name__)
 
 STATUS = {"agent-unknown": 404, "agent-offline": 409, "no-phone": 409, "no-call": 409, "pause-reason-missing": 400,
-          "pbx-error": 502, "bad-request": 400, "store-error": 503, "case-unknown": 404, "forbidden": 403}
+          "pbx-error": 502, "bad-request": 400, "store-error": 503, "case-unknown": 404, "forbidden": 403,
+          "wrong-status": 409, "conflict": 409, "department-unknown": 400}
 
 
 @web.middleware
@@ -82,7 +84,7 @@ async def json_body(request: web.Request) -> dict[str, Any]:
 
 def add_routes(app: web.Application, settings: Settings, commands: AgentCommands, roster: Roster,
                sl: ServiceLevel, store: CaseStore, desktop: DesktopService,
-               supervision: Supervision | None = None) -> None:
+               supervision: Supervision | None = None, workflow: Workflow | None = None) -> None:
     @require("supervisor")
     async def agents(request: web.Request) -> web.Response:
         return web.json_response({"agents": roster.snapshot()})
@@ -148,11 +150,18 @@ def add_routes(app: web.Application, settings: Settings, commands: AgentCommands
         if problems:
             return web.json_response({"error": "invalid", "message": "the form has errors", "fields": problems},
                                      status=422)
-        await store.save_form(case["uniqueid"], clean, p.username, time.time())
+        department = clean.pop("department", "")
+        await store.save_form(case["uniqueid"], clean, p.username, time.time(), settings.trends.bundle_days)
         log.info("case form saved: case=%s uniqueid=%s by=%s", case["id"], case["uniqueid"], p.username)
+        status, dispatched_to = "", ""
+        if workflow is not None:  # the appeal is a case now; dispatched when a department was chosen
+            if department == case_form.AUTO:
+                department = workflow.suggest({**case, **clean})
+            updated = await workflow.recorded(case["uniqueid"], Actor(p.username, p.role), department)
+            status, dispatched_to = updated["status"], updated.get("department") or ""
         if p.role == "operator":
             await desktop.saved(p, case["uniqueid"], case["id"])
-        return web.json_response({"ok": True, "case_id": case["id"]})
+        return web.json_response({"ok": True, "case_id": case["id"], "status": status, "department": dispatched_to})
 
     @require("operator")
     async def desktop_snapshot(request: web.Request) -> web.Response:

@@ -248,5 +248,6 @@ class DesktopService:
             call["interpreter"] = request if request and request.get("uniqueid") == view.uniqueid else None
         return message("snapshot", me=principal.to_json(), status=self.status(principal.extension), call=call,
                        form={"categories": case_form.categories(self.settings),
+                             "departments": [{"code": d.code, "name": d.name} for d in self.settings.departments],
                              "districts": list(self.settings.districts), "urgencies": list(case_form.URGENCIES)},
                        server_time=time.time())

@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 import logging
 import secrets as _random
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from hotline.agent_desktop import api, interpreting
+from hotline.agent_desktop import api, case_web, interpreting
 from hotline.agent_desktop.desktop import DesktopService
 from hotline.agent_desktop.hub import CLIENT_TYPES, Client, Hub, message
 from hotline.agent_desktop.interpreter_desk import InterpreterDesk
@@ -30,7 +31,11 @@ from hotline.agent_desktop.security import (
 from hotline.agent_desktop.sockets import serve_socket
 from hotline.auth.throttle import LoginThrottle
 from hotline.auth.users import UserDirectory
+from hotline.cases.callback import CallbackService
+from hotline.cases.search import SearchStore
 from hotline.cases.store import CaseStore
+from hotline.cases.workflow import Workflow
+from hotline.cases.workflow_store import WorkflowStore
 from hotline.conference.interpreters import InterpreterService
 from hotline.config import Settings
 from hotline.manager import staffing
@@ -40,11 +45,26 @@ from hotline.manager.wallboard import WallboardService
 from hotline.queue.agents import AgentCommands
 from hotline.queue.roster import Roster
 from hotline.queue.service_level import ServiceLevel
+from hotline.recordings.store import RecordingStore
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AfterCall:
+    """The services of a case's life after the call (issue 6), for the web app."""
+
+    workflow: Workflow
+    flows: WorkflowStore
+    callbacks: CallbackService | None
+    recordings: RecordingStore
+    search: SearchStore
+
+
 HERE = Path(__file__).parent
 LOGIN_CSRF = "hl_login_csrf"
-HOME = {"operator": "/desktop", "supervisor": "/wallboard", "interpreter": "/interpreter"}
+HOME = {"operator": "/desktop", "supervisor": "/wallboard", "interpreter": "/interpreter",
+        "department": "/department"}
 
 
 def build_app(settings: Settings, service_token: str, users: UserDirectory, commands: AgentCommands,
@@ -52,7 +72,8 @@ def build_app(settings: Settings, service_token: str, users: UserDirectory, comm
               throttle: LoginThrottle | None = None, wallboard: WallboardService | None = None,
               supervision: Supervision | None = None,
               interpreters: InterpreterService | None = None,
-              interpreter_desk: InterpreterDesk | None = None) -> web.Application:
+              interpreter_desk: InterpreterDesk | None = None,
+              after_call: AfterCall | None = None) -> web.Application:
     throttle = throttle or LoginThrottle()
     http = settings.http
     app = web.Application(middlewares=[build_middleware(users, service_token, http.origin), api.errors],
@@ -173,7 +194,11 @@ def build_app(settings: Settings, service_token: str, users: UserDirectory, comm
     app.router.add_get("/desktop", desktop_page)
     app.router.add_get("/ws/desktop", desktop_socket)
     app.router.add_static("/static/", HERE / "static")
-    api.add_routes(app, settings, commands, roster, sl, store, desktop, supervision)
+    api.add_routes(app, settings, commands, roster, sl, store, desktop, supervision,
+                   after_call.workflow if after_call else None)
+    if after_call is not None:
+        case_web.add_routes(app, settings, store, after_call.workflow, after_call.flows, after_call.callbacks,
+                            after_call.recordings, after_call.search)
     staffing.add_routes(app, settings, store, roster)
     if wallboard is not None and supervision is not None:
         manager_web.add_routes(app, settings, store, hub, wallboard, supervision)

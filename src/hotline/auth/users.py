@@ -39,9 +39,11 @@ class Principal:
     extension: str = ""
     csrf: str = ""
     session: str = ""  # token hash; empty for the service token
+    department: str = ""  # department users: their department's code
 
     def to_json(self) -> dict[str, str]:
-        return {"username": self.username, "role": self.role, "name": self.name, "extension": self.extension}
+        return {"username": self.username, "role": self.role, "name": self.name, "extension": self.extension,
+                "department": self.department}
 
 
 def _digest(token: str) -> str:
@@ -59,7 +61,7 @@ class UserDirectory:
             now = time.time()
             for u in settings.users:
                 row = {"username": u.username, "role": u.role, "name": u.name, "extension": u.extension,
-                       "updated_at": now}
+                       "department": u.department, "updated_at": now}
                 existing = list(db["users"].rows_where("username = ?", [u.username]))
                 if u.password_hash:
                     row["password_hash"] = u.password_hash
@@ -71,9 +73,13 @@ class UserDirectory:
         await self.store.run(sync)
 
     async def add(self, username: str, role: str, password: str, name: str = "", extension: str = "",
-                  settings: Settings | None = None) -> None:
+                  settings: Settings | None = None, department: str = "") -> None:
         if role not in ROLES:
             raise UserError("role-unknown", f"role must be one of {', '.join(ROLES)}")
+        if (role == "department") != bool(department):
+            raise UserError("department-missing", "a department user needs --department (and only they have one)")
+        if department and settings is not None and settings.department(department) is None:
+            raise UserError("department-unknown", f"no [[departments]] with code {department!r} in the site file")
         if role == "operator" and settings is not None and settings.operator(extension) is None:
             raise UserError("extension-unknown", f"no operator with extension {extension!r} in the site file")
         if (role == "supervisor" and extension and settings is not None
@@ -88,7 +94,8 @@ class UserDirectory:
             pw_hash = passwords.hash_password(password)
             now = time.time()
             db.table("users").insert({"username": username, "role": role, "name": name, "extension": extension,
-                                "password_hash": pw_hash, "disabled": 0, "created_at": now, "updated_at": now})
+                                      "department": department, "password_hash": pw_hash, "disabled": 0,
+                                      "created_at": now, "updated_at": now})
         await self.store.run(add)
         log.info("user added: %s (%s%s)", username, role, f", extension {extension}" if extension else "")
 
@@ -163,19 +170,20 @@ class UserDirectory:
         def get(db: sqlite_utils.Database) -> Principal | None:
             now = time.time()
             row = db.execute(
-                "select s.username, s.csrf, s.expires_at, s.last_seen, u.role, u.name, u.extension, u.disabled"
+                "select s.username, s.csrf, s.expires_at, s.last_seen, u.role, u.name, u.extension, u.disabled,"
+                " u.department"
                 " from sessions s join users u on u.username = s.username where s.token_hash = ?",
                 [digest]).fetchone()
             if row is None:
                 return None
-            username, csrf, expires_at, last_seen, role, name, extension, disabled = row
+            username, csrf, expires_at, last_seen, role, name, extension, disabled, department = row
             if expires_at < now or disabled:
                 db.execute("delete from sessions where token_hash = ?", [digest])
                 return None
             if now - last_seen > 60:  # sliding expiry, written at most once a minute
                 db.execute("update sessions set last_seen = ?, expires_at = ? where token_hash = ?",
                            [now, now + self.session_seconds, digest])
-            return Principal(username, role, name or "", extension or "", csrf, digest)
+            return Principal(username, role, name or "", extension or "", csrf, digest, department or "")
         return await self.store.run(get)
 
     async def close_session(self, token_hash: str) -> None:

@@ -14,7 +14,9 @@ from hotline.config import Settings
 URGENCIES = ("low", "normal", "high", "critical")
 OTHER = "other"
 LIMITS = {"district": 80, "address": 200, "description": 4000, "citizen_name": 100, "notes": 4000}
-FIELDS = ("category", "district", "address", "description", "urgency", "citizen_name", "confidential", "notes")
+FIELDS = ("category", "district", "address", "description", "urgency", "citizen_name", "confidential", "notes",
+          "department")
+AUTO = "auto"  # the department: the dispatch rules' suggestion
 
 
 def categories(settings: Settings) -> list[dict[str, str]]:
@@ -69,4 +71,8 @@ def validate(data: Mapping[str, Any], settings: Settings) -> tuple[dict[str, Any
         errors["confidential"] = "must be true or false"
     clean["confidential"] = int(bool(confidential))
     clean["notes"] = text("notes")
+    department = text("department")
+    if department not in ("", AUTO) and settings.department(department) is None:
+        errors["department"] = "not a department of this city"
+    clean["department"] = department
     return clean, errors

@@ -19,10 +19,42 @@ from typing import Any, TypeVar
 
 import sqlite_utils
 
+from hotline.cases.text_index import address_key, index_text
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 OPEN_STATES = ("queued", "answered")
+
+
+def _bundle(db: sqlite_utils.Database, case: dict[str, Any], window: float) -> None:
+    """Join the case to the bundle of its address and topic (cases within ``window`` seconds of
+    each other), or start one with the related cases not yet bundled."""
+    key = case.get("address_key") or ""
+    if not key or case.get("bundle_id"):
+        return
+    topic = case.get("category") or case.get("topic") or "general"
+    at = float(case["queued_at"])
+    row = db.execute("select id from bundles where address_key = ? and topic = ? and last_at >= ?"
+                     " order by last_at desc limit 1", [key, topic, at - window]).fetchone()
+    if row is None:
+        related = [r[0] for r in db.execute(
+            "select id from cases where address_key = ? and coalesce(nullif(category, ''), topic, 'general') = ?"
+            " and queued_at >= ? and queued_at <= ? and bundle_id is null and id != ?",
+            [key, topic, at - window, at + window, case["id"]])]
+        if not related:
+            return
+        bundle_id = int(db.table("bundles").insert({
+            "address_key": key, "topic": topic, "address": case.get("address") or "",
+            "district": case.get("district") or "", "first_at": at, "last_at": at, "cases": 0}).last_pk or 0)
+        ids = [*related, case["id"]]
+    else:
+        bundle_id, ids = int(row[0]), [case["id"]]
+    marks = ", ".join("?" for _ in ids)
+    db.execute(f"update cases set bundle_id = ? where id in ({marks})", [bundle_id, *ids])
+    db.execute("update bundles set cases = (select count(*) from cases where bundle_id = :b),"
+               " first_at = (select min(queued_at) from cases where bundle_id = :b),"
+               " last_at = (select max(queued_at) from cases where bundle_id = :b) where id = :b", {"b": bundle_id})
 
 
 class StoreError(RuntimeError):
@@ -102,6 +134,46 @@ def _m6_interpreting(db: sqlite_utils.Database) -> None:
     db.table("interpreting").create_index(["joined_at"])
 
 
+def _m7_after_the_call(db: sqlite_utils.Database) -> None:
+    cases = db.table("cases")
+    for column, kind in (("status", str), ("department", str), ("dispatched_at", float), ("due_at", float),
+                         ("warn_at", float), ("warned_at", float), ("escalated_at", float), ("accepted_at", float),
+                         ("reply", str), ("reply_summary", str), ("replied_at", float), ("replied_by", str),
+                         ("returned_by", str), ("return_reason", str), ("extension_days", int),
+                         ("callback_at", float), ("resolved", int), ("satisfied", int), ("closed_at", float),
+                         ("reopen_count", int), ("address_key", str), ("bundle_id", int)):
+        cases.add_column(column, kind)
+    cases.create_index(["department", "status"])
+    cases.create_index(["status", "due_at"])
+    cases.create_index(["address_key", "queued_at"])
+    db.table("users").add_column("department", str)
+    # every change of a case's life: who, when, from what to what (never updated, never deleted)
+    db.table("case_events").create({
+        "id": int, "case_id": int, "case_uniqueid": str, "at": float, "actor": str, "role": str, "action": str,
+        "from_status": str, "to_status": str, "detail": str}, pk="id", not_null={"case_uniqueid", "at", "action"})
+    db.table("case_events").create_index(["case_uniqueid", "at"])
+    # call back attempts (automatic calls and operators' tasks)
+    db.table("callbacks").create({
+        "id": int, "case_uniqueid": str, "attempt": int, "kind": str, "status": str, "due_at": float,
+        "started_at": float, "ended_at": float, "channel_id": str, "resolved": int, "satisfied": int,
+        "detail": str, "operator": str}, pk="id", not_null={"case_uniqueid", "status", "kind"})
+    db.table("callbacks").create_index(["status", "due_at"])
+    db.table("callbacks").create_index(["case_uniqueid"])
+    # one row per recorded call: the raw MixMonitor files, then the verified archive copy
+    db.table("recordings").create({
+        "case_uniqueid": str, "started_at": float, "status": str, "raw_caller": str, "raw_operator": str,
+        "raw_mix": str, "archive": str, "seconds": float, "bytes": int, "sha256": str, "verified_at": float,
+        "purged_at": float, "error": str}, pk="case_uniqueid", not_null={"status"})
+    db.table("recordings").create_index(["status"])
+    db.table("bundles").create({
+        "id": int, "address_key": str, "topic": str, "address": str, "district": str, "first_at": float,
+        "last_at": float, "cases": int}, pk="id")
+    db.table("bundles").create_index(["address_key", "topic", "last_at"])
+    # full-text search over the form's text and the transcripts (CJK and Hangul indexed as bigrams)
+    db.execute("create virtual table case_text using fts5(case_id unindexed, kind unindexed, body,"
+               " tokenize = 'unicode61 remove_diacritics 2')")
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0001_cases", _m1_cases),
     ("0002_kv", _m2_settings_kv),  # small persistent values (e.g. the queue_log replay offset)
@@ -109,6 +181,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0004_case_form_transcript", _m4_case_form_transcript),
     ("0005_supervision", _m5_supervision),
     ("0006_interpreting", _m6_interpreting),
+    ("0007_after_the_call", _m7_after_the_call),
 ]
 
 
@@ -199,12 +272,35 @@ class CaseStore:
             return bool(db.execute(f"update cases set {sets} where {where}", params).rowcount)
         return await self._run(upd)
 
-    async def save_form(self, uniqueid: str, form: dict[str, Any], by: str, at: float) -> bool:
-        return await self.update(uniqueid, {**form, "form_saved_at": at, "form_saved_by": by})
+    async def save_form(self, uniqueid: str, form: dict[str, Any], by: str, at: float,
+                        bundle_days: int = 3) -> bool:
+        """Save the form, index its text for search, and group the case with related ones (same
+        address and topic within ``bundle_days``) into a bundle; one transaction."""
+        def save(db: sqlite_utils.Database) -> bool:
+            with db.conn:
+                changes = {**form, "form_saved_at": at, "form_saved_by": by,
+                           "address_key": address_key(str(form.get("address") or ""))}
+                sets = ", ".join(f"{k} = :{k}" for k in changes)
+                if not db.execute(f"update cases set {sets} where uniqueid = :_uid",
+                                  {**changes, "_uid": uniqueid}).rowcount:
+                    return False
+                case = next(db["cases"].rows_where("uniqueid = ?", [uniqueid]))
+                db.execute("delete from case_text where case_id = ? and kind = 'form'", [case["id"]])
+                text = " ".join(str(case.get(k) or "") for k in ("category", "district", "address", "description",
+                                                                "notes"))
+                db.execute("insert into case_text (case_id, kind, body) values (?, 'form', ?)",
+                           [case["id"], index_text(text)])
+                _bundle(db, case, bundle_days * 86400.0)
+            return True
+        return await self._run(save)
 
     async def add_segment(self, row: dict[str, Any]) -> int:
         def insert(db: sqlite_utils.Database) -> int:
-            return int(db.table("transcript").insert(row).last_pk or 0)
+            with db.conn:
+                pk = int(db.table("transcript").insert(row).last_pk or 0)
+                db.execute("insert into case_text (case_id, kind, body) select id, 'transcript', ? from cases"
+                           " where uniqueid = ?", [index_text(str(row.get("text") or "")), row["case_uniqueid"]])
+            return pk
         return await self._run(insert)
 
     async def save_draft(self, username: str, uniqueid: str, data: str, at: float) -> None:

@@ -51,6 +51,52 @@ PHRASES: dict[str, dict[str, str]] = {
 }
 
 
+# The call back's words: the case number follows "intro", the department's reply follows "reply".
+CALLBACK: dict[str, dict[str, str]] = {
+    "zh": {"intro": "您好，这里是市民服务热线，回访您的工单，编号", "reply": "承办部门的答复是：",
+           "resolved": "您反映的问题解决了吗？解决了请按1，没有解决请按2。",
+           "satisfied": "您对处理结果满意吗？满意请按1，不满意请按2。", "thanks": "感谢您的配合，再见。"},
+    "en": {"intro": "Hello, this is the citizen service hotline calling back about your case number",
+           "reply": "The department replied:",
+           "resolved": "Was your problem resolved? Press 1 for yes, 2 for no.",
+           "satisfied": "Are you satisfied with how it was handled? Press 1 for yes, 2 for no.",
+           "thanks": "Thank you. Goodbye."},
+    "ja": {"intro": "しみんサービス ホットラインです。ごそうだん ばんごう", "reply": "たんとう ぶしょの かいとうです。",
+           "resolved": "もんだいは かいけつ しましたか。はいは1、いいえは2を おしてください。",
+           "satisfied": "たいおうに まんぞく されましたか。はいは1、いいえは2を おしてください。",
+           "thanks": "ありがとうございました。"},
+    "ko": {"intro": "안녕하세요, 시민 서비스 핫라인입니다. 접수 번호", "reply": "담당 부서의 답변입니다.",
+           "resolved": "문제가 해결되었습니까? 예는 1번, 아니오는 2번을 누르세요.",
+           "satisfied": "처리 결과에 만족하십니까? 예는 1번, 아니오는 2번을 누르세요.", "thanks": "감사합니다."},
+    "ru": {"intro": "Здравствуйте, это горячая линия для граждан, по вашему обращению номер",
+           "reply": "Ответ ведомства:", "resolved": "Ваша проблема решена? Да, нажмите 1, нет, нажмите 2.",
+           "satisfied": "Вы довольны результатом? Да, нажмите 1, нет, нажмите 2.", "thanks": "Спасибо, до свидания."},
+    "fr": {"intro": "Bonjour, ici la ligne d'assistance aux citoyens, au sujet de votre dossier numéro",
+           "reply": "Le service a répondu :", "resolved": "Votre problème est-il résolu ? Oui, 1. Non, 2.",
+           "satisfied": "Êtes-vous satisfait du traitement ? Oui, 1. Non, 2.", "thanks": "Merci, au revoir."},
+    "de": {"intro": "Guten Tag, hier ist das Bürgertelefon zu Ihrem Anliegen Nummer",
+           "reply": "Die Antwort des Amtes:", "resolved": "Ist Ihr Problem gelöst? Ja, 1. Nein, 2.",
+           "satisfied": "Sind Sie mit der Bearbeitung zufrieden? Ja, 1. Nein, 2.",
+           "thanks": "Vielen Dank, auf Wiederhören."},
+    "es": {"intro": "Hola, le llama la línea de atención ciudadana por su caso número",
+           "reply": "El departamento respondió:", "resolved": "¿Se resolvió su problema? Sí, 1. No, 2.",
+           "satisfied": "¿Está satisfecho con la atención? Sí, 1. No, 2.", "thanks": "Gracias, adiós."},
+}
+
+
+def callback_prompts(settings: Settings) -> list[Prompt]:
+    """The call back's prompts in each language (English words where a language has none)."""
+    out = []
+    for lang in settings.languages:
+        words = CALLBACK.get(lang.code, CALLBACK["en"])
+        for key in ("intro", "reply", "resolved", "satisfied", "thanks"):
+            out.append(Prompt(f"callback/{lang.code}/{key}", ((lang.voice, words[key]),),
+                              f"{lang.code}/callback-{key}.wav", True))
+        out += [Prompt(f"callback/{lang.code}/digit-{d}", ((lang.voice, str(d)),),
+                       f"{lang.code}/digit-{d}.wav", True) for d in range(10)]
+    return out
+
+
 class PromptError(RuntimeError):
     error_id = "prompt-synthesis-failed"
 
@@ -84,6 +130,7 @@ def prompts_for(settings: Settings) -> list[Prompt]:
         out.append(Prompt(f"ivr/{lang.code}/topic-menu", tuple(menu), f"{lang.code}/topic-menu.wav"))
         out.append(Prompt(f"moh/{lang.code}/hold", ((lang.voice, p["hold"]),), f"{lang.code}/hold.wav"))
     out += interpreter_prompts(settings)
+    out += callback_prompts(settings)
     return out
 
 
@@ -158,3 +205,16 @@ def render_prompts(settings: Settings, sounds_dir: Path, cache_dir: Path) -> lis
             _run(["sox", *map(str, pieces), str(dest)])
         written.append(dest)
     return written
+
+
+def synthesise(text: str, voice: str, dest: Path) -> Path:
+    """Speak ``text`` into ``dest`` (8 kHz mono WAV), e.g. a department's reply for a call back.
+    Blocking: run it in an executor."""
+    raw = dest.with_suffix(".raw.wav")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        _run(["espeak-ng", "-v", voice, "-s", "150", "-w", str(raw), text])
+        to_asterisk_wav(raw, dest)
+    finally:
+        raw.unlink(missing_ok=True)
+    return dest

@@ -87,6 +87,8 @@ class Board:
         self.counted: set[str] = set()
         self.calls: dict[str, LiveCall] = {}  # uniqueid -> call waiting or in progress
         self.by_agent: dict[str, str] = {}  # extension -> uniqueid of the call they are on
+        # alerts of other services (recordings stopped by a full disk, overdue cases)
+        self.extra_alerts: list[Callable[[], list[dict[str, Any]]]] = []
         self.dirty: set[str] = set()  # extensions whose row changed since the last flush
         self.since_day = 0.0
         self._paused: dict[str, tuple[bool, str]] = {}
@@ -337,4 +339,6 @@ class Board:
                             "severity": "warning", "since": op.since, "target": op.extension,
                             "text": f"{op.name} ({op.extension}) in {state} for {(now - op.since) / 60:.0f} min"
                                     + (f": {op.pause_reason}" if state == "paused" and op.pause_reason else "")})
+        for extra in self.extra_alerts:
+            out += extra()
         return out

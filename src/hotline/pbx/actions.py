@@ -84,3 +84,20 @@ class AmiQueueControl:
         await self.ami.action({"Action": "Originate", "Channel": f"AudioSocket/{host}:{port}/{leg_id}",
                                "Application": "ChanSpy", "Data": f"{channel},qoE", "Async": "true",
                                "CallerID": "hotline-transcriber", "Timeout": "5000"}, as_list=False)
+
+    async def originate_callback(self, dial: str, caller_id: str, channel_id: str, ring_seconds: int,
+                                 variables: dict[str, str]) -> None:
+        """Call a citizen back: ``dial`` rings for ``ring_seconds``; answered, the channel runs
+        ``hl-callback`` (the case number, the reply, the two questions). The outcome comes back
+        as OriginateResponse with ``channel_id`` (also the ActionID, kept on every failure)."""
+        await self.ami.action({"Action": "Originate", "Channel": dial, "Context": "hl-callback", "Exten": "s",
+                               "Priority": "1", "Async": "true", "CallerID": caller_id,
+                               "Timeout": str(ring_seconds * 1000), "ChannelId": channel_id, "ActionID": channel_id,
+                               "Variable": [f"{k}={v}" for k, v in variables.items()]}, as_list=False)
+
+    async def originate_operator_callback(self, phone: str, dial: str, caller_id: str, channel_id: str) -> None:
+        """An operator's call back: their ``phone`` rings first; answered, it dials the citizen."""
+        await self.ami.action({"Action": "Originate", "Channel": phone, "Context": "hl-callback-operator",
+                               "Exten": "s", "Priority": "1", "Async": "true", "CallerID": caller_id,
+                               "Timeout": "30000", "ChannelId": channel_id, "ActionID": channel_id,
+                               "Variable": f"HL_CB_DIAL={dial}"}, as_list=False)

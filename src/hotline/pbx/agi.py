@@ -1,4 +1,6 @@
-"""FastAGI server: the dialplan asks ``agi://127.0.0.1:<port>/route`` which queue to use.
+"""FastAGI server: the dialplan asks ``agi://127.0.0.1:<port>/route`` which queue to use, and
+reports a call back's answers to ``/callback``. Each script is a function of (uniqueid, args)
+returning the channel variables to set.
 
 panoramisk's Application reads the AGI header block in a loop that spins forever on a
 closed socket, so the header read is ours (bounded, with a timeout); panoramisk's Request
@@ -16,12 +18,12 @@ from panoramisk.fast_agi import Request
 
 log = logging.getLogger(__name__)
 
-RouteFn = Callable[[str, str, str, str], Awaitable[dict[str, str]]]
+ScriptFn = Callable[[str, list[str]], Awaitable[dict[str, str]]]
 
 
 class AgiServer:
-    def __init__(self, route: RouteFn, host: str, port: int, answer_timeout: float = 2.0) -> None:
-        self.route = route
+    def __init__(self, scripts: dict[str, ScriptFn], host: str, port: int, answer_timeout: float = 2.0) -> None:
+        self.scripts = scripts
         self.host = host
         self.port = port
         self.answer_timeout = answer_timeout
@@ -52,17 +54,17 @@ class AgiServer:
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.requests += 1
-        uid = "-"
+        uid, script = "-", "?"
         try:
             headers = await asyncio.wait_for(self._headers(reader), self.answer_timeout)
             uid = headers.get("agi_uniqueid", "-")
             script = headers.get("agi_network_script", "")
-            if script != "route":
+            fn = self.scripts.get(script)
+            if fn is None:
                 log.error("FastAGI: unknown script %r (uniqueid=%s)", script, uid)
                 return
             args = [headers.get(f"agi_arg_{i}", "") for i in (1, 2, 3)]
-            variables = await asyncio.wait_for(
-                self.route(uid, args[0], args[1], args[2]), self.answer_timeout)
+            variables = await asyncio.wait_for(fn(uid, args), self.answer_timeout)
             request = Request(app=None, headers=headers, reader=reader, writer=writer)
             for name, value in variables.items():
                 result = await asyncio.wait_for(
@@ -71,8 +73,8 @@ class AgiServer:
                     log.error("FastAGI SET VARIABLE %s failed: %r (uniqueid=%s)", name, result, uid)
                     return
         except (TimeoutError, ConnectionError, ValueError) as exc:
-            log.error("FastAGI route failed (uniqueid=%s): %s; the dialplan falls back", uid, exc or "timeout")
+            log.error("FastAGI %s failed (uniqueid=%s): %s; the dialplan falls back", script, uid, exc or "timeout")
         except Exception:
-            log.exception("FastAGI route failed (uniqueid=%s); the dialplan falls back", uid)
+            log.exception("FastAGI %s failed (uniqueid=%s); the dialplan falls back", script, uid)
         finally:
             writer.close()

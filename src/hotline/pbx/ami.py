@@ -17,7 +17,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from panoramisk import Manager
@@ -121,10 +121,10 @@ class AmiSession:
 
     # -- actions ---------------------------------------------------------------------------
 
-    async def action(self, fields: dict[str, str], *, as_list: bool = False,
+    async def action(self, fields: Mapping[str, str | list[str]], *, as_list: bool = False,
                      timeout: float | None = None) -> list[Message]:
         """Send one action; returns its messages (the reply first). Raises PbxError."""
-        name = fields["Action"]
+        name = str(fields["Action"])
         if name.lower() in ("originate", "atxfer", "redirect") and "Async" not in fields:
             fields = {**fields, "Async": "false"}
         await self.wait_connected(timeout or self.action_timeout)

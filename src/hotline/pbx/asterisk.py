@@ -93,7 +93,8 @@ def render(settings: Settings, secrets: Secrets, citizen_match: tuple[str, ...] 
     """Render asterisk_conf/*.j2 and the prompts into the instance folder; return its etc/."""
     inst_host = settings.asterisk.instance_dir
     inst = settings.asterisk.instance_dir_in_chroot
-    for sub in ("etc", "run", "log", "spool", "lib", "lib/keys", "cache", "sounds"):
+    for sub in ("etc", "run", "log", "spool", "spool/recordings", "lib", "lib/keys", "cache", "sounds",
+                "sounds/callback/summary"):
         (inst_host / sub).mkdir(parents=True, exist_ok=True)
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(_templates_dir()), undefined=jinja2.StrictUndefined,
                              keep_trailing_newline=True, autoescape=False)

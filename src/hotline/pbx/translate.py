@@ -140,6 +140,13 @@ def _conference(m: Headers, at: float, event: str) -> ev.ConferenceJoined | ev.C
     return cls(_str(m, event, "Conference"), _str(m, event, "Uniqueid"), str(m.get("Channel", "")), at)
 
 
+def _originate(m: Headers, at: float) -> ev.OriginateResult:
+    # the ChannelId we gave; on some failures Uniqueid is "<null>", the ActionID (also ours) is kept
+    uid = str(m.get("Uniqueid", ""))
+    channel_id = uid if uid.startswith("hl-") else str(m.get("ActionID", ""))
+    return ev.OriginateResult(channel_id, str(m.get("Response", "")) == "Success", str(m.get("Reason", "")), at)
+
+
 TABLE: dict[str, Callable[[Headers, float], ev.Event]] = {
     "QueueCallerJoin": _caller_joined,
     "QueueCallerLeave": _caller_left,
@@ -156,6 +163,7 @@ TABLE: dict[str, Callable[[Headers, float], ev.Event]] = {
     "Hangup": _hangup,
     "ConfbridgeJoin": lambda m, at: _conference(m, at, "ConfbridgeJoin"),
     "ConfbridgeLeave": lambda m, at: _conference(m, at, "ConfbridgeLeave"),
+    "OriginateResponse": _originate,
 }
 
 # The events the session asks Asterisk for; everything else is not translated.

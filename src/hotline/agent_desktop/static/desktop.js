@@ -5,7 +5,7 @@
 (function () {
   const csrf = document.querySelector('meta[name="csrf-token"]').content;
   const $ = (id) => document.getElementById(id);
-  const FIELDS = ["category", "district", "address", "description", "urgency", "citizen_name", "confidential", "notes"];
+  const FIELDS = ["category", "district", "address", "description", "urgency", "citizen_name", "confidential", "notes", "department"];
   const state = { call: null, status: null, skew: 0, socket: null, draftTimer: null, formReady: false };
   const hotline = (window.hotline = { state, received: [] });
 
@@ -40,7 +40,18 @@
     const dl = $("district-list");
     dl.innerHTML = "";
     for (const d of form.districts) dl.appendChild(new Option(d, d));
+    const dep = $("f-department");
+    dep.innerHTML = "";
+    dep.add(new Option("the suggested department", "auto", true, true));
+    dep.add(new Option("— do not dispatch yet —", ""));
+    for (const d of form.departments || []) dep.add(new Option(d.name, d.code));
     state.formReady = true;
+  }
+  async function suggest() {  // the dispatch rules' suggestion for this topic and district
+    const q = new URLSearchParams({ topic: $("f-category").value, district: $("f-district").value });
+    const r = await api("GET", "/api/dispatch/suggest?" + q.toString());
+    const auto = $("f-department").options[0];
+    if (r.ok && auto) auto.text = r.data.department ? "suggested: " + r.data.name : "no suggestion (do not dispatch yet)";
   }
   function readForm() {
     const out = {};
@@ -87,7 +98,7 @@
     const r = await api("POST", "/api/cases/" + encodeURIComponent(uid) + "/form", readForm());
     if (r.ok) {
       showErrors({});
-      $("form-status").textContent = "saved (case " + r.data.case_id + ")";
+      $("form-status").textContent = "saved (case " + r.data.case_id + ")" + (r.data.department ? ", dispatched to " + r.data.department : "");
       localStorage.removeItem(draftKey(uid));
     } else if (r.status === 422) {
       showErrors(r.data.fields || {});
@@ -311,6 +322,8 @@
     $("case-form").addEventListener("input", onInput);
     $("case-form").addEventListener("change", onInput);
     $("case-form").addEventListener("submit", save);
+    $("f-category").addEventListener("change", suggest);
+    $("f-district").addEventListener("change", suggest);
     setInterval(tick, 1000);
     state.socket = window.liveSocket("/ws/desktop", onMessage);
   });

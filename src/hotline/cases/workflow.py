@@ -1,0 +1,254 @@
+"""The case's life after the call: dispatch to a department, its deadline, accept, reply,
+return, extensions, the call back's answers, reopen, close. Pure rules plus one repository.
+
+Every change is one transition: the case's status moves only from the states the action
+allows (checked in the same SQL statement that changes it, so two users cannot both win) and
+an event row records who, when, from what to what, and the details. Departments see only their
+own cases; a confidential case hides the caller's identity from them.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from hotline.cases import deadlines
+from hotline.config import DispatchRule, Settings
+
+log = logging.getLogger(__name__)
+
+STATUSES = ("new", "dispatched", "accepted", "extension_requested", "replied", "callback_due", "closed",
+            "reopened", "returned")
+# where a department still has to act (their deadline runs)
+AT_DEPARTMENT = ("dispatched", "accepted", "extension_requested", "reopened")
+IDENTITY = ("caller_number", "citizen_name")
+
+
+class WorkflowError(ValueError):
+    def __init__(self, error_id: str, message: str) -> None:
+        super().__init__(message)
+        self.error_id = error_id
+
+
+@dataclass(frozen=True)
+class Actor:
+    username: str
+    role: str
+    department: str = ""
+
+
+SYSTEM = Actor("hotline", "system")
+
+
+class WorkflowRepository(Protocol):
+    async def get(self, uniqueid: str) -> dict[str, Any] | None: ...
+    async def transition(self, uniqueid: str, from_states: tuple[str, ...], changes: dict[str, Any],
+                         event: dict[str, Any]) -> bool: ...
+    async def case_events(self, uniqueid: str) -> list[dict[str, Any]]: ...
+    async def due_for_warning(self, now: float) -> list[dict[str, Any]]: ...
+    async def due_for_escalation(self, now: float) -> list[dict[str, Any]]: ...
+
+
+def suggest_department(rules: tuple[DispatchRule, ...], topic: str, district: str) -> str:
+    """The department of the most specific rule matching the topic and district ("" if none)."""
+    best: tuple[int, int] | None = None
+    chosen = ""
+    for i, rule in enumerate(rules):
+        if rule.topics and topic not in rule.topics:
+            continue
+        if rule.districts and district not in rule.districts:
+            continue
+        score = (bool(rule.topics) + bool(rule.districts), -i)
+        if best is None or score > best:
+            best, chosen = score, rule.department
+    return chosen
+
+
+def topic_of(case: dict[str, Any]) -> str:
+    return str(case.get("category") or case.get("topic") or "general")
+
+
+def department_view(case: dict[str, Any]) -> dict[str, Any]:
+    """What a department may see of a case: a confidential case without the caller's identity."""
+    view = dict(case)
+    view.pop("note", None)
+    if case.get("confidential"):
+        for key in IDENTITY:
+            view[key] = "(confidential)"
+    return view
+
+
+def can_see(actor: Actor, case: dict[str, Any]) -> bool:
+    if actor.role == "department":
+        return bool(actor.department) and case.get("department") == actor.department
+    return actor.role in ("operator", "supervisor", "admin", "system")
+
+
+class Workflow:
+    def __init__(self, settings: Settings, repo: WorkflowRepository,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.settings = settings
+        self.repo = repo
+        self.clock = clock
+        self.on_replied: Callable[[dict[str, Any]], Any] | None = None  # the call back's scheduler
+        self.on_change: Callable[[dict[str, Any]], Any] | None = None
+
+    def suggest(self, case: dict[str, Any]) -> str:
+        return suggest_department(self.settings.dispatch_rules, topic_of(case), str(case.get("district") or ""))
+
+    async def _case(self, uniqueid: str, actor: Actor) -> dict[str, Any]:
+        case = await self.repo.get(uniqueid)
+        if case is None:
+            raise WorkflowError("case-unknown", f"no case for call {uniqueid}")
+        if not can_see(actor, case):
+            raise WorkflowError("forbidden", "this case is not your department's")
+        return case
+
+    async def _move(self, case: dict[str, Any], actor: Actor, action: str, from_states: tuple[str, ...],
+                    to: str, changes: dict[str, Any], detail: dict[str, Any]) -> dict[str, Any]:
+        status = case.get("status") or ""
+        if status not in from_states:
+            raise WorkflowError("wrong-status", f"cannot {action.replace('_', ' ')} case {case['id']}: it is "
+                                f"{status or 'not recorded yet'} (allowed from {', '.join(from_states)})")
+        now = self.clock()
+        event = {"case_id": case["id"], "case_uniqueid": case["uniqueid"], "at": now, "actor": actor.username,
+                 "role": actor.role, "action": action, "from_status": status, "to_status": to, "detail": detail}
+        if not await self.repo.transition(case["uniqueid"], from_states, {**changes, "status": to}, event):
+            raise WorkflowError("conflict", f"case {case['id']} changed meanwhile; reload it")
+        log.info("case %s: %s by %s (%s -> %s) uniqueid=%s", case["id"], action, actor.username, status, to,
+                 case["uniqueid"])
+        updated = {**case, **changes, "status": to}
+        if self.on_change is not None:
+            self.on_change(updated)
+        return updated
+
+    # -- the hotline side --------------------------------------------------------------------------
+
+    async def recorded(self, uniqueid: str, actor: Actor, department: str = "") -> dict[str, Any]:
+        """The operator saved the form: the appeal is a case ("new"); with a department it is
+        dispatched at once (the operator confirmed or changed the suggestion)."""
+        case = await self._case(uniqueid, actor)
+        if not case.get("status"):
+            case = await self._move(case, actor, "recorded", ("",), "new", {}, {})
+        if department and case["status"] in ("new", "returned"):
+            case = await self.dispatch(uniqueid, department, actor)
+        return case
+
+    async def dispatch(self, uniqueid: str, department: str, actor: Actor, note: str = "") -> dict[str, Any]:
+        if self.settings.department(department) is None:
+            raise WorkflowError("department-unknown", f"no department {department!r}")
+        case = await self._case(uniqueid, actor)
+        now = self.clock()
+        d = deadlines.due(now, self.settings.deadlines)
+        suggested = self.suggest(case)
+        return await self._move(case, actor, "dispatched", ("new", "returned"), "dispatched", {
+            "department": department, "dispatched_at": now, "due_at": d.due_at, "warn_at": d.warn_at,
+            "warned_at": None, "escalated_at": None}, {
+            "department": department, "suggested": suggested, "note": note[:500]})
+
+    # -- the department's side --------------------------------------------------------------------
+
+    async def accept(self, uniqueid: str, actor: Actor) -> dict[str, Any]:
+        case = await self._case(uniqueid, actor)
+        return await self._move(case, actor, "accepted", ("dispatched", "reopened"), "accepted",
+                                {"accepted_at": self.clock()}, {})
+
+    async def reply(self, uniqueid: str, actor: Actor, text: str, summary: str = "") -> dict[str, Any]:
+        text, summary = text.strip(), summary.strip()
+        if len(text) < 5 or len(text) > 4000 or len(summary) > 500:
+            raise WorkflowError("bad-request", "the reply needs 5-4000 characters (a summary at most 500)")
+        case = await self._case(uniqueid, actor)
+        case = await self._move(case, actor, "replied", AT_DEPARTMENT, "replied", {
+            "reply": text, "reply_summary": summary or text[:500], "replied_at": self.clock(),
+            "replied_by": actor.username}, {"reply": text[:500]})
+        if self.on_replied is not None:
+            await self.on_replied(case)
+        return case
+
+    async def return_case(self, uniqueid: str, actor: Actor, reason: str) -> dict[str, Any]:
+        reason = reason.strip()
+        if len(reason) < 5:
+            raise WorkflowError("bad-request", "say why the case is returned (at least 5 characters)")
+        case = await self._case(uniqueid, actor)
+        return await self._move(case, actor, "returned", ("dispatched", "accepted", "reopened"), "returned", {
+            "department": "", "returned_by": case.get("department"), "return_reason": reason[:1000],
+            "due_at": None, "warn_at": None}, {"reason": reason[:1000], "department": case.get("department")})
+
+    async def request_extension(self, uniqueid: str, actor: Actor, days: int, reason: str) -> dict[str, Any]:
+        if not 1 <= days <= 60 or len(reason.strip()) < 5:
+            raise WorkflowError("bad-request", "an extension needs 1-60 days and a reason")
+        case = await self._case(uniqueid, actor)
+        return await self._move(case, actor, "extension_requested", ("dispatched", "accepted", "reopened"),
+                                "extension_requested", {"extension_days": days},
+                                {"days": days, "reason": reason.strip()[:1000], "was": case["status"]})
+
+    async def decide_extension(self, uniqueid: str, actor: Actor, approve: bool,
+                               days: int | None = None) -> dict[str, Any]:
+        case = await self._case(uniqueid, actor)
+        if approve:
+            granted = days or case.get("extension_days") or self.settings.deadlines.extension_days
+            due_at = deadlines.add_days(float(case["due_at"] or self.clock()), int(granted), self.settings.deadlines)
+            return await self._move(case, actor, "extension_approved", ("extension_requested",), "accepted", {
+                "due_at": due_at, "warn_at": None, "warned_at": None, "escalated_at": None}, {"days": granted})
+        return await self._move(case, actor, "extension_refused", ("extension_requested",), "accepted", {}, {})
+
+    # -- the call back ----------------------------------------------------------------------------
+
+    async def callback_started(self, uniqueid: str) -> None:
+        case = await self.repo.get(uniqueid)
+        if case is not None and case.get("status") == "replied":
+            await self._move(case, SYSTEM, "callback_due", ("replied",), "callback_due", {}, {})
+
+    async def callback_answered(self, uniqueid: str, resolved: bool | None, satisfied: bool | None,
+                                actor: Actor = SYSTEM, how: str = "automatic call") -> dict[str, Any]:
+        """The citizen's answers: resolved and satisfied close the case; anything else reopens it
+        to the same department with a new deadline; None/None (unreachable) closes it unresolved."""
+        case = await self.repo.get(uniqueid)
+        if case is None:
+            raise WorkflowError("case-unknown", f"no case for call {uniqueid}")
+        answers = {"resolved": None if resolved is None else int(resolved),
+                   "satisfied": None if satisfied is None else int(satisfied), "callback_at": self.clock()}
+        detail = {"resolved": resolved, "satisfied": satisfied, "how": how}
+        if resolved is None and satisfied is None:
+            return await self._move(case, actor, "closed_unreachable", ("replied", "callback_due"), "closed",
+                                    {**answers, "closed_at": self.clock()}, detail)
+        if resolved and satisfied:
+            return await self._move(case, actor, "closed", ("replied", "callback_due"), "closed",
+                                    {**answers, "closed_at": self.clock()}, detail)
+        now = self.clock()
+        d = deadlines.due(now, self.settings.deadlines)
+        return await self._move(case, actor, "reopened", ("replied", "callback_due"), "reopened", {
+            **answers, "reopen_count": int(case.get("reopen_count") or 0) + 1, "dispatched_at": now,
+            "due_at": d.due_at, "warn_at": d.warn_at, "warned_at": None, "escalated_at": None}, detail)
+
+    # -- deadlines --------------------------------------------------------------------------------
+
+    async def sweep(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Warn cases past their warning day and escalate overdue ones to the supervisors (each
+        once per deadline); returns (warned, escalated)."""
+        now = self.clock()
+        warned, escalated = [], []
+        for case in await self.repo.due_for_warning(now):
+            if await self.repo.transition(case["uniqueid"], (case["status"],), {"warned_at": now}, {
+                    "case_id": case["id"], "case_uniqueid": case["uniqueid"], "at": now, "actor": SYSTEM.username,
+                    "role": "system", "action": "deadline_warning", "from_status": case["status"],
+                    "to_status": case["status"], "detail": {"due_at": case["due_at"]}}):
+                warned.append(case)
+        for case in await self.repo.due_for_escalation(now):
+            if await self.repo.transition(case["uniqueid"], (case["status"],), {"escalated_at": now}, {
+                    "case_id": case["id"], "case_uniqueid": case["uniqueid"], "at": now, "actor": SYSTEM.username,
+                    "role": "system", "action": "escalated", "from_status": case["status"],
+                    "to_status": case["status"], "detail": {"due_at": case["due_at"],
+                                                            "department": case.get("department")}}):
+                log.warning("case %s overdue at %s: escalated to the supervisors (uniqueid=%s)", case["id"],
+                            case.get("department"), case["uniqueid"])
+                escalated.append(case)
+        return warned, escalated
+
+    def standing(self, case: dict[str, Any]) -> str:
+        if case.get("status") not in AT_DEPARTMENT:
+            return ""
+        return deadlines.standing(self.clock(), case.get("warn_at"), case.get("due_at"))

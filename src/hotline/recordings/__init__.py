@@ -1,0 +1,1 @@
+"""Call recordings: MixMonitor's files, the pydub archive copy, retention, playback."""

@@ -1,0 +1,29 @@
+"""Recording rows and the playback audit, in the case store's SQLite file."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlite_utils
+
+from hotline.cases.store import CaseStore
+
+
+class RecordingStore:
+    def __init__(self, store: CaseStore) -> None:
+        self.store = store
+
+    async def save_recording(self, row: dict[str, Any]) -> None:
+        await self.store.run(lambda db: db.table("recordings").upsert(row, pk="case_uniqueid"))
+
+    async def recording(self, uniqueid: str) -> dict[str, Any] | None:
+        def get(db: sqlite_utils.Database) -> dict[str, Any] | None:
+            rows = list(db["recordings"].rows_where("case_uniqueid = ?", [uniqueid]))
+            return rows[0] if rows else None
+        return await self.store.run(get)
+
+    async def recordings_in(self, statuses: tuple[str, ...], before: float | None = None) -> list[dict[str, Any]]:
+        marks = ", ".join("?" for _ in statuses)
+        where = f"status in ({marks})" + (" and started_at < ?" if before is not None else "")
+        params = [*statuses, *([before] if before is not None else [])]
+        return await self.store.run(lambda db: list(db["recordings"].rows_where(where, params, order_by="started_at")))
