@@ -189,7 +189,7 @@ def add_routes(app: web.Application, settings: Settings, store: CaseStore, workf
         rows = await flows.department_cases(actor.department, limit=int_query(request, "limit", 200, 1, 1000))
         dept = settings.department(actor.department)
         return web.json_response({"department": {"code": actor.department, "name": dept.name if dept else ""},
-                                  "now": time.time(), "cases": [view(r, actor) for r in rows]}, dumps=dumps)
+                                  "now": workflow.clock(), "cases": [view(r, actor) for r in rows]}, dumps=dumps)
 
     @require("supervisor", "operator")
     async def worklist(request: web.Request) -> web.Response:
@@ -197,9 +197,9 @@ def add_routes(app: web.Application, settings: Settings, store: CaseStore, workf
         actor = actor_of(request)
         to_dispatch = await flows.by_status(("new", "returned"))
         return web.json_response({
-            "now": time.time(), "to_dispatch": [view(r, actor) for r in to_dispatch],
+            "now": workflow.clock(), "to_dispatch": [view(r, actor) for r in to_dispatch],
             "extensions": [view(r, actor) for r in await flows.by_status(("extension_requested",))],
-            "overdue": [view(r, actor) for r in await flows.overdue(time.time())]}, dumps=dumps)
+            "overdue": [view(r, actor) for r in await flows.overdue(workflow.clock())]}, dumps=dumps)
 
     @require("supervisor")
     async def rates(request: web.Request) -> web.Response:
@@ -304,8 +304,8 @@ def add_routes(app: web.Application, settings: Settings, store: CaseStore, workf
         except ValueError:
             raise WorkflowError("bad-request", "day must be YYYY-MM-DD") from None
         cfg = settings.trends
-        today, before, labels = await search.hotspot_counts(day, cfg.baseline_days)
-        found = trend_rules.hotspots(today, before, cfg.baseline_days, cfg, labels)
+        today, before, labels, days = await search.hotspot_counts(day, cfg.baseline_days)
+        found = trend_rules.hotspots(today, before, days, cfg, labels)
         since = dt.datetime.combine(day - dt.timedelta(days=cfg.bundle_days), dt.time()).timestamp()
         bundles = await search.bundles(since)
         return web.json_response({"day": day.isoformat(), "hotspots": found, "bundles": bundles}, dumps=dumps)

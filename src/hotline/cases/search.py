@@ -97,8 +97,10 @@ class SearchStore:
 
     async def hotspot_counts(self, day: dt.date, baseline_days: int) -> tuple[dict[tuple[str, str], int],
                                                                                dict[tuple[str, str], int],
-                                                                               dict[tuple[str, str], str]]:
-        """Counts by topic and by (address, topic) for ``day`` and summed over the days before."""
+                                                                               dict[tuple[str, str], str], int]:
+        """Counts by topic and by (address, topic) for ``day`` and summed over the ``baseline_days``
+        before it, with the labels and how many of those days had any case (a new hotline's
+        baseline is the days it has)."""
         start = dt.datetime.combine(day, dt.time()).astimezone().timestamp()
         end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time()).astimezone().timestamp()
         base = dt.datetime.combine(day - dt.timedelta(days=baseline_days), dt.time()).astimezone().timestamp()
@@ -109,14 +111,16 @@ class SearchStore:
                f" group by address_key, {TOPIC}")
 
         def run(db: sqlite_utils.Database) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], int],
-                                                     dict[tuple[str, str], str]]:
+                                                     dict[tuple[str, str], str], int]:
             today: dict[tuple[str, str], int] = {}
             labels: dict[tuple[str, str], str] = {}
             for kind, key, label, n in db.execute(sql, [start, end, start, end]):
                 today[(kind, key)] = n
                 labels[(kind, key)] = label
             before = {(k, key): n for k, key, _label, n in db.execute(sql, [base, start, base, start])}
-            return today, before, labels
+            days = db.execute("select count(distinct date(queued_at, 'unixepoch', 'localtime')) from cases"
+                              " where queued_at >= ? and queued_at < ?", [base, start]).fetchone()[0]
+            return today, before, labels, int(days)
         return await self.store.run(run)
 
     async def bundles(self, since: float, min_cases: int = 2, limit: int = 100) -> list[dict[str, Any]]:

@@ -190,9 +190,11 @@ class Workflow:
         case = await self._case(uniqueid, actor)
         if approve:
             granted = days or case.get("extension_days") or self.settings.deadlines.extension_days
-            due_at = deadlines.add_days(float(case["due_at"] or self.clock()), int(granted), self.settings.deadlines)
+            rules = self.settings.deadlines
+            due_at = deadlines.add_days(float(case["due_at"] or self.clock()), int(granted), rules)
+            warn_at = max(self.clock(), due_at - (rules.days - rules.warn_day) * 86400)  # as long before as usual
             return await self._move(case, actor, "extension_approved", ("extension_requested",), "accepted", {
-                "due_at": due_at, "warn_at": None, "warned_at": None, "escalated_at": None}, {"days": granted})
+                "due_at": due_at, "warn_at": warn_at, "warned_at": None, "escalated_at": None}, {"days": granted})
         return await self._move(case, actor, "extension_refused", ("extension_requested",), "accepted", {}, {})
 
     # -- the call back ----------------------------------------------------------------------------

@@ -110,8 +110,8 @@ class PhoneProcess:
         self._rpc("operator", ext, password, mic, auto_answer, answer_after, 10, hangup_after)
         return PhoneHandle(self, ext)
 
-    def caller(self, number: str, mic: Path | None) -> PhoneHandle:
-        self._rpc("caller", number, mic)
+    def caller(self, number: str, mic: Path | None, auto_answer: bool = False) -> PhoneHandle:
+        self._rpc("caller", number, mic, auto_answer)
         return PhoneHandle(self, number)
 
     def remove_all(self) -> None:

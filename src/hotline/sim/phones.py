@@ -275,8 +275,9 @@ class PhoneBank:
         wait_until(lambda: phone.registered, timeout, f"operator {ext} registered (last status {phone.reg_status})")
         return phone
 
-    def caller(self, number: str, mic: Path | None) -> Phone:
-        """An unregistered phone that reaches the hotline through the citizens' trunk."""
+    def caller(self, number: str, mic: Path | None, auto_answer: bool = False) -> Phone:
+        """An unregistered phone that reaches the hotline through the citizens' trunk (and, with
+        ``auto_answer``, answers a call back to its number half a second after it rings)."""
         def create() -> Phone:
             acfg = pj.AccountConfig()
             acfg.idUri = f"sip:{number}@127.0.0.1"
@@ -295,6 +296,7 @@ class PhoneBank:
                     phone.create(acfg)
                 self.phones[number] = phone
             phone.mic, phone.calls = mic, []
+            phone.auto_answer, phone.answer_after = auto_answer, 0.5
             return phone
         return self.run(create)
 
