@@ -45,9 +45,14 @@ role = "operator"
 extension = "2002"
 name = "Wang"
 
+[[departments]]
+code = "housing_bureau"
+name = "Housing Bureau"
+
 [[users]]
 username = "dept"
 role = "department"
+department = "housing_bureau"
 """
 
 
@@ -220,7 +225,7 @@ def test_operator_desktop_pop_transcript_form(make_hotline: Any, phones: Any, br
     dept_page.fill("#username", "dept")
     dept_page.fill("#password", PASSWORD)
     dept_page.click("#login")
-    dept_page.wait_for_url(re.compile(r".*/home$"))
+    dept_page.wait_for_url(re.compile(r".*/department$"))
     assert dept_page.goto(base + "/desktop").status == 403
     for page in (kim, wang, dept_page):
         page.context.close()
