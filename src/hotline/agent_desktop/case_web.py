@@ -268,8 +268,8 @@ def add_routes(app: web.Application, settings: Settings, store: CaseStore, workf
         result = await search.search(request.query.get("q", ""), start, end, filters,
                                      int_query(request, "limit", 50, 1, 500), int_query(request, "offset", 0, 0,
                                                                                          1_000_000))
-        return web.json_response({"total": result["total"], "cases": [view(c, actor) for c in result["cases"]]},
-                                 dumps=dumps)
+        return web.json_response({"total": result["total"], "more": result["more"],
+                                  "cases": [view(c, actor) for c in result["cases"]]}, dumps=dumps)
 
     async def trend_rows(request: web.Request) -> tuple[list[dict[str, Any]], str, str]:
         _first, _last, start, end = date_range(request, max_days=400)
@@ -304,7 +304,7 @@ def add_routes(app: web.Application, settings: Settings, store: CaseStore, workf
         except ValueError:
             raise WorkflowError("bad-request", "day must be YYYY-MM-DD") from None
         cfg = settings.trends
-        today, before, labels, days = await search.hotspot_counts(day, cfg.baseline_days)
+        today, before, labels, days = await search.hotspot_counts(day, cfg.baseline_days, cfg.hotspot_min_cases)
         found = trend_rules.hotspots(today, before, days, cfg, labels)
         since = dt.datetime.combine(day - dt.timedelta(days=cfg.bundle_days), dt.time()).timestamp()
         bundles = await search.bundles(since)

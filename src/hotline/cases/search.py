@@ -15,6 +15,7 @@ from hotline.cases.workflow_store import CASE_COLUMNS, _rows
 
 TOPIC = "coalesce(nullif(category, ''), topic, 'general')"
 FILTERS = ("district", "department", "status")
+COUNT_CAP = 10_000  # a search counts its matches up to here ("10,000 or more")
 
 
 class SearchError(ValueError):
@@ -29,6 +30,18 @@ def _bucket(period: str) -> str:
     raise SearchError("period must be day or week")
 
 
+def _day(t: float) -> str:
+    return dt.datetime.fromtimestamp(t).date().isoformat()
+
+
+def _day_bucket(period: str) -> str:
+    if period == "day":
+        return "day"
+    if period == "week":
+        return "date(day, 'weekday 0', '-6 days')"
+    raise SearchError("period must be day or week")
+
+
 class SearchStore:
     def __init__(self, store: CaseStore) -> None:
         self.store = store
@@ -36,15 +49,14 @@ class SearchStore:
     async def search(self, query: str, since: float, until: float, filters: dict[str, str],
                      limit: int = 50, offset: int = 0) -> dict[str, Any]:
         """Cases whose form text or transcript has every word of ``query`` (empty: all), with the
-        filters (district, department, status, topic), newest first; and the total."""
+        filters (district, department, status, topic), newest first; and the total. The date
+        range also bounds the index's rowids (case ids grow with time; a day's margin each side
+        covers cases opened out of order), so a month's search reads a month of the index."""
         where = ["c.queued_at >= :since", "c.queued_at < :until"]
         params: dict[str, Any] = {"since": since, "until": until, "limit": limit, "offset": offset}
         match = match_query(query)
         if query.strip() and not match:
             raise SearchError("nothing to search for in the query")
-        if match:
-            where.append("c.id in (select case_id from case_text where case_text match :q)")
-            params["q"] = match
         for key in FILTERS:
             if filters.get(key):
                 where.append(f"c.{key} = :{key}")
@@ -52,14 +64,41 @@ class SearchStore:
         if filters.get("topic"):
             where.append("coalesce(nullif(c.category, ''), c.topic, 'general') = :topic")
             params["topic"] = filters["topic"]
-        cond = " and ".join(where)
         cols = ", ".join(f"c.{c.strip()}" for c in CASE_COLUMNS.split(","))
 
         def run(db: sqlite_utils.Database) -> dict[str, Any]:
-            total = db.execute(f"select count(*) from cases c where {cond}", params).fetchone()[0]
-            rows = _rows(db, f"select {cols} from cases c where {cond} order by c.queued_at desc"
-                             " limit :limit offset :offset", params)
-            return {"total": total, "cases": rows}
+            cond = " and ".join(where)
+            if not match:
+                total = db.execute(f"select count(*) from (select 1 from cases c where {cond} limit {COUNT_CAP + 1})",
+                                   params).fetchone()[0]
+                rows = _rows(db, f"select {cols} from cases c where {cond} order by c.queued_at desc"
+                                 " limit :limit offset :offset", params)
+                return {"total": min(total, COUNT_CAP), "more": total > COUNT_CAP, "cases": rows}
+            lo = db.execute("select id from cases where queued_at >= ? order by queued_at limit 1",
+                            [since - 86400]).fetchone()
+            hi = db.execute("select id from cases where queued_at < ? order by queued_at desc limit 1",
+                            [until + 86400]).fetchone()
+            if lo is None or hi is None:
+                return {"total": 0, "more": False, "cases": []}
+            params.update({"q": match, "lo": min(lo[0], hi[0]) << 16, "hi": (max(lo[0], hi[0]) << 16) + 65535})
+            # the index in descending rowid order (newest first), joined to each case: stops as soon
+            # as enough cases passed the filters; a case matching in several rows comes once
+            base = (" from case_text join cases c on c.id = case_text.case_id where case_text match :q"
+                    f" and case_text.rowid between :lo and :hi and {cond}")
+            total = db.execute(f"select count(*) from (select distinct case_text.case_id {base}"
+                               f" limit {COUNT_CAP + 1})", params).fetchone()[0]
+            wanted = limit + offset
+            fetch = wanted * 2
+            while True:
+                found = _rows(db, f"select {cols} {base} order by case_text.rowid desc limit {fetch}", params)
+                unique: dict[int, dict[str, Any]] = {}
+                for r in found:
+                    unique.setdefault(r["id"], r)
+                if len(unique) >= wanted or len(found) < fetch:
+                    break
+                fetch *= 4
+            return {"total": min(total, COUNT_CAP), "more": total > COUNT_CAP,
+                    "cases": list(unique.values())[offset:wanted]}
         try:
             return await self.store.run(run)
         except Exception as exc:
@@ -68,14 +107,16 @@ class SearchStore:
             raise
 
     async def counts(self, since: float, until: float, period: str, by: str) -> list[dict[str, Any]]:
-        """[{bucket, key, cases}] per day or week, by topic or district."""
-        key = {"topic": TOPIC, "district": "coalesce(nullif(district, ''), '(none)')"}.get(by)
-        if key is None:
+        """[{bucket, key, cases}] per day or week, by topic or district (cases with a saved form),
+        from the day counts."""
+        if by not in ("topic", "district"):
             raise SearchError("by must be topic or district")
-        sql = (f"select {_bucket(period)} as bucket, {key} as key, count(*) as cases from cases"
-               " where queued_at >= ? and queued_at < ? and form_saved_at is not null"
-               " group by bucket, key order by bucket, cases desc")
-        return await self.store.run(lambda db: _rows(db, sql, [since, until]))
+        bucket = _day_bucket(period)
+        first, last = _day(since), _day(until - 1)
+        sql = (f"select {bucket} as bucket, key, sum(cases) as cases from daily_counts"
+               " where kind = ? and day >= ? and day <= ? group by bucket, key having sum(cases) > 0"
+               " order by bucket, cases desc")
+        return await self.store.run(lambda db: _rows(db, sql, [by, first, last]))
 
     async def keyword_counts(self, words: list[str], since: float, until: float,
                              period: str) -> list[dict[str, Any]]:
@@ -84,42 +125,54 @@ class SearchStore:
 
         def run(db: sqlite_utils.Database) -> list[dict[str, Any]]:
             out: list[dict[str, Any]] = []
+            lo = db.execute("select id from cases where queued_at >= ? order by queued_at limit 1",
+                            [since - 86400]).fetchone()
+            hi = db.execute("select id from cases where queued_at < ? order by queued_at desc limit 1",
+                            [until + 86400]).fetchone()
+            if lo is None or hi is None:
+                return out
+            bounds = [min(lo[0], hi[0]) << 16, (max(lo[0], hi[0]) << 16) + 65535]
             for word in words:
                 match = match_query(word)
                 if not match:
                     continue
                 for r in _rows(db, (f"select {bucket} as bucket, count(*) as cases from cases where queued_at >= ?"
                                     " and queued_at < ? and id in (select case_id from case_text where case_text"
-                                    " match ?) group by bucket order by bucket"), [since, until, match]):
+                                    " match ? and rowid between ? and ?) group by bucket order by bucket"),
+                               [since, until, match, *bounds]):
                     out.append({**r, "key": word})
             return out
         return await self.store.run(run)
 
-    async def hotspot_counts(self, day: dt.date, baseline_days: int) -> tuple[dict[tuple[str, str], int],
-                                                                               dict[tuple[str, str], int],
-                                                                               dict[tuple[str, str], str], int]:
+    async def hotspot_counts(self, day: dt.date, baseline_days: int,
+                             min_cases: int = 1) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], int],
+                                                          dict[tuple[str, str], str], int]:
         """Counts by topic and by (address, topic) for ``day`` and summed over the ``baseline_days``
-        before it, with the labels and how many of those days had any case (a new hotline's
-        baseline is the days it has)."""
-        start = dt.datetime.combine(day, dt.time()).astimezone().timestamp()
-        end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time()).astimezone().timestamp()
-        base = dt.datetime.combine(day - dt.timedelta(days=baseline_days), dt.time()).astimezone().timestamp()
-        sql = (f"select 'topic' as kind, {TOPIC} as key, min({TOPIC}) as label, count(*) as n from cases"
-               " where queued_at >= ? and queued_at < ? and form_saved_at is not null group by key"
-               f" union all select 'address', address_key || '|' || {TOPIC}, min(address) || ' (' || {TOPIC} || ')',"
-               " count(*) from cases where queued_at >= ? and queued_at < ? and address_key != ''"
-               f" group by address_key, {TOPIC}")
+        before it (only for keys with at least ``min_cases`` on the day), with the labels and how
+        many of those days had any case (a new hotline's baseline is the days it has)."""
+        first = (day - dt.timedelta(days=baseline_days)).isoformat()
+        today_s, before_s = day.isoformat(), (day - dt.timedelta(days=1)).isoformat()
 
         def run(db: sqlite_utils.Database) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], int],
                                                      dict[tuple[str, str], str], int]:
-            today: dict[tuple[str, str], int] = {}
+            today = {(k, key): n for k, key, n in db.execute(
+                "select kind, key, cases from daily_counts where day = ? and kind in ('topic', 'address')"
+                " and cases >= ?", [today_s, min_cases])}
+            before: dict[tuple[str, str], int] = {}
             labels: dict[tuple[str, str], str] = {}
-            for kind, key, label, n in db.execute(sql, [start, end, start, end]):
-                today[(kind, key)] = n
-                labels[(kind, key)] = label
-            before = {(k, key): n for k, key, _label, n in db.execute(sql, [base, start, base, start])}
-            days = db.execute("select count(distinct date(queued_at, 'unixepoch', 'localtime')) from cases"
-                              " where queued_at >= ? and queued_at < ?", [base, start]).fetchone()[0]
+            for (kind, key) in today:
+                n = db.execute("select coalesce(sum(cases), 0) from daily_counts where kind = ? and key = ?"
+                               " and day >= ? and day <= ?", [kind, key, first, before_s]).fetchone()[0]
+                before[(kind, key)] = int(n)
+                if kind == "address":
+                    addr_key, _sep, topic = key.rpartition("|")
+                    row = db.execute("select address from cases where address_key = ? order by queued_at desc"
+                                     " limit 1", [addr_key]).fetchone()
+                    labels[(kind, key)] = f"{row[0] if row else addr_key} ({topic})"
+                else:
+                    labels[(kind, key)] = key
+            days = db.execute("select count(distinct day) from daily_counts where kind = 'topic' and day >= ?"
+                              " and day <= ? and cases > 0", [first, before_s]).fetchone()[0]
             return today, before, labels, int(days)
         return await self.store.run(run)
 

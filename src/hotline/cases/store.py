@@ -57,6 +57,18 @@ def _bundle(db: sqlite_utils.Database, case: dict[str, Any], window: float) -> N
                " last_at = (select max(queued_at) from cases where bundle_id = :b) where id = :b", {"b": bundle_id})
 
 
+def _count(db: sqlite_utils.Database, case: dict[str, Any], delta: int) -> None:
+    """Add ``delta`` to the case's day counts: its topic, its district and its address with topic."""
+    day = db.execute("select date(?, 'unixepoch', 'localtime')", [case["queued_at"]]).fetchone()[0]
+    topic = case.get("category") or case.get("topic") or "general"
+    keys = [("topic", topic), ("district", case.get("district") or "(none)")]
+    if case.get("address_key"):
+        keys.append(("address", f"{case['address_key']}|{topic}"))
+    for kind, key in keys:
+        db.execute("insert into daily_counts (day, kind, key, cases) values (?, ?, ?, ?) on conflict (day, kind, key)"
+                   " do update set cases = cases + excluded.cases", [day, kind, key, delta])
+
+
 class StoreError(RuntimeError):
     error_id = "store-error"
 
@@ -143,7 +155,7 @@ def _m7_after_the_call(db: sqlite_utils.Database) -> None:
                          ("callback_at", float), ("resolved", int), ("satisfied", int), ("closed_at", float),
                          ("reopen_count", int), ("address_key", str), ("bundle_id", int)):
         cases.add_column(column, kind)
-    cases.create_index(["department", "status"])
+    cases.create_index(["department", "status", "due_at"])
     cases.create_index(["status", "due_at"])
     cases.create_index(["address_key", "queued_at"])
     db.table("users").add_column("department", str)
@@ -169,9 +181,17 @@ def _m7_after_the_call(db: sqlite_utils.Database) -> None:
         "id": int, "address_key": str, "topic": str, "address": str, "district": str, "first_at": float,
         "last_at": float, "cases": int}, pk="id")
     db.table("bundles").create_index(["address_key", "topic", "last_at"])
-    # full-text search over the form's text and the transcripts (CJK and Hangul indexed as bigrams)
+    cases.create_index(["dispatched_at"])
+    # full-text search over the form's text and the transcripts (CJK and Hangul indexed as bigrams);
+    # rowid = case id << 16 (+ n for the case's nth transcript segment): a case's rows are found by
+    # rowid, and a date range becomes a rowid range FTS5 seeks to
     db.execute("create virtual table case_text using fts5(case_id unindexed, kind unindexed, body,"
                " tokenize = 'unicode61 remove_diacritics 2')")
+    # cases per local day by topic, district and address+topic (kept by save_form): a year of
+    # trends reads 365 x keys rows, not 24 million cases
+    db.execute("create table daily_counts (day text not null, kind text not null, key text not null,"
+               " cases integer not null, primary key (day, kind, key)) without rowid")
+    db.execute("create index daily_counts_key on daily_counts (kind, key, day)")
 
 
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
@@ -280,16 +300,20 @@ class CaseStore:
             with db.conn:
                 changes = {**form, "form_saved_at": at, "form_saved_by": by,
                            "address_key": address_key(str(form.get("address") or ""))}
-                sets = ", ".join(f"{k} = :{k}" for k in changes)
-                if not db.execute(f"update cases set {sets} where uniqueid = :_uid",
-                                  {**changes, "_uid": uniqueid}).rowcount:
+                before = list(db["cases"].rows_where("uniqueid = ?", [uniqueid]))
+                if not before:
                     return False
-                case = next(db["cases"].rows_where("uniqueid = ?", [uniqueid]))
-                db.execute("delete from case_text where case_id = ? and kind = 'form'", [case["id"]])
+                if before[0]["form_saved_at"] is not None:
+                    _count(db, before[0], -1)
+                sets = ", ".join(f"{k} = :{k}" for k in changes)
+                db.execute(f"update cases set {sets} where uniqueid = :_uid", {**changes, "_uid": uniqueid})
+                case = {**before[0], **changes}
+                _count(db, case, +1)
+                db.execute("delete from case_text where rowid = ?", [case["id"] << 16])
                 text = " ".join(str(case.get(k) or "") for k in ("category", "district", "address", "description",
                                                                 "notes"))
-                db.execute("insert into case_text (case_id, kind, body) values (?, 'form', ?)",
-                           [case["id"], index_text(text)])
+                db.execute("insert into case_text (rowid, case_id, kind, body) values (?, ?, 'form', ?)",
+                           [case["id"] << 16, case["id"], index_text(text)])
                 _bundle(db, case, bundle_days * 86400.0)
             return True
         return await self._run(save)
@@ -298,8 +322,13 @@ class CaseStore:
         def insert(db: sqlite_utils.Database) -> int:
             with db.conn:
                 pk = int(db.table("transcript").insert(row).last_pk or 0)
-                db.execute("insert into case_text (case_id, kind, body) select id, 'transcript', ? from cases"
-                           " where uniqueid = ?", [index_text(str(row.get("text") or "")), row["case_uniqueid"]])
+                found = db.execute("select id from cases where uniqueid = ?", [row["case_uniqueid"]]).fetchone()
+                if found is not None:
+                    n = db.execute("select count(*) from transcript where case_uniqueid = ?",
+                                   [row["case_uniqueid"]]).fetchone()[0]
+                    if n < 65536:  # a case's segments beyond 65,535 are kept but not searchable
+                        db.execute("insert into case_text (rowid, case_id, kind, body) values (?, ?, 'transcript', ?)",
+                                   [(found[0] << 16) + n, found[0], index_text(str(row.get("text") or ""))])
             return pk
         return await self._run(insert)
 

@@ -76,7 +76,7 @@
     const body = document.querySelector("#results tbody");
     body.innerHTML = "";
     if (!r.ok) { $("s-total").textContent = r.data.message || "failed"; return; }
-    $("s-total").textContent = r.data.total + " case(s)";
+    $("s-total").textContent = r.data.total + (r.data.more ? " or more" : "") + " case(s)";
     for (const c of r.data.cases) body.append(el("tr", {}, el("td", {}, el("a", { href: "/cases/" + encodeURIComponent(c.uniqueid) }, c.id)), el("td", {}, when(c.queued_at)),
       el("td", {}, c.status || ""), el("td", {}, c.category || c.topic), el("td", {}, c.district), el("td", {}, c.address), el("td", {}, c.description)));
   }
