@@ -28,6 +28,7 @@ def test_every_setting_is_documented() -> None:
     for cls in (config.Language, config.Topic, config.Operator, config.Routing, config.AsteriskSettings,
                 config.HotspotDay, config.HttpSettings, config.User, config.Transcription,
                 config.RotaEntry, config.SupervisorPhone, config.Alerts,
-                config.Interpreter, config.Interpreting):
+                config.Interpreter, config.Interpreting, config.Department, config.DispatchRule,
+                config.Deadlines, config.Callback, config.Recordings, config.Trends):
         keys |= {f.name for f in fields(cls)}
     assert sorted(k for k in keys if f"`{k}`" not in text) == []

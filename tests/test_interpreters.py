@@ -156,6 +156,23 @@ def test_three_way_call_with_an_interpreter(make_hotline: Any, phones: Any, tone
     assert tone_share(op.calls[0].recording, CALLER_HZ, after[0] - op.calls[0].connected_at,
                       after[1] - op.calls[0].connected_at) > 0.5
 
+    # the call's recording (MixMonitor on the caller's channel) went on through the move into the
+    # room: as long as the call, and what the caller heard in the room holds the interpreter
+    import sqlite3
+
+    from pydub import AudioSegment
+    con = sqlite3.connect(h.settings.database)
+    rec = wait_until(lambda: con.execute("select status, archive, seconds from recordings where case_uniqueid = ?"
+                                         " and status in ('archived', 'failed')", [uid]).fetchone(), 30,
+                     "the recording archived")
+    con.close()
+    assert rec[0] == "archived"
+    assert abs(rec[2] - case["talk_seconds"]) < 2.5, (rec, case["talk_seconds"])
+    heard_side = AudioSegment.from_file(rec[1]).split_to_mono()[1].set_sample_width(2).set_frame_rate(8000)
+    heard_side.export(h.tmp / "heard-side.wav", format="wav")
+    offset = case["answered_at"]
+    assert tone_share(h.tmp / "heard-side.wav", INT_HZ, window[0] - offset, window[1] - offset) > 0.15
+
 
 AUTO_SITE = """
 [interpreting]

@@ -158,6 +158,7 @@ def _m7_after_the_call(db: sqlite_utils.Database) -> None:
     cases.create_index(["department", "status", "due_at"])
     cases.create_index(["status", "due_at"])
     cases.create_index(["address_key", "queued_at"])
+    cases.create_index(["bundle_id"])
     db.table("users").add_column("department", str)
     # every change of a case's life: who, when, from what to what (never updated, never deleted)
     db.table("case_events").create({
