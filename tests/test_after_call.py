@@ -477,3 +477,37 @@ async def test_recordings_are_archived_and_a_full_disk_stops_them(tmp_path: Path
         assert row is not None and row["status"] == "purged" and row["purged_at"]
     finally:
         await store.close()
+
+
+async def test_the_migration_indexes_the_cases_already_there(tmp_path: Path) -> None:
+    """A case file from before issue 6: its saved cases become searchable and counted."""
+    import sqlite3
+
+    import sqlite_utils
+
+    from hotline.cases import store as store_mod
+    db = sqlite_utils.Database(sqlite3.connect(tmp_path / "old.db"))
+    db.table("_migrations").create({"name": str, "applied_at": str}, pk="name")
+    for name, fn in store_mod.MIGRATIONS[:6]:
+        fn(db)
+        db.table("_migrations").insert({"name": name, "applied_at": "then"})
+    db.table("cases").insert({"uniqueid": "old1", "state": "ended", "queued_at": 1_790_000_000.0,
+                              "category": "housing", "district": "Xicheng", "address": "9 Elm St.",
+                              "description": "暖气不热 no heating", "form_saved_at": 1_790_000_100.0})
+    db.table("transcript").insert({"case_uniqueid": "old1", "speaker": "caller", "text": "radiator cold"})
+    db.conn.close()
+    store = CaseStore(tmp_path / "old.db")
+    try:
+        search = SearchStore(store)
+        for words in ("暖气", "radiator"):
+            found = await search.search(words, 1_789_900_000.0, 1_790_100_000.0, {})
+            assert [c["uniqueid"] for c in found["cases"]] == ["old1"], words
+        counts = await search.counts(1_789_900_000.0, 1_790_100_000.0, "day", "topic")
+        assert [(r["key"], r["cases"]) for r in counts] == [("housing", 1)]
+        # re-saving moves the counts instead of doubling them
+        await store.save_form("old1", {"category": "transport", "district": "Xicheng", "address": "9 Elm St.",
+                                       "description": "bus"}, "op", 1_790_000_200.0)
+        counts = await search.counts(1_789_900_000.0, 1_790_100_000.0, "day", "topic")
+        assert [(r["key"], r["cases"]) for r in counts] == [("transport", 1)]
+    finally:
+        await store.close()

@@ -193,6 +193,21 @@ def _m7_after_the_call(db: sqlite_utils.Database) -> None:
     db.execute("create table daily_counts (day text not null, kind text not null, key text not null,"
                " cases integer not null, primary key (day, kind, key)) without rowid")
     db.execute("create index daily_counts_key on daily_counts (kind, key, day)")
+    # the cases already in the file: their address keys, search text and day counts
+    for case in list(db.query("select * from cases where form_saved_at is not null")):
+        case["address_key"] = address_key(str(case.get("address") or ""))
+        db.execute("update cases set address_key = ? where id = ?", [case["address_key"], case["id"]])
+        _count(db, case, +1)
+        text = " ".join(str(case.get(k) or "") for k in ("category", "district", "address", "description", "notes"))
+        db.execute("insert into case_text (rowid, case_id, kind, body) values (?, ?, 'form', ?)",
+                   [case["id"] << 16, case["id"], index_text(text)])
+    seen: dict[int, int] = {}
+    for case_id, body in list(db.execute(
+            "select c.id, t.text from transcript t join cases c on c.uniqueid = t.case_uniqueid order by t.id")):
+        seen[case_id] = n = seen.get(case_id, 0) + 1
+        if n < 65536:
+            db.execute("insert into case_text (rowid, case_id, kind, body) values (?, ?, 'transcript', ?)",
+                       [(case_id << 16) + n, case_id, index_text(str(body or ""))])
 
 
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
