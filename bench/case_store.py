@@ -159,7 +159,7 @@ async def queries(path: Path) -> dict[str, float]:
         "topic per day, the year": await timed(lambda: search.counts(year, now, "day", "topic")),
         "district per week, the year": await timed(lambda: search.counts(year, now, "week", "district")),
         "keyword '漏水' per day, 30 days": await timed(lambda: search.keyword_counts(["漏水"], month, now, "day")),
-        "hotspot counts, today vs 28 days": await timed(lambda: search.hotspot_counts(today, 28)),
+        "hotspot counts, today vs 28 days": await timed(lambda: search.hotspot_counts(today, 28, 5)),
         "a department's list (200)": await timed(lambda: flows.department_cases("housing_bureau", limit=200)),
         "overdue list (500)": await timed(lambda: flows.overdue(now, 500)),
         "rates, 30 days": await timed(lambda: flows.rates(month, now)),

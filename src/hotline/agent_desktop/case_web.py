@@ -304,8 +304,11 @@ def add_routes(app: web.Application, settings: Settings, store: CaseStore, workf
         except ValueError:
             raise WorkflowError("bad-request", "day must be YYYY-MM-DD") from None
         cfg = settings.trends
-        today, before, labels, days = await search.hotspot_counts(day, cfg.baseline_days, cfg.hotspot_min_cases)
-        found = trend_rules.hotspots(today, before, days, cfg, labels)
+        today, before, days = await search.hotspot_counts(day, cfg.baseline_days, cfg.hotspot_min_cases)
+        found = trend_rules.hotspots(today, before, days, cfg)
+        labels = await search.address_labels([h["key"] for h in found if h["kind"] == "address"])
+        for h in found:
+            h["label"] = labels.get(h["key"], h["label"])
         since = dt.datetime.combine(day - dt.timedelta(days=cfg.bundle_days), dt.time()).timestamp()
         bundles = await search.bundles(since)
         return web.json_response({"day": day.isoformat(), "hotspots": found, "bundles": bundles}, dumps=dumps)

@@ -145,35 +145,39 @@ class SearchStore:
         return await self.store.run(run)
 
     async def hotspot_counts(self, day: dt.date, baseline_days: int,
-                             min_cases: int = 1) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], int],
-                                                          dict[tuple[str, str], str], int]:
-        """Counts by topic and by (address, topic) for ``day`` and summed over the ``baseline_days``
-        before it (only for keys with at least ``min_cases`` on the day), with the labels and how
-        many of those days had any case (a new hotline's baseline is the days it has)."""
+                             min_cases: int = 1) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], int], int]:
+        """Counts by topic and by (address, topic) for ``day`` (keys with at least ``min_cases``)
+        and each one's sum over the ``baseline_days`` before it, in one statement over the day
+        counts; and how many of those days had any case (a new hotline's baseline is the days it
+        has)."""
         first = (day - dt.timedelta(days=baseline_days)).isoformat()
         today_s, before_s = day.isoformat(), (day - dt.timedelta(days=1)).isoformat()
+        sql = ("select t.kind, t.key, t.cases, (select coalesce(sum(b.cases), 0) from daily_counts b where"
+               " b.kind = t.kind and b.key = t.key and b.day >= :first and b.day <= :last) from daily_counts t"
+               " where t.day = :day and t.kind in ('topic', 'address') and t.cases >= :min")
 
-        def run(db: sqlite_utils.Database) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], int],
-                                                     dict[tuple[str, str], str], int]:
-            today = {(k, key): n for k, key, n in db.execute(
-                "select kind, key, cases from daily_counts where day = ? and kind in ('topic', 'address')"
-                " and cases >= ?", [today_s, min_cases])}
+        def run(db: sqlite_utils.Database) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], int], int]:
+            today: dict[tuple[str, str], int] = {}
             before: dict[tuple[str, str], int] = {}
-            labels: dict[tuple[str, str], str] = {}
-            for (kind, key) in today:
-                n = db.execute("select coalesce(sum(cases), 0) from daily_counts where kind = ? and key = ?"
-                               " and day >= ? and day <= ?", [kind, key, first, before_s]).fetchone()[0]
-                before[(kind, key)] = int(n)
-                if kind == "address":
-                    addr_key, _sep, topic = key.rpartition("|")
-                    row = db.execute("select address from cases where address_key = ? order by queued_at desc"
-                                     " limit 1", [addr_key]).fetchone()
-                    labels[(kind, key)] = f"{row[0] if row else addr_key} ({topic})"
-                else:
-                    labels[(kind, key)] = key
+            for kind, key, n, base in db.execute(sql, {"first": first, "last": before_s, "day": today_s,
+                                                       "min": min_cases}):
+                today[(kind, key)] = int(n)
+                before[(kind, key)] = int(base)
             days = db.execute("select count(distinct day) from daily_counts where kind = 'topic' and day >= ?"
                               " and day <= ? and cases > 0", [first, before_s]).fetchone()[0]
-            return today, before, labels, int(days)
+            return today, before, int(days)
+        return await self.store.run(run)
+
+    async def address_labels(self, keys: list[str]) -> dict[str, str]:
+        """"<address as last written> (<topic>)" for day-count keys "<address key>|<topic>"."""
+        def run(db: sqlite_utils.Database) -> dict[str, str]:
+            out = {}
+            for key in keys:
+                addr_key, _sep, topic = key.rpartition("|")
+                row = db.execute("select address from cases where address_key = ? order by queued_at desc limit 1",
+                                 [addr_key]).fetchone()
+                out[key] = f"{row[0] if row else addr_key} ({topic})"
+            return out
         return await self.store.run(run)
 
     async def bundles(self, since: float, min_cases: int = 2, limit: int = 100) -> list[dict[str, Any]]:

@@ -182,7 +182,9 @@ def _m7_after_the_call(db: sqlite_utils.Database) -> None:
         "id": int, "address_key": str, "topic": str, "address": str, "district": str, "first_at": float,
         "last_at": float, "cases": int}, pk="id")
     db.table("bundles").create_index(["address_key", "topic", "last_at"])
-    cases.create_index(["dispatched_at"])
+    # the rates read only this index (dispatched in a period, per department), not the rows
+    db.execute("create index cases_rates on cases (dispatched_at, department, returned_by, status, replied_at,"
+               " due_at, resolved, satisfied, reopen_count)")
     # full-text search over the form's text and the transcripts (CJK and Hangul indexed as bigrams);
     # rowid = case id << 16 (+ n for the case's nth transcript segment): a case's rows are found by
     # rowid, and a date range becomes a rowid range FTS5 seeks to
