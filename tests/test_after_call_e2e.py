@@ -119,6 +119,17 @@ def manual_case(h: Any, number: str, **form: Any) -> dict[str, Any]:
     return dict(body)
 
 
+def browser_login(browser: Any, base: str, username: str, landing: str) -> Any:
+    """A Chromium page logged in through the login form, landed on ``landing``."""
+    page = browser.new_context(bypass_csp=True).new_page()  # CSP stays; Playwright evaluates its own helpers
+    page.goto(f"{base}/login?next={landing}")
+    page.fill("#username", username)
+    page.fill("#password", PASSWORD)
+    page.click("#login")
+    page.wait_for_url(base + landing)
+    return page
+
+
 def answer_call_back(h: Any, phones: Any, citizen: Any, uid: str, resolved: str, satisfied: str) -> None:
     """The citizen's phone answered the call back: press ``resolved`` until the service has that
     answer, then ``satisfied`` until it has that one (digits pressed while a prompt that takes
@@ -155,12 +166,7 @@ def test_department_replies_in_the_browser_and_the_call_back_closes_the_case(
     assert other["department"] == "transport_bureau"
 
     base = h.base_url
-    page = browser.new_context(bypass_csp=True).new_page()
-    page.goto(base + "/login")
-    page.fill("#username", "housing")
-    page.fill("#password", PASSWORD)
-    page.click("#login")
-    page.wait_for_url(base + "/department")
+    page = browser_login(browser, base, "housing", "/department")
     page.wait_for_function("window.hotlineLoaded === true")
     shown = [int(x) for x in page.locator("#cases tr.case").evaluate_all("rs => rs.map(r => r.dataset.id)")]
     assert shown == [saved["case_id"]], "only the housing department's case"
@@ -317,12 +323,7 @@ def test_a_spiking_address_shows_as_a_hotspot_with_its_bundle(make_hotline: Any,
         pool.submit(lambda: asyncio.run(generate())).result(timeout=120)
 
     base = h.base_url
-    page = browser.new_context(bypass_csp=True).new_page()
-    page.goto(base + "/login?next=/trends")
-    page.fill("#username", "boss")
-    page.fill("#password", PASSWORD)
-    page.click("#login")
-    page.wait_for_url(base + "/trends")
+    page = browser_login(browser, base, "boss", "/trends")
     page.wait_for_function("window.hotlineHotspots !== undefined")
     spots = page.locator("#hotspots tr.hotspot").all_text_contents()
     assert any("88 Guanghua Road (housing)" in s for s in spots), spots
