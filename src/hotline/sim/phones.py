@@ -314,7 +314,14 @@ class PhoneBank:
         return self.run(dial)
 
     def dtmf(self, info: CallInfo, digits: str) -> None:
-        self.run(lambda: info.call.dialDtmf(digits))
+        def send() -> None:
+            try:
+                info.call.dialDtmf(digits)
+            except pj.Error as exc:
+                raise RuntimeError(f"DTMF {digits!r} not sent on the call to {info.remote} (state {info.state}, "
+                                   f"connected {info.connected_at}, audio {'up' if info.recording else 'not up'}):"
+                                   f" {exc.info()}") from None
+        self.run(send)
 
     def hangup(self, info: CallInfo) -> None:
         def hang() -> None:
@@ -371,6 +378,8 @@ def call_hotline(phones: Any, mic: Path | None, number: str, digits: list[str], 
     caller = phones.caller(number, mic)
     call = phones.dial(caller, number_dialled)
     wait_until(lambda: call.connected_at, 10, "the IVR answered")
+    # a person presses keys once they hear the menu: the call's audio must be up (DTMF rides on it)
+    wait_until(lambda: call.recording or call.ended_at, 10, "the call's audio started")
     for d in digits:
         time.sleep(pause)
         if d:
