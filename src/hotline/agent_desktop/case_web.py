@@ -13,6 +13,7 @@ import datetime as dt
 import io
 import json
 import logging
+import secrets
 import time
 from pathlib import Path
 from typing import Any
@@ -113,10 +114,11 @@ def add_routes(app: web.Application, settings: Settings, store: CaseStore, workf
         if department == case_form.AUTO:
             department = workflow.suggest(clean)
         now = time.time()
-        uid = f"manual-{int(now * 1000)}-{actor.username}"
-        await store.create({"uniqueid": uid, "caller_number": number, "language": language,
-                            "topic": clean["category"], "ivr_path": "", "queue": "", "queued_at": now,
-                            "state": "ended", "source": "manual"})
+        uid = f"manual-{int(now)}-{secrets.token_hex(6)}"
+        if not await store.create({"uniqueid": uid, "caller_number": number, "language": language,
+                                   "topic": clean["category"], "ivr_path": "", "queue": "", "queued_at": now,
+                                   "state": "ended", "source": "manual"}):
+            raise WorkflowError("conflict", "a case with this id exists; try again")
         clean.pop("department", None)
         await store.save_form(uid, clean, actor.username, now, settings.trends.bundle_days)
         case = await workflow.recorded(uid, actor, department)
