@@ -5,6 +5,7 @@ the recordings' archive copy (pydub and ffmpeg for real) and disk guard."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import re
 import subprocess
@@ -450,8 +451,14 @@ async def test_recordings_are_archived_and_a_full_disk_stops_them(tmp_path: Path
         tone(raw / "u1-operator.wav", 1000, 2.0)
         (raw / "u1-mix.wav").write_bytes((raw / "u1-caller.wav").read_bytes())
         await rec.handle(ev.AgentConnected("u1", "Q", "PJSIP/1001", "1001", 3, 1_000_000.0))
-        await rec.process("u1")
-        row = await RecordingStore(store).recording("u1")
+        await rec.handle(ev.ChannelHangup("u0", "", "PJSIP/1001-1", 16, 1_000_010.0))  # another channel: nothing
+        assert (await RecordingStore(store).recording("u1"))["status"] == "recording"  # type: ignore[index]
+        await rec.handle(ev.ChannelHangup("u1", "", "PJSIP/citizens-1", 16, 1_000_010.0))  # the caller hangs up
+        for _ in range(100):
+            row = await RecordingStore(store).recording("u1")
+            if row is not None and row["status"] != "recording":
+                break
+            await asyncio.sleep(0.05)
         assert row is not None and row["status"] == "archived" and row["verified_at"]
         assert Path(row["archive"]).is_file() and not list(raw.iterdir())  # noqa: ASYNC240  (originals removed)
         # a copy that cannot be made keeps the originals
@@ -511,3 +518,20 @@ async def test_the_migration_indexes_the_cases_already_there(tmp_path: Path) -> 
         assert [(r["key"], r["cases"]) for r in counts] == [("transport", 1)]
     finally:
         await store.close()
+
+
+async def test_one_reply_answers_the_whole_bundle(web: Web) -> None:
+    """Two callers about the same address and topic: one bundle; the department answers both at once."""
+    u = web.u
+    await phone_case(web, "b1", "8613900000021", {**FORM, "address": "12 Elm Street"})
+    web.clock.t += 3600
+    await phone_case(web, "b2", "8613900000022", {**FORM, "address": "12 elm street."})
+    one, two = await web.store.get("b1"), await web.store.get("b2")
+    assert one is not None and two is not None and one["bundle_id"] and one["bundle_id"] == two["bundle_id"]
+    status, body = await u["housing"].call("POST", "/api/cases/b1/reply", {"text": "The pipe at number 12 was fixed.",
+                                                                           "bundle": True})
+    assert status == 200, body
+    assert [(await web.store.get(uid))["status"] for uid in ("b1", "b2")] == ["replied", "replied"]  # type: ignore[index]
+    await web.callbacks.tick()
+    assert {call[1] for call in web.pbx.calls} == {"PJSIP/citizens/sip:8613900000021@127.0.0.1:5092",
+                                                   "PJSIP/citizens/sip:8613900000022@127.0.0.1:5092"}

@@ -24,6 +24,7 @@ from aiohttp import web
 from hotline.agent_desktop.api import date_range, int_query, json_body
 from hotline.agent_desktop.security import principal_of, require
 from hotline.auth.users import Principal
+from hotline.cases import form as case_form
 from hotline.cases import trends as trend_rules
 from hotline.cases.callback import CallbackService
 from hotline.cases.search import SearchStore
@@ -97,7 +98,6 @@ def add_routes(app: web.Application, settings: Settings, store: CaseStore, workf
     @require("operator", "supervisor")
     async def create_case(request: web.Request) -> web.Response:
         """An appeal that did not come by phone (letter, web form, walk-in), or a test."""
-        from hotline.cases import form as case_form
         body = await json_body(request)
         number = str(body.pop("caller_number", "") or "")
         language = str(body.pop("language", "") or settings.default_language.code)
@@ -154,8 +154,8 @@ def add_routes(app: web.Application, settings: Settings, store: CaseStore, workf
         return web.json_response({"ok": True, "case": view(updated, actor)}, dumps=dumps)
 
     async def _reply_bundle(case: dict[str, Any], actor: Actor, body: dict[str, Any]) -> None:
-        for other in await flows.department_cases(actor.department or str(case.get("department")), AT_DEPARTMENT):
-            if other["bundle_id"] == case["bundle_id"] and other["uniqueid"] != case["uniqueid"]:
+        for other in await flows.bundle_cases(case["bundle_id"], str(case.get("department")), AT_DEPARTMENT):
+            if other["uniqueid"] != case["uniqueid"]:
                 try:
                     await workflow.reply(other["uniqueid"], actor, str(body.get("text", "")),
                                          str(body.get("summary", "")))

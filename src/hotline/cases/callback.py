@@ -76,11 +76,6 @@ class CallbackService:
         self.pbx = pbx
         self.say = say
         self.clock = clock
-        self.on_change: Callable[[], Any] | None = None  # operators' task lists
-
-    def _changed(self) -> None:
-        if self.on_change is not None:
-            self.on_change()
 
     @property
     def automatic(self) -> bool:
@@ -104,7 +99,6 @@ class CallbackService:
         cb_id = await self.repo.add_callback({"case_uniqueid": uniqueid, "attempt": attempt, "kind": "operator",
                                              "status": "task", "due_at": self.clock(), "detail": why})
         log.warning("call back for uniqueid=%s handed to the operators (%s)", uniqueid, why)
-        self._changed()
         return cb_id
 
     # -- the clock -----------------------------------------------------------------------------
@@ -218,7 +212,6 @@ class CallbackService:
                                                   **({"actor": actor} if actor else {}), how=how)
         except WorkflowError as exc:
             log.error("call back %d answered but the case did not move: %s", cb["id"], exc)
-        self._changed()
 
     # -- operators -------------------------------------------------------------------------------
 
@@ -239,7 +232,6 @@ class CallbackService:
                                                    self.cfg.caller_id or self.settings.number, channel_id)
         log.info("call back %d: operator %s (%s) calls uniqueid=%s", cb_id, actor.username, extension,
                  cb["case_uniqueid"])
-        self._changed()
         return channel_id
 
     async def record_from_desktop(self, cb_id: int, actor: Actor, outcome: str) -> None:
@@ -254,7 +246,6 @@ class CallbackService:
                                                    only_status=("task", "operator-calling")):
                 raise WorkflowError("conflict", "this call back was already recorded")
             await self.workflow.callback_answered(cb["case_uniqueid"], None, None, actor, how="operator")
-            self._changed()
             return
         if outcome not in answers:
             raise WorkflowError("bad-request", f"outcome must be one of {', '.join([*answers, 'unreachable'])}")

@@ -42,6 +42,18 @@ def _day_bucket(period: str) -> str:
     raise SearchError("period must be day or week")
 
 
+def _rowid_bounds(db: sqlite_utils.Database, since: float, until: float) -> tuple[int, int] | None:
+    """The search index's rowids of the cases queued in [since, until): case ids grow with time,
+    so the first and last case of the range, with a day's margin each side for cases opened out
+    of order (the query still filters on queued_at), through the queued_at index."""
+    lo = db.execute("select id from cases where queued_at >= ? order by queued_at limit 1", [since - 86400]).fetchone()
+    hi = db.execute("select id from cases where queued_at < ? order by queued_at desc limit 1",
+                    [until + 86400]).fetchone()
+    if lo is None or hi is None:
+        return None
+    return min(lo[0], hi[0]) << 16, (max(lo[0], hi[0]) << 16) + 65535
+
+
 class SearchStore:
     def __init__(self, store: CaseStore) -> None:
         self.store = store
@@ -74,13 +86,10 @@ class SearchStore:
                 rows = _rows(db, f"select {cols} from cases c where {cond} order by c.queued_at desc"
                                  " limit :limit offset :offset", params)
                 return {"total": min(total, COUNT_CAP), "more": total > COUNT_CAP, "cases": rows}
-            lo = db.execute("select id from cases where queued_at >= ? order by queued_at limit 1",
-                            [since - 86400]).fetchone()
-            hi = db.execute("select id from cases where queued_at < ? order by queued_at desc limit 1",
-                            [until + 86400]).fetchone()
-            if lo is None or hi is None:
+            bounds = _rowid_bounds(db, since, until)
+            if bounds is None:
                 return {"total": 0, "more": False, "cases": []}
-            params.update({"q": match, "lo": min(lo[0], hi[0]) << 16, "hi": (max(lo[0], hi[0]) << 16) + 65535})
+            params.update({"q": match, "lo": bounds[0], "hi": bounds[1]})
             # the index in descending rowid order (newest first), joined to each case: stops as soon
             # as enough cases passed the filters; a case matching in several rows comes once
             base = (" from case_text join cases c on c.id = case_text.case_id where case_text match :q"
@@ -125,13 +134,9 @@ class SearchStore:
 
         def run(db: sqlite_utils.Database) -> list[dict[str, Any]]:
             out: list[dict[str, Any]] = []
-            lo = db.execute("select id from cases where queued_at >= ? order by queued_at limit 1",
-                            [since - 86400]).fetchone()
-            hi = db.execute("select id from cases where queued_at < ? order by queued_at desc limit 1",
-                            [until + 86400]).fetchone()
-            if lo is None or hi is None:
+            bounds = _rowid_bounds(db, since, until)
+            if bounds is None:
                 return out
-            bounds = [min(lo[0], hi[0]) << 16, (max(lo[0], hi[0]) << 16) + 65535]
             for word in words:
                 match = match_query(word)
                 if not match:

@@ -94,7 +94,6 @@ class Workflow:
         self.repo = repo
         self.clock = clock
         self.on_replied: Callable[[dict[str, Any]], Any] | None = None  # the call back's scheduler
-        self.on_change: Callable[[dict[str, Any]], Any] | None = None
 
     def suggest(self, case: dict[str, Any]) -> str:
         return suggest_department(self.settings.dispatch_rules, topic_of(case), str(case.get("district") or ""))
@@ -120,10 +119,7 @@ class Workflow:
             raise WorkflowError("conflict", f"case {case['id']} changed meanwhile; reload it")
         log.info("case %s: %s by %s (%s -> %s) uniqueid=%s", case["id"], action, actor.username, status, to,
                  case["uniqueid"])
-        updated = {**case, **changes, "status": to}
-        if self.on_change is not None:
-            self.on_change(updated)
-        return updated
+        return {**case, **changes, "status": to}
 
     # -- the hotline side --------------------------------------------------------------------------
 
@@ -232,22 +228,17 @@ class Workflow:
         """Warn cases past their warning day and escalate overdue ones to the supervisors (each
         once per deadline); returns (warned, escalated)."""
         now = self.clock()
-        warned, escalated = [], []
-        for case in await self.repo.due_for_warning(now):
-            if await self.repo.transition(case["uniqueid"], (case["status"],), {"warned_at": now}, {
-                    "case_id": case["id"], "case_uniqueid": case["uniqueid"], "at": now, "actor": SYSTEM.username,
-                    "role": "system", "action": "deadline_warning", "from_status": case["status"],
-                    "to_status": case["status"], "detail": {"due_at": case["due_at"]}}):
-                warned.append(case)
-        for case in await self.repo.due_for_escalation(now):
-            if await self.repo.transition(case["uniqueid"], (case["status"],), {"escalated_at": now}, {
-                    "case_id": case["id"], "case_uniqueid": case["uniqueid"], "at": now, "actor": SYSTEM.username,
-                    "role": "system", "action": "escalated", "from_status": case["status"],
-                    "to_status": case["status"], "detail": {"due_at": case["due_at"],
-                                                            "department": case.get("department")}}):
-                log.warning("case %s overdue at %s: escalated to the supervisors (uniqueid=%s)", case["id"],
-                            case.get("department"), case["uniqueid"])
-                escalated.append(case)
+
+        async def mark(case: dict[str, Any], column: str, action: str) -> bool:
+            return await self.repo.transition(case["uniqueid"], (case["status"],), {column: now}, {
+                "case_id": case["id"], "case_uniqueid": case["uniqueid"], "at": now, "actor": SYSTEM.username,
+                "role": "system", "action": action, "from_status": case["status"], "to_status": case["status"],
+                "detail": {"due_at": case["due_at"], "department": case.get("department")}})
+        warned = [c for c in await self.repo.due_for_warning(now) if await mark(c, "warned_at", "deadline_warning")]
+        escalated = [c for c in await self.repo.due_for_escalation(now) if await mark(c, "escalated_at", "escalated")]
+        for case in escalated:
+            log.warning("case %s overdue at %s: escalated to the supervisors (uniqueid=%s)", case["id"],
+                        case.get("department"), case["uniqueid"])
         return warned, escalated
 
     def standing(self, case: dict[str, Any]) -> str:

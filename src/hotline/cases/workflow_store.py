@@ -90,6 +90,12 @@ class WorkflowStore:
             return out
         return await self.store.run(run)
 
+    async def bundle_cases(self, bundle_id: int, department: str, statuses: tuple[str, ...]) -> list[dict[str, Any]]:
+        """The department's cases of one bundle in these statuses (through the bundle_id index)."""
+        return await self.store.run(lambda db: _rows(db, (
+            f"select {CASE_COLUMNS} from cases where bundle_id = ? and department = ? and status in ({_in(statuses)})"
+            " order by id"), [bundle_id, department]))
+
     async def by_status(self, statuses: tuple[str, ...], limit: int = 200) -> list[dict[str, Any]]:
         return await self.store.run(lambda db: _rows(db, (
             f"select {CASE_COLUMNS} from cases where status in ({_in(statuses)}) order by coalesce(due_at, 9e18),"

@@ -49,6 +49,7 @@ class RecordingService:
         self.free_mb: dict[str, float] = {}
         self.on_alert: Callable[[], None] | None = None
         self._busy: set[str] = set()
+        self._recording: set[str] = set()  # calls being recorded now: a hang-up of any other channel costs nothing
         self.settle_seconds = 0.5
 
     def raw_files(self, uniqueid: str) -> tuple[Path, Path, Path]:
@@ -73,10 +74,10 @@ class RecordingService:
         if isinstance(event, ev.AgentConnected) and self.cfg.enabled:
             await self.repo.save_recording({"case_uniqueid": event.uniqueid, "started_at": event.at,
                                             "status": "recording"})
-        elif isinstance(event, ev.ChannelHangup) and self.cfg.enabled:
-            row = await self.repo.recording(event.uniqueid)
-            if row is not None and row["status"] == "recording":
-                asyncio.get_running_loop().create_task(self.process(event.uniqueid), name=f"rec-{event.uniqueid}")
+            self._recording.add(event.uniqueid)
+        elif isinstance(event, ev.ChannelHangup) and event.uniqueid in self._recording:
+            self._recording.discard(event.uniqueid)
+            asyncio.get_running_loop().create_task(self.process(event.uniqueid), name=f"rec-{event.uniqueid}")
 
     # -- archiving ----------------------------------------------------------------------------------
 
@@ -179,6 +180,12 @@ class RecordingService:
         return purged
 
     async def retry_failed(self) -> None:
+        """Failed copies whose originals are there, and calls whose hang-up was missed (the
+        service was down) an hour after they started: archived again."""
+        stale = self.clock() - 3600
+        for row in await self.repo.recordings_in(("recording",), before=stale):
+            if row["case_uniqueid"] not in self._recording:
+                await self.process(row["case_uniqueid"])
         for row in await self.repo.recordings_in(("failed",)):
             caller, heard, _mix = self.raw_files(row["case_uniqueid"])
             if caller.exists() and heard.exists():

@@ -3,7 +3,6 @@
 // sent to the server (debounced), so neither a reload nor a dropped socket loses typing.
 "use strict";
 (function () {
-  const csrf = document.querySelector('meta[name="csrf-token"]').content;
   const $ = (id) => document.getElementById(id);
   const FIELDS = ["category", "district", "address", "description", "urgency", "citizen_name", "confidential", "notes", "department"];
   const state = { call: null, status: null, skew: 0, socket: null, draftTimer: null, formReady: false };
@@ -16,17 +15,7 @@
   }
   const now = () => Date.now() / 1000 + state.skew;
 
-  async function api(method, path, body) {
-    const res = await fetch(path, {
-      method, credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    if (res.status === 401) { location.href = "/login?next=/desktop"; throw new Error("logged out"); }
-    let data = {};
-    try { data = await res.json(); } catch (e) { /* empty */ }
-    return { ok: res.ok, status: res.status, data };
-  }
+  const { api } = window.hl;  // JSON calls with the CSRF token (page.js)
 
   // -- form ---------------------------------------------------------------------------------
   function setupForm(form) {

@@ -2,18 +2,11 @@
 // case summary of the call they are in and its live transcript (every leg, with speakers).
 "use strict";
 (function () {
-  const csrf = document.querySelector('meta[name="csrf-token"]').content;
   const $ = (id) => document.getElementById(id);
   const state = { assignment: null, socket: null };
   const hotline = (window.hotline = { state, received: [] });
 
-  async function api(method, path) {
-    const res = await fetch(path, { method, credentials: "same-origin", headers: { "X-CSRF-Token": csrf } });
-    if (res.status === 401) { location.href = "/login?next=/interpreter"; throw new Error("logged out"); }
-    let data = {};
-    try { data = await res.json(); } catch (e) { /* empty */ }
-    return { ok: res.ok, status: res.status, data };
-  }
+  const { api } = window.hl;  // JSON calls with the CSRF token (page.js)
   function showState(s) {
     $("state").textContent = s ? s.state : "not in the pool";
     $("state").dataset.state = s ? s.state : "";

@@ -1,4 +1,5 @@
-// Helpers shared by the after-the-call pages: JSON API calls with the CSRF token, formatting.
+// Helpers shared by every page: JSON API calls with the CSRF token (a logged-out call goes to the
+// login page and back), elements, times, the deadline countdown.
 "use strict";
 window.hl = (function () {
   const csrfMeta = document.querySelector('meta[name="csrf-token"]');

@@ -3,7 +3,6 @@
 // clock, between messages. Actions are JSON API calls with the CSRF token.
 "use strict";
 (function () {
-  const csrf = document.querySelector('meta[name="csrf-token"]').content;
   const $ = (id) => document.getElementById(id);
   const S = { queues: {}, agents: {}, waiting: [], alerts: [], sessions: [], languages: [], topics: [], target: 15,
               skew: 0, socket: null, me: null };
@@ -24,17 +23,7 @@
     return e;
   }
 
-  async function api(method, path, body) {
-    const res = await fetch(path, {
-      method, credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    if (res.status === 401) { location.href = "/login?next=/wallboard"; throw new Error("logged out"); }
-    let data = {};
-    try { data = await res.json(); } catch (e) { /* empty */ }
-    return { ok: res.ok, status: res.status, data };
-  }
+  const { api } = window.hl;  // JSON calls with the CSRF token (page.js)
   async function act(method, path, body) {
     const r = await api(method, path, body);
     $("action-error").textContent = r.ok ? "" : (r.data.message || "failed (" + r.status + ")");
