@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 STATUS = {"agent-unknown": 404, "agent-offline": 409, "no-phone": 409, "no-call": 409, "pause-reason-missing": 400,
           "pbx-error": 502, "bad-request": 400, "store-error": 503, "case-unknown": 404, "forbidden": 403,
-          "wrong-status": 409, "conflict": 409, "department-unknown": 400}
+          "wrong-status": 409, "conflict": 409, "department-unknown": 400, "unsafe-value": 422}
 
 
 @web.middleware

@@ -32,6 +32,7 @@ from typing import Any, Protocol
 from hotline import events as ev
 from hotline.config import Interpreter, Settings
 from hotline.manager.board import Board
+from hotline.pbx.guard import check_text
 from hotline.queue import policy
 from hotline.queue.agents import AgentError
 from hotline.queue.skills import interface
@@ -183,6 +184,7 @@ class InterpreterService:
                      and r.state in ("moving", "ringing", "waiting", "connected")), None)
 
     async def request(self, operator: str, requested_by: str, language: str = "") -> Request:
+        check_text("language", language, "interpreter request")  # bound for Originate's variables
         uid = self.board.by_agent.get(operator)
         call = self.board.calls.get(uid) if uid else None
         if call is None or not call.channel or not call.agent_channel:

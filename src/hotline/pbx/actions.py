@@ -71,11 +71,11 @@ class AmiQueueControl:
                                       ring_seconds: int, language: str = "", case: str = "") -> None:
         """Ring ``dial`` (PJSIP/3101, or a number through a trunk); answered, it hears the
         announcement (``language``, ``case`` number: digits only) and joins the room."""
-        action = {"Action": "Originate", "Channel": dial, "Context": "hl-interpreter", "Exten": room,
-                  "Priority": "1", "Async": "true", "CallerID": caller_id,
-                  "Timeout": str(ring_seconds * 1000), "ChannelId": channel_id}
-        if language.isalpha():
-            action["Variable"] = f"HL_INT_LANG={language}" + (f",HL_CASE={case}" if case.isdigit() else "")
+        action: dict[str, str | list[str]] = {
+            "Action": "Originate", "Channel": dial, "Context": "hl-interpreter", "Exten": room, "Priority": "1",
+            "Async": "true", "CallerID": caller_id, "Timeout": str(ring_seconds * 1000), "ChannelId": channel_id}
+        if language.isalpha():  # one Variable item each: Asterisk splits an item on commas
+            action["Variable"] = [f"HL_INT_LANG={language}", *([f"HL_CASE={case}"] if case.isdigit() else [])]
         await self.ami.action(action, as_list=False)
 
     async def spy_to_audiosocket(self, channel: str, leg_id: str, host: str, port: int) -> None:

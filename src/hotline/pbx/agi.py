@@ -16,6 +16,8 @@ from collections.abc import Awaitable, Callable
 
 from panoramisk.fast_agi import Request
 
+from hotline.pbx.guard import UnsafeValue, agi_set_variable
+
 log = logging.getLogger(__name__)
 
 ScriptFn = Callable[[str, list[str]], Awaitable[dict[str, str]]]
@@ -65,13 +67,16 @@ class AgiServer:
                 return
             args = [headers.get(f"agi_arg_{i}", "") for i in (1, 2, 3)]
             variables = await asyncio.wait_for(fn(uid, args), self.answer_timeout)
+            # every command checked and quoted before the first is sent: all the variables or none
+            commands = [(name, agi_set_variable(name, value)) for name, value in variables.items()]
             request = Request(app=None, headers=headers, reader=reader, writer=writer)
-            for name, value in variables.items():
-                result = await asyncio.wait_for(
-                    request.send_command(f'SET VARIABLE {name} "{value}"'), self.answer_timeout)
+            for name, command in commands:
+                result = await asyncio.wait_for(request.send_command(command), self.answer_timeout)
                 if result.get("status_code") != 200:
                     log.error("FastAGI SET VARIABLE %s failed: %r (uniqueid=%s)", name, result, uid)
                     return
+        except UnsafeValue as exc:
+            log.error("FastAGI %s refused (uniqueid=%s): %s; the dialplan falls back", script, uid, exc)
         except (TimeoutError, ConnectionError, ValueError) as exc:
             log.error("FastAGI %s failed (uniqueid=%s): %s; the dialplan falls back", script, uid, exc or "timeout")
         except Exception:

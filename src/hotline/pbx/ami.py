@@ -1,6 +1,8 @@
 """The AMI session: the only place that talks to panoramisk's Manager.
 
 What it adds to panoramisk 1.4 (see docs/architecture.md, "panoramisk traps"):
+- every action passes hotline.pbx.guard.check_action first: a key or value holding CR, LF or
+  another control character is refused (UnsafeValue, "unsafe-value") and nothing is sent;
 - every action has a timeout and raises PbxError (with the action and Asterisk's message);
 - QueueAdd and friends are sent with as_list=False (their "Added ... to queue" reply would
   otherwise be taken for the start of a list and never resolve);
@@ -26,13 +28,11 @@ from panoramisk.message import Message
 
 from hotline import events as ev
 from hotline.bus import Bus
+from hotline.pbx.guard import PbxError as PbxError
+from hotline.pbx.guard import UnsafeValue, check_action
 from hotline.pbx.translate import MalformedAmi, member_status, translate
 
 log = logging.getLogger(__name__)
-
-
-class PbxError(RuntimeError):
-    error_id = "pbx-error"
 
 
 class _Protocol(AMIProtocol):  # type: ignore[misc]
@@ -123,7 +123,13 @@ class AmiSession:
 
     async def action(self, fields: Mapping[str, str | list[str]], *, as_list: bool = False,
                      timeout: float | None = None) -> list[Message]:
-        """Send one action; returns its messages (the reply first). Raises PbxError."""
+        """Send one action; returns its messages (the reply first). Raises PbxError, or
+        UnsafeValue (nothing sent) when a key or value could break out of the action."""
+        try:
+            fields = check_action(fields)  # the gate: nothing reaches send_action unchecked
+        except UnsafeValue as exc:
+            log.warning("refused: %s", exc)  # names the field and the character, never the value
+            raise
         name = str(fields["Action"])
         if name.lower() in ("originate", "atxfer", "redirect") and "Async" not in fields:
             fields = {**fields, "Async": "false"}

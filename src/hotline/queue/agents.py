@@ -11,6 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 from hotline.config import Operator, Settings, languages_problem
+from hotline.pbx.guard import check_text
 from hotline.queue.roster import Roster
 from hotline.queue.router import QueueControl, Router
 from hotline.queue.skills import FALLBACK_QUEUE, interface, memberships
@@ -50,6 +51,7 @@ class AgentCommands:
         return sorted(queues)
 
     async def pause(self, extension: str, reason: str) -> None:
+        check_text("reason", reason, "pause")  # bound for AMI's QueuePause: 422 however the operator stands
         self._operator(extension)
         reason = reason.strip()
         if not reason:
@@ -80,6 +82,8 @@ class AgentCommands:
         """Check the skills, then move a logged-in operator's queue memberships to them at once
         (added, removed, penalties changed); the skills hold from now on, logged in or not."""
         old = self._operator(extension)
+        for code in [*languages, *topics]:  # queue names are made of these: no control characters, ever
+            check_text("skill", str(code), "skills")
         problem = languages_problem(languages, {lang.code for lang in self.settings.languages})
         if problem is not None:
             raise AgentError("bad-request", f"{problem[0]}: {problem[1]}" if problem[0] else problem[1])
