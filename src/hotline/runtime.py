@@ -178,8 +178,13 @@ class Hotline:
         self.search = SearchStore(self.store)
         self.recording_store = RecordingStore(self.store)
         self._blocking = ThreadPoolExecutor(max_workers=2, thread_name_prefix="after-call")
-        self.recordings = RecordingService(s, s.asterisk.instance_dir / "spool" / "recordings", self.recording_store,
-                                           make_archive, lambda p: shutil.disk_usage(p).free, self._in_thread)
+        # the recordings' quick file work (stat, unlink) has its own thread, never behind speech
+        # synthesis or an archive job; the archive jobs run in the service's own bounded pool
+        self._rec_files = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rec-files")
+        self.recordings = RecordingService(
+            s, s.asterisk.instance_dir / "spool" / "recordings", self.recording_store, make_archive,
+            lambda p: shutil.disk_usage(p).free,
+            lambda fn: asyncio.get_running_loop().run_in_executor(self._rec_files, fn))
         self.recordings.on_alert = self.wallboard.changed
         self.callbacks = CallbackService(s, self.flows, self.workflow, self.pbx, self._say)
         self.workflow.on_replied = self.callbacks.schedule
@@ -296,3 +301,5 @@ class Hotline:
         self._blocking.shutdown(wait=False, cancel_futures=True)
         if self.transcription is not None:
             self._speech_pool.shutdown(wait=False, cancel_futures=True)
+        self.recordings.close()  # rows not archived yet stay pending: the next start resumes them
+        self._rec_files.shutdown(wait=False, cancel_futures=True)

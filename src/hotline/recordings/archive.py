@@ -19,7 +19,14 @@ CODECS = {"ogg": "libopus", "mp3": "libmp3lame"}
 
 
 class ArchiveError(RuntimeError):
+    """transient: worth another attempt (the encoder failed, the copy did not verify); not
+    transient: the originals themselves are unusable (they do not decode)."""
+
     error_id = "recording-archive-failed"
+
+    def __init__(self, message: str, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
 
 
 def _load(path: Path) -> AudioSegment:
@@ -63,10 +70,13 @@ def make_archive(caller: Path, heard: Path, dest: Path, fmt: str, bitrate: str) 
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(dest.name + ".part")
     try:
-        stereo.export(str(tmp), format=fmt, codec=CODECS[fmt], bitrate=bitrate)
+        try:
+            stereo.export(str(tmp), format=fmt, codec=CODECS[fmt], bitrate=bitrate)
+        except Exception as exc:  # ffmpeg failed or was killed, the disk is full...
+            raise ArchiveError(f"the encoder failed on {caller.name}: {exc}", transient=True) from exc
         problem = verify(tmp, length / 1000.0, (_envelope(left), _envelope(right)), fmt)
         if problem:
-            raise ArchiveError(f"the archive copy of {caller.name} failed verification: {problem}")
+            raise ArchiveError(f"the archive copy of {caller.name} failed verification: {problem}", transient=True)
         tmp.replace(dest)
     finally:
         tmp.unlink(missing_ok=True)

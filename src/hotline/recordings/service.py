@@ -1,32 +1,49 @@
 """Recordings after the call: archive, verify, remove the originals, retention, the disk guard.
 
-The dialplan starts MixMonitor before the queue (``HL_RECORD`` from the router says whether);
-when the caller's channel hangs up, its two files are closed by Asterisk within a moment: we
-wait until they stop growing, then the archiver (pydub, in an executor) makes the stereo copy
-and verifies it; only a verified copy lets the originals be deleted. A failed copy keeps the
-originals and is retried. Free space is checked every few seconds: below ``min_free_mb`` new
-calls are not recorded (the router tells the dialplan) and the wallboard shows an alert; calls
-are never refused for it.
+The dialplan starts MixMonitor before the queue (``HL_RECORD`` from the router says whether).
+When the caller's channel hangs up the row becomes ``pending`` and a cheap settle check (a stat
+and the 44-byte WAV header, never behind an archive job) waits for Asterisk to close the two
+files: Asterisk writes the RIFF sizes into the header when it closes a WAV file, so a header
+whose sizes match the file, unchanged over two looks, is closed (a file that stays unchanged for
+20 looks counts as closed too). Closed files go to a bounded queue; the archive's own worker pool
+(``archive_workers`` threads at ``archive_nice``, so Asterisk's calls come first) makes the
+stereo copy with pydub and verifies it; only a verified copy lets the originals be deleted.
+
+A recording fails only when its files are really unusable: missing ``settle_timeout`` s after the
+hang-up, or not decodable; an encoder or verification failure is retried with backoff
+(``archive_retries`` attempts), and a failed copy keeps its originals (the hourly sweep retries
+it). Both files closed with no audio at all (a call that carried no media, e.g. DTMF only):
+``silent``, not failed. Rows still ``pending`` after a restart are picked up when the service
+starts. Free space is checked every few seconds: below ``min_free_mb`` new calls are not
+recorded (the router tells the dialplan) and the wallboard shows an alert; calls are never
+refused for it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import datetime as dt
 import logging
+import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
 from hotline import events as ev
 from hotline.config import Settings
+from hotline.recordings.archive import ArchiveError
 
 log = logging.getLogger(__name__)
 
 ArchiveFn = Callable[[Path, Path, Path, str, str], dict[str, Any]]  # blocking, run in an executor
 FreeFn = Callable[[Path], int]  # free bytes on the file system of a folder (blocking)
 RunFn = Callable[[Callable[[], Any]], Awaitable[Any]]
+WAV_HEADER = 44
+RETRY_DELAYS = (5.0, 30.0, 120.0, 600.0)  # seconds before attempt 2, 3, 4, 5...
+ARCHIVE_THREAD = "rec-archive"  # the workers' thread name, also in /proc (top -H, bench/load.py)
 
 
 class RecordingRepository(Protocol):
@@ -35,9 +52,46 @@ class RecordingRepository(Protocol):
     async def recordings_in(self, statuses: tuple[str, ...], before: float | None = None) -> list[dict[str, Any]]: ...
 
 
+def archive_worker_count(configured: int) -> int:
+    return configured if configured > 0 else max(1, (os.cpu_count() or 2) // 2)
+
+
+def _low_priority(nice: int) -> None:
+    """Archive worker thread start: lower this thread's priority (on Linux nice is per thread,
+    and the ffmpeg it starts inherits it) and name it in /proc."""
+    try:
+        os.nice(nice)
+    except OSError as exc:
+        log.warning("archive worker: cannot lower its priority: %s", exc)
+    try:
+        ctypes.CDLL(None).prctl(15, ARCHIVE_THREAD.encode(), 0, 0, 0)  # PR_SET_NAME
+    except (OSError, AttributeError):
+        pass
+
+
+def look(path: Path) -> tuple[int, int | None]:
+    """(file size or -1 when missing, the data size its WAV header claims or None when the
+    header does not match the file: Asterisk has not closed it yet)."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(WAV_HEADER)
+            size = os.fstat(f.fileno()).st_size
+    except FileNotFoundError:
+        return -1, None
+    if len(head) < WAV_HEADER or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return size, None
+    riff = int.from_bytes(head[4:8], "little")
+    if riff + 8 not in (size, size - 1):  # a pad byte may follow an odd-sized data chunk
+        return size, None
+    return size, max(0, size - WAV_HEADER)
+
+
 class RecordingService:
     def __init__(self, settings: Settings, raw_dir: Path, repo: RecordingRepository, archive: ArchiveFn,
-                 free_bytes: FreeFn, run: RunFn, clock: Callable[[], float] = time.time) -> None:
+                 free_bytes: FreeFn, run: RunFn, clock: Callable[[], float] = time.time,
+                 archive_run: RunFn | None = None) -> None:
+        """run: quick file work (stat, unlink, free space); archive_run: the archive jobs
+        (default: this service's own pool of archive_workers low-priority threads)."""
         self.cfg = settings.recordings
         self.raw_dir = raw_dir
         self.repo = repo
@@ -48,9 +102,24 @@ class RecordingService:
         self.allowed = True
         self.free_mb: dict[str, float] = {}
         self.on_alert: Callable[[], None] | None = None
-        self._busy: set[str] = set()
+        self.workers = archive_worker_count(self.cfg.archive_workers)
+        self._pool: ThreadPoolExecutor | None = None
+        self.run_archive = archive_run or self._in_pool
         self._recording: set[str] = set()  # calls being recorded now: a hang-up of any other channel costs nothing
-        self.settle_seconds = 0.5
+        self._inflight: set[str] = set()  # settling, queued, being archived or waiting for a retry
+        self._queue: asyncio.Queue[str] = asyncio.Queue(maxsize=1000)
+        self._overflow = False  # the queue was full: pending rows wait in the store
+        self._worker_tasks: list[asyncio.Task[None]] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.settle_seconds = 0.5  # between two looks at the files
+        self.stable_looks = 20  # unchanged this many looks: closed even if the header never said so
+        self.retry_delays = RETRY_DELAYS
+
+    async def _in_pool(self, fn: Callable[[], Any]) -> Any:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix=ARCHIVE_THREAD,
+                                            initializer=_low_priority, initargs=(self.cfg.archive_nice,))
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn)
 
     def raw_files(self, uniqueid: str) -> tuple[Path, Path, Path]:
         return (self.raw_dir / f"{uniqueid}-caller.wav", self.raw_dir / f"{uniqueid}-operator.wav",
@@ -68,6 +137,10 @@ class RecordingService:
                  "target": "recordings", "text": f"disk nearly full ({where}; minimum {self.cfg.min_free_mb} MB): "
                                                  "new calls are NOT being recorded"}]
 
+    def backlog(self) -> int:
+        """Recordings settling, queued, being archived or waiting for a retry."""
+        return len(self._inflight)
+
     # -- events ------------------------------------------------------------------------------------
 
     async def handle(self, event: ev.Event) -> None:
@@ -77,7 +150,60 @@ class RecordingService:
             self._recording.add(event.uniqueid)
         elif isinstance(event, ev.ChannelHangup) and event.uniqueid in self._recording:
             self._recording.discard(event.uniqueid)
-            asyncio.get_running_loop().create_task(self.process(event.uniqueid), name=f"rec-{event.uniqueid}")
+            await self.repo.save_recording({"case_uniqueid": event.uniqueid, "status": "pending",
+                                            "ended_at": event.at})
+            self._start(event.uniqueid)
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
+        task: asyncio.Task[Any] = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _start(self, uniqueid: str) -> None:
+        """Settle, then queue for the archive (unless already on its way)."""
+        if uniqueid in self._inflight:
+            return
+        self._inflight.add(uniqueid)
+        self._spawn(self._settle_then_queue(uniqueid), f"rec-settle-{uniqueid}")
+
+    async def _settle_then_queue(self, uniqueid: str) -> None:
+        try:
+            if await self._settle(uniqueid) == "closed":
+                self._enqueue(uniqueid)
+                return
+        except Exception:
+            log.exception("recording of uniqueid=%s: the settle check failed; the sweep retries it", uniqueid)
+        self._inflight.discard(uniqueid)
+
+    def _enqueue(self, uniqueid: str) -> None:
+        if self._queue.full():
+            self._overflow = True  # the row stays pending in the store; read again once the queue drains
+            self._inflight.discard(uniqueid)
+            log.warning("recordings: archive queue full; uniqueid=%s waits in the store", uniqueid)
+            return
+        self._queue.put_nowait(uniqueid)
+        self._inflight.add(uniqueid)
+        while len(self._worker_tasks) < self.workers:
+            self._worker_tasks.append(asyncio.get_running_loop().create_task(
+                self._worker(), name=f"rec-archive-{len(self._worker_tasks)}"))
+
+    async def _worker(self) -> None:
+        while True:
+            uniqueid = await self._queue.get()
+            try:
+                if await self._archive(uniqueid) != "retry":
+                    self._inflight.discard(uniqueid)
+            except Exception:
+                self._inflight.discard(uniqueid)
+                log.exception("recording of uniqueid=%s: archive job failed; the sweep retries it", uniqueid)
+            finally:
+                self._queue.task_done()
+            if self._queue.empty() and self._overflow:
+                self._overflow = False
+                try:
+                    await self.resume()
+                except Exception:
+                    log.exception("recordings: reading the pending ones failed; the sweep retries")
 
     # -- archiving ----------------------------------------------------------------------------------
 
@@ -85,63 +211,130 @@ class RecordingService:
         day = dt.datetime.fromtimestamp(started_at).astimezone()
         return self.cfg.folder / f"{day:%Y/%m/%d}" / f"{uniqueid}.{self.cfg.format}"
 
-    async def _settled(self, paths: tuple[Path, ...], timeout: float = 10.0) -> bool:
-        """The files exist and stopped growing (Asterisk closed them)."""
-        def sizes() -> tuple[int, ...]:
-            return tuple(p.stat().st_size if p.exists() else -1 for p in paths)
-        deadline = self.clock() + timeout
+    async def _settle(self, uniqueid: str) -> str:
+        """Wait for Asterisk to close the call's two files: "closed" (queued next), or the row is
+        final ("silent", "none", "failed": missing), or "open" (still written at the deadline:
+        left pending for the sweep)."""
+        row = await self.repo.recording(uniqueid)
+        if row is None or row["status"] not in ("recording", "pending", "failed"):
+            return "gone"
+        caller, heard, mix = self.raw_files(uniqueid)
+        paths = (caller, heard)
+        deadline = self.clock() + self.cfg.settle_timeout  # from now: after a restart the hang-up is long past
         last: tuple[int, ...] | None = None
-        while self.clock() < deadline:
-            now = await self.run_blocking(sizes)
-            if last == now and all(s > 44 for s in now):
-                return True
-            last = now
+        same = 0
+        seen: tuple[tuple[int, int | None], ...] = ()
+        while True:
+            seen = tuple(await self.run_blocking(lambda: [look(p) for p in paths]))
+            sizes = tuple(size for size, _ in seen)
+            same = same + 1 if sizes == last else 0
+            last = sizes
+            exist = all(size >= 0 for size in sizes)
+            if exist and same >= 1 and (all(data is not None for _, data in seen) or same >= self.stable_looks):
+                break
+            if self.clock() >= deadline:
+                break
             await asyncio.sleep(self.settle_seconds)
-        return False
+        base = {"case_uniqueid": uniqueid, "raw_caller": str(caller), "raw_operator": str(heard),
+                "raw_mix": str(mix)}
+        if not exist:
+            if all(size < 0 for size, _ in seen):
+                await self.repo.save_recording({"case_uniqueid": uniqueid, "status": "none",
+                                                "error": "not recorded (recordings were stopped, e.g. the disk "
+                                                         "guard)"})
+                log.warning("call uniqueid=%s was not recorded", uniqueid)
+                return "none"
+            missing = ", ".join(p.name for p, (size, _) in zip(paths, seen, strict=True) if size < 0)
+            await self.repo.save_recording({**base, "status": "failed", "error": f"{missing} missing "
+                                            f"{self.cfg.settle_timeout:.0f} s after the call ended"})
+            log.error("recording of uniqueid=%s failed: %s missing in %s", uniqueid, missing, self.raw_dir)
+            return "failed"
+        if same < 1 or not (all(data is not None for _, data in seen) or same >= self.stable_looks):
+            await self.repo.save_recording({"case_uniqueid": uniqueid, "status": "pending",
+                                            "error": f"still being written {self.cfg.settle_timeout:.0f} s after "
+                                                     "the hang-up; the sweep tries again"})
+            log.warning("recording of uniqueid=%s: files still growing %.0f s after the hang-up", uniqueid,
+                        self.cfg.settle_timeout)
+            return "open"
+        if all(size <= WAV_HEADER for size in sizes):  # closed, and not one frame of audio either way
+            await self.repo.save_recording({**base, "status": "silent", "closed_at": self.clock(),
+                                            "raw_caller": "", "raw_operator": "", "raw_mix": "", "seconds": 0.0,
+                                            "error": "no audio either way (the call carried no media)"})
+
+            def remove() -> None:
+                for p in (caller, heard, mix):
+                    p.unlink(missing_ok=True)
+            await self.run_blocking(remove)
+            log.info("recording of uniqueid=%s: silent (no audio in either direction)", uniqueid)
+            return "silent"
+        await self.repo.save_recording({"case_uniqueid": uniqueid, "status": "pending", "closed_at": self.clock()})
+        return "closed"
 
     async def process(self, uniqueid: str) -> None:
-        if uniqueid in self._busy:
+        """Settle and archive one recording now (the archive job still runs in the bounded pool)."""
+        if uniqueid in self._inflight:
             return
-        self._busy.add(uniqueid)
+        self._inflight.add(uniqueid)
+        retry = False
         try:
-            await self._process(uniqueid)
+            if await self._settle(uniqueid) == "closed":
+                retry = await self._archive(uniqueid) == "retry"
         finally:
-            self._busy.discard(uniqueid)
+            if not retry:
+                self._inflight.discard(uniqueid)
 
-    async def _process(self, uniqueid: str) -> None:
+    async def _archive(self, uniqueid: str) -> str:
+        """One attempt: "archived", "failed", "retry" (scheduled) or "gone"."""
         row = await self.repo.recording(uniqueid)
-        if row is None:
-            return
+        if row is None or row["status"] not in ("recording", "pending", "failed"):
+            return "gone"
         caller, heard, mix = self.raw_files(uniqueid)
-        if not await self._settled((caller, heard)):
-            if not await self.run_blocking(lambda: caller.exists() or heard.exists()):
-                await self.repo.save_recording({**row, "status": "none", "error": "not recorded (recordings were "
-                                                "stopped, e.g. the disk guard)"})
-                log.warning("call uniqueid=%s was not recorded", uniqueid)
-                return
-            await self.repo.save_recording({**row, "status": "failed", "raw_caller": str(caller),
-                                            "raw_operator": str(heard), "error": "the recording files are missing "
-                                            "or still growing"})
-            log.error("recording of uniqueid=%s: files missing or not closed in %s", uniqueid, self.raw_dir)
-            return
+        attempt = int(row.get("attempts") or 0) + 1
         dest = self.archive_path(uniqueid, row["started_at"])
+        began = time.monotonic()
         try:
-            info = await self.run_blocking(lambda: self.archive(caller, heard, dest, self.cfg.format,
-                                                                self.cfg.bitrate))
+            info = await self.run_archive(lambda: self.archive(caller, heard, dest, self.cfg.format,
+                                                               self.cfg.bitrate))
         except Exception as exc:
-            await self.repo.save_recording({**row, "status": "failed", "raw_caller": str(caller),
-                                            "raw_operator": str(heard), "raw_mix": str(mix), "error": str(exc)})
-            log.error("recording of uniqueid=%s not archived, originals kept: %s", uniqueid, exc)
-            return
+            transient = not isinstance(exc, ArchiveError) or exc.transient
+            base = {"case_uniqueid": uniqueid, "attempts": attempt, "raw_caller": str(caller),
+                    "raw_operator": str(heard), "raw_mix": str(mix)}
+            if transient and attempt < self.cfg.archive_retries:
+                delay = self.retry_delays[min(attempt, len(self.retry_delays)) - 1]
+                await self.repo.save_recording({**base, "status": "pending",
+                                                "error": f"attempt {attempt} failed, next in {delay:.0f} s: {exc}"})
+                log.warning("recording of uniqueid=%s: archive attempt %d failed, retrying in %.0f s: %s",
+                            uniqueid, attempt, delay, exc)
+                asyncio.get_running_loop().call_later(delay, self._enqueue, uniqueid)
+                return "retry"
+            why = str(exc) if not transient else f"{attempt} attempt(s) failed, the last: {exc}"
+            await self.repo.save_recording({**base, "status": "failed", "error": why})
+            log.error("recording of uniqueid=%s not archived, originals kept: %s", uniqueid, why)
+            return "failed"
         await self.repo.save_recording({**row, **info, "status": "archived", "archive": str(dest),
-                                        "verified_at": self.clock(), "raw_caller": "", "raw_operator": "",
-                                        "raw_mix": "", "error": ""})
+                                        "attempts": attempt, "verified_at": self.clock(), "raw_caller": "",
+                                        "raw_operator": "", "raw_mix": "", "error": ""})
+
         def remove() -> None:
             for p in (caller, heard, mix):
                 p.unlink(missing_ok=True)
         await self.run_blocking(remove)
-        log.info("recording of uniqueid=%s archived: %s (%.1f s, %d bytes, verified); originals removed",
-                 uniqueid, dest, info["seconds"], info["bytes"])
+        log.info("recording of uniqueid=%s archived: %s (%.1f s, %d bytes, verified, %.2f s); originals removed",
+                 uniqueid, dest, info["seconds"], info["bytes"], time.monotonic() - began)
+        return "archived"
+
+    async def resume(self) -> None:
+        """Pending rows not on their way (a restart, a full queue): settled again, then queued."""
+        for row in await self.repo.recordings_in(("pending",)):
+            uid = row["case_uniqueid"]
+            if uid not in self._inflight and uid not in self._recording:
+                self._start(uid)
+
+    def close(self) -> None:
+        for task in [*self._worker_tasks, *self._tasks]:
+            task.cancel()
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
 
     # -- housekeeping ------------------------------------------------------------------------------
 
@@ -185,15 +378,23 @@ class RecordingService:
         stale = self.clock() - 3600
         for row in await self.repo.recordings_in(("recording",), before=stale):
             if row["case_uniqueid"] not in self._recording:
-                await self.process(row["case_uniqueid"])
+                self._start(row["case_uniqueid"])
+        await self.resume()
         for row in await self.repo.recordings_in(("failed",)):
-            caller, heard, _mix = self.raw_files(row["case_uniqueid"])
-            if caller.exists() and heard.exists():
-                await self.repo.save_recording({**row, "status": "recording"})
-                await self.process(row["case_uniqueid"])
+            uid = row["case_uniqueid"]
+            caller, heard, _mix = self.raw_files(uid)
+            def both(c: Path = caller, h: Path = heard) -> bool:
+                return c.exists() and h.exists()
+            if uid not in self._inflight and await self.run_blocking(both):
+                await self.repo.save_recording({"case_uniqueid": uid, "status": "pending", "attempts": 0})
+                self._start(uid)
 
     async def run(self, disk_every: float = 5.0, purge_every: float = 3600.0) -> None:
         last_purge = 0.0
+        try:
+            await self.resume()  # left pending by the last run
+        except Exception:
+            log.exception("recordings: resuming the pending ones failed; the hourly sweep retries")
         while True:
             try:
                 await self.check_disk()
