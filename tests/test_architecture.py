@@ -8,7 +8,7 @@ SERVICES = ["ivr", "queue", "cases/service.py", "cases/form.py", "events.py", "b
             "transcribe/engine.py", "transcribe/models.py", "transcribe/pipeline.py", "agent_desktop/desktop.py",
             "manager/board.py", "manager/supervision.py", "manager/wallboard.py", "conference",
             "cases/workflow.py", "cases/deadlines.py", "cases/callback.py", "cases/text_index.py", "cases/trends.py",
-            "recordings/service.py"]
+            "recordings/service.py", "cases/access.py"]
 FORBIDDEN = {"aiohttp", "panoramisk", "sqlite_utils", "vosk", "pydub", "pjsua2"}
 
 

@@ -13,8 +13,10 @@ from typing import Any
 
 from aiohttp import web
 
+from hotline.agent_desktop import case_access
 from hotline.agent_desktop.desktop import DesktopService
 from hotline.agent_desktop.security import error, principal_of, require
+from hotline.cases import access
 from hotline.cases import form as case_form
 from hotline.cases.store import CaseStore
 from hotline.cases.workflow import Actor, Workflow
@@ -123,23 +125,37 @@ def add_routes(app: web.Application, settings: Settings, commands: AgentCommands
 
     @require("supervisor")
     async def case_list(request: web.Request) -> web.Response:
-        return web.json_response({"cases": await store.recent(int_query(request, "limit", 50, 1, 500))})
+        limit = int_query(request, "limit", 50, 1, 500)
+        rows = await store.recent(limit)
+        await case_access.audit(request, store, "case_list", "/api/cases", {"limit": limit, "count": len(rows)})
+        return web.json_response({"cases": rows})
 
     async def case_for(request: web.Request) -> dict[str, Any]:
+        """The case of the form: only the operator who took the call (or has it on the desktop)
+        and supervisors fill it in (cases/access.py)."""
         uid = request.match_info["uid"]
         p = principal_of(request)
         assert p is not None
         case = await store.get(uid)
         if case is None:
             raise AgentError("case-unknown", f"no case for call {uid}")
-        if p.role == "operator" and case["operator"] != p.extension and desktop.view_for(p, uid) is None:
-            raise AgentError("forbidden", "this case is not yours")
+        if not access.may_edit_form(case_access.viewer_of(p), case, case_access.is_handling(request, uid)):
+            raise case_access.refuse("this case is not yours")
         return case
 
     @require("operator", "supervisor")
     async def case_get(request: web.Request) -> web.Response:
-        case = await case_for(request)
-        return web.json_response({"case": case, "transcript": await store.transcript(case["uniqueid"])})
+        uid = request.match_info["uid"]
+        case = await store.get(uid)
+        if case is None:
+            raise AgentError("case-unknown", f"no case for call {uid}")
+        seen = case_access.decide(request, case)
+        if not seen.readable:
+            raise case_access.refuse(seen.reason)
+        transcript = await store.transcript(uid) if seen.transcript else []
+        await case_access.audit(request, store, "case_read", uid, {"case_id": case["id"], "level": seen.level,
+                                                                   "transcript": len(transcript)})
+        return web.json_response({"case": access.redact(case, seen), "transcript": transcript})
 
     @require("operator", "supervisor")
     async def case_form_save(request: web.Request) -> web.Response:

@@ -21,15 +21,17 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import web
 
+from hotline.agent_desktop import case_access
 from hotline.agent_desktop.api import date_range, int_query, json_body
 from hotline.agent_desktop.security import principal_of, require
 from hotline.auth.users import Principal
+from hotline.cases import access
 from hotline.cases import form as case_form
 from hotline.cases import trends as trend_rules
 from hotline.cases.callback import CallbackService
 from hotline.cases.search import SearchStore
 from hotline.cases.store import CaseStore
-from hotline.cases.workflow import AT_DEPARTMENT, Actor, Workflow, WorkflowError, can_see, department_view
+from hotline.cases.workflow import AT_DEPARTMENT, Actor, Workflow, WorkflowError
 from hotline.cases.workflow_store import WorkflowStore
 from hotline.config import Settings
 from hotline.recordings.store import RecordingStore
@@ -52,39 +54,41 @@ def add_routes(app: web.Application, settings: Settings, store: CaseStore, workf
                flows: WorkflowStore, callbacks: CallbackService | None, recordings: RecordingStore,
                search: SearchStore) -> None:
 
-    def view(case: dict[str, Any], actor: Actor) -> dict[str, Any]:
-        out = department_view(case) if actor.role == "department" else dict(case)
+    def view(case: dict[str, Any], seen: access.Access) -> dict[str, Any]:
+        """The case as its reader may see it (cases/access.py), with its standing and department."""
+        out = access.redact(case, seen)
         out["standing"] = workflow.standing(case)
         dept = settings.department(case.get("department") or "")
         out["department_name"] = dept.name if dept else ""
         return out
 
-    async def visible_case(request: web.Request) -> tuple[dict[str, Any], Actor]:
+    def views(request: web.Request, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [view(r, case_access.decide(request, r)) for r in rows]
+
+    async def visible_case(request: web.Request) -> tuple[dict[str, Any], Actor, access.Access]:
+        """The case of the route, if the access rule lets its reader open it (else 403, audited)."""
         actor = actor_of(request)
         case = await store.get(request.match_info["uid"])
         if case is None:
             raise WorkflowError("case-unknown", f"no case for call {request.match_info['uid']}")
-        if actor.role == "operator":
-            # operators: the cases they answered, and any case dispatched or waiting to be
-            p = principal_of(request)
-            assert p is not None
-            if case["operator"] != p.extension and not case.get("status"):
-                raise WorkflowError("forbidden", "this case is not yours")
-        elif not can_see(actor, case):
-            raise WorkflowError("forbidden", "this case is not your department's")
-        return case, actor
+        seen = case_access.decide(request, case)
+        if not seen.readable:
+            raise WorkflowError("forbidden", seen.reason)
+        return case, actor, seen
 
     # -- the case ------------------------------------------------------------------------------
 
     @require("operator", "supervisor", "department")
     async def case_detail(request: web.Request) -> web.Response:
-        case, actor = await visible_case(request)
+        case, actor, seen = await visible_case(request)
         uid = case["uniqueid"]
-        confidential = actor.role == "department" and bool(case.get("confidential"))
-        rec = await recordings.recording(uid)
+        rec = await recordings.recording(uid) if seen.recording else None
+        transcript = await store.transcript(uid) if seen.transcript else []
+        await case_access.audit(request, store, "case_read", uid, {"case_id": case["id"], "level": seen.level,
+                                                                   "transcript": len(transcript)})
         body = {
-            "case": view(case, actor), "events": await flows.case_events(uid),
-            "transcript": [] if confidential else await store.transcript(uid),
+            "case": view(case, seen), "events": await flows.case_events(uid),
+            "transcript": transcript,
             "callbacks": await flows.callbacks_of(uid),
             "recording": {"status": rec["status"], "seconds": rec.get("seconds"),
                           "url": f"/api/cases/{uid}/recording"} if rec and rec["status"] == "archived" else
@@ -126,7 +130,7 @@ def add_routes(app: web.Application, settings: Settings, store: CaseStore, workf
                                   "department": case.get("department")}, dumps=dumps)
 
     async def act(request: web.Request, action: str) -> web.Response:
-        case, actor = await visible_case(request)
+        case, actor, seen = await visible_case(request)
         body = await json_body(request)
         uid = case["uniqueid"]
         if action == "dispatch":
@@ -151,7 +155,7 @@ def add_routes(app: web.Application, settings: Settings, store: CaseStore, workf
                                                       granted if isinstance(granted, int) else None)
         else:
             raise web.HTTPNotFound()
-        return web.json_response({"ok": True, "case": view(updated, actor)}, dumps=dumps)
+        return web.json_response({"ok": True, "case": view(updated, seen)}, dumps=dumps)
 
     async def _reply_bundle(case: dict[str, Any], actor: Actor, body: dict[str, Any]) -> None:
         for other in await flows.bundle_cases(case["bundle_id"], str(case.get("department")), AT_DEPARTMENT):
@@ -191,17 +195,16 @@ def add_routes(app: web.Application, settings: Settings, store: CaseStore, workf
         rows = await flows.department_cases(actor.department, limit=int_query(request, "limit", 200, 1, 1000))
         dept = settings.department(actor.department)
         return web.json_response({"department": {"code": actor.department, "name": dept.name if dept else ""},
-                                  "now": workflow.clock(), "cases": [view(r, actor) for r in rows]}, dumps=dumps)
+                                  "now": workflow.clock(), "cases": views(request, rows)}, dumps=dumps)
 
     @require("supervisor", "operator")
     async def worklist(request: web.Request) -> web.Response:
         """The hotline's side: cases to dispatch (new, returned), extensions to decide, overdue."""
-        actor = actor_of(request)
         to_dispatch = await flows.by_status(("new", "returned"))
         return web.json_response({
-            "now": workflow.clock(), "to_dispatch": [view(r, actor) for r in to_dispatch],
-            "extensions": [view(r, actor) for r in await flows.by_status(("extension_requested",))],
-            "overdue": [view(r, actor) for r in await flows.overdue(workflow.clock())]}, dumps=dumps)
+            "now": workflow.clock(), "to_dispatch": views(request, to_dispatch),
+            "extensions": views(request, await flows.by_status(("extension_requested",))),
+            "overdue": views(request, await flows.overdue(workflow.clock()))}, dumps=dumps)
 
     @require("supervisor")
     async def rates(request: web.Request) -> web.Response:
@@ -214,6 +217,17 @@ def add_routes(app: web.Application, settings: Settings, store: CaseStore, workf
     @require("operator", "supervisor")
     async def callback_tasks(request: web.Request) -> web.Response:
         tasks = await callbacks.tasks() if callbacks is not None else []
+        for t in tasks:  # the number of a confidential case only to whom the rule shows it (the call
+            # itself is placed by the hotline: the operator need not read it)
+            seen = case_access.decide(request, {"uniqueid": t.get("case_uniqueid"), "operator": t.get("taken_by"),
+                                                "confidential": t.get("confidential"),
+                                                "department": t.get("department")})
+            if not seen.identity:
+                t["caller_number"] = access.HIDDEN
+            if not seen.address:
+                t["address"] = access.HIDDEN
+            if not seen.form:
+                t["description"] = t["reply_summary"] = access.HIDDEN
         return web.json_response({"tasks": tasks}, dumps=dumps)
 
     def task_id(request: web.Request) -> int:
@@ -243,16 +257,16 @@ def add_routes(app: web.Application, settings: Settings, store: CaseStore, workf
 
     @require("operator", "supervisor", "department")
     async def recording(request: web.Request) -> web.StreamResponse:
-        case, actor = await visible_case(request)
-        if actor.role == "department" and case.get("confidential"):
-            raise WorkflowError("forbidden", "a confidential case's recording is not shown to departments")
+        case, actor, seen = await visible_case(request)
+        if not seen.recording:
+            raise WorkflowError("forbidden", "this recording is played only to the operator who took the call, "
+                                "supervisors and the case's department (not for a confidential case)")
         rec = await recordings.recording(case["uniqueid"])
         if rec is None or rec["status"] != "archived" or not rec.get("archive"):
             raise WorkflowError("case-unknown", "no recording of this call"
                                 + (f" ({rec['status']})" if rec else ""))
         path = Path(rec["archive"])
-        await store.audit(actor.username, "recording_played", case["uniqueid"],
-                          {"case_id": case["id"], "role": actor.role, "remote": request.remote or ""}, time.time())
+        await case_access.audit(request, store, "recording_played", case["uniqueid"], {"case_id": case["id"]})
         log.info("recording of case %s played by %s (%s) uniqueid=%s", case["id"], actor.username, actor.role,
                  case["uniqueid"])
         return web.FileResponse(path, headers={"Content-Type": MIME.get(path.suffix.lstrip("."), "audio/ogg"),
@@ -262,16 +276,21 @@ def add_routes(app: web.Application, settings: Settings, store: CaseStore, workf
 
     @require("supervisor", "operator", "department")
     async def search_cases(request: web.Request) -> web.Response:
-        actor = actor_of(request)
-        _first, _last, start, end = date_range(request, max_days=400)
+        p = principal_of(request)
+        assert p is not None
+        first, last, start, end = date_range(request, max_days=400)
         filters = {k: request.query.get(k, "") for k in ("district", "department", "status", "topic")}
-        if actor.role == "department":
-            filters["department"] = actor.department
-        result = await search.search(request.query.get("q", ""), start, end, filters,
-                                     int_query(request, "limit", 50, 1, 500), int_query(request, "offset", 0, 0,
-                                                                                         1_000_000))
+        scope = access.search_scope(case_access.viewer_of(p))
+        if scope.department:
+            filters["department"] = scope.department
+        query = request.query.get("q", "")
+        limit, offset = int_query(request, "limit", 50, 1, 500), int_query(request, "offset", 0, 0, 1_000_000)
+        result = await search.search(query, start, end, filters, limit, offset, scope)
+        await case_access.audit(request, store, "search", "/api/search", {
+            "q": query[:200], "filters": {k: v for k, v in filters.items() if v}, "from": str(first),
+            "to": str(last), "offset": offset, "total": result["total"], "shown": len(result["cases"])})
         return web.json_response({"total": result["total"], "more": result["more"],
-                                  "cases": [view(c, actor) for c in result["cases"]]}, dumps=dumps)
+                                  "cases": views(request, result["cases"])}, dumps=dumps)
 
     async def trend_rows(request: web.Request) -> tuple[list[dict[str, Any]], str, str]:
         _first, _last, start, end = date_range(request, max_days=400)
@@ -296,6 +315,9 @@ def add_routes(app: web.Application, settings: Settings, store: CaseStore, workf
         writer.writerow([period, by, "cases"])
         for r in rows:
             writer.writerow([r["bucket"], r["key"], r["cases"]])
+        await case_access.audit(request, store, "export", "/api/trends.csv", {
+            "kind": "trends", "period": period, "by": by, "from": request.query.get("from", ""),
+            "to": request.query.get("to", ""), "rows": len(rows)})
         return web.Response(text=out.getvalue(), content_type="text/csv", headers={
             "Content-Disposition": f'attachment; filename="trends-{by}-{period}.csv"'})
 

@@ -19,6 +19,7 @@ from typing import Any
 from hotline import events as ev
 from hotline.agent_desktop.hub import Hub, message
 from hotline.auth.users import Principal
+from hotline.cases import access
 from hotline.cases import form as case_form
 from hotline.cases.store import CaseStore
 from hotline.config import Settings
@@ -140,8 +141,7 @@ class DesktopService:
         self.views[ext] = view
         self._by_call[uniqueid] = ext
         try:
-            view.history = [{k: r[k] for k in ("id", "queued_at", "state", "topic", "category", "description")}
-                            for r in await self.store.caller_history(caller, uniqueid)]
+            view.history = [self._history_row(ext, r) for r in await self.store.caller_history(caller, uniqueid)]
             case = await self.store.get(uniqueid)
             if case:
                 view.case_id, view.ivr_path = case["id"], case["ivr_path"] or ""
@@ -149,6 +149,17 @@ class DesktopService:
         except Exception as exc:  # the pop goes on without history rather than not at all
             log.error("screen pop without history: agent=%s uniqueid=%s: %s", ext, uniqueid, exc)
         return view
+
+    @staticmethod
+    def _history_row(ext: str, row: dict[str, Any]) -> dict[str, Any]:
+        """An earlier case of the caller as the screen pop shows it (cases/access.py): another
+        operator's confidential case only as a line saying there was one."""
+        seen = access.decide(access.Viewer("", "operator", ext), row)
+        shown = access.redact(row, seen)
+        out = {k: shown.get(k) for k in ("id", "queued_at", "state", "topic", "category", "description")}
+        if not seen.readable:
+            out.update(topic="", category="", description=access.HIDDEN, confidential=True)
+        return out
 
     def _drop(self, ext: str) -> None:
         view = self.views.pop(ext, None)

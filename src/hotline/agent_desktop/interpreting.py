@@ -12,6 +12,7 @@ import time
 import aiohttp_jinja2
 from aiohttp import web
 
+from hotline.agent_desktop import case_access
 from hotline.agent_desktop.api import date_range, json_body
 from hotline.agent_desktop.hub import Client, Hub, desk_message
 from hotline.agent_desktop.interpreter_desk import InterpreterDesk
@@ -84,10 +85,12 @@ def add_routes(app: web.Application, service: InterpreterService, store: CaseSto
         p = principal_of(request)
         assert p is not None
         uid = request.match_info["uid"]
-        if p.role == "operator":
-            case = await store.get(uid)
-            if case is None or case["operator"] != p.extension:
-                raise AgentError("forbidden", "this case is not yours")
+        case = await store.get(uid)
+        if case is None:
+            raise AgentError("case-unknown", f"no case for call {uid}")
+        seen = case_access.decide(request, case)  # the one access rule (cases/access.py)
+        if not seen.readable:
+            raise case_access.refuse(seen.reason)
         return web.json_response({"interpreting": await store.interpreting_of(uid)})
 
     def my_state(ext: str) -> dict[str, object] | None:

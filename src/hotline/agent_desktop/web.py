@@ -17,7 +17,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from hotline.agent_desktop import api, case_web, interpreting
+from hotline.agent_desktop import api, case_access, case_web, interpreting
 from hotline.agent_desktop.desktop import DesktopService
 from hotline.agent_desktop.hub import CLIENT_TYPES, Client, Hub, message
 from hotline.agent_desktop.interpreter_desk import InterpreterDesk
@@ -78,6 +78,7 @@ def build_app(settings: Settings, service_token: str, users: UserDirectory, comm
     http = settings.http
     app = web.Application(middlewares=[build_middleware(users, service_token, http.origin), api.errors],
                           client_max_size=256 * 1024)
+    case_access.install(app, store, desktop, interpreter_desk)  # who handles which call; refusals audited
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(HERE / "templates"),
                          autoescape=jinja2.select_autoescape(default=True))
 

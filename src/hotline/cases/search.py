@@ -9,6 +9,7 @@ from typing import Any
 
 import sqlite_utils
 
+from hotline.cases.access import SearchScope
 from hotline.cases.store import CaseStore
 from hotline.cases.text_index import match_query
 from hotline.cases.workflow_store import CASE_COLUMNS, _rows
@@ -59,13 +60,27 @@ class SearchStore:
         self.store = store
 
     async def search(self, query: str, since: float, until: float, filters: dict[str, str],
-                     limit: int = 50, offset: int = 0) -> dict[str, Any]:
+                     limit: int = 50, offset: int = 0, scope: SearchScope | None = None) -> dict[str, Any]:
         """Cases whose form text or transcript has every word of ``query`` (empty: all), with the
         filters (district, department, status, topic), newest first; and the total. The date
         range also bounds the index's rowids (case ids grow with time; a day's margin each side
-        covers cases opened out of order), so a month's search reads a month of the index."""
+        covers cases opened out of order), so a month's search reads a month of the index.
+        ``scope`` (cases/access.py) limits what the reader may find: the query itself leaves out
+        what they may not see, so the total and the pages agree."""
         where = ["c.queued_at >= :since", "c.queued_at < :until"]
         params: dict[str, Any] = {"since": since, "until": until, "limit": limit, "offset": offset}
+        scope = scope or SearchScope()
+        if scope.nothing:
+            return {"total": 0, "more": False, "cases": []}
+        text_where = ""
+        if scope.department:
+            filters = {**filters, "department": scope.department}
+        if scope.confidential == "own":  # another operator's confidential case is not found at all
+            where.append("(coalesce(c.confidential, 0) = 0 or c.operator = :scope_ext"
+                         " or (c.source = 'manual' and c.form_saved_by = :scope_user))")
+            params.update({"scope_ext": scope.extension or None, "scope_user": scope.username or None})
+        elif scope.confidential == "form":  # found by its form's text, never by its transcript
+            text_where = " and (coalesce(c.confidential, 0) = 0 or case_text.kind = 'form')"
         match = match_query(query)
         if query.strip() and not match:
             raise SearchError("nothing to search for in the query")
@@ -93,7 +108,7 @@ class SearchStore:
             # the index in descending rowid order (newest first), joined to each case: stops as soon
             # as enough cases passed the filters; a case matching in several rows comes once
             base = (" from case_text join cases c on c.id = case_text.case_id where case_text match :q"
-                    f" and case_text.rowid between :lo and :hi and {cond}")
+                    f" and case_text.rowid between :lo and :hi and {cond}{text_where}")
             total = db.execute(f"select count(*) from (select distinct case_text.case_id {base}"
                                f" limit {COUNT_CAP + 1})", params).fetchone()[0]
             wanted = limit + offset

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 import sqlite_utils
 
+from hotline.cases import audit_chain
 from hotline.cases.text_index import address_key, index_text
 
 log = logging.getLogger(__name__)
@@ -212,6 +213,24 @@ def _m7_after_the_call(db: sqlite_utils.Database) -> None:
                        [(case_id << 16) + n, case_id, index_text(str(body or ""))])
 
 
+def _m8_audit_chain(db: sqlite_utils.Database) -> None:
+    # the audit log becomes a hash chain (cases/audit_chain.py): the rows already there are chained
+    # in id order, and the head is kept in kv
+    audit = db.table("audit")
+    for column in ("role", "prev_hash", "hash"):
+        audit.add_column(column, str)
+    db.execute("update audit set role = '' where role is null")
+    prev = ""
+    last = 0
+    for row in list(db.query("select id, at, actor, role, action, target, detail from audit order by id")):
+        digest = audit_chain.row_hash(prev, row)
+        db.execute("update audit set prev_hash = ?, hash = ? where id = ?", [prev, digest, row["id"]])
+        prev, last = digest, int(row["id"])
+    if last:
+        db.execute("insert or replace into kv (key, value) values (?, ?)",
+                   [audit_chain.HEAD_KEY, audit_chain.head_value(last, prev)])
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0001_cases", _m1_cases),
     ("0002_kv", _m2_settings_kv),  # small persistent values (e.g. the queue_log replay offset)
@@ -220,6 +239,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0005_supervision", _m5_supervision),
     ("0006_interpreting", _m6_interpreting),
     ("0007_after_the_call", _m7_after_the_call),
+    ("0008_audit_chain", _m8_audit_chain),
 ]
 
 
@@ -246,6 +266,7 @@ class CaseStore:
         self.path = str(path)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="case-store")
         self._db: sqlite_utils.Database | None = None
+        self._audit_head: tuple[int, str] | None = None  # the newest audit row (id, hash); writer thread only
 
     def _open(self) -> None:
         if self.path != ":memory:":
@@ -391,8 +412,9 @@ class CaseStore:
         if not caller_number:
             return []
         return await self._run(lambda db: [dict(r) for r in db.query(
-            "select id, uniqueid, queued_at, state, language, topic, category, description, operator"
-            " from cases where caller_number = ? and uniqueid != ? order by queued_at desc limit ?",
+            "select id, uniqueid, queued_at, state, language, topic, category, description, operator,"
+            " confidential, form_saved_by, source from cases where caller_number = ? and uniqueid != ?"
+            " order by queued_at desc limit ?",
             [caller_number, exclude, limit])])
 
     async def answered_today(self, since: float) -> list[tuple[str, str]]:
@@ -437,12 +459,49 @@ class CaseStore:
         return await self._run(lambda db: {r["extension"]: (json.loads(r["languages"]), json.loads(r["topics"]))
                                            for r in db["operator_skills"].rows})
 
-    async def audit(self, actor: str, action: str, target: str, detail: dict[str, Any], at: float) -> None:
-        await self._run(lambda db: db.table("audit").insert(
-            {"at": at, "actor": actor, "action": action, "target": target, "detail": json.dumps(detail)}))
+    async def audit(self, actor: str, action: str, target: str, detail: dict[str, Any], at: float,
+                    role: str = "") -> int:
+        """One audit row, chained to the one before (cases/audit_chain.py): one insert and the head
+        in kv, in one transaction on the writer thread (so the chain is serial); the previous
+        row's id and hash are kept in memory after the first write. Returns the row's id."""
+        def write(db: sqlite_utils.Database) -> int:
+            for attempt in (1, 2):
+                if self._audit_head is None or attempt == 2:
+                    last = db.execute("select id, hash from audit order by id desc limit 1").fetchone()
+                    self._audit_head = (int(last[0]), str(last[1] or "")) if last else (0, "")
+                prev_id, prev_hash = self._audit_head
+                row_id = prev_id + 1
+                row: dict[str, Any] = {"id": row_id, "at": at, "actor": actor, "role": role, "action": action,
+                       "target": target, "detail": json.dumps(detail, ensure_ascii=False, default=str)}
+                digest = audit_chain.row_hash(prev_hash, row)
+                db.execute("begin immediate")  # the connection autocommits: one explicit transaction
+                try:
+                    db.execute("insert into audit (id, at, actor, role, action, target, detail, prev_hash, hash)"
+                               " values (:id, :at, :actor, :role, :action, :target, :detail, :prev, :hash)",
+                               {**row, "prev": prev_hash, "hash": digest})
+                    db.execute("insert or replace into kv (key, value) values (?, ?)",
+                               [audit_chain.HEAD_KEY, audit_chain.head_value(row_id, digest)])
+                    db.execute("commit")
+                except sqlite3.IntegrityError:
+                    db.execute("rollback")
+                    if attempt == 2:
+                        raise
+                    continue  # someone else wrote a row: read the head again
+                except BaseException:
+                    db.execute("rollback")
+                    raise
+                self._audit_head = (row_id, digest)
+                log.info("audit row %d: %s %s %s by %s (%s) hash=%s", row_id, action, target, row["detail"][:200],
+                         actor, role or "-", digest)
+                return row_id
+            raise AssertionError("unreachable")
+        return await self._run(write)
 
-    async def audit_log(self, limit: int = 100) -> list[dict[str, Any]]:
-        return await self._run(lambda db: list(db["audit"].rows_where(order_by="id desc", limit=limit)))
+    async def audit_log(self, limit: int = 100, exclude: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+        """The newest audit rows (without the actions in ``exclude``)."""
+        where = f"action not in ({', '.join('?' for _ in exclude)})" if exclude else None
+        return await self._run(lambda db: list(db["audit"].rows_where(where, list(exclude), order_by="id desc",
+                                                                      limit=limit)))
 
     async def open_pause(self, extension: str, reason: str, at: float) -> None:
         await self._run(lambda db: db.table("agent_pauses").insert(

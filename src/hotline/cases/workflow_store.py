@@ -15,7 +15,7 @@ CASE_COLUMNS = ("id, uniqueid, caller_number, language, topic, category, distric
                 " citizen_name, confidential, queued_at, answered_at, operator, status, department, dispatched_at,"
                 " due_at, warn_at, warned_at, escalated_at, accepted_at, reply, reply_summary, replied_at,"
                 " replied_by, returned_by, return_reason, extension_days, callback_at, resolved, satisfied,"
-                " closed_at, reopen_count, bundle_id, form_saved_at")
+                " closed_at, reopen_count, bundle_id, form_saved_at, form_saved_by, source")
 
 
 def _rows(db: sqlite_utils.Database, sql: str, params: Any = ()) -> list[dict[str, Any]]:
@@ -157,7 +157,7 @@ class WorkflowStore:
             where = f"b.status in ({_in(statuses)})" + (" and b.due_at <= :t" if due_before is not None else "")
             return _rows(db, (
                 "select b.*, c.id as case_id, c.caller_number, c.language, c.reply_summary, c.department,"
-                " c.category, c.topic, c.district, c.address, c.description"
+                " c.category, c.topic, c.district, c.address, c.description, c.confidential, c.operator as taken_by"
                 f" from callbacks b join cases c on c.uniqueid = b.case_uniqueid where {where} order by b.due_at"),
                 {"t": due_before})
         return await self.store.run(q)

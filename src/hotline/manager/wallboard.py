@@ -20,6 +20,7 @@ from typing import Any
 from hotline import events as ev
 from hotline.agent_desktop.hub import Hub, board_message
 from hotline.auth.users import Principal
+from hotline.cases import audit_chain
 from hotline.cases.store import CaseStore
 from hotline.config import Settings
 from hotline.manager.board import Board
@@ -134,7 +135,7 @@ class WallboardService:
     async def _refresh_audit(self) -> None:
         self._audit_stale = False
         try:
-            rows = await self.store.audit_log(20)
+            rows = await self.store.audit_log(20, exclude=audit_chain.DATA_ACTIONS)  # the floor's actions
         except Exception as exc:
             log.error("wallboard: audit log unreadable: %s", exc)
             return

@@ -13,6 +13,7 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import web
 
+from hotline.agent_desktop import case_access
 from hotline.agent_desktop.api import date_range, int_query, json_body
 from hotline.agent_desktop.hub import BOARD_CLIENT_TYPES, Client, Hub, board_message
 from hotline.agent_desktop.security import principal_of, require
@@ -129,6 +130,8 @@ def add_routes(app: web.Application, settings: Settings, store: CaseStore, hub: 
         writer.writerow(HISTORY_COLUMNS[kind])
         for r in data[kind]:
             writer.writerow(["" if r.get(c) is None else r.get(c) for c in HISTORY_COLUMNS[kind]])
+        await case_access.audit(request, store, "export", "/history.csv", {
+            "kind": f"history-{kind}", "from": str(first), "to": str(last), "rows": len(data[kind])})
         return web.Response(text=out.getvalue(), content_type="text/csv", headers={
             "Content-Disposition": f'attachment; filename="history-{kind}-{first}-{last}.csv"'})
 

@@ -1,0 +1,103 @@
+"""The case access rule (cases/access.py) on the web: who is asking, whether the case is the one
+they are handling now (the call on their desktop, the call they interpret), the audit rows of
+every read, search and export, and the audit of every refused request (a middleware: any 403,
+whichever layer refused it)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from hotline.agent_desktop.security import PRINCIPAL, principal_of
+from hotline.auth.users import Principal
+from hotline.cases import access
+from hotline.cases.store import CaseStore
+from hotline.queue.agents import AgentError
+
+log = logging.getLogger(__name__)
+
+Handling = Callable[[Principal, str], bool]
+HANDLING: web.AppKey[Handling] = web.AppKey("case-handling", Handling)  # type: ignore[arg-type]
+
+
+def viewer_of(p: Principal) -> access.Viewer:
+    return access.Viewer(p.username, p.role, p.extension, p.department)
+
+
+def install(app: web.Application, store: CaseStore, desktop: Any = None, interpreter_desk: Any = None) -> None:
+    """Tell the routes what each user handles now, and audit every refusal (outermost middleware)."""
+    def handling(p: Principal, uniqueid: str) -> bool:
+        if p.role == "operator" and desktop is not None:
+            return desktop.view_for(p, uniqueid) is not None
+        if p.role == "interpreter" and interpreter_desk is not None:
+            shown = interpreter_desk.assignments.get(p.extension)
+            return shown is not None and shown.get("uniqueid") == uniqueid
+        return False
+    app[HANDLING] = handling
+    app.middlewares.insert(0, refusal_audit(store))
+
+
+def is_handling(request: web.Request, uniqueid: str) -> bool:
+    p = principal_of(request)
+    fn = request.app.get(HANDLING)
+    return bool(p is not None and fn is not None and fn(p, uniqueid))
+
+
+def decide(request: web.Request, case: dict[str, Any]) -> access.Access:
+    p = principal_of(request)
+    assert p is not None
+    return access.decide(viewer_of(p), case, is_handling(request, str(case.get("uniqueid") or "")))
+
+
+def refuse(why: str) -> AgentError:
+    return AgentError("forbidden", why)
+
+
+async def audit(request: web.Request, store: CaseStore, action: str, target: str, detail: dict[str, Any]) -> None:
+    """One audit row for what the request's user did (who, role, action, target, when, details)."""
+    p = principal_of(request)
+    await store.audit(p.username if p else "?", action, target, {**detail, "remote": request.remote or ""},
+                      time.time(), role=p.role if p else "")
+
+
+def refusal_audit(store: CaseStore) -> Any:
+    @web.middleware
+    async def middleware(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                         ) -> web.StreamResponse:
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:
+            if exc.status == 403:
+                await _refused(request, store, "http-403", exc.reason)
+            raise
+        if response.status == 403:
+            error_id, message = "forbidden", ""
+            body = getattr(response, "body", None)
+            if isinstance(body, bytes) and len(body) < 4096:
+                try:
+                    parsed = json.loads(body)
+                    error_id, message = str(parsed.get("error", error_id)), str(parsed.get("message", ""))
+                except (ValueError, AttributeError):
+                    pass
+            await _refused(request, store, error_id, message)
+        return response
+    return middleware
+
+
+async def _refused(request: web.Request, store: CaseStore, error_id: str, message: str) -> None:
+    p: Principal | None = request.get(PRINCIPAL)
+    detail = {"method": request.method, "path": request.path, "error": error_id, "message": message[:300],
+              "remote": request.remote or ""}
+    try:
+        await store.audit(p.username if p else "(anonymous)", "refused", request.match_info.get("uid", request.path),
+                          detail, time.time(), role=p.role if p else "")
+    except Exception as exc:  # the refusal stands even if its audit row could not be written
+        log.error("audit of a refused request failed: %s %s by %s: %s", request.method, request.path,
+                  p.username if p else "-", exc)
+    log.warning("refused: user=%s role=%s %s %s: %s %s", p.username if p else "-", p.role if p else "-",
+                request.method, request.path, error_id, message)
