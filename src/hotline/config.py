@@ -6,6 +6,7 @@ key and the problem (``operators[2].languages.xx: unknown language 'xx'``).
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -170,6 +171,27 @@ class Alerts:
 
 
 @dataclass(frozen=True)
+class SipSecurity:
+    """The SIP guard (docs/security.md, "SIP"): a source address with ``max_failures`` failed
+    logins within ``window_seconds`` is refused by Asterisk (403 to every request) for
+    ``block_minutes``; addresses in ``trusted_networks`` (the operators' own subnets) are never
+    blocked. The citizens' trunk: at most ``calls_per_source`` calls per source address in any
+    ``calls_window_seconds`` and ``concurrent_per_source`` at once (0: no limit); sources in
+    ``unlimited_sources`` (a carrier that sends every citizen's call) are not limited."""
+
+    enabled: bool = True
+    max_failures: int = 5
+    window_seconds: float = 60.0
+    block_minutes: float = 15.0
+    trusted_networks: tuple[str, ...] = ()
+    calls_per_source: int = 10
+    calls_window_seconds: float = 10.0
+    concurrent_per_source: int = 20
+    unlimited_sources: tuple[str, ...] = ()
+    alert_minutes: float = 10.0  # a refused flood stays on the wallboard this long
+
+
+@dataclass(frozen=True)
 class HotspotDay:
     """A day expected busier than its weekday (an event, the weather): the forecast x factor."""
 
@@ -294,6 +316,7 @@ class Settings:
     callback: Callback = field(default_factory=Callback)
     recordings: Recordings = field(default_factory=Recordings)
     trends: Trends = field(default_factory=Trends)
+    sip_security: SipSecurity = field(default_factory=SipSecurity)
 
     def department(self, code: str) -> Department | None:
         return next((d for d in self.departments if d.code == code), None)
@@ -356,7 +379,8 @@ def _env_overrides(data: dict[str, Any], env: Mapping[str, str]) -> None:
     """HOTLINE_<SECTION>_<KEY>=value overrides a scalar setting (HOTLINE_HTTP_PORT=9000)."""
     sections = {"routing": Routing, "asterisk": AsteriskSettings, "http": HttpSettings,
                 "transcription": Transcription, "alerts": Alerts, "interpreting": Interpreting,
-                "deadlines": Deadlines, "callback": Callback, "recordings": Recordings, "trends": Trends}
+                "deadlines": Deadlines, "callback": Callback, "recordings": Recordings, "trends": Trends,
+                "sip_security": SipSecurity}
     for name, value in env.items():
         if not name.startswith("HOTLINE_"):
             continue
@@ -602,6 +626,7 @@ def parse(data: dict[str, Any], base: Path, env: Mapping[str, str] | None = None
         raise ConfigError("trends", "baseline_days, hotspot_min_cases and bundle_days must be >= 1, "
                           "hotspot_factor > 1")
 
+    sip_security = _sip_security(data)
     state_dir = _path(base, data.get("state_dir", "var"))
     recordings = replace(recordings, folder=_path(state_dir, recordings.folder))
     raw_ast = data.get("asterisk", {})
@@ -636,6 +661,7 @@ def parse(data: dict[str, Any], base: Path, env: Mapping[str, str] | None = None
         callback=callback,
         recordings=recordings,
         trends=trends,
+        sip_security=sip_security,
     )
 
 
@@ -687,6 +713,27 @@ def _dispatch_rules(data: Mapping[str, Any], departments: tuple[Department, ...]
                 raise ConfigError(where + "districts", f"not one of the districts: {d!r}")
         out.append(DispatchRule(dept, topics, dists))
     return tuple(out)
+
+
+def _sip_security(data: Mapping[str, Any]) -> SipSecurity:
+    raw = dict(data.get("sip_security", {}))
+    nets: dict[str, tuple[str, ...]] = {}
+    for key in ("trusted_networks", "unlimited_sources"):
+        items = _str_list(raw, key, "sip_security.")
+        raw.pop(key, None)
+        for item in items:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ConfigError(f"sip_security.{key}", f"not an address or network: {item!r}") from None
+        nets[key] = items
+    s: SipSecurity = replace(_section(SipSecurity, raw, "sip_security"), **nets)
+    if not 1 <= s.max_failures <= 1000 or s.window_seconds <= 0 or s.block_minutes <= 0:
+        raise ConfigError("sip_security", "max_failures must be 1-1000, window_seconds and block_minutes > 0")
+    if s.calls_per_source < 0 or s.calls_window_seconds <= 0 or s.concurrent_per_source < 0 or s.alert_minutes <= 0:
+        raise ConfigError("sip_security", "calls_per_source and concurrent_per_source must be >= 0 (0: no limit), "
+                          "calls_window_seconds and alert_minutes > 0")
+    return s
 
 
 def _dates(values: tuple[str, ...], key: str) -> tuple[str, ...]:

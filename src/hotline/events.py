@@ -257,7 +257,20 @@ class OriginateResult:
     at: float
 
 
+@dataclass(frozen=True)
+class SipAuthFailed:
+    """Asterisk refused a SIP request as a security event: a wrong password
+    (ChallengeResponseFailed, InvalidPassword), an unknown account (InvalidAccountID), an
+    endpoint ACL (FailedACL). ``address`` is the source IP; the SIP guard counts them per address."""
+
+    kind: str  # the security event's name
+    service: str  # PJSIP, AMI, ...
+    account: str
+    address: str
+    at: float
+
+
 Event = (CallerJoined | CallerLeft | CallerAbandoned | AgentRinging | AgentNoAnswer | AgentConnected
          | AgentCompleted | MemberStatus | MemberRemoved | ChannelHangup | PbxConnected | PbxDisconnected
          | Resynced | TranscriptText | TranscriptionStatus | ConferenceJoined | ConferenceLeft
-         | InterpreterJoined | InterpreterLeft | OriginateResult)
+         | InterpreterJoined | InterpreterLeft | OriginateResult | SipAuthFailed)

@@ -37,6 +37,7 @@ from hotline.pbx.actions import AmiQueueControl
 from hotline.pbx.agi import AgiServer
 from hotline.pbx.ami import AmiSession, PbxError
 from hotline.pbx.queue_log import QueueLogReplay
+from hotline.pbx.sip_acl import SipAclBlockList, db_path
 from hotline.queue.agents import AgentCommands
 from hotline.queue.roster import Roster
 from hotline.queue.router import Router
@@ -47,6 +48,7 @@ from hotline.recordings.archive import make_archive
 from hotline.recordings.service import RecordingService
 from hotline.recordings.store import RecordingStore
 from hotline.secrets import Secrets
+from hotline.security.service import SipSecurityService
 from hotline.transcribe.audiosocket import AudioSocketServer
 from hotline.transcribe.models import ModelRegistry, model_folders
 from hotline.transcribe.pipeline import TranscriptionService
@@ -119,6 +121,13 @@ class Hotline:
         interpreter_desk_sub = self.bus.subscribe("interpreter-desk", maxsize=50_000)
 
         self._after_call()
+        # the SIP guard: security events -> blocks (realtime ACL rows), the call limit's FastAGI
+        self.sip_security = SipSecurityService(s.sip_security, SipAclBlockList(db_path(s.asterisk.instance_dir)),
+                                               self.store)
+        self.sip_security.on_change = self.wallboard.changed
+        self.board.extra_alerts.append(self.sip_security.alerts)
+        await self.sip_security.start()
+        sip_security_sub = self.bus.subscribe("sip-security", maxsize=50_000)
 
         def apply_state(event: ev.Event) -> None:
             self.roster.apply(event)
@@ -145,13 +154,16 @@ class Hotline:
                                 name="callback-pump"),
             asyncio.create_task(self.callbacks.run(), name="callback-clock"),
             asyncio.create_task(self._deadline_sweeps(), name="deadline-sweeps"),
+            asyncio.create_task(consume(sip_security_sub, self.sip_security.handle), name="sip-security-pump"),
+            asyncio.create_task(self.sip_security.run(), name="sip-security-expiry"),
         ]
         self.transcription: TranscriptionService | None = None
         self.audiosocket: AudioSocketServer | None = None
         if s.transcription.enabled:
             await self._start_transcription()
         self.agi = AgiServer({"route": lambda uid, a: self.route(uid, a[0], a[1], a[2]),
-                              "callback": lambda uid, a: self.callbacks.answer(a[0], a[1], a[2])},
+                              "callback": lambda uid, a: self.callbacks.answer(a[0], a[1], a[2]),
+                              "admit": self.sip_security.admit, "refused": self.sip_security.refused},
                              "127.0.0.1", s.asterisk.agi_port)
         await self.agi.start()
         self.ami.start()

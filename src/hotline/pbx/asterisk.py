@@ -21,6 +21,7 @@ import jinja2
 
 from hotline.config import Settings
 from hotline.ivr.prompts import render_prompts
+from hotline.pbx import sip_acl
 from hotline.queue.roster import WRAPUP_GUARD_SECONDS
 from hotline.queue.skills import skill_queues
 from hotline.secrets import Secrets
@@ -109,6 +110,7 @@ def render(settings: Settings, secrets: Secrets, citizen_match: tuple[str, ...] 
         "interpreters": [i for i in settings.interpreters if not i.dial], "passwords": secrets.sip_passwords,
         "queues": skill_queues(settings), "routing": settings.routing, "citizen_match": citizen_match,
         "menu_timeout": settings.routing.menu_timeout, "wrapup_guard": WRAPUP_GUARD_SECONDS,
+        "sip_acl_db": sip_acl.DB_NAME, "sip_security": settings.sip_security,
     }
     etc = inst_host / "etc"
     for template in sorted(_templates_dir().glob("*.conf.j2")):
@@ -123,6 +125,7 @@ def render(settings: Settings, secrets: Secrets, citizen_match: tuple[str, ...] 
         if src.is_file():
             shutil.copyfile(src, etc / stock)
     render_prompts(settings, inst_host / "sounds", settings.state_dir / "prompt-cache")
+    sip_acl.SipAclFile(sip_acl.db_path(inst_host)).ensure()  # the SIP guard's blocks (realtime ACL rows)
     return etc
 
 

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from hotline import events as ev
+from hotline.security.guard import parse_address
 
 Headers = Mapping[str, Any]
 
@@ -147,6 +148,18 @@ def _originate(m: Headers, at: float) -> ev.OriginateResult:
     return ev.OriginateResult(channel_id, str(m.get("Response", "")) == "Success", str(m.get("Reason", "")), at)
 
 
+def _security(m: Headers, at: float) -> ev.SipAuthFailed:
+    """A security event (the ``security`` read class): RemoteAddress is IPV4/UDP/127.0.0.5/5060."""
+    e = str(m.get("Event"))
+    address = parse_address(_str(m, e, "RemoteAddress"))
+    if address is None:
+        raise MalformedAmi(e, "RemoteAddress", f"is not an address: {m.get('RemoteAddress')!r}")
+    return ev.SipAuthFailed(e, str(m.get("Service", "")), str(m.get("AccountID", "")), address, at)
+
+
+# the security events that count as a failure against the source address
+SECURITY_FAILURES = ("ChallengeResponseFailed", "InvalidPassword", "InvalidAccountID", "FailedACL")
+
 TABLE: dict[str, Callable[[Headers, float], ev.Event]] = {
     "QueueCallerJoin": _caller_joined,
     "QueueCallerLeave": _caller_left,
@@ -164,6 +177,7 @@ TABLE: dict[str, Callable[[Headers, float], ev.Event]] = {
     "ConfbridgeJoin": lambda m, at: _conference(m, at, "ConfbridgeJoin"),
     "ConfbridgeLeave": lambda m, at: _conference(m, at, "ConfbridgeLeave"),
     "OriginateResponse": _originate,
+    **{name: _security for name in SECURITY_FAILURES},
 }
 
 # The events the session asks Asterisk for; everything else is not translated.

@@ -1,0 +1,1 @@
+"""Defences at the SIP edge: the guard against password guessing, the per-source call limit."""

@@ -1,0 +1,173 @@
+"""The SIP guard (pure): failed logins counted per source address, a block after too many in a
+window, its expiry; and the per-source call limit of the citizens' trunk (a sliding window).
+
+No I/O here: the SIP security service (security/service.py) feeds it Asterisk's security events
+and applies its decisions (the ACL rows, the audit log, the wallboard). Every method takes the
+time from the injected clock, so the tests use a fake one.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from hotline.config import SipSecurity
+
+
+@dataclass
+class Block:
+    address: str
+    failures: int
+    since: float
+    until: float
+    accounts: tuple[str, ...] = ()
+    reason: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"address": self.address, "failures": self.failures, "since": self.since, "until": self.until,
+                "accounts": list(self.accounts), "reason": self.reason}
+
+
+@dataclass
+class _Source:
+    failures: deque[float] = field(default_factory=deque)
+    accounts: dict[str, None] = field(default_factory=dict)  # ordered set of the accounts tried
+
+
+def parse_address(text: str) -> str | None:
+    """The IP of an AMI address (``IPV4/UDP/127.0.0.5/5060``, ``IPV6/UDP/::1/5060``), a
+    ``host:port`` (``127.0.0.5:5060``, ``[::1]:5060``) or a bare IP; None when it is none of them."""
+    text = text.strip()
+    parts = text.split("/")
+    if len(parts) >= 3 and parts[0].upper() in ("IPV4", "IPV6"):
+        text = parts[2]
+    elif text.startswith("["):
+        text = text[1:].split("]", 1)[0]
+    elif text.count(":") == 1:
+        text = text.split(":", 1)[0]
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return None
+
+
+class SipGuard:
+    """Counts authentication failures per source and decides blocks and their expiry."""
+
+    def __init__(self, settings: SipSecurity, clock: Callable[[], float]) -> None:
+        self.settings = settings
+        self.clock = clock
+        self._trusted = [ipaddress.ip_network(n, strict=False) for n in settings.trusted_networks]
+        self._sources: dict[str, _Source] = {}
+        self.blocks: dict[str, Block] = {}
+        self.ignored_trusted = 0  # failures from trusted networks (counted, never blocked)
+
+    def trusted(self, address: str) -> bool:
+        ip = ipaddress.ip_address(address)
+        return any(ip in net for net in self._trusted)
+
+    def restore(self, blocks: list[Block]) -> list[Block]:
+        """Blocks kept across a restart: the ones still running are taken back; the expired ones
+        are returned (to be lifted)."""
+        now = self.clock()
+        expired = []
+        for b in blocks:
+            if b.until > now and not self.trusted(b.address):
+                self.blocks[b.address] = b
+            else:
+                expired.append(b)
+        return expired
+
+    def failure(self, address: str, account: str = "") -> Block | None:
+        """One failed authentication (or a request for an unknown account, or one the ACL
+        refused) from ``address``; the new Block when this one reaches the limit."""
+        s = self.settings
+        if not s.enabled or address in self.blocks:
+            return None
+        if self.trusted(address):
+            self.ignored_trusted += 1
+            return None
+        now = self.clock()
+        src = self._sources.setdefault(address, _Source())
+        src.failures.append(now)
+        while src.failures and src.failures[0] <= now - s.window_seconds:
+            src.failures.popleft()
+        if account:
+            src.accounts.setdefault(account[:64], None)
+            while len(src.accounts) > 20:
+                del src.accounts[next(iter(src.accounts))]
+        if len(src.failures) < s.max_failures:
+            return None
+        block = Block(address, len(src.failures), now, now + s.block_minutes * 60, tuple(src.accounts),
+                      f"{len(src.failures)} failed SIP logins in {s.window_seconds:g} s")
+        self.blocks[address] = block
+        del self._sources[address]
+        return block
+
+    def expired(self) -> list[Block]:
+        """Blocks whose time is up, removed from the guard (the caller lifts them)."""
+        now = self.clock()
+        done = [b for b in self.blocks.values() if b.until <= now]
+        for b in done:
+            del self.blocks[b.address]
+        # forget counters whose window has passed, so a slow trickle of sources cannot grow them
+        for addr in [a for a, src in self._sources.items() if not src.failures
+                     or src.failures[-1] <= now - self.settings.window_seconds]:
+            del self._sources[addr]
+        return done
+
+    def unblock(self, address: str) -> Block | None:
+        """Lifted by hand (`hotline sip unblock`)."""
+        self._sources.pop(address, None)
+        return self.blocks.pop(address, None)
+
+    def next_expiry(self) -> float | None:
+        return min((b.until for b in self.blocks.values()), default=None)
+
+
+class CallLimiter:
+    """At most ``calls_per_source`` calls admitted per source address in any
+    ``calls_window_seconds`` (a sliding window; refused calls do not count against it)."""
+
+    def __init__(self, settings: SipSecurity, clock: Callable[[], float]) -> None:
+        self.settings = settings
+        self.clock = clock
+        self._exempt = [ipaddress.ip_network(n, strict=False) for n in settings.unlimited_sources]
+        self._admitted: dict[str, deque[float]] = {}
+        self.refused: dict[str, int] = {}  # per source, since the last time it was admitted again
+        self.refused_total = 0
+        self.last_refused: dict[str, float] = {}
+
+    def admit(self, address: str) -> bool:
+        s = self.settings
+        if s.calls_per_source <= 0:
+            return True
+        ip = parse_address(address)
+        if ip is not None and any(ipaddress.ip_address(ip) in net for net in self._exempt):
+            return True
+        key = ip or address
+        now = self.clock()
+        q = self._admitted.setdefault(key, deque())
+        while q and q[0] <= now - s.calls_window_seconds:
+            q.popleft()
+        if len(q) >= s.calls_per_source:
+            self.refused[key] = self.refused.get(key, 0) + 1
+            self.refused_total += 1
+            self.last_refused[key] = now
+            return False
+        q.append(now)
+        if len(self._admitted) > 10_000:  # many sources: drop the idle ones
+            for k in [k for k, v in self._admitted.items() if not v or v[-1] <= now - s.calls_window_seconds]:
+                del self._admitted[k]
+        return True
+
+    def flooding(self, within: float) -> dict[str, int]:
+        """Sources refused in the last ``within`` seconds, with their refused counts."""
+        now = self.clock()
+        for k in [k for k, t in self.last_refused.items() if t <= now - within]:
+            del self.last_refused[k]
+            self.refused.pop(k, None)
+        return {k: self.refused.get(k, 0) for k in self.last_refused}

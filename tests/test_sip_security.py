@@ -1,0 +1,147 @@
+"""SIP attacks against a real Asterisk, as sipp sends them (issue 14, "SIP").
+
+(a) A password guesser from 127.0.0.5 is blocked after max_failures (Asterisk answers 403 to
+    everything from it, even the right password) while the operators' trusted address keeps
+    registering; the phone's registration is not replaced; the wallboard shows the attack, the
+    audit log has the block and the unblock; after the block's time the address works again.
+(b) The citizens' trunk reaches only the hotline number: *8 (call pickup) and an operator's
+    extension get 404.
+(c) A flood of 40 INVITEs at 20/s from one source: at most calls_per_source answered, the rest
+    refused (486) before the IVR answers, while a caller from another source is answered; with the
+    service down the dialplan's own concurrency limit still holds and normal callers are answered.
+
+Every attacker is a sipp process with its own loopback address (127.0.0.x are all on lo).
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hotline.sim.phones import wait_until
+from hotline.sim.stack import SIP_PORT
+
+pytestmark = pytest.mark.asterisk
+
+SIPP_DIR = Path(__file__).parent / "data" / "sipp"
+
+OPERATORS = """
+[[operators]]
+extension = "2001"
+name = "English Housing"
+languages = { en = 5 }
+topics = ["housing"]
+
+[[operators]]
+extension = "2002"
+name = "Second Phone"
+languages = { en = 5 }
+topics = ["housing"]
+"""
+
+
+def sipp(tmp: Path, scenario: str, service: str, source: str, *, calls: int = 1, rate: int = 1,
+         limit: int = 1, user: str = "", password: str = "", hold_ms: int = 0, port: int = 0,
+         timeout: int = 30) -> list[tuple[str, int]]:
+    """Run one sipp scenario from ``source``; the (CSeq method + number, status) of every
+    response it received, in order."""
+    log = tmp / f"sipp-{scenario}-{source}-{time.monotonic_ns()}.log"
+    cmd = ["sipp", f"127.0.0.1:{SIP_PORT}", "-sf", str(SIPP_DIR / f"{scenario}.xml"), "-s", service,
+           "-i", source, "-p", str(port or 5070), "-m", str(calls), "-r", str(rate), "-l", str(limit),
+           "-trace_msg", "-message_file", str(log), "-timeout", f"{timeout}s", "-timeout_error",
+           "-max_retrans", "3", "-mi", source, "-mp", str(30000 + (port or 5070))]
+    if user:
+        cmd += ["-au", user, "-ap", password]
+    if scenario == "invite":
+        cmd += ["-set", "hold", str(hold_ms)]
+    proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout + 30,
+                          check=False)
+    if proc.returncode not in (0, 1) or not log.exists():
+        raise AssertionError(f"sipp failed (exit {proc.returncode}): {proc.stdout[-1500:]} {proc.stderr[-1500:]}")
+    return responses(log.read_text(errors="replace"))
+
+
+def responses(text: str) -> list[tuple[str, int]]:
+    out = []
+    for block in re.split(r"^-{10,}.*$", text, flags=re.M):
+        if "message received" not in block:
+            continue
+        status = re.search(r"^SIP/2\.0 (\d{3})", block, re.M)
+        cseq = re.search(r"^CSeq:\s*(\d+)\s+(\w+)", block, re.M | re.I)
+        if status and cseq:
+            out.append((f"{cseq.group(2).upper()} {cseq.group(1)}", int(status.group(1))))
+    return out
+
+
+def finals(resp: list[tuple[str, int]], method: str) -> list[int]:
+    """The final answers to ``method`` (a REGISTER's first 401 is the challenge, not an answer)."""
+    return [code for cseq, code in resp if cseq.startswith(method) and code >= 200
+            and (cseq, code) != ("REGISTER 1", 401)]
+
+
+def audit_rows(h: Any, action: str) -> list[dict[str, Any]]:
+    con = sqlite3.connect(h.settings.database)
+    con.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in con.execute("select * from audit where action = ? order by id", (action,))]
+    finally:
+        con.close()
+
+
+def test_a_guesser_is_blocked_and_the_operators_keep_working(make_hotline: Any, phones: Any, tones: Any,
+                                                             tmp_path: Path) -> None:
+    h = make_hotline(OPERATORS + """
+[sip_security]
+max_failures = 3
+window_seconds = 60
+block_minutes = 0.25
+trusted_networks = ["127.0.0.1/32"]
+""")
+    h.start_service()
+    right = h.secrets.sip_passwords["2001"]
+    phone = phones.operator("2001", right, tones[1000])
+    wait_until(lambda: "127.0.0.1" in h.asterisk_cli("pjsip show contacts"), 10, "the operator's phone registered")
+    contacts_before = h.asterisk_cli("pjsip show aor 2001")
+
+    # one guess a second: exactly max_failures wrong passwords get an answer, then 403 for everything
+    resp = sipp(tmp_path, "register", "2001", "127.0.0.5", calls=6, rate=2, user="2001", password="not-the-password")
+    wrong = [c for cseq, c in resp if cseq == "REGISTER 2" and c == 401]
+    assert len(wrong) == 3, resp
+    assert finals(resp, "REGISTER")[-2:] == [403, 403], resp
+    # the right password from the blocked address is refused too
+    resp = sipp(tmp_path, "register", "2001", "127.0.0.5", user="2001", password=right)
+    assert finals(resp, "REGISTER") == [403], resp
+    assert "did not pass ACL test" in (h.settings.asterisk.instance_dir / "log" / "messages.log").read_text()
+
+    # the trusted address: wrong passwords are never held against it, the right one registers
+    resp = sipp(tmp_path, "register", "2002", "127.0.0.1", calls=5, rate=5, limit=1, user="2002", password="wrong",
+                port=5071)
+    assert [c for cseq, c in resp if cseq == "REGISTER 2"] == [401] * 5, resp
+    resp = sipp(tmp_path, "register", "2002", "127.0.0.1", user="2002", password=h.secrets.sip_passwords["2002"],
+                port=5071)
+    assert finals(resp, "REGISTER") == [200], resp
+    # the phone's registration was not replaced by the guesser
+    assert h.asterisk_cli("pjsip show aor 2001").count("127.0.0.1") == contacts_before.count("127.0.0.1")
+    assert "127.0.0.5" not in h.asterisk_cli("pjsip show contacts")
+    assert phone is not None
+
+    # the wallboard shows the attack, the audit log has the block with its context
+    board = h.api("GET", "/api/wallboard")
+    alerts = [a for a in board["alerts"] if a["kind"] == "sip_attack"]
+    assert alerts and alerts[0]["address"] == "127.0.0.5" and alerts[0]["count"] == 3, board["alerts"]
+    rows = audit_rows(h, "sip_block")
+    assert [r["target"] for r in rows] == ["127.0.0.5"]
+    assert '"2001"' in rows[0]["detail"] and rows[0]["actor"] == "sip-guard"
+    assert "blocking 127.0.0.5" in h.service_log.read_text()
+
+    # after the block's 15 s the address may try again, and the right password works
+    wait_until(lambda: audit_rows(h, "sip_unblock"), 25, "the block expired")
+    resp = sipp(tmp_path, "register", "2001", "127.0.0.5", user="2001", password=right)
+    assert finals(resp, "REGISTER") == [200], resp
+    assert not [a for a in h.api("GET", "/api/wallboard")["alerts"] if a["kind"] == "sip_attack"]
