@@ -518,7 +518,7 @@ class CaseStore:
         def slot_sql(bucket: str) -> str:
             return (f"select {bucket} as bucket, count(*) as offered,"
                     " sum(answered_at is not null) as answered, sum(abandoned) as abandoned,"
-                    " sum(answered_at is not null and wait_seconds <= :t) as answered_in_target,"
+                    " coalesce(sum(answered_at is not null and wait_seconds <= :t), 0) as answered_in_target,"
                     " avg(case when answered_at is not null then wait_seconds end) as asa,"
                     " avg(case when state = 'ended' then talk_seconds end) as aht"
                     " from cases where queued_at >= :a and queued_at < :b and state != 'queued'"
