@@ -21,9 +21,12 @@ through a dialplan function).
 
 from __future__ import annotations
 
+import logging
 import re
 import unicodedata
 from collections.abc import Mapping
+
+log = logging.getLogger(__name__)
 
 # Asterisk 22 main/manager.c: struct mansession_session { char inbuf[1025]; }; a line that does not
 # fit is dropped and the bytes after it are read as a new line. Keep well inside it.
@@ -46,6 +49,8 @@ class UnsafeValue(PbxError):
         self.field = field
         self.problem = problem
         super().__init__(f"{where + ': ' if where else ''}{field} {problem}; refused (nothing was sent to the PBX)")
+        # every refusal is logged here, once: the field and the code point, never the value
+        log.warning("refused: %s", self)
 
 
 def unsafe_char(text: str) -> tuple[int, str] | None:
