@@ -24,6 +24,7 @@ from hotline import cli, config
 from hotline import events as ev
 from hotline.agent_desktop.desktop import DesktopService
 from hotline.agent_desktop.hub import Hub
+from hotline.agent_desktop.interpreter_desk import InterpreterDesk
 from hotline.agent_desktop.web import AfterCall, build_app
 from hotline.auth.users import UserDirectory
 from hotline.cases import access, audit_chain
@@ -335,6 +336,24 @@ async def test_a_role_refused_a_route_is_audited(web: Web) -> None:
     rows = [r for r in await audit_rows(web) if r["action"] == "refused"]
     assert [(r["actor"], r["role"], r["detail"]["path"]) for r in rows] == [
         ("housing", "department", "/api/worklist"), ("op1", "operator", "/api/trends.csv")]
+
+
+async def test_the_interpreter_sees_the_call_they_are_in_masked(tmp_path: Path) -> None:
+    store = CaseStore(tmp_path / "c.db")
+    try:
+        await store.create({"uniqueid": "u1", "caller_number": NUMBER, "language": "en", "topic": "housing",
+                            "ivr_path": "", "queue": "en-housing", "queued_at": time.time()})
+        await store.save_form("u1", {**{k: v for k, v in FORM.items() if k != "department"}}, "op1", time.time())
+        await store.add_segment({"case_uniqueid": "u1", "speaker": "caller", "language": "en", "start": 1.0,
+                                 "end": 2.0, "text": "the ceiling leaks", "confidence": 0.9, "engine": "t",
+                                 "created_at": time.time()})
+        desk = InterpreterDesk(config.load(SITE, {}), store, Hub())
+        await desk.handle(ev.InterpreterJoined("u1", 1, "2002", "en", "PJSIP/2002-01", time.time(), time.time()))
+    finally:
+        await store.close()
+    shown = json.dumps(desk.assignments["2002"], ensure_ascii=False)
+    assert NUMBER not in shown and NAME not in shown and NUMBER[-4:] in shown  # masked: enough to tell calls apart
+    assert "the ceiling leaks" in shown and FORM["description"] in shown  # what they interpret
 
 
 # -- the chain -------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from typing import Any
 
 from hotline import events as ev
 from hotline.agent_desktop.hub import Hub, desk_message
+from hotline.cases import access
 from hotline.cases.store import CaseStore
 from hotline.config import Settings
 from hotline.manager.board import mask_number
@@ -60,6 +61,12 @@ class InterpreterDesk:
                           for r in await self.store.transcript(e.uniqueid)]
         except Exception as exc:  # the page shows what the event carries
             log.error("interpreter page: case of uniqueid=%s unreadable: %s", e.uniqueid, exc)
+        # what the access rule shows the interpreter of the call they are in (cases/access.py): the
+        # form, the transcript; the caller's number only masked, never the name or the recording
+        seen = access.decide(access.Viewer("", "interpreter", e.interpreter), case, handling=True)
+        if not seen.transcript:
+            transcript = []
+        shown = access.redact(case, seen)
         operator = str(case.get("operator") or "")
         op = self.settings.operator(operator)
         lang = self.settings.language(e.language)
@@ -68,5 +75,5 @@ class InterpreterDesk:
                 "ivr_path": case.get("ivr_path") or "", "operator": operator,
                 "operator_name": op.name if op else operator,
                 "caller": mask_number(str(case.get("caller_number") or "")), "queued_at": case.get("queued_at"),
-                "answered_at": e.answered_at, "joined_at": e.at, "category": case.get("category") or "",
-                "description": case.get("description") or "", "transcript": transcript}
+                "answered_at": e.answered_at, "joined_at": e.at, "category": shown.get("category") or "",
+                "description": shown.get("description") or "", "transcript": transcript}

@@ -23,7 +23,7 @@ from typing import Any
 FIELDS = ("id", "at", "actor", "role", "action", "target", "detail")
 HEAD_KEY = "audit_head"
 # what the data-access audit writes (the wallboard's audit panel shows the floor's actions, not these)
-DATA_ACTIONS = ("case_read", "case_list", "transcript_read", "search", "export", "recording_played")
+DATA_ACTIONS = ("case_read", "case_list", "search", "export", "recording_played")
 
 
 def canonical(row: dict[str, Any]) -> str:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from hotline.cases import deadlines
+from hotline.cases import access, deadlines
 from hotline.config import DispatchRule, Settings
 
 log = logging.getLogger(__name__)
@@ -24,7 +24,6 @@ STATUSES = ("new", "dispatched", "accepted", "extension_requested", "replied", "
             "reopened", "returned")
 # where a department still has to act (their deadline runs)
 AT_DEPARTMENT = ("dispatched", "accepted", "extension_requested", "reopened")
-IDENTITY = ("caller_number", "citizen_name")
 
 
 class WorkflowError(ValueError):
@@ -71,19 +70,11 @@ def topic_of(case: dict[str, Any]) -> str:
     return str(case.get("category") or case.get("topic") or "general")
 
 
-def department_view(case: dict[str, Any]) -> dict[str, Any]:
-    """What a department may see of a case: a confidential case without the caller's identity."""
-    view = dict(case)
-    view.pop("note", None)
-    if case.get("confidential"):
-        for key in IDENTITY:
-            view[key] = "(confidential)"
-    return view
-
-
 def can_see(actor: Actor, case: dict[str, Any]) -> bool:
+    """May ``actor`` act on the case at all: the hotline's staff (the web routes have already
+    applied the access rule, cases/access.py, to operators), a department only on its own."""
     if actor.role == "department":
-        return bool(actor.department) and case.get("department") == actor.department
+        return access.decide(access.Viewer(actor.username, actor.role, department=actor.department), case).readable
     return actor.role in ("operator", "supervisor", "admin", "system")
 
 
