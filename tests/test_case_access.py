@@ -13,7 +13,7 @@ import sqlite3
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 import pytest
@@ -29,6 +29,7 @@ from hotline.agent_desktop.web import AfterCall, build_app
 from hotline.auth.users import UserDirectory
 from hotline.cases import access, audit_chain
 from hotline.cases.access import Viewer
+from hotline.cases.callback import CallbackService
 from hotline.cases.search import SearchStore
 from hotline.cases.store import MIGRATIONS, CaseStore
 from hotline.cases.workflow import Workflow
@@ -108,6 +109,10 @@ class Web:
         self.recordings = RecordingStore(self.store)
         self.tmp = tmp_path
 
+        async def say(cb_id: int, text: str, lang: str) -> str:
+            return f"/sounds/summary/{cb_id}"
+        self.callbacks = CallbackService(s, self.flows, self.workflow, cast(Any, None), say)
+
     async def start(self) -> None:
         s = self.settings
 
@@ -134,7 +139,7 @@ class Web:
         served = replace(s, http=replace(s.http, port=port))
         app = build_app(served, "tok", self.users, commands, roster, sl, self.store, self.desktop, self.hub,
                         wallboard=wallboard, supervision=supervision,
-                        after_call=AfterCall(self.workflow, self.flows, None, self.recordings,
+                        after_call=AfterCall(self.workflow, self.flows, self.callbacks, self.recordings,
                                              SearchStore(self.store)))
         self.client: TestClient[Any, Any] = TestClient(TestServer(app, port=port))
         await self.client.start_server()
@@ -264,6 +269,16 @@ async def test_a_confidential_case_per_role_and_route(web: Web) -> None:
     web.desktop.views.pop("1002")
     web.desktop._by_call.pop("secret", None)
     assert (await get("op2", "/api/cases/secret"))[0] == 403  # gone from the desktop: refused again
+
+    # a call back to make by hand: another operator's task list does not show the confidential number
+    for uid in ("secret", "plain"):
+        await web.store.run(lambda db, uid=uid: db.table("callbacks").insert({  # type: ignore[misc]
+            "case_uniqueid": uid, "attempt": 3, "kind": "auto", "status": "task", "due_at": time.time(),
+            "detail": "nobody answered"}))
+    status, tasks = await get("op2", "/api/callbacks/tasks")
+    assert sorted(t["caller_number"] for t in tasks["tasks"]) == sorted([access.HIDDEN, OPEN_NUMBER])
+    status, tasks, _ = await u["op1"].call("GET", "/api/callbacks/tasks")  # the operator who took it
+    assert sorted(t["caller_number"] for t in tasks["tasks"]) == sorted([NUMBER, OPEN_NUMBER])
 
     # a supervisor: everything
     status, detail = await get("boss", "/api/cases/secret/detail")

@@ -90,9 +90,10 @@ def read(path: Path | str) -> tuple[list[dict[str, Any]], dict[str, Any] | None]
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"no case store at {p}")
-    conn = sqlite3.connect(f"file:{p}?mode=ro", uri=True)
+    conn = sqlite3.connect(f"file:{p}?mode=ro", uri=True, isolation_level=None)
     try:
         conn.row_factory = sqlite3.Row
+        conn.execute("begin")  # one snapshot: the rows and the head agree while the service writes on
         tables = {r[0] for r in conn.execute("select name from sqlite_master where type = 'table'")}
         if "audit" not in tables:
             return [], None
