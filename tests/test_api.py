@@ -10,7 +10,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient, TestServer, unused_port
 
 from hotline import config
 from hotline import events as ev
@@ -48,7 +48,10 @@ class RecordingPbx:
 
 class App:
     def __init__(self, tmp_path: Path) -> None:
-        self.settings = replace(config.load(SITE, {}), districts=("Dongcheng", "Xicheng"))
+        site = config.load(SITE, {})
+        # the origin check compares with the configured origins only: serve on the port they name
+        self.port = unused_port()
+        self.settings = replace(site, districts=("Dongcheng", "Xicheng"), http=replace(site.http, port=self.port))
         self.roster = Roster(self.settings)
         self.sl = ServiceLevel(15)
         self.pbx = RecordingPbx()
@@ -68,7 +71,7 @@ class App:
         app = build_app(self.settings, "secret-token", self.users,
                         AgentCommands(self.settings, self.roster, self.router, self.pbx), self.roster, self.sl,
                         self.store, self.desktop, self.hub, self.throttle)
-        self.client = TestClient(TestServer(app))
+        self.client = TestClient(TestServer(app, port=self.port))
         await self.client.start_server()
         return self.client
 

@@ -8,12 +8,13 @@ import csv
 import io
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient, TestServer, unused_port
 
 from hotline import config
 from hotline import events as ev
@@ -202,9 +203,11 @@ class Web:
         for name, role, ext in (("op1", "operator", "1001"), ("boss", "supervisor", "1901"),
                                 ("nophone", "supervisor", "")):
             await self.users.add(name, role, PASSWORD, extension=ext, settings=f.settings)
-        app = build_app(f.settings, "secret-token", self.users, f.commands, f.roster, f.sl, f.store, self.desktop,
+        port = unused_port()  # the origin check compares with the configured origins only
+        served = replace(f.settings, http=replace(f.settings.http, port=port))
+        app = build_app(served, "secret-token", self.users, f.commands, f.roster, f.sl, f.store, self.desktop,
                         f.hub, wallboard=f.wallboard, supervision=f.supervision)
-        self.client = TestClient(TestServer(app))
+        self.client = TestClient(TestServer(app, port=port))
         await self.client.start_server()
         return self.client
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from hotline.agent_desktop import case_access
+from hotline.agent_desktop import boundary, case_access
 from hotline.agent_desktop.desktop import DesktopService
 from hotline.agent_desktop.security import error, principal_of, require
 from hotline.cases import access
@@ -30,7 +30,8 @@ log = logging.getLogger(__name__)
 
 STATUS = {"agent-unknown": 404, "agent-offline": 409, "no-phone": 409, "no-call": 409, "pause-reason-missing": 400,
           "pbx-error": 502, "bad-request": 400, "store-error": 503, "case-unknown": 404, "forbidden": 403,
-          "wrong-status": 409, "conflict": 409, "department-unknown": 400, "unsafe-value": 422}
+          "wrong-status": 409, "conflict": 409, "department-unknown": 400,
+          "bad-charset": 415, "unsafe-value": 422}
 
 
 @web.middleware
@@ -50,8 +51,11 @@ async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
 
 def int_query(request: web.Request, name: str, default: int, low: int, high: int) -> int:
     """A whole-number query parameter, clamped to [low, high]; anything else is a clear 400."""
+    raw = request.query.get(name, str(default))
     try:
-        return max(low, min(high, int(request.query.get(name, str(default)))))
+        if len(raw) > 20:
+            raise ValueError(raw)
+        return max(low, min(high, int(raw)))
     except ValueError:
         raise AgentError("bad-request", f"{name} must be a number") from None
 
@@ -73,15 +77,8 @@ def date_range(request: web.Request, max_days: int = 366) -> tuple[dt.date, dt.d
 
 
 async def json_body(request: web.Request) -> dict[str, Any]:
-    if not request.can_read_body:
-        return {}
-    try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise AgentError("bad-request", "the body must be JSON") from None
-    if not isinstance(body, dict):
-        raise AgentError("bad-request", "the body must be a JSON object")
-    return body
+    """The body as a JSON object, parsed at the boundary (depth, number size, charset, valid text)."""
+    return await boundary.json_object(request)
 
 
 def add_routes(app: web.Application, settings: Settings, commands: AgentCommands, roster: Roster,

@@ -151,8 +151,10 @@ def add_routes(app: web.Application, settings: Settings, store: CaseStore, workf
             updated = await workflow.request_extension(uid, actor, days, str(body.get("reason", "")))
         elif action == "decide":
             granted = body.get("days")
-            updated = await workflow.decide_extension(uid, actor, bool(body.get("approve")),
-                                                      granted if isinstance(granted, int) else None)
+            if granted is not None and (not isinstance(granted, int) or isinstance(granted, bool)
+                                        or not 1 <= granted <= 60):
+                raise WorkflowError("bad-request", "days must be a whole number from 1 to 60")
+            updated = await workflow.decide_extension(uid, actor, bool(body.get("approve")), granted)
         else:
             raise web.HTTPNotFound()
         return web.json_response({"ok": True, "case": view(updated, seen)}, dumps=dumps)

@@ -26,6 +26,7 @@ CLIENT_TYPES = frozenset(SCHEMA["client"])
 BOARD_SERVER_TYPES = frozenset(SCHEMA["wallboard"]["server"])
 BOARD_CLIENT_TYPES = frozenset(SCHEMA["wallboard"]["client"])
 DESK_SERVER_TYPES = frozenset(SCHEMA["interpreter"]["server"])
+DESK_CLIENT_TYPES = frozenset(SCHEMA["interpreter"]["client"])
 
 
 def message(kind: str, /, **fields: Any) -> dict[str, Any]:

@@ -5,16 +5,15 @@ the minutes report."""
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 
 import aiohttp_jinja2
 from aiohttp import web
 
-from hotline.agent_desktop import case_access
+from hotline.agent_desktop import boundary, case_access
 from hotline.agent_desktop.api import date_range, json_body
-from hotline.agent_desktop.hub import Client, Hub, desk_message
+from hotline.agent_desktop.hub import DESK_CLIENT_TYPES, Client, Hub, desk_message
 from hotline.agent_desktop.interpreter_desk import InterpreterDesk
 from hotline.agent_desktop.security import principal_of, require
 from hotline.agent_desktop.sockets import serve_socket
@@ -26,7 +25,8 @@ log = logging.getLogger(__name__)
 
 
 def add_routes(app: web.Application, service: InterpreterService, store: CaseStore,
-               desk: InterpreterDesk | None = None, hub: Hub | None = None, origin: str = "") -> None:
+               desk: InterpreterDesk | None = None, hub: Hub | None = None,
+               origins: frozenset[str] = frozenset()) -> None:
     @require("operator", "supervisor")
     async def ask(request: web.Request) -> web.Response:
         p = principal_of(request)
@@ -112,11 +112,9 @@ def add_routes(app: web.Application, service: InterpreterService, store: CaseSto
                                 assignment=desk.assignments.get(p.extension), server_time=time.time())
 
         async def on_text(client: Client, data: str) -> None:
-            msg = json.loads(data)
-            if not isinstance(msg, dict) or msg.get("type") != "ping":
-                raise ValueError("unknown message type")
+            boundary.message_type(boundary.loads(data), DESK_CLIENT_TYPES)
 
-        return await serve_socket(request, origin, p, hub, hub.add, snapshot, on_text,
+        return await serve_socket(request, origins, p, hub, hub.add, snapshot, on_text,
                                   lambda text: desk_message("error", message=text), "interpreter")
 
     if desk is not None and hub is not None:

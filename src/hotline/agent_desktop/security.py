@@ -5,12 +5,15 @@ security headers of every response."""
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 
+from hotline.agent_desktop import boundary
 from hotline.auth.users import Principal, UserDirectory
 
 log = logging.getLogger(__name__)
@@ -28,8 +31,43 @@ def error(status: int, error_id: str, message: str) -> web.Response:
     return web.json_response({"error": error_id, "message": message}, status=status)
 
 
-def allowed_origin(request: web.Request, configured: str) -> str:
-    return configured.rstrip("/") if configured else f"{request.scheme}://{request.host}"
+class Proxies:
+    """The reverse proxies named in ``[http] trusted_proxies``: only a request that came from one
+    of them has its ``X-Forwarded-For`` and ``X-Forwarded-Proto`` believed."""
+
+    def __init__(self, trusted: Iterable[str] = ()) -> None:
+        self.networks = [ipaddress.ip_network(t, strict=False) for t in trusted]
+
+    def trusted(self, address: str | None) -> bool:
+        try:
+            ip = ipaddress.ip_address(address or "")
+        except ValueError:
+            return False
+        return any(ip in net for net in self.networks)
+
+    def client(self, request: web.Request) -> str:
+        """The client's address: the peer, or, when the peer is a trusted proxy, the right-most
+        address of X-Forwarded-For that is not itself a trusted proxy."""
+        peer = request.remote or "?"
+        if not self.trusted(peer):
+            return peer
+        hops = [h.strip() for h in ",".join(request.headers.getall("X-Forwarded-For", [])).split(",") if h.strip()]
+        for hop in reversed(hops):
+            try:
+                address = str(ipaddress.ip_address(hop))
+            except ValueError:
+                return peer  # garbage in the header: believe nothing of it
+            if not self.trusted(address):
+                return address
+        return hops[0] if hops else peer
+
+    def secure(self, request: web.Request) -> bool:
+        """The browser reached us over TLS: directly, or through a trusted proxy that says so."""
+        if request.secure:  # aiohttp's scheme: from the connection's TLS, never from a header
+            return True
+        if self.trusted(request.remote):
+            return request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower() == "https"
+        return False
 
 
 def principal_of(request: web.Request) -> Principal | None:
@@ -49,7 +87,7 @@ def public(handler: Handler) -> Handler:
     return handler
 
 
-def build_middleware(users: UserDirectory, service_token: str, origin: str) -> Any:
+def build_middleware(users: UserDirectory, service_token: str, origins: frozenset[str]) -> Any:
     @web.middleware
     async def security(request: web.Request, handler: Handler) -> web.StreamResponse:
         response = await _check(request, handler)
@@ -87,20 +125,20 @@ def build_middleware(users: UserDirectory, service_token: str, origin: str) -> A
         if principal is None:
             if request.path.startswith("/api/") or request.path.startswith("/ws/"):
                 return error(401, "unauthorized", "log in first")
-            raise web.HTTPFound(f"/login?next={request.path_qs}" if request.path != "/" else "/login")
+            raise web.HTTPFound(f"/login?next={quote(request.path_qs, safe='/')}" if request.path != "/" else "/login")
         if roles is None or principal.role not in roles:
             log.warning("refused: user=%s role=%s may not %s %s", principal.username, principal.role,
                         request.method, request.path)
             return error(403, "forbidden", f"the {principal.role} role may not do this")
         if via_cookie and request.method not in SAFE_METHODS:
             sent_origin = request.headers.get("Origin")
-            if sent_origin is not None and sent_origin != allowed_origin(request, origin):
+            if sent_origin is not None and sent_origin not in origins:  # the configured ones, never Host
                 log.warning("refused: cross-origin %s %s from %s (user=%s)", request.method, request.path,
                             sent_origin, principal.username)
                 return error(403, "bad-origin", "cross-origin request refused")
             token = request.headers.get("X-CSRF-Token", "")
             if not token and request.content_type == "application/x-www-form-urlencoded":
-                token = str((await request.post()).get("csrf", ""))
+                token = str((await boundary.form_of(request)).get("csrf", ""))
             if not hmac.compare_digest(token.encode(), principal.csrf.encode()):
                 log.warning("refused: missing or wrong CSRF token: user=%s %s %s", principal.username,
                             request.method, request.path)

@@ -15,19 +15,20 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from hotline.agent_desktop.hub import Client, Hub
-from hotline.agent_desktop.security import allowed_origin, error
+from hotline.agent_desktop.security import error
 from hotline.auth.users import Principal
 from hotline.cases.store import StoreError
 
 log = logging.getLogger(__name__)
 
 
-async def serve_socket(request: web.Request, origin: str, p: Principal, hub: Hub, register: Callable[[Client], None],
+async def serve_socket(request: web.Request, origins: frozenset[str], p: Principal, hub: Hub,
+                       register: Callable[[Client], None],
                        snapshot: Callable[[], Awaitable[dict[str, Any]]],
                        on_text: Callable[[Client, str], Awaitable[None]],
                        error_message: Callable[[str], dict[str, Any]], name: str) -> web.StreamResponse:
     sent_origin = request.headers.get("Origin")
-    if sent_origin != allowed_origin(request, origin):
+    if sent_origin not in origins:  # the configured origins only, never the request's own Host
         log.warning("%s socket refused: origin %r (user=%s)", name, sent_origin, p.username)
         return error(403, "bad-origin", "cross-origin WebSocket refused")
     ws = web.WebSocketResponse(heartbeat=20, max_msg_size=64 * 1024)
@@ -40,14 +41,19 @@ async def serve_socket(request: web.Request, origin: str, p: Principal, hub: Hub
         client.offer(json.dumps(await snapshot(), default=str))
         async for msg in ws:
             if msg.type != WSMsgType.TEXT:
+                if msg.type == WSMsgType.BINARY:
+                    client.offer(json.dumps(error_message("send JSON text, not binary")))
                 continue
             try:
                 await on_text(client, msg.data)
-            except (ValueError, AttributeError) as exc:
-                client.offer(json.dumps(error_message(str(exc))))
+            except (ValueError, AttributeError) as exc:  # boundary.BadInput is a ValueError
+                client.offer(json.dumps(error_message(str(exc)[:300])))
             except StoreError as exc:  # what the page holds stays there; the socket stays up
                 log.error("%s message not stored for user=%s: %s", name, p.username, exc)
                 client.offer(json.dumps(error_message("not saved on the server; kept in this browser")))
+            except Exception:  # a bug, not the client's input: visible in the log; the socket stays up
+                log.exception("%s message failed for user=%s", name, p.username)
+                client.offer(json.dumps(error_message("internal error; see the service log")))
     finally:
         hub.remove(client)
         sender.cancel()

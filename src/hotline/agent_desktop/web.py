@@ -7,8 +7,10 @@ accepts, then the hub gives it a bounded queue and a sender of its own.
 
 from __future__ import annotations
 
-import json
+import asyncio
+import hmac
 import logging
+import re
 import secrets as _random
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,18 +19,20 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from hotline.agent_desktop import api, case_access, case_web, interpreting
+from hotline.agent_desktop import api, boundary, case_access, case_web, interpreting
 from hotline.agent_desktop.desktop import DesktopService
 from hotline.agent_desktop.hub import CLIENT_TYPES, Client, Hub, message
 from hotline.agent_desktop.interpreter_desk import InterpreterDesk
 from hotline.agent_desktop.security import (
     COOKIE,
+    Proxies,
     build_middleware,
     principal_of,
     public,
     require,
 )
 from hotline.agent_desktop.sockets import serve_socket
+from hotline.auth import passwords
 from hotline.auth.throttle import LoginThrottle
 from hotline.auth.users import UserDirectory
 from hotline.cases.callback import CallbackService
@@ -63,6 +67,20 @@ class AfterCall:
 
 HERE = Path(__file__).parent
 LOGIN_CSRF = "hl_login_csrf"
+def same_origin_path(value: str) -> str | None:
+    """``value`` when it is a path on this site (``/desktop?x=1``), else None. Browsers strip tabs
+    and newlines and read ``\\`` as ``/``, so ``/\tevil``, ``/\\evil``, ``//evil``, ``/%09/evil`` (which
+    the form field carries decoded) and any scheme are refused."""
+    if not value.startswith("/") or len(value) > 2000 or not value.isascii():
+        return None
+    if re.search(r"[\x00-\x20\x7f\\]", value) or value.startswith("//"):
+        return None
+    lowered = value.lower()
+    if lowered.startswith(("/%2f", "/%5c")) or "%00" in lowered:  # decoded again by some proxy or server
+        return None
+    return value
+
+
 HOME = {"operator": "/desktop", "supervisor": "/wallboard", "interpreter": "/interpreter",
         "department": "/department"}
 
@@ -76,59 +94,72 @@ def build_app(settings: Settings, service_token: str, users: UserDirectory, comm
               after_call: AfterCall | None = None) -> web.Application:
     throttle = throttle or LoginThrottle()
     http = settings.http
-    app = web.Application(middlewares=[build_middleware(users, service_token, http.origin), api.errors],
-                          client_max_size=256 * 1024)
+    origins = http.allowed_origins()
+    proxies = Proxies(http.trusted_proxies)
+    app = web.Application(middlewares=[boundary.middleware, build_middleware(users, service_token, origins),
+                                       api.errors], client_max_size=256 * 1024)
+    app.on_response_prepare.append(boundary.no_server_banner)
     case_access.install(app, store, desktop, interpreter_desk)  # who handles which call; refusals audited
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(HERE / "templates"),
                          autoescape=jinja2.select_autoescape(default=True))
 
-    def set_cookie(response: web.StreamResponse, name: str, value: str, max_age: int | None) -> None:
+    def set_cookie(request: web.Request, response: web.StreamResponse, name: str, value: str,
+                   max_age: int | None) -> None:
         response.set_cookie(name, value, max_age=max_age, httponly=True, samesite="Strict", path="/",
-                            secure=http.secure_cookies)
+                            secure=http.secure_cookies or proxies.secure(request))
 
     @public
     async def login_page(request: web.Request) -> web.StreamResponse:
         # reuse the token of this browser: a second login page load (another tab, a favicon
         # redirect) must not invalidate the form already on screen
         existing = request.cookies.get(LOGIN_CSRF, "")
-        token = existing if 16 <= len(existing) <= 64 else _random.token_urlsafe(16)
+        token = existing if 16 <= len(existing) <= 64 and existing.isascii() else _random.token_urlsafe(16)
         response = aiohttp_jinja2.render_template("login.html", request, {
-            "csrf": token, "next": request.query.get("next", ""), "error": request.query.get("error", "")})
-        set_cookie(response, LOGIN_CSRF, token, 3600)
+            "csrf": token, "next": same_origin_path(request.query.get("next", "")) or "",
+            "error": request.query.get("error", "")[:20]})
+        set_cookie(request, response, LOGIN_CSRF, token, 3600)
         return response
 
     def safe_next(value: str, role: str) -> str:
-        if value.startswith("/") and not value.startswith("//") and "\\" not in value:
-            return value
-        return HOME.get(role, "/home")
+        return same_origin_path(value) or HOME.get(role, "/home")
 
     @public
     async def login(request: web.Request) -> web.StreamResponse:
-        form = await request.post()
-        username, password = str(form.get("username", "")).strip().lower(), str(form.get("password", ""))
-        remote = request.remote or "?"
+        form = await boundary.form_of(request)
+        username = str(form.get("username", "")).strip().lower()[:64]
+        password = str(form.get("password", ""))[:passwords.MAX_LENGTH]
+        remote = proxies.client(request)
+        peer = f"{remote} (via {request.remote})" if remote != request.remote else remote
         cookie_token = request.cookies.get(LOGIN_CSRF, "")
-        if not cookie_token or cookie_token != str(form.get("csrf", "")):
-            log.warning("login refused (CSRF) for %r from %s", username, remote)
+        if not cookie_token or not hmac.compare_digest(cookie_token.encode(), str(form.get("csrf", "")).encode()):
+            log.warning("login refused (CSRF) for %r from %s", username, peer)
+            await users.log_attempt(username, remote, "csrf")
             raise web.HTTPFound("/login?error=expired")
         wait = throttle.retry_after(username, remote)
         if wait > 0:
-            log.warning("login refused (rate limit, %.0f s left) for %r from %s", wait, username, remote)
+            log.warning("login refused (rate limit, %.0f s left) for %r from %s", wait, username, peer)
             await users.log_attempt(username, remote, "throttled")
-            return web.Response(status=429, text=f"Too many failed logins; try again in {int(wait) + 1} s.",
-                                headers={"Retry-After": str(int(wait) + 1)})
+            return web.json_response({"error": "throttled", "message": f"Too many failed logins; try again in "
+                                      f"{int(wait) + 1} s."}, status=429, headers={"Retry-After": str(int(wait) + 1)})
+        slow = throttle.slowdown(username)
+        if slow:  # the name is being guessed from many addresses: answer late, lock nobody out
+            await asyncio.sleep(slow)
         row = await users.authenticate(username, password) if username and password else None
         if row is None:
-            locked = throttle.failed(username, remote)
-            log.warning("login failed for %r from %s%s", username, remote, " (now locked out)" if locked else "")
+            waits = throttle.failed(username, remote)
+            log.warning("login failed for %r from %s%s", username, peer, " (now throttled)" if waits else "")
             await users.log_attempt(username, remote, "failed")
             raise web.HTTPFound("/login?error=failed")
         throttle.succeeded(username, remote)
         await users.log_attempt(username, remote, "ok")
+        if http.single_session:
+            ended = await users.close_sessions_of(username)
+            if ended:
+                log.info("login: user=%s: %d other session(s) ended (single_session)", username, ended)
         token, _csrf = await users.open_session(username, remote)
-        log.info("login: user=%s role=%s from %s", username, row["role"], remote)
+        log.info("login: user=%s role=%s from %s", username, row["role"], peer)
         response = web.HTTPFound(safe_next(str(form.get("next", "")), row["role"]))
-        set_cookie(response, COOKIE, token, int(http.session_hours * 3600))
+        set_cookie(request, response, COOKIE, token, int(http.session_hours * 3600))
         response.del_cookie(LOGIN_CSRF, path="/")
         raise response
 
@@ -168,15 +199,12 @@ def build_app(settings: Settings, service_token: str, users: UserDirectory, comm
             desktop.forget_status(p.extension)
             hub.add(client)
 
-        return await serve_socket(request, http.origin, p, hub, register, lambda: desktop.snapshot(p),
+        return await serve_socket(request, origins, p, hub, register, lambda: desktop.snapshot(p),
                                   _client_message, lambda text: message("error", message=text), "desktop")
 
     async def _client_message(client: Client, data: str) -> None:
-        msg = json.loads(data)
-        kind = msg.get("type") if isinstance(msg, dict) else None
-        if kind not in CLIENT_TYPES:
-            raise ValueError(f"unknown message type {kind!r}")
-        if kind == "draft":
+        msg = boundary.message_type(boundary.loads(data), CLIENT_TYPES)
+        if msg["type"] == "draft":
             fields = msg.get("fields")
             if not isinstance(fields, dict):
                 raise ValueError("draft.fields must be an object")
@@ -204,7 +232,7 @@ def build_app(settings: Settings, service_token: str, users: UserDirectory, comm
     if wallboard is not None and supervision is not None:
         manager_web.add_routes(app, settings, store, hub, wallboard, supervision)
     if interpreters is not None:
-        interpreting.add_routes(app, interpreters, store, interpreter_desk, hub, http.origin)
+        interpreting.add_routes(app, interpreters, store, interpreter_desk, hub, origins)
     return app
 
 

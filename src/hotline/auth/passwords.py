@@ -2,25 +2,49 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from zxcvbn import zxcvbn
 
 _hasher = PasswordHasher()  # argon2id, the library's current recommended parameters
 
 MIN_LENGTH = 10
+MAX_LENGTH = 1024
+MIN_SCORE = 3  # zxcvbn's 0..4: 3 is "safely unguessable" (about 10^8 guesses and more)
 
 
 class WeakPassword(ValueError):
     error_id = "password-weak"
 
 
-def check_strength(password: str) -> None:
+def check_strength(password: str, user_inputs: Iterable[str] = ()) -> None:
+    """Refuse a weak password with a reason a person can act on: too short or too long, the user
+    name (or name) in it, or guessable by zxcvbn (common passwords, dictionary words, keyboard
+    runs, dates, repeats, l33t), which is told the user's own words too."""
     if len(password) < MIN_LENGTH:
         raise WeakPassword(f"a password needs at least {MIN_LENGTH} characters")
+    if len(password) > MAX_LENGTH:
+        raise WeakPassword(f"a password has at most {MAX_LENGTH} characters")
+    words = [w.strip().lower() for w in user_inputs if w and len(w.strip()) >= 3]
+    lowered = password.lower()
+    for word in words:
+        if word in lowered:
+            raise WeakPassword("the password must not contain the user name or the user's name")
+    result = zxcvbn(password[:72], user_inputs=words)  # zxcvbn takes at most 72 characters
+    if result["score"] < MIN_SCORE:
+        feedback = result.get("feedback") or {}
+        hint = " ".join(x for x in [feedback.get("warning") or "", *(feedback.get("suggestions") or [])] if x)
+        raise WeakPassword("the password is too easy to guess" + (f": {hint}" if hint else "")
+                           + " A few unrelated words make a strong one.")
 
 
-def hash_password(password: str) -> str:
-    check_strength(password)
+def hash_password(password: str, check: bool = True) -> str:
+    """The argon2id hash; ``check=False`` when the strength was checked already (or for the rehash
+    of a password that was accepted under an older rule: the user must still get in)."""
+    if check:
+        check_strength(password)
     return _hasher.hash(password)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import secrets as _random
 import time
 from dataclasses import dataclass
@@ -46,6 +47,18 @@ class Principal:
                 "department": self.department}
 
 
+USERNAME = re.compile(r"^[a-z][a-z0-9_.\-]{1,31}$")
+
+
+def valid_username(username: str) -> str:
+    """The user name as stored (lowercase); names differing only in case are the same user."""
+    name = username.strip().lower()
+    if not USERNAME.match(name):
+        raise UserError("username-invalid", "a user name is 2-32 letters, digits, '.', '_' or '-', starting with a "
+                        f"letter; got {username[:40]!r}")
+    return name
+
+
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -74,6 +87,7 @@ class UserDirectory:
 
     async def add(self, username: str, role: str, password: str, name: str = "", extension: str = "",
                   settings: Settings | None = None, department: str = "") -> None:
+        username = valid_username(username)
         if role not in ROLES:
             raise UserError("role-unknown", f"role must be one of {', '.join(ROLES)}")
         if (role == "department") != bool(department):
@@ -86,12 +100,14 @@ class UserDirectory:
                 and settings.supervisor_phone(extension) is None):
             raise UserError("extension-unknown", f"no [[supervisors]] phone with extension {extension!r} in the "
                             "site file")
-        passwords.check_strength(password)
+        passwords.check_strength(password, (username, name))
 
         def add(db: sqlite_utils.Database) -> None:  # hashing runs here, on the store's thread
-            if list(db["users"].rows_where("username = ?", [username])):
-                raise UserError("user-exists", f"user {username!r} exists; use `hotline users passwd`")
-            pw_hash = passwords.hash_password(password)
+            clash = db.execute("select username from users where lower(username) = ?", [username]).fetchone()
+            if clash:
+                raise UserError("user-exists", f"user {clash[0]!r} exists (names are case-insensitive); use "
+                                "`hotline users passwd`")
+            pw_hash = passwords.hash_password(password, check=False)
             now = time.time()
             db.table("users").insert({"username": username, "role": role, "name": name, "extension": extension,
                                       "department": department, "password_hash": pw_hash, "disabled": 0,
@@ -100,17 +116,20 @@ class UserDirectory:
         log.info("user added: %s (%s%s)", username, role, f", extension {extension}" if extension else "")
 
     async def set_password(self, username: str, password: str) -> None:
-        passwords.check_strength(password)
+        username = username.strip().lower()
+        row = await self.get(username)
+        passwords.check_strength(password, (username, str(row.get("name") or "") if row else ""))
 
         def upd(db: sqlite_utils.Database) -> None:
             if not list(db["users"].rows_where("username = ?", [username])):
                 raise UserError("user-unknown", f"no user {username!r}")
-            db.table("users").update(username, {"password_hash": passwords.hash_password(password),
+            db.table("users").update(username, {"password_hash": passwords.hash_password(password, check=False),
                                                 "updated_at": time.time()})
             db.execute("delete from sessions where username = ?", [username])
         await self.store.run(upd)
 
     async def set_disabled(self, username: str, disabled: bool) -> None:
+        username = username.strip().lower()
         def upd(db: sqlite_utils.Database) -> None:
             if not list(db["users"].rows_where("username = ?", [username])):
                 raise UserError("user-unknown", f"no user {username!r}")
@@ -143,7 +162,7 @@ class UserDirectory:
             if not ok or row is None or row["disabled"]:
                 return None
             if passwords.needs_rehash(row["password_hash"]):
-                db.table("users").update(username, {"password_hash": passwords.hash_password(password)})
+                db.table("users").update(username, {"password_hash": passwords.hash_password(password, check=False)})
             return row
         return await self.store.run(check)
 
@@ -185,6 +204,11 @@ class UserDirectory:
                            [now, now + self.session_seconds, digest])
             return Principal(username, role, name or "", extension or "", csrf, digest, department or "")
         return await self.store.run(get)
+
+    async def close_sessions_of(self, username: str) -> int:
+        """End every session of ``username`` (a new login with ``[http] single_session``)."""
+        return await self.store.run(lambda db: db.execute(
+            "delete from sessions where username = ?", [username]).rowcount)
 
     async def close_session(self, token_hash: str) -> None:
         await self.store.run(lambda db: db.execute("delete from sessions where token_hash = ?", [token_hash]))

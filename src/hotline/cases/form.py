@@ -13,6 +13,7 @@ from hotline.config import Settings
 
 URGENCIES = ("low", "normal", "high", "critical")
 OTHER = "other"
+DEFAULT_LIMIT = 100  # category, urgency, department: codes
 LIMITS = {"district": 80, "address": 200, "description": 4000, "citizen_name": 100, "notes": 4000}
 FIELDS = ("category", "district", "address", "description", "urgency", "citizen_name", "confidential", "notes",
           "department")
@@ -28,7 +29,8 @@ def validate(data: Mapping[str, Any], settings: Settings) -> tuple[dict[str, Any
     clean: dict[str, Any] = {}
     unknown = set(data) - set(FIELDS)
     if unknown:
-        errors["_form"] = f"unknown field(s): {', '.join(sorted(unknown))}"
+        names = sorted(str(k)[:40] for k in unknown)
+        errors["_form"] = f"unknown field(s): {', '.join(names[:5])}{' …' if len(names) > 5 else ''}"
 
     def text(name: str) -> str:
         value = data.get(name, "")
@@ -38,20 +40,22 @@ def validate(data: Mapping[str, Any], settings: Settings) -> tuple[dict[str, Any
             errors[name] = "must be text"
             return ""
         value = value.strip()
-        if len(value) > LIMITS.get(name, 100):
-            errors[name] = f"at most {LIMITS[name]} characters (now {len(value)})"
+        limit = LIMITS.get(name, DEFAULT_LIMIT)
+        if len(value) > limit:
+            errors[name] = f"at most {limit} characters (now {len(value)})"
+            return value[:limit]
         return value
 
     category = text("category")
     if category not in {c["code"] for c in categories(settings)}:
-        errors["category"] = "choose a category"
+        errors.setdefault("category", "choose a category")
     clean["category"] = category
 
     district = text("district")
     if not district:
         errors.setdefault("district", "the district is required")
     elif settings.districts and district not in settings.districts:
-        errors["district"] = "not a district of this city"
+        errors.setdefault("district", "not a district of this city")
     clean["district"] = district
 
     clean["address"] = text("address")
@@ -62,7 +66,7 @@ def validate(data: Mapping[str, Any], settings: Settings) -> tuple[dict[str, Any
 
     urgency = text("urgency") or "normal"
     if urgency not in URGENCIES:
-        errors["urgency"] = f"one of {', '.join(URGENCIES)}"
+        errors.setdefault("urgency", f"one of {', '.join(URGENCIES)}")
     clean["urgency"] = urgency
 
     clean["citizen_name"] = text("citizen_name")
@@ -73,6 +77,6 @@ def validate(data: Mapping[str, Any], settings: Settings) -> tuple[dict[str, Any
     clean["notes"] = text("notes")
     department = text("department")
     if department not in ("", AUTO) and settings.department(department) is None:
-        errors["department"] = "not a department of this city"
+        errors.setdefault("department", "not a department of this city")
     clean["department"] = department
     return clean, errors

@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import web
 
-from hotline.agent_desktop import case_access
+from hotline.agent_desktop import boundary, case_access
 from hotline.agent_desktop.api import date_range, int_query, json_body
 from hotline.agent_desktop.hub import BOARD_CLIENT_TYPES, Client, Hub, board_message
 from hotline.agent_desktop.security import principal_of, require
@@ -54,12 +54,11 @@ def add_routes(app: web.Application, settings: Settings, store: CaseStore, hub: 
         assert p is not None
 
         async def on_text(client: Client, data: str) -> None:
-            msg = json.loads(data)
-            if not isinstance(msg, dict) or msg.get("type") not in BOARD_CLIENT_TYPES:
-                raise ValueError(f"unknown message type {msg.get('type') if isinstance(msg, dict) else None!r}")
+            boundary.message_type(boundary.loads(data), BOARD_CLIENT_TYPES)
 
-        return await serve_socket(request, settings.http.origin, p, hub, hub.add_board, lambda: wallboard.snapshot(p),
-                                  on_text, lambda text: board_message("error", message=text), "wallboard")
+        return await serve_socket(request, settings.http.allowed_origins(), p, hub, hub.add_board,
+                                  lambda: wallboard.snapshot(p), on_text,
+                                  lambda text: board_message("error", message=text), "wallboard")
 
     @require("supervisor")
     async def snapshot(request: web.Request) -> web.Response:
