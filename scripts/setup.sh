@@ -5,8 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
+# gcc (with libc6-dev, which apt recommends): Asterisk's bind guard (src/hotline/pbx/bindguard.c) is compiled into the chroot
 for pair in mmdebstrap:mmdebstrap espeak-ng:espeak-ng sox:sox sipp:sip-tester ffmpeg:ffmpeg ip:iproute2 \
-            unshare:util-linux chromium:chromium; do
+            unshare:util-linux chromium:chromium gcc:gcc; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair##*:}")
 done
 if [ "${#need[@]}" -gt 0 ]; then
@@ -25,6 +26,30 @@ if [ ! -f "$stamp" ]; then
   .venv/bin/pip install -q -e '.[test]'
   rm -f .venv/.installed-*
   touch "$stamp"
+fi
+
+# the system user Asterisk and the service run as (docs/security.md, "Running without root");
+# root only installs, renders and starts
+run_user=hotline
+if [ "$(id -u)" -eq 0 ]; then
+  if ! id "$run_user" >/dev/null 2>&1; then
+    echo "setup: creating the system user $run_user"
+    useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$run_user"
+  fi
+  # the service runs .venv/bin/python as that user: every folder above the interpreter and the
+  # project must let it pass (search only, o+x; e.g. a Python under /root, which is 0700)
+  for target in "$(readlink -f .venv/bin/python)" "$(pwd)/.venv/lib" "$(pwd)/src"; do
+    path=""
+    for part in $(dirname "$target" | tr '/' ' '); do  # from the top down
+      path="$path/$part"
+      if ! runuser -u "$run_user" -- test -x "$path"; then
+        echo "setup: letting $run_user pass through $path (chmod o+x)"
+        chmod o+x "$path"
+      fi
+    done
+  done
+  runuser -u "$run_user" -- .venv/bin/python -c 'import importlib.metadata, sqlite3, hotline.cli' \
+    || { echo "setup: $run_user cannot run the service's Python" >&2; exit 1; }
 fi
 
 .venv/bin/python -m hotline.cli --site "${SITE:-etc/site.example.toml}" asterisk install

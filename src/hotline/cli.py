@@ -68,17 +68,23 @@ def cmd_asterisk(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from hotline import privileges
     from hotline.pbx import asterisk
     from hotline.runtime import Hotline
 
     settings = _settings(args)
+    os.umask(privileges.UMASK)  # what the service writes (case file, recordings, logs) is 0600
+    user = privileges.run_user(settings)
     sec = secrets_mod.load_or_create(settings)
     started = False
-    if not args.no_asterisk:
+    if not args.no_asterisk:  # root's part: install, render, start (Asterisk drops to the user itself)
         asterisk.install(settings)
         asterisk.render(settings, sec)
         started = asterisk.running_pid(settings) is None
         asterisk.start(settings)
+    if user is not None:
+        privileges.prepare(settings, user)
+        privileges.drop(user)
 
     async def main() -> None:
         hotline = Hotline(settings, sec)

@@ -227,6 +227,10 @@ class AsteriskSettings:
     ami_port: int = 5038
     agi_port: int = 4573
     prompts_override: Path = Path("prompts")
+    # the system user Asterisk and the service run as when started as root (root only installs,
+    # renders and starts); "" keeps the user they were started as
+    user: str = "hotline"
+    bind_guard: bool = True  # Asterisk binds no UDP socket to 0.0.0.0 or [::] (pbx/bindguard.c)
 
     @property
     def instance_dir_in_chroot(self) -> str:
@@ -517,6 +521,8 @@ def parse(data: dict[str, Any], base: Path, env: Mapping[str, str] | None = None
     asterisk = _section(AsteriskSettings, data.get("asterisk", {}), "asterisk")
     if not _CODE.match(asterisk.instance):
         raise ConfigError("asterisk.instance", f"must be a short lowercase name, got {asterisk.instance!r}")
+    if asterisk.user and (asterisk.user == "root" or not re.match(r"^[a-z_][a-z0-9_-]{0,31}$", asterisk.user)):
+        raise ConfigError("asterisk.user", f"must be a system user name other than root, got {asterisk.user!r}")
     raw_http = dict(data.get("http", {}))
     lists: dict[str, tuple[str, ...]] = {}
     for key in ("origins", "trusted_proxies"):

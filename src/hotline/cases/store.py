@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import sqlite3
 import time
 from collections.abc import Callable
@@ -270,7 +271,10 @@ class CaseStore:
 
     def _open(self) -> None:
         if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            Path(self.path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            # citizens' data: the file is 0600 from its first byte (SQLite gives its -wal and -shm
+            # the database file's mode)
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
         conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         conn.execute("pragma journal_mode=wal")
         conn.execute("pragma synchronous=normal")

@@ -8,8 +8,10 @@ lib/ and sounds/; the host sees it at ``<root>/hotline/<instance>``.
 
 from __future__ import annotations
 
+import grp
 import logging
 import os
+import pwd
 import re
 import shutil
 import signal
@@ -22,6 +24,7 @@ import jinja2
 from hotline.config import Settings
 from hotline.ivr.prompts import render_prompts
 from hotline.pbx import sip_acl
+from hotline.privileges import own_tree, run_user
 from hotline.queue.roster import WRAPUP_GUARD_SECONDS
 from hotline.queue.skills import skill_queues
 from hotline.secrets import Secrets
@@ -82,10 +85,40 @@ def install(settings: Settings) -> str:
         version = installed_version(root)
         if version is None:
             raise AsteriskError(f"the chroot at {root} was built but has no working /usr/sbin/asterisk")
+    if os.geteuid() == 0:
+        build_bindguard(root)
     match = re.search(r"Asterisk (\d+)\.", version)
     if not match or int(match.group(1)) != REQUIRED_MAJOR:
         raise AsteriskError(f"{root} holds {version!r}; the hotline needs Asterisk {REQUIRED_MAJOR}")
     return version
+
+
+# -- the bind guard ------------------------------------------------------------------------
+
+BINDGUARD_SRC = Path(__file__).resolve().with_name("bindguard.c")
+BINDGUARD_IN_CHROOT = "/usr/local/lib/hotline/bindguard.so"
+
+
+def build_bindguard(root: Path) -> Path:
+    """Compile bindguard.c (preloaded into Asterisk: no UDP socket on the wildcard address,
+    see the file) into the chroot unless it is there and newer than its source."""
+    dest = root / BINDGUARD_IN_CHROOT.lstrip("/")
+    if dest.is_file() and dest.stat().st_mtime >= BINDGUARD_SRC.stat().st_mtime:
+        return dest
+    compiler = shutil.which("gcc") or shutil.which("cc")
+    if compiler is None:
+        raise AsteriskError("gcc is not installed: apt-get install gcc libc6-dev (make setup does it); Asterisk's "
+                            "bind guard is built with it")
+    dest.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+    tmp = dest.with_name(f"{dest.name}.{os.getpid()}.tmp")
+    proc = subprocess.run([compiler, "-shared", "-fPIC", "-O2", "-Wall", "-o", str(tmp), str(BINDGUARD_SRC), "-ldl"],
+                          capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        tmp.unlink(missing_ok=True)
+        raise AsteriskError(f"building {BINDGUARD_SRC.name} failed: {proc.stderr.strip()[-800:]}")
+    os.chmod(tmp, 0o755)
+    os.replace(tmp, dest)
+    return dest
 
 
 # -- render --------------------------------------------------------------------------------
@@ -94,9 +127,11 @@ def render(settings: Settings, secrets: Secrets, citizen_match: tuple[str, ...] 
     """Render asterisk_conf/*.j2 and the prompts into the instance folder; return its etc/."""
     inst_host = settings.asterisk.instance_dir
     inst = settings.asterisk.instance_dir_in_chroot
+    user = run_user(settings)
+    inst_host.mkdir(mode=0o700, parents=True, exist_ok=True)
     for sub in ("etc", "run", "log", "spool", "spool/recordings", "lib", "lib/keys", "cache", "sounds",
                 "sounds/callback/summary"):
-        (inst_host / sub).mkdir(parents=True, exist_ok=True)
+        (inst_host / sub).mkdir(mode=0o700, parents=True, exist_ok=True)
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(_templates_dir()), undefined=jinja2.StrictUndefined,
                              keep_trailing_newline=True, autoescape=False)
     context = {
@@ -126,7 +161,34 @@ def render(settings: Settings, secrets: Secrets, citizen_match: tuple[str, ...] 
             shutil.copyfile(src, etc / stock)
     render_prompts(settings, inst_host / "sounds", settings.state_dir / "prompt-cache")
     sip_acl.SipAclFile(sip_acl.db_path(inst_host)).ensure()  # the SIP guard's blocks (realtime ACL rows)
+    if user is not None:
+        own_tree(inst_host, user)
     return etc
+
+
+# -- the run user ----------------------------------------------------------------------------
+
+def chroot_user(settings: Settings, user: pwd.struct_passwd) -> str:
+    """The same user (name, uid, gid) in the chroot's passwd and group, so ``asterisk -U`` finds
+    it and the files it writes belong to the host user too; returns the group's name."""
+    group = grp.getgrgid(user.pw_gid).gr_name
+    etc = settings.asterisk.root / "etc"
+    lines = {
+        "passwd": f"{user.pw_name}:x:{user.pw_uid}:{user.pw_gid}:hotline:/nonexistent:/usr/sbin/nologin",
+        "group": f"{group}:x:{user.pw_gid}:",
+    }
+    for name, line in lines.items():
+        path = etc / name
+        old = path.read_text().splitlines()
+        key = line.split(":", 1)[0] + ":"
+        kept = [x for x in old if not x.startswith(key)]
+        new = [*kept, line]
+        if new != old:
+            tmp = path.with_name(name + ".hotline-tmp")
+            tmp.write_text("\n".join(new) + "\n")
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+    return group
 
 
 # -- start / stop / status -----------------------------------------------------------------
@@ -202,11 +264,22 @@ def start(settings: Settings, boot_timeout: float = 60) -> int:
                                 "socket and is not ours; stop it first")
         time.sleep(0.1)
     log_path = settings.asterisk.instance_dir / "log" / "console.log"
-    with open(log_path, "ab") as out:
-        proc = subprocess.Popen(["chroot", str(settings.asterisk.root), "/usr/sbin/asterisk", "-f", "-C", conf],
-                                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-    _pid_file(settings).write_text(str(proc.pid))
+    cmd = ["chroot", str(settings.asterisk.root), "/usr/sbin/asterisk", "-f", "-C", conf]
+    if (user := run_user(settings)) is not None:  # Asterisk drops to it after reading asterisk.conf
+        group = chroot_user(settings, user)
+        own_tree(settings.asterisk.instance_dir, user)
+        cmd[3:3] = ["-U", user.pw_name, "-G", group]
+    if settings.asterisk.bind_guard:  # no UDP socket on 0.0.0.0 or [::] (bindguard.c says why)
+        build_bindguard(settings.asterisk.root)
+        cmd[2:2] = ["/usr/bin/env", f"LD_PRELOAD={BINDGUARD_IN_CHROOT}",
+                    f"HOTLINE_BIND_ADDR={settings.asterisk.bind if ':' not in settings.asterisk.bind else ''}",
+                    f"HOTLINE_BIND_ADDR6={settings.asterisk.bind if ':' in settings.asterisk.bind else ''}"]
+    with open(os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as out:
+        # umask 077: the recordings, logs (numbers) and astdb it writes are its user's alone
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True, umask=0o077)
+    with open(os.open(_pid_file(settings), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as fh:
+        fh.write(str(proc.pid))
     deadline = time.monotonic() + boot_timeout
     while True:
         if proc.poll() is not None:

@@ -10,6 +10,7 @@ channel loud where its source was loud; only then may the originals go.
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +68,7 @@ def make_archive(caller: Path, heard: Path, dest: Path, fmt: str, bitrate: str) 
     left_n = effects.normalize(left, headroom=1.0) if left.rms else left
     right_n = effects.normalize(right, headroom=1.0) if right.rms else right
     stereo = AudioSegment.from_mono_audiosegments(left_n, right_n)
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     tmp = dest.with_name(dest.name + ".part")
     try:
         try:
@@ -77,6 +78,7 @@ def make_archive(caller: Path, heard: Path, dest: Path, fmt: str, bitrate: str) 
         problem = verify(tmp, length / 1000.0, (_envelope(left), _envelope(right)), fmt)
         if problem:
             raise ArchiveError(f"the archive copy of {caller.name} failed verification: {problem}", transient=True)
+        os.chmod(tmp, 0o600)  # a citizen's voice: its user's alone, whatever the umask
         tmp.replace(dest)
     finally:
         tmp.unlink(missing_ok=True)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hotline import config
+from hotline import config, privileges
 from hotline import secrets as secrets_mod
 from hotline.pbx import asterisk
 from hotline.sim.phones import wait_until
@@ -80,6 +80,18 @@ port = {http}
 """
 
 
+def stacks_dir(user: Any) -> Path:
+    """Where test stacks keep their site and state dir when the service drops to the run
+    user: a root-owned folder it may pass through (0711) but not list."""
+    top = Path(os.environ.get("HOTLINE_TEST_STACKS", "/tmp/hotline-stacks"))
+    top.mkdir(mode=0o711, exist_ok=True)
+    st = top.lstat()
+    if st.st_uid != os.geteuid() or st.st_mode & 0o7777 != 0o711:
+        raise RuntimeError(f"{top} must be a folder of ours with mode 0711 (it is {st.st_mode & 0o7777:o}, "
+                           f"uid {st.st_uid})")
+    return top
+
+
 def asterisk_root() -> Path:
     return Path(os.environ.get("HOTLINE_TEST_ASTERISK_ROOT", ROOT / "var/asterisk/root"))
 
@@ -125,6 +137,7 @@ class Stack:
     service: subprocess.Popen[bytes] | None = None
     service_log: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    home: Path | None = None  # the site and state dir when not under ``tmp`` (see create)
 
     # the service (Python side) ------------------------------------------------------------
     def start_service(self, timeout: float = 30, env: dict[str, str] | None = None) -> None:
@@ -210,20 +223,33 @@ class Stack:
         root = asterisk_root()
         if asterisk.installed_version(root) is None:
             raise RuntimeError(f"no Asterisk chroot at {root}: run `make setup` (or `hotline asterisk install`)")
-        state = folder / "state"
+        folder.mkdir(parents=True, exist_ok=True)
+        home = folder
+        site = folder / "site.toml"
+        for _ in range(2):
+            state = home / "state"
+            text = BASE_SITE.format(state=state, root=root, instance=instance, sip=SIP_PORT, ami=AMI_PORT,
+                                    agi=AGI_PORT, http=HTTP_PORT) + operators
+            site.write_text(text)
+            settings = config.load(site)
+            user = privileges.run_user(settings)
+            if user is None or home != folder:
+                break
+            # the service drops to the run user, who cannot enter pytest's 0700 folders: the
+            # site and state dir live in a folder of their own (moved back at teardown)
+            home = stacks_dir(user) / instance
+            shutil.rmtree(home, ignore_errors=True)
+            home.mkdir(mode=0o755)
+            site.unlink()
+            site = home / "site.toml"
         state.mkdir(parents=True, exist_ok=True)
         cache = state / "prompt-cache"
         if prompt_cache is not None and not cache.exists():
             cache.symlink_to(prompt_cache)
-        text = BASE_SITE.format(state=state, root=root, instance=instance, sip=SIP_PORT, ami=AMI_PORT,
-                                agi=AGI_PORT, http=HTTP_PORT) + operators
-        site = folder / "site.toml"
-        site.write_text(text)
-        settings = config.load(site)
         sec = secrets_mod.load_or_create(settings)
         asterisk.render(settings, sec)
         asterisk.start(settings)
-        return cls(folder, site, settings, sec)
+        return cls(folder, site, settings, sec, home=home if home != folder else None)
 
     def teardown(self) -> None:
         """Stop the service and Asterisk; keep Asterisk's logs in the folder, drop the instance."""
@@ -234,3 +260,6 @@ class Stack:
             asterisk.stop(self.settings)
             shutil.copytree(log, self.tmp / "asterisk-logs", dirs_exist_ok=True)
             shutil.rmtree(self.settings.asterisk.instance_dir, ignore_errors=True)
+            if self.home is not None:  # the site and state dir, kept with the test's folder
+                shutil.rmtree(self.tmp / "stack", ignore_errors=True)
+                shutil.move(str(self.home), str(self.tmp / "stack"))
