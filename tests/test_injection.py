@@ -282,8 +282,9 @@ def test_a_multi_line_reply_reaches_the_call_back_as_a_sound_file_not_an_ami_hea
     citizen = phones.caller(number, None, False)  # rings; nobody needs to answer
     boss = h.web_session("boss", PASSWORD)
     status, made = boss.api("POST", "/api/cases", {
-        "category": "housing", "district": "Chaoyang", "address": "5 Elm Street", "description": "Water leaking through the roof",
-        "urgency": "high", "citizen_name": "Li Lei", "confidential": False, "notes": "", "department": "auto",
+        "category": "housing", "district": "Chaoyang", "address": "5 Elm Street",
+        "description": "Water leaking through the roof", "urgency": "high", "citizen_name": "Li Lei",
+        "confidential": False, "notes": "", "department": "auto",
         "caller_number": number, "language": "en"})
     assert status == 200, made
     uid = made["uniqueid"]
