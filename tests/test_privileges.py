@@ -11,6 +11,7 @@ import pwd
 import sqlite3
 import stat
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -131,7 +132,7 @@ def test_unprivileged_bound_to_the_address_and_files_private(make_hotline: Any, 
                 want = 0o700 if stat.S_ISDIR(st.st_mode) else 0o600
                 if stat.S_ISSOCK(st.st_mode):  # asterisk.ctl: root's CLI connects, nobody else
                     want = 0o700
-                root_owned = p.name in ("console.log", "hotline-asterisk.pid")  # written by root's start
+                root_owned = p.name == "console.log"  # Asterisk's stdout, opened by root's start
                 if st.st_mode & 0o7777 != want or (st.st_uid != user.pw_uid and not root_owned):
                     wrong.append(f"{p}: {st.st_mode & 0o7777:o} uid {st.st_uid}")
                 seen[name] = st.st_mode & 0o7777
@@ -142,6 +143,24 @@ def test_unprivileged_bound_to_the_address_and_files_private(make_hotline: Any, 
     db = s.database.name
     for needed in (db, db + "-wal", "secrets.json", archive.name, "queue_log", "astdb.sqlite3", "recordings"):
         assert needed in seen, f"{needed} was not found under {tops}"
+
+    # 4. started as the run user itself, `hotline run` needs no root: it uses the Asterisk root started
+    h.stop_service()
+    log = h.tmp / "service-as-user.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--clear-groups",
+                                 sys.executable, "-m", "hotline.cli", "--site", str(h.site), "run"],
+                                stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        wait_until(lambda: proc.poll() is not None or "hotline running" in log.read_text(), 30, "the service up")
+        assert proc.poll() is None, log.read_text()[-2000:]
+        assert f"using the running Asterisk, pid {apid}" in log.read_text()
+        assert proc_status(proc.pid)["Uid"].split() == [str(user.pw_uid)] * 4
+        assert any(a["extension"] == "2001" for a in h.api("GET", "/api/agents")["agents"])
+    finally:
+        proc.terminate()
+        proc.wait(15)
+    assert asterisk.running_pid(s) == apid, "the service leaves the Asterisk it did not start running"
 
     # another local user can read none of it (cat as nobody)
     for target in (s.database, archive, s.asterisk.instance_dir / "log" / "queue_log"):

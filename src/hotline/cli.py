@@ -77,7 +77,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     user = privileges.run_user(settings)
     sec = secrets_mod.load_or_create(settings)
     started = False
-    if not args.no_asterisk:  # root's part: install, render, start (Asterisk drops to the user itself)
+    if not args.no_asterisk and os.geteuid() != 0:  # e.g. as the run user: root has started Asterisk
+        if (pid := asterisk.running_pid(settings)) is None:
+            raise asterisk.AsteriskError("Asterisk is not running and starting it needs root: run `hotline run` as "
+                                         "root (it drops to asterisk.user), or `hotline asterisk render` and "
+                                         "`hotline asterisk start` as root first")
+        log.info("not root: using the running Asterisk, pid %d", pid)
+    elif not args.no_asterisk:  # root's part: install, render, start (Asterisk drops to the user itself)
         asterisk.install(settings)
         asterisk.render(settings, sec)
         started = asterisk.running_pid(settings) is None

@@ -214,7 +214,12 @@ def running_pid(settings: Settings) -> int | None:
     path = _pid_file(settings)
     try:
         pid = int(path.read_text().strip())
+        # the file lies in a folder the run user writes: believe it only for this instance's Asterisk
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except (OSError, ValueError):
+        return None
+    conf = f"{settings.asterisk.instance_dir_in_chroot}/etc/asterisk.conf".encode()
+    if b"/usr/sbin/asterisk" not in cmdline or conf not in cmdline:
         return None
     return pid if _alive(pid) else None
 
@@ -280,6 +285,8 @@ def start(settings: Settings, boot_timeout: float = 60) -> int:
                                 start_new_session=True, umask=0o077)
     with open(os.open(_pid_file(settings), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as fh:
         fh.write(str(proc.pid))
+    if user is not None:  # `hotline run` stops the Asterisk it started after dropping to the user
+        os.chown(_pid_file(settings), user.pw_uid, user.pw_gid)
     deadline = time.monotonic() + boot_timeout
     while True:
         if proc.poll() is not None:
