@@ -30,6 +30,7 @@ from hotline.sim.stack import SIP_PORT
 pytestmark = pytest.mark.asterisk
 
 SIPP_DIR = Path(__file__).parent / "data" / "sipp"
+LAST_LOG = [""]  # the message log of the last sipp run
 
 OPERATORS = """
 [[operators]]
@@ -59,12 +60,13 @@ def sipp(tmp: Path, scenario: str, service: str, source: str, *, calls: int = 1,
     if user:
         cmd += ["-au", user, "-ap", password]
     if scenario == "invite":
-        cmd += ["-set", "hold", str(hold_ms)]
+        cmd += ["-d", str(hold_ms)]
     proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout + 30,
                           check=False)
     if proc.returncode not in (0, 1) or not log.exists():
         raise AssertionError(f"sipp failed (exit {proc.returncode}): {proc.stdout[-1500:]} {proc.stderr[-1500:]}")
-    return responses(log.read_text(errors="replace"))
+    LAST_LOG[0] = log.read_text(errors="replace")
+    return responses(LAST_LOG[0])
 
 
 def responses(text: str) -> list[tuple[str, int]]:
@@ -76,6 +78,18 @@ def responses(text: str) -> list[tuple[str, int]]:
         cseq = re.search(r"^CSeq:\s*(\d+)\s+(\w+)", block, re.M | re.I)
         if status and cseq:
             out.append((f"{cseq.group(2).upper()} {cseq.group(1)}", int(status.group(1))))
+    return out
+
+
+def invite_outcomes(log_text: str) -> dict[str, int]:
+    """Call-ID -> the final answer to its INVITE (retransmissions counted once)."""
+    out: dict[str, int] = {}
+    for block in re.split(r"^-{10,}.*$", log_text, flags=re.M):
+        status = re.search(r"^SIP/2\.0 (\d{3})", block, re.M)
+        cseq = re.search(r"^CSeq:\s*1\s+INVITE", block, re.M | re.I)
+        call = re.search(r"^Call-ID:\s*(\S+)", block, re.M | re.I)
+        if "message received" in block and status and cseq and call and int(status.group(1)) >= 200:
+            out.setdefault(call.group(1), int(status.group(1)))
     return out
 
 
@@ -145,3 +159,58 @@ trusted_networks = ["127.0.0.1/32"]
     resp = sipp(tmp_path, "register", "2001", "127.0.0.5", user="2001", password=right)
     assert finals(resp, "REGISTER") == [200], resp
     assert not [a for a in h.api("GET", "/api/wallboard")["alerts"] if a["kind"] == "sip_attack"]
+
+
+def test_the_citizens_trunk_reaches_only_the_hotline_number(make_hotline: Any, phones: Any, tmp_path: Path) -> None:
+    h = make_hotline(OPERATORS)
+    # *8 is call pickup by Asterisk's default, honoured before the dialplan from any context
+    for number in ("*8", "2001", "1234", "1", "s", "*"):
+        sipp(tmp_path, "invite", number, "127.0.0.8", hold_ms=500)
+        assert list(invite_outcomes(LAST_LOG[0]).values()) == [404], (number, LAST_LOG[0][-2000:])
+    # "i" (the context's invalid-extension handler) only hangs up
+    sipp(tmp_path, "invite", "i", "127.0.0.8", hold_ms=500)
+    assert list(invite_outcomes(LAST_LOG[0]).values()) == [603]
+    sipp(tmp_path, "invite", "12345", "127.0.0.8", hold_ms=500)
+    assert list(invite_outcomes(LAST_LOG[0]).values()) == [200]
+    channels = h.asterisk_cli("core show channels concise")
+    assert "*8" not in channels and "2001" not in channels
+
+
+def test_a_call_flood_from_one_source_is_refused_before_the_ivr(make_hotline: Any, phones: Any,
+                                                                tmp_path: Path) -> None:
+    h = make_hotline(OPERATORS + """
+[sip_security]
+calls_per_source = 5
+calls_window_seconds = 30
+concurrent_per_source = 5
+""")
+    h.start_service()
+    # 40 INVITEs at 20/s from one source, each answered call hung up after 0.1 s (so never 5 at
+    # once): the rate limit answers exactly 5
+    sipp(tmp_path, "invite", "12345", "127.0.0.6", calls=40, rate=20, limit=40, hold_ms=100, timeout=40)
+    flood = invite_outcomes(LAST_LOG[0])
+    answered = sum(1 for c in flood.values() if c == 200)
+    assert len(flood) == 40, flood
+    assert answered == 5, flood
+    assert all(c in (200, 486) for c in flood.values()), flood
+    # a citizen calling from elsewhere meanwhile is answered
+    sipp(tmp_path, "invite", "12345", "127.0.0.7", hold_ms=500, port=5072)
+    assert list(invite_outcomes(LAST_LOG[0]).values()) == [200]
+    # the flooder is still refused within its window
+    sipp(tmp_path, "invite", "12345", "127.0.0.6", hold_ms=500)
+    assert list(invite_outcomes(LAST_LOG[0]).values()) == [486]
+    board = h.api("GET", "/api/wallboard")
+    floods = [a for a in board["alerts"] if a["kind"] == "call_flood"]
+    assert floods and floods[0]["address"] == "127.0.0.6" and floods[0]["count"] >= 35, board["alerts"]
+    assert "call from 127.0.0.6 refused" in h.service_log.read_text()
+
+    # the service down: no rate limit (the FastAGI fails), but the dialplan's own concurrency
+    # limit still holds, and a normal caller is answered by the fallback
+    h.stop_service()
+    sipp(tmp_path, "invite", "12345", "127.0.0.9", calls=20, rate=20, limit=20, hold_ms=3000, timeout=40)
+    down = invite_outcomes(LAST_LOG[0])
+    assert len(down) == 20 and 1 <= sum(1 for c in down.values() if c == 200) <= 5, down
+    sipp(tmp_path, "invite", "12345", "127.0.0.7", hold_ms=500, port=5072)
+    assert list(invite_outcomes(LAST_LOG[0]).values()) == [200]
+    dialplan_log = (h.settings.asterisk.instance_dir / "log" / "messages.log").read_text()
+    assert "refused: call rate" in dialplan_log and "calls at once" in dialplan_log
