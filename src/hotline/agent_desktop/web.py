@@ -67,16 +67,17 @@ class AfterCall:
 
 HERE = Path(__file__).parent
 LOGIN_CSRF = "hl_login_csrf"
+
+
 def same_origin_path(value: str) -> str | None:
     """``value`` when it is a path on this site (``/desktop?x=1``), else None. Browsers strip tabs
-    and newlines and read ``\\`` as ``/``, so ``/\tevil``, ``/\\evil``, ``//evil``, ``/%09/evil`` (which
-    the form field carries decoded) and any scheme are refused."""
+    and newlines and read ``\\`` as ``/``, so ``/\tevil``, ``/\\evil``, ``//evil``, ``/%09/evil`` (decoded or
+    not), ``/%2F%2Fevil`` and any scheme are refused."""
     if not value.startswith("/") or len(value) > 2000 or not value.isascii():
         return None
     if re.search(r"[\x00-\x20\x7f\\]", value) or value.startswith("//"):
         return None
-    lowered = value.lower()
-    if lowered.startswith(("/%2f", "/%5c")) or "%00" in lowered:  # decoded again by some proxy or server
+    if re.search(r"%(?:[01][0-9a-f]|2f|5c|7f)", value.lower()):  # control, / or \ encoded: decoded again later
         return None
     return value
 
