@@ -15,9 +15,9 @@ from hotline import config
 from hotline import secrets as secrets_mod
 from hotline.pbx import asterisk
 from hotline.pbx.translate import EVENT_NAMES
-from hotline.sim.stack import BASE_SITE
 
 SRC = Path(__file__).resolve().parents[1] / "src/hotline"
+EXAMPLE = Path(__file__).resolve().parents[1] / "etc/site.example.toml"
 
 # Asterisk 22: ast_manager_register_xml(name, EVENT_FLAG_..., ...) in main/manager.c and
 # apps/app_queue.c, as `manager show command NAME` prints it. An action runs when the user's write
@@ -85,11 +85,13 @@ def parse_conf(text: str) -> dict[str, dict[str, list[str]]]:
 @pytest.fixture
 def manager_conf(tmp_path: Path, monkeypatch: Any) -> dict[str, dict[str, list[str]]]:
     """manager.conf as `hotline asterisk render` writes it (the prompts skipped: no Asterisk here)."""
+    text = EXAMPLE.read_text()
+    assert 'state_dir = "../var"' in text
     site = tmp_path / "site.toml"
-    site.write_text(BASE_SITE.format(state=tmp_path / "state", root=tmp_path / "root", instance="privs", sip=5060,
-                                     ami=5038, agi=4573, http=8080))
-    settings = config.load(site, {})
+    site.write_text(text.replace('state_dir = "../var"', f'state_dir = "{tmp_path / "state"}"', 1))
+    settings = config.load(site, {"HOTLINE_ASTERISK_ROOT": str(tmp_path / "root")})
     monkeypatch.setattr(asterisk, "render_prompts", lambda *a, **k: [])
+    assert settings.asterisk.instance_dir.is_relative_to(tmp_path)  # never the real installation
     etc = asterisk.render(settings, secrets_mod.load_or_create(settings))
     return parse_conf((etc / "manager.conf").read_text())
 
