@@ -18,10 +18,9 @@ from typing import Any
 
 import pytest
 
+from hotline import config, privileges
 from hotline.pbx import asterisk
 from hotline.sim.phones import call_hotline, wait_until
-
-pytestmark = pytest.mark.asterisk
 
 SITE_EXTRA = """
 [recordings]
@@ -59,6 +58,7 @@ def listening(pid: int) -> list[tuple[str, str, int]]:
     return found
 
 
+@pytest.mark.asterisk
 def test_unprivileged_bound_to_the_address_and_files_private(make_hotline: Any, phones: Any, tones: Any) -> None:
     h = make_hotline(SITE_EXTRA)
     h.start_service()
@@ -167,3 +167,39 @@ def test_unprivileged_bound_to_the_address_and_files_private(make_hotline: Any, 
         out = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "cat", str(target)],
                              capture_output=True, check=False)
         assert out.returncode != 0 and b"Permission denied" in out.stderr, (target, out.stderr[-200:])
+
+
+def test_prepare_gives_the_state_dir_to_the_user_but_not_the_chroot(tmp_path: Path) -> None:
+    me = pwd.getpwuid(os.getuid())
+    state = tmp_path / "var"
+    (state / "recordings" / "2026").mkdir(parents=True, mode=0o755)
+    (state / "hotline.db").write_text("x")
+    (state / "recordings" / "2026" / "a.ogg").write_text("x")
+    os.chmod(state / "hotline.db", 0o644)
+    chroot_bin = state / "asterisk" / "root" / "usr" / "sbin"
+    chroot_bin.mkdir(parents=True)
+    (chroot_bin / "asterisk").write_text("x")
+    os.chmod(chroot_bin / "asterisk", 0o755)
+    outside = tmp_path / "outside"
+    outside.mkdir(mode=0o755)
+    os.chmod(outside, 0o755)
+    (state / "cache").symlink_to(outside)
+    site = tmp_path / "site.toml"
+    site.write_text('state_dir = "var"\n[[languages]]\ncode = "en"\nname = "English"\ndigit = "1"\nvoice = "en"\n'
+                    '[[topics]]\ncode = "housing"\nname = "housing"\ndigit = "1"\n')
+    settings = config.load(site, env={})
+    privileges.prepare(settings, me)
+    modes = {str(p.relative_to(state)): p.lstat().st_mode & 0o777 for p in state.rglob("*") if not p.is_symlink()}
+    assert modes["hotline.db"] == 0o600 and modes["recordings/2026/a.ogg"] == 0o600
+    assert modes["recordings"] == modes["recordings/2026"] == 0o700 and state.stat().st_mode & 0o777 == 0o700
+    assert modes["asterisk/root/usr/sbin/asterisk"] == 0o755, "the chroot is left alone"
+    assert (state / "cache").is_symlink() and outside.stat().st_mode & 0o777 == 0o755, "links are not followed"
+
+
+def test_the_run_user_cannot_be_root() -> None:
+    base = {"languages": [{"code": "en", "name": "English", "digit": "1", "voice": "en"}],
+            "topics": [{"code": "housing", "name": "housing", "digit": "1"}]}
+    for bad in ("root", "Hot Line", "x" * 40):
+        with pytest.raises(config.ConfigError, match="asterisk.user"):
+            config.parse({**base, "asterisk": {"user": bad}}, Path("."), env={})
+    assert config.parse({**base, "asterisk": {"user": ""}}, Path("."), env={}).asterisk.user == ""
