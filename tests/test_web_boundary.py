@@ -342,18 +342,26 @@ async def test_cookies_are_secure_over_tls_directly_or_through_a_trusted_proxy(t
         await app.close()
 
 
-async def test_no_server_banner(app: App) -> None:
-    op1, _ = await session(app, "op1")
+async def test_no_server_banner_and_the_security_headers_everywhere(app: App) -> None:
+    op1, csrf = await session(app, "op1")
     base = str(app.client.server.make_url("")).rstrip("/")
     try:
         answers = [await op1.get(p, allow_redirects=False) for p in
                    ("/login", "/desktop", "/api/desktop/snapshot", "/api/nothing", "/static/page.js", "/favicon.ico")]
-        answers.append(await op1.post("/api/desktop/state", data=b"{", headers={"Content-Type": "application/json"}))
+        answers.append(await op1.post("/api/desktop/state", data=b"{", headers={"Content-Type": "application/json",
+                                                                                "X-CSRF-Token": csrf}))
+        async with browser(app) as anon:
+            answers.append(await anon.get("/wallboard", allow_redirects=False))  # a redirect to log in
+            answers.append(await anon.get("/api/agents"))  # 401
+        ws = await op1.ws_connect("/ws/desktop", headers={"Origin": base})
+        answers.append(ws._response)
+        await ws.close()
         for r in answers:
             banner = r.headers.get("Server", "")
             assert not re.search(r"aiohttp|python|\d", banner, re.I), (r.url, banner)
-        ws = await op1.ws_connect("/ws/desktop", headers={"Origin": base})
-        assert "aiohttp" not in ws._response.headers.get("Server", "")
-        await ws.close()
+            # and the security headers on every kind of answer: pages, errors, files, redirects, the socket
+            assert "frame-ancestors 'none'" in r.headers.get("Content-Security-Policy", ""), r.url
+            assert r.headers.get("X-Content-Type-Options") == "nosniff", r.url
+        assert {r.status for r in answers} >= {101, 200, 204, 302, 400, 401, 403}
     finally:
         await op1.close()

@@ -176,8 +176,9 @@ class SipSecurity:
     logins within ``window_seconds`` is refused by Asterisk (403 to every request) for
     ``block_minutes``; addresses in ``trusted_networks`` (the operators' own subnets) are never
     blocked. The citizens' trunk: at most ``calls_per_source`` calls per source address in any
-    ``calls_window_seconds`` and ``concurrent_per_source`` at once (0: no limit); sources in
-    ``unlimited_sources`` (a carrier that sends every citizen's call) are not limited."""
+    ``calls_window_seconds`` and ``concurrent_per_source`` at once (0: no limit). Calls from a
+    ``carrier_sources`` address (a carrier or SBC relaying many citizens' calls) are limited per
+    caller number instead of per address."""
 
     enabled: bool = True
     max_failures: int = 5
@@ -187,7 +188,7 @@ class SipSecurity:
     calls_per_source: int = 10
     calls_window_seconds: float = 10.0
     concurrent_per_source: int = 20
-    unlimited_sources: tuple[str, ...] = ()
+    carrier_sources: tuple[str, ...] = ()
     alert_minutes: float = 10.0  # a refused flood stays on the wallboard this long
 
 
@@ -754,15 +755,16 @@ def _dispatch_rules(data: Mapping[str, Any], departments: tuple[Department, ...]
 def _sip_security(data: Mapping[str, Any]) -> SipSecurity:
     raw = dict(data.get("sip_security", {}))
     nets: dict[str, tuple[str, ...]] = {}
-    for key in ("trusted_networks", "unlimited_sources"):
+    for key in ("trusted_networks", "carrier_sources"):
         items = _str_list(raw, key, "sip_security.")
         raw.pop(key, None)
         for item in items:
-            try:
-                ipaddress.ip_network(item, strict=False)
+            try:  # carriers are single addresses: the dialplan compares them as text
+                ipaddress.ip_network(item, strict=False) if key == "trusted_networks" else ipaddress.ip_address(item)
             except ValueError:
-                raise ConfigError(f"sip_security.{key}", f"not an address or network: {item!r}") from None
-        nets[key] = items
+                kind = "an address or network" if key == "trusted_networks" else "an IP address"
+                raise ConfigError(f"sip_security.{key}", f"not {kind}: {item!r}") from None
+        nets[key] = items if key == "trusted_networks" else tuple(str(ipaddress.ip_address(i)) for i in items)
     s: SipSecurity = replace(_section(SipSecurity, raw, "sip_security"), **nets)
     if not 1 <= s.max_failures <= 1000 or s.window_seconds <= 0 or s.block_minutes <= 0:
         raise ConfigError("sip_security", "max_failures must be 1-1000, window_seconds and block_minutes > 0")

@@ -173,9 +173,3 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
         log.info("refused malformed input: %s %s: %s", request.method, request.path.encode(
             "utf-8", "backslashreplace").decode()[:200], exc)
         return web.json_response({"error": exc.error_id, "message": str(exc)}, status=exc.status)
-
-
-async def no_server_banner(request: web.Request, response: web.StreamResponse) -> None:
-    """aiohttp would announce ``Server: Python/3.x aiohttp/3.y``; it fills the header only when
-    unset (after this signal), so name the service without a version."""
-    response.headers["Server"] = "hotline"

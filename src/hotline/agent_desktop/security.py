@@ -70,6 +70,19 @@ class Proxies:
         return False
 
 
+async def response_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare: the security headers on every response (redirects, errors, files and
+    the WebSocket handshake too), and no ``Server: Python/3.x aiohttp/3.y`` banner. aiohttp fills
+    ``Server`` only when unset, after this signal, so it is set to the bare name."""
+    response.headers["Server"] = "hotline"
+    response.headers.setdefault("Content-Security-Policy", CSP)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    if request.path.startswith(("/api/", "/desktop")):
+        response.headers.setdefault("Cache-Control", "no-store")
+
+
 def principal_of(request: web.Request) -> Principal | None:
     return request.get(PRINCIPAL)
 
@@ -90,14 +103,7 @@ def public(handler: Handler) -> Handler:
 def build_middleware(users: UserDirectory, service_token: str, origins: frozenset[str]) -> Any:
     @web.middleware
     async def security(request: web.Request, handler: Handler) -> web.StreamResponse:
-        response = await _check(request, handler)
-        response.headers.setdefault("Content-Security-Policy", CSP)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        if request.path.startswith("/api/") or request.path.startswith("/desktop"):
-            response.headers.setdefault("Cache-Control", "no-store")
-        return response
+        return await _check(request, handler)  # the headers: response_headers, on every response
 
     async def _check(request: web.Request, handler: Handler) -> web.StreamResponse:
         route_handler = getattr(request.match_info, "handler", None)

@@ -30,6 +30,7 @@ from hotline.agent_desktop.security import (
     principal_of,
     public,
     require,
+    response_headers,
 )
 from hotline.agent_desktop.sockets import serve_socket
 from hotline.auth import passwords
@@ -99,7 +100,7 @@ def build_app(settings: Settings, service_token: str, users: UserDirectory, comm
     proxies = Proxies(http.trusted_proxies)
     app = web.Application(middlewares=[boundary.middleware, build_middleware(users, service_token, origins),
                                        api.errors], client_max_size=256 * 1024)
-    app.on_response_prepare.append(boundary.no_server_banner)
+    app.on_response_prepare.append(response_headers)
     case_access.install(app, store, desktop, interpreter_desk)  # who handles which call; refusals audited
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(HERE / "templates"),
                          autoescape=jinja2.select_autoescape(default=True))
