@@ -4,7 +4,7 @@ import ast
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src/hotline"
-SERVICES = ["ivr", "queue", "cases/service.py", "cases/form.py", "events.py", "bus.py", "config.py",
+SERVICES = ["ivr", "queue", "security", "cases/service.py", "cases/form.py", "events.py", "bus.py", "config.py",
             "transcribe/engine.py", "transcribe/models.py", "transcribe/pipeline.py", "agent_desktop/desktop.py",
             "manager/board.py", "manager/supervision.py", "manager/wallboard.py", "conference",
             "cases/workflow.py", "cases/deadlines.py", "cases/callback.py", "cases/text_index.py", "cases/trends.py",

@@ -133,6 +133,16 @@ trusted_networks = ["127.0.0.1/32"]
     assert finals(resp, "REGISTER") == [403], resp
     assert "did not pass ACL test" in (h.settings.asterisk.instance_dir / "log" / "messages.log").read_text()
 
+    # a fast guesser (100 guesses at 100/s, 10 at a time, as sipvicious does it): the block lands
+    # within a few of its guesses, the rest get 403 without a password check
+    resp = sipp(tmp_path, "register", "2002", "127.0.0.10", calls=100, rate=100, limit=10, user="2002",
+                password="guess", port=5073)
+    evaluated = [c for cseq, c in resp if cseq == "REGISTER 2" and c == 401]
+    print(f"fast guesser: {len(evaluated)} of 100 guesses checked before the block, "
+          f"{finals(resp, 'REGISTER').count(403)} refused with 403")
+    assert 3 <= len(evaluated) <= 3 + 10, len(evaluated)
+    assert finals(resp, "REGISTER").count(403) >= 80
+
     # the trusted address: wrong passwords are never held against it, the right one registers
     resp = sipp(tmp_path, "register", "2002", "127.0.0.1", calls=5, rate=5, limit=1, user="2002", password="wrong",
                 port=5071)
@@ -150,12 +160,12 @@ trusted_networks = ["127.0.0.1/32"]
     alerts = [a for a in board["alerts"] if a["kind"] == "sip_attack"]
     assert alerts and alerts[0]["address"] == "127.0.0.5" and alerts[0]["count"] == 3, board["alerts"]
     rows = audit_rows(h, "sip_block")
-    assert [r["target"] for r in rows] == ["127.0.0.5"]
+    assert [r["target"] for r in rows] == ["127.0.0.5", "127.0.0.10"]
     assert '"2001"' in rows[0]["detail"] and rows[0]["actor"] == "sip-guard"
     assert "blocking 127.0.0.5" in h.service_log.read_text()
 
     # after the block's 15 s the address may try again, and the right password works
-    wait_until(lambda: audit_rows(h, "sip_unblock"), 25, "the block expired")
+    wait_until(lambda: len(audit_rows(h, "sip_unblock")) == 2, 25, "the blocks expired")
     resp = sipp(tmp_path, "register", "2001", "127.0.0.5", user="2001", password=right)
     assert finals(resp, "REGISTER") == [200], resp
     assert not [a for a in h.api("GET", "/api/wallboard")["alerts"] if a["kind"] == "sip_attack"]

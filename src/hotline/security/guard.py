@@ -128,14 +128,22 @@ class SipGuard:
         return min((b.until for b in self.blocks.values()), default=None)
 
 
+def limit_key(source: str) -> str:
+    """What the call limit counts by: the dialplan's HL_KEY, a source address (``127.0.0.6``) or,
+    for a carrier's calls, ``num-<caller number>``."""
+    if source.startswith("num-"):
+        return source[:40]
+    return parse_address(source) or source[:64]
+
+
 class CallLimiter:
-    """At most ``calls_per_source`` calls admitted per source address in any
-    ``calls_window_seconds`` (a sliding window; refused calls do not count against it)."""
+    """At most ``calls_per_source`` calls admitted per key (source address, or caller number for
+    a carrier's calls) in any ``calls_window_seconds`` (a sliding window; refused calls do not
+    count against it)."""
 
     def __init__(self, settings: SipSecurity, clock: Callable[[], float]) -> None:
         self.settings = settings
         self.clock = clock
-        self._exempt = [ipaddress.ip_network(n, strict=False) for n in settings.unlimited_sources]
         self._admitted: dict[str, deque[float]] = {}
         self.refused: dict[str, int] = {}  # per source, since the last time it was admitted again
         self.refused_total = 0
@@ -145,10 +153,7 @@ class CallLimiter:
         s = self.settings
         if s.calls_per_source <= 0:
             return True
-        ip = parse_address(address)
-        if ip is not None and any(ipaddress.ip_address(ip) in net for net in self._exempt):
-            return True
-        key = ip or address
+        key = limit_key(address)
         now = self.clock()
         q = self._admitted.setdefault(key, deque())
         while q and q[0] <= now - s.calls_window_seconds:
@@ -171,3 +176,11 @@ class CallLimiter:
             del self.last_refused[k]
             self.refused.pop(k, None)
         return {k: self.refused.get(k, 0) for k in self.last_refused}
+
+    def note_refused(self, address: str) -> int:
+        """A call the dialplan refused itself (its concurrency limit); the count for its key."""
+        key = limit_key(address)
+        self.refused[key] = self.refused.get(key, 0) + 1
+        self.refused_total += 1
+        self.last_refused[key] = self.clock()
+        return self.refused[key]

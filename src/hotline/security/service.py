@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from hotline import events as ev
 from hotline.config import SipSecurity
-from hotline.security.guard import Block, CallLimiter, SipGuard, parse_address
+from hotline.security.guard import Block, CallLimiter, SipGuard, limit_key
 
 log = logging.getLogger(__name__)
 ACTOR = "sip-guard"
@@ -142,16 +142,12 @@ class SipSecurityService:
     async def refused(self, uniqueid: str, args: list[str]) -> dict[str, str]:
         """The dialplan refused a call itself (more than concurrent_per_source at once)."""
         source = args[0] if args else ""
-        key = parse_address(source) or source
-        self.limiter.refused[key] = self.limiter.refused.get(key, 0) + 1
-        self.limiter.refused_total += 1
-        self.limiter.last_refused[key] = self.clock()
+        self.limiter.note_refused(source)
         self._refused(uniqueid, source, "concurrent", f"more than {self.settings.concurrent_per_source} calls at once")
         return {}
 
     def _refused(self, uniqueid: str, source: str, reason: str, text: str) -> None:
-        key = parse_address(source) or source
-        n = self.limiter.refused.get(key, 0)
+        n = self.limiter.refused.get(limit_key(source), 0)
         first = n == 1
         if first or n % 10 == 0:
             log.warning("call limit: call from %s refused (%s: %s; %d refused from it so far; uniqueid=%s)",
@@ -171,7 +167,8 @@ class SipSecurityService:
                                 + (f" ({accounts})" if accounts else "")
                                 + f", blocked until {time.strftime('%H:%M', time.localtime(b.until))}"})
         for source, n in sorted(self.limiter.flooding(self.settings.alert_minutes * 60).items()):
+            who = f"caller {source[4:] or '(no number)'} via the carrier" if source.startswith("num-") else source
             out.append({"id": f"call-flood:{source}", "kind": "call_flood", "severity": "warning", "since": None,
                         "target": source, "address": source, "count": n,
-                        "text": f"call flood from {source}: {n} call(s) refused by the per-source limit"})
+                        "text": f"call flood from {who}: {n} call(s) refused by the per-source limit"})
         return out

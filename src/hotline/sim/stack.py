@@ -230,6 +230,10 @@ class Stack:
             state = home / "state"
             text = BASE_SITE.format(state=state, root=root, instance=instance, sip=SIP_PORT, ami=AMI_PORT,
                                     agi=AGI_PORT, http=HTTP_PORT) + operators
+            if "[sip_security]" not in operators:
+                # every test phone and sipp caller dials from 127.0.0.1: a "carrier", whose calls the
+                # per-source call limit counts per caller number (tests/test_sip_security.py sets its own)
+                text += '\n[sip_security]\ncarrier_sources = ["127.0.0.1"]\n'
             site.write_text(text)
             settings = config.load(site)
             user = privileges.run_user(settings)
