@@ -170,6 +170,26 @@ async def test_x_forwarded_for_is_ignored_from_an_untrusted_peer(app: App) -> No
         await c.close()
 
 
+def test_the_client_address_behind_trusted_proxies() -> None:
+    from aiohttp.test_utils import make_mocked_request
+
+    from hotline.agent_desktop.security import Proxies
+
+    proxies = Proxies(["127.0.0.1", "10.0.0.0/8"])
+
+    def client(peer: str, xff: str | None) -> str:
+        request = make_mocked_request("GET", "/", headers={"X-Forwarded-For": xff} if xff else {})
+        request = request.clone(remote=peer)
+        return proxies.client(request)
+    assert client("127.0.0.1", A) == A
+    assert client("127.0.0.1", f"{B}, {A}") == A, "the right-most hop the trusted proxy saw, not what the client wrote"
+    assert client("127.0.0.1", f"{A}, 10.1.2.3") == A, "a chain of trusted proxies is skipped"
+    assert client("127.0.0.1", f"{A}:5678") == A and client("127.0.0.1", "[2001:db8::1]:443") == "2001:db8::1"
+    assert client("127.0.0.1", "not-an-ip") == "127.0.0.1"
+    assert client("127.0.0.1", None) == "127.0.0.1"
+    assert client(B, A) == B, "from an untrusted peer the header is ignored"
+
+
 def test_the_throttle_backs_off_per_pair_and_only_slows_a_name_under_a_spread_guess() -> None:
     now = [1000.0]
     t = LoginThrottle(max_failures=2, delay=10, max_delay=60, window=900, user_free=4, user_delay=2,

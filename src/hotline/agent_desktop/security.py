@@ -31,6 +31,15 @@ def error(status: int, error_id: str, message: str) -> web.Response:
     return web.json_response({"error": error_id, "message": message}, status=status)
 
 
+def _strip_port(hop: str) -> str:
+    """``1.2.3.4:5678`` -> ``1.2.3.4``, ``[2001:db8::1]:443`` -> ``2001:db8::1``; else as given."""
+    if hop.startswith("[") and "]" in hop:
+        return hop[1:hop.index("]")]
+    if hop.count(":") == 1:
+        return hop.split(":")[0]
+    return hop
+
+
 class Proxies:
     """The reverse proxies named in ``[http] trusted_proxies``: only a request that came from one
     of them has its ``X-Forwarded-For`` and ``X-Forwarded-Proto`` believed."""
@@ -54,8 +63,10 @@ class Proxies:
         hops = [h.strip() for h in ",".join(request.headers.getall("X-Forwarded-For", [])).split(",") if h.strip()]
         for hop in reversed(hops):
             try:
-                address = str(ipaddress.ip_address(hop))
+                address = str(ipaddress.ip_address(_strip_port(hop)))
             except ValueError:
+                log.warning("X-Forwarded-For from proxy %s holds %r: not an address; using the proxy's", peer,
+                            hop[:60])
                 return peer  # garbage in the header: believe nothing of it
             if not self.trusted(address):
                 return address
