@@ -261,3 +261,19 @@ def test_the_site_file_section_is_validated() -> None:
         parse({**base, "sip_security": {"max_failures": 0}}, Path("/tmp"), env={})
     with pytest.raises(ConfigError, match="sip_security.bogus"):
         parse({**base, "sip_security": {"bogus": 1}}, Path("/tmp"), env={})
+
+
+def test_a_block_lifted_by_hand_leaves_the_guard_and_the_wallboard() -> None:
+    async def scenario() -> None:
+        blocks = Blocks()
+        svc = SipSecurityService(settings(), blocks, Auditor(), Clock())
+        for _ in range(3):
+            await svc.handle(failed("192.0.2.9"))
+        assert svc.alerts()
+        blocks.kept = []  # `hotline sip unblock` removed the row
+        task = asyncio.create_task(svc.run(every=0.01, reread_every=1))
+        await asyncio.sleep(0.05)
+        task.cancel()
+        assert svc.alerts() == [] and svc.guard.blocks == {}
+        assert ("unblock", "192.0.2.9") not in blocks.calls  # the CLI did it (and its audit row)
+    asyncio.run(scenario())

@@ -328,6 +328,42 @@ def cmd_audit(args: argparse.Namespace) -> int:
         return 2
 
 
+def cmd_sip(args: argparse.Namespace) -> int:
+    """The SIP guard's blocked addresses, straight from the ACL file Asterisk reads (no service
+    needed): list them, or lift one (in force at Asterisk's next SIP request; audited)."""
+    from hotline.cases.store import CaseStore
+    from hotline.pbx.sip_acl import SipAclFile, db_path
+
+    settings = _settings(args)
+    acl = SipAclFile(db_path(settings.asterisk.instance_dir))
+    rows = acl.blocks()
+    if args.action == "blocks":
+        for r in rows:
+            print(json.dumps({"address": r.address, "failures": r.failures, "since": r.since, "until": r.until,
+                              **json.loads(r.reason or "{}")}, ensure_ascii=False))
+        return 0
+    row = next((r for r in rows if r.address == args.address), None)
+    if row is None:
+        print(f"hotline: {args.address!r} is not blocked", file=sys.stderr)
+        return 1
+    acl.unblock(row.address)
+
+    async def audit() -> None:
+        store = CaseStore(settings.database)
+        await store.open()
+        try:
+            by = os.environ.get("SUDO_USER") or os.environ.get("USER") or "cli"
+            await store.audit(by, "sip_unblock", row.address, {"address": row.address, "failures": row.failures,
+                              "since": row.since, "until": row.until, "why": "lifted by hand (hotline sip unblock)"},
+                              time.time(), role="admin")
+        finally:
+            await store.close()
+
+    asyncio.run(audit())
+    print(f"{row.address} unblocked")
+    return 0
+
+
 def cmd_config(args: argparse.Namespace) -> int:
     settings = _settings(args)
     print(f"site file ok: {len(settings.languages)} languages, {len(settings.topics)} topics, "
@@ -370,6 +406,11 @@ def parser() -> argparse.ArgumentParser:
     c.set_defaults(fn=cmd_cases)
 
     sub.add_parser("config", help="validate the site file").set_defaults(fn=cmd_config)
+
+    sp = sub.add_parser("sip", help="the SIP guard's blocked addresses: list them, lift one")
+    sp.add_argument("action", choices=["blocks", "unblock"])
+    sp.add_argument("address", nargs="?", help="with unblock: the blocked IP address")
+    sp.set_defaults(fn=cmd_sip)
 
     au = sub.add_parser("audit", help="the audit log (read from the database file): verify its hash chain, show rows")
     au.add_argument("action", choices=["verify", "show"])

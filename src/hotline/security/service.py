@@ -55,6 +55,7 @@ class SipSecurityService:
         self.on_change: Callable[[], None] = lambda: None
         self.failures_seen = 0
         self._lock = asyncio.Lock()
+        self._written: set[str] = set()  # blocks in force in the file (the ones a hand unblock can lift)
 
     async def start(self) -> None:
         """Blocks from before a restart: still running ones kept, the others lifted."""
@@ -63,8 +64,10 @@ class SipSecurityService:
         except Exception:
             log.exception("SIP guard: could not read the blocked addresses; starting with none")
             return
+        now = self.clock()
         for b in self.guard.restore(kept):
-            await self._lift(b, "expired while the service was down")
+            await self._lift(b, "expired while the service was down" if b.until <= now else "in trusted_networks now")
+        self._written = set(self.guard.blocks)
         if self.guard.blocks:
             log.warning("SIP guard: %d address(es) still blocked from before the restart: %s", len(self.guard.blocks),
                         ", ".join(f"{b.address} until {time.strftime('%H:%M:%S', time.localtime(b.until))}"
@@ -91,17 +94,32 @@ class SipSecurityService:
             log.exception("SIP guard: the block of %s could not be written; it is not in force", block.address)
             self.guard.unblock(block.address)
             return
+        self._written.add(block.address)
         await self._audit("sip_block", block, {"last_event": event.kind})
         self.on_change()
 
-    async def run(self, every: float = 1.0) -> None:
+    async def run(self, every: float = 1.0, reread_every: int = 3) -> None:
+        tick = 0
         while True:
             try:
                 for b in self.guard.expired():
                     await self._lift(b, "expired")
+                tick += 1
+                if tick % reread_every == 0 and self._written:
+                    await self._reread()
             except Exception:
                 log.exception("SIP guard: lifting expired blocks failed; retrying")
             await asyncio.sleep(every)
+
+    async def _reread(self) -> None:
+        """Blocks lifted by hand (`hotline sip unblock` removes the row and writes the audit row)
+        leave the guard too, so the wallboard's alert ends."""
+        in_file = {b.address for b in await self.blocklist.load()}
+        for address in [a for a in self._written if a not in in_file]:
+            self._written.discard(address)
+            if self.guard.unblock(address) is not None:
+                log.warning("SIP guard: %s was unblocked by hand (hotline sip unblock)", address)
+                self.on_change()
 
     async def unblock(self, address: str, by: str) -> bool:
         """Lift a block by hand; False when the address was not blocked."""
@@ -118,6 +136,7 @@ class SipSecurityService:
             log.exception("SIP guard: could not lift the block of %s; retried on the next tick", b.address)
             self.guard.blocks[b.address] = b
             return
+        self._written.discard(b.address)
         log.warning("SIP guard: %s unblocked (%s; it was blocked at %s after %d failed logins)", b.address, why,
                     time.strftime("%H:%M:%S", time.localtime(b.since)), b.failures)
         await self._audit("sip_unblock", b, {"why": why})
