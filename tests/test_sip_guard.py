@@ -277,3 +277,13 @@ def test_a_block_lifted_by_hand_leaves_the_guard_and_the_wallboard() -> None:
         assert svc.alerts() == [] and svc.guard.blocks == {}
         assert ("unblock", "192.0.2.9") not in blocks.calls  # the CLI did it (and its audit row)
     asyncio.run(scenario())
+
+
+def test_only_sip_failures_count() -> None:
+    async def scenario() -> None:
+        svc = SipSecurityService(settings(max_failures=1), Blocks(), Auditor(), Clock())
+        await svc.handle(ev.SipAuthFailed("InvalidPassword", "AMI", "hotline", "192.0.2.9", 0.0))
+        assert svc.guard.blocks == {}
+        await svc.handle(failed("192.0.2.9"))
+        assert list(svc.guard.blocks) == ["192.0.2.9"]
+    asyncio.run(scenario())

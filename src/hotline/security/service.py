@@ -77,6 +77,11 @@ class SipSecurityService:
     async def handle(self, event: ev.Event) -> None:
         if not isinstance(event, ev.SipAuthFailed):
             return
+        if event.service.upper() != "PJSIP":
+            # e.g. a failed AMI login (the service's own, with a stale secret): logged, never a SIP block
+            log.warning("%s %s from %s (account %r): not SIP, not counted by the SIP guard", event.service,
+                        event.kind, event.address, event.account)
+            return
         self.failures_seen += 1
         async with self._lock:
             trusted = self.guard.trusted(event.address)
