@@ -100,6 +100,11 @@ def test_unprivileged_bound_to_the_address_and_files_private(make_hotline: Any, 
     service_stray = [x for x in listening(h.service.pid) if x[1] in ("0.0.0.0", "::", "*")]
     assert service_stray == [], f"the service listens on a wildcard address: {service_stray}"
 
+    # MixMonitor's raw legs, while they are written (removed once archived): Asterisk's umask 077
+    raw = s.asterisk.instance_dir / "spool" / "recordings"
+    legs = wait_until(lambda: sorted(raw.glob(f"{uid}-*")), 10, "the raw recording files")
+    assert [(p.name, p.stat().st_mode & 0o7777, p.stat().st_uid) for p in legs] == \
+        [(p.name, 0o600, user.pw_uid) for p in legs]
     time.sleep(4.0)
     phones.hangup(call)
 
