@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import pwd
+import stat
 from pathlib import Path
 
 from hotline.config import Settings
@@ -49,7 +50,7 @@ def own_tree(top: Path, user: pwd.struct_passwd, skip: tuple[Path, ...] = ()) ->
         if (st.st_uid, st.st_gid) != (user.pw_uid, user.pw_gid):
             os.chown(path, user.pw_uid, user.pw_gid, follow_symlinks=False)
         want = 0o700 if folder else 0o600
-        if st.st_mode & 0o7777 != want:
+        if st.st_mode & 0o7777 != want and not stat.S_ISSOCK(st.st_mode):  # a live asterisk.ctl keeps its mode
             os.chmod(path, want)
 
     if not top.is_dir() or top.is_symlink():
