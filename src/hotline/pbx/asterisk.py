@@ -283,10 +283,12 @@ def start(settings: Settings, boot_timeout: float = 60) -> int:
         # umask 077: the recordings, logs (numbers) and astdb it writes are its user's alone
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True, umask=0o077)
-    with open(os.open(_pid_file(settings), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as fh:
-        fh.write(str(proc.pid))
+    pid_path = _pid_file(settings)
+    pid_path.unlink(missing_ok=True)
+    os.close(os.open(pid_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    pid_path.write_text(str(proc.pid))
     if user is not None:  # `hotline run` stops the Asterisk it started after dropping to the user
-        os.chown(_pid_file(settings), user.pw_uid, user.pw_gid)
+        os.chown(pid_path, user.pw_uid, user.pw_gid)
     deadline = time.monotonic() + boot_timeout
     while True:
         if proc.poll() is not None:
