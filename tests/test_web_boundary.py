@@ -55,8 +55,10 @@ async def proxied(tmp_path: Path) -> Any:
 
 
 async def login_form(c: aiohttp.ClientSession, username: str, password: str, via: str | None = None,
-                     next_: str | None = None) -> aiohttp.ClientResponse:
+                     next_: str | None = None, accept: str = "") -> aiohttp.ClientResponse:
     headers = {"X-Forwarded-For": via} if via else {}
+    if accept:
+        headers["Accept"] = accept
     page = await (await c.get("/login", headers=headers)).text()
     token = re.search(r'name="csrf" value="([^"]+)"', page)
     assert token
@@ -127,6 +129,10 @@ async def test_hammering_a_user_from_one_address_does_not_lock_them_out_elsewher
         r = await login_form(c, "op1", PASSWORD, via=A)
         assert r.status == 429 and int(r.headers["Retry-After"]) > 0
         assert (await r.json())["error"] == "throttled"
+        # a person at the login form gets the form again, saying how long to wait (not a JSON page)
+        r = await login_form(c, "op1", PASSWORD, via=A, accept="text/html,application/xhtml+xml")
+        page = await r.text()
+        assert r.status == 429 and 'id="login-error"' in page and "please wait" in page and 'name="csrf"' in page
         # the real op1, at another desk: in at once
         async with browser(app) as desk:
             r = await login_form(desk, "op1", PASSWORD, via=B)
@@ -136,8 +142,8 @@ async def test_hammering_a_user_from_one_address_does_not_lock_them_out_elsewher
             r = await login_form(colleague, "op2", PASSWORD, via=A)
             assert (r.status, r.headers["Location"]) == (302, "/desktop")
         # every attempt logged, with the client's address from the trusted proxy's X-Forwarded-For
-        assert await auth_log(app) == [("op1", A, "failed")] * 3 + [("op1", A, "throttled"), ("op1", B, "ok"),
-                                                                     ("op2", A, "ok")]
+        assert await auth_log(app) == ([("op1", A, "failed")] * 3 + [("op1", A, "throttled")] * 2
+                                       + [("op1", B, "ok"), ("op2", A, "ok")])
     finally:
         await c.close()
 

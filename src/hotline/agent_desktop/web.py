@@ -141,8 +141,15 @@ def build_app(settings: Settings, service_token: str, users: UserDirectory, comm
         if wait > 0:
             log.warning("login refused (rate limit, %.0f s left) for %r from %s", wait, username, peer)
             await users.log_attempt(username, remote, "throttled")
+            seconds = int(wait) + 1
+            if "text/html" in request.headers.get("Accept", ""):  # a person at the login form: the form again
+                page = aiohttp_jinja2.render_template("login.html", request, {
+                    "csrf": cookie_token, "next": same_origin_path(str(form.get("next", ""))) or "",
+                    "error": "throttled", "wait": seconds}, status=429)
+                page.headers["Retry-After"] = str(seconds)
+                return page
             return web.json_response({"error": "throttled", "message": f"Too many failed logins; try again in "
-                                      f"{int(wait) + 1} s."}, status=429, headers={"Retry-After": str(int(wait) + 1)})
+                                      f"{seconds} s."}, status=429, headers={"Retry-After": str(seconds)})
         slow = throttle.slowdown(username)
         if slow:  # the name is being guessed from many addresses: answer late, lock nobody out
             await asyncio.sleep(slow)
