@@ -109,6 +109,7 @@ class RecordingService:
         self._inflight: set[str] = set()  # settling, queued, being archived or waiting for a retry
         self._queue: asyncio.Queue[str] = asyncio.Queue(maxsize=1000)
         self._overflow = False  # the queue was full: pending rows wait in the store
+        self._closed = False
         self._worker_tasks: list[asyncio.Task[None]] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self.settle_seconds = 0.5  # between two looks at the files
@@ -149,9 +150,9 @@ class RecordingService:
                                             "status": "recording"})
             self._recording.add(event.uniqueid)
         elif isinstance(event, ev.ChannelHangup) and event.uniqueid in self._recording:
-            self._recording.discard(event.uniqueid)
             await self.repo.save_recording({"case_uniqueid": event.uniqueid, "status": "pending",
-                                            "ended_at": event.at})
+                                            "ended_at": event.at})  # a StoreError: the pump retries the event
+            self._recording.discard(event.uniqueid)
             self._start(event.uniqueid)
 
     def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
@@ -176,6 +177,8 @@ class RecordingService:
         self._inflight.discard(uniqueid)
 
     def _enqueue(self, uniqueid: str) -> None:
+        if self._closed:
+            return  # shutting down: the row stays pending and the next start resumes it
         if self._queue.full():
             self._overflow = True  # the row stays pending in the store; read again once the queue drains
             self._inflight.discard(uniqueid)
@@ -331,6 +334,7 @@ class RecordingService:
                 self._start(uid)
 
     def close(self) -> None:
+        self._closed = True
         for task in [*self._worker_tasks, *self._tasks]:
             task.cancel()
         if self._pool is not None:
