@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -242,6 +243,8 @@ def main() -> None:
         stack.teardown()
         if args.keep:
             print(f"run folder kept: {folder}")
+        else:
+            shutil.rmtree(folder, ignore_errors=True)  # the case file, the recordings, the logs of the run
 
 
 if __name__ == "__main__":
