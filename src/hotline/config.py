@@ -145,11 +145,11 @@ class Recordings:
     bitrate: str = "32k"
     retention_days: int = 365  # archive copies older than this are deleted
     min_free_mb: int = 1024  # below this free space new calls are not recorded (the calls go on)
-
     archive_workers: int = 0  # archive copies made at once (ffmpeg, CPU-heavy); 0: half the cores, at least 1
     archive_nice: int = 10  # the archive workers' (and their ffmpeg's) nice value: calls come first
     archive_retries: int = 3  # attempts after a transient failure (backoff 5 s, 30 s, 2 min...)
     settle_timeout: float = 300.0  # seconds after the hang-up to wait for Asterisk to close the files
+
 
 @dataclass(frozen=True)
 class Trends:
@@ -653,6 +653,10 @@ def parse(data: dict[str, Any], base: Path, env: Mapping[str, str] | None = None
         raise ConfigError("recordings.bitrate", f"must look like 32k, got {recordings.bitrate!r}")
     if recordings.retention_days < 1 or recordings.min_free_mb < 0:
         raise ConfigError("recordings", "retention_days must be >= 1 and min_free_mb >= 0")
+    if (recordings.archive_workers < 0 or not 0 <= recordings.archive_nice <= 19 or recordings.archive_retries < 1
+            or recordings.settle_timeout < 5):
+        raise ConfigError("recordings", "archive_workers must be >= 0, archive_nice 0-19, archive_retries >= 1 "
+                                        "and settle_timeout >= 5")
     raw_trends = dict(data.get("trends", {}))
     keywords = raw_trends.pop("keywords", [])
     if not isinstance(keywords, list) or not all(isinstance(k, str) and k.strip() for k in keywords):
@@ -714,10 +718,6 @@ def _departments(data: Mapping[str, Any]) -> tuple[Department, ...]:
             raise ConfigError(where + sorted(unknown)[0], "unknown setting")
         out.append(Department(code, _require(item, "name", where, str)))
     _unique([d.code for d in out], "departments", "code")
-    if (recordings.archive_workers < 0 or not 0 <= recordings.archive_nice <= 19 or recordings.archive_retries < 1
-            or recordings.settle_timeout < 5):
-        raise ConfigError("recordings", "archive_workers must be >= 0, archive_nice 0-19, archive_retries >= 1 "
-                                        "and settle_timeout >= 5")
     return tuple(out)
 
 

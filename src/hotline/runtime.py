@@ -311,7 +311,7 @@ class Hotline:
         await asyncio.gather(*self.tasks, return_exceptions=True)
         await self.store.close()
         self._blocking.shutdown(wait=False, cancel_futures=True)
-        if self.transcription is not None:
-            self._speech_pool.shutdown(wait=False, cancel_futures=True)
         self.recordings.close()  # rows not archived yet stay pending: the next start resumes them
         self._rec_files.shutdown(wait=False, cancel_futures=True)
+        if self.transcription is not None:
+            self._speech_pool.shutdown(wait=False, cancel_futures=True)
