@@ -60,4 +60,6 @@ async def test_migrations_apply_once(tmp_path: Path) -> None:
     names = sqlite3.connect(tmp_path / "cases.db").execute("select name from _migrations").fetchall()
     assert names == [("0001_cases",), ("0002_kv",), ("0003_users_sessions",), ("0004_case_form_transcript",),
                      ("0005_supervision",), ("0006_interpreting",), ("0007_after_the_call",),
-                     ("0008_audit_chain",)]
+                     ("0008_audit_chain",), ("0009_recording_attempts",)]
+    columns = {row[1] for row in sqlite3.connect(tmp_path / "cases.db").execute("pragma table_info(recordings)")}
+    assert {"ended_at", "closed_at", "attempts"} <= columns

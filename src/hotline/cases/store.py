@@ -232,6 +232,15 @@ def _m8_audit_chain(db: sqlite_utils.Database) -> None:
                    [audit_chain.HEAD_KEY, audit_chain.head_value(last, prev)])
 
 
+def _m9_recording_attempts(db: sqlite_utils.Database) -> None:
+    # the archive's queue (issue 14): when the call hung up, when Asterisk had closed the files, attempts
+    recordings = db.table("recordings")
+    have = recordings.columns_dict
+    for column, kind in (("ended_at", float), ("closed_at", float), ("attempts", int)):
+        if column not in have:
+            recordings.add_column(column, kind)
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0001_cases", _m1_cases),
     ("0002_kv", _m2_settings_kv),  # small persistent values (e.g. the queue_log replay offset)
@@ -241,6 +250,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0006_interpreting", _m6_interpreting),
     ("0007_after_the_call", _m7_after_the_call),
     ("0008_audit_chain", _m8_audit_chain),
+    ("0009_recording_attempts", _m9_recording_attempts),
 ]
 
 
