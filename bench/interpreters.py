@@ -25,9 +25,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "tests"))  # the test stack and phones (tests/support)
 
-from hotline.sim.phones import make_tone, wait_until  # noqa: E402
-from hotline.sim.stack import SIP_PORT, Stack  # noqa: E402
+from support.audio import make_tone  # noqa: E402
+from support.calls import wait_until  # noqa: E402
+from support.stack import SIP_PORT, Stack  # noqa: E402
 
 PASSWORD = "bench-interpreters-1"
 SITE = """
@@ -69,7 +71,7 @@ def main() -> None:
     args = p.parse_args()
     if os.environ.get("HOTLINE_IN_NETNS") != "1":
         sys.exit("run inside a network namespace (see this file's docstring)")
-    from hotline.sim.phone_process import Phones
+    from support.phone_process import Phones
 
     folder = Path(tempfile.mkdtemp(prefix="hotline-interp-bench-"))
     stack = Stack.create(folder, "interp", SITE)

@@ -37,13 +37,14 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "tests"))  # the test stack and phones (tests/support)
 sys.path.insert(0, str(ROOT / "bench" / "sipp"))
 
 import speech_pcap  # noqa: E402
 
 from hotline import config  # noqa: E402
 from hotline.pbx import asterisk  # noqa: E402
-from hotline.sim.stack import SIP_PORT, Stack  # noqa: E402
+from support.stack import SIP_PORT, Stack  # noqa: E402
 
 UAS_PORT = 5070
 ARCHIVE_THREAD = "rec-archive"  # the recordings' archive workers name their threads so

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from hotline.sim.stack import SIP_PORT, Stack
+from support.stack import SIP_PORT, Stack
 
 
 def in_netns() -> bool:
@@ -27,7 +27,7 @@ def prompt_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def phones(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     if not in_netns():
         pytest.skip("end-to-end tests run through `make test` (inside unshare --net)")
-    from hotline.sim.phone_process import Phones
+    from support.phone_process import Phones
     bank = Phones(tmp_path_factory.mktemp("phones"), SIP_PORT)
     yield bank
     bank.close()
@@ -35,7 +35,7 @@ def phones(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 @pytest.fixture(scope="session")
 def tones(tmp_path_factory: pytest.TempPathFactory) -> dict[int, Path]:
-    from hotline.sim.phones import make_tone
+    from support.audio import make_tone
     d = tmp_path_factory.mktemp("tones")
     return {f: make_tone(d / f"tone{f}.wav", f) for f in (600, 1000, 1400, 1800)}
 

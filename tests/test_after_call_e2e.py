@@ -27,7 +27,8 @@ from typing import Any
 import pytest
 
 from hotline.sim import casegen
-from hotline.sim.phones import call_hotline, tone_share, wait_until
+from support.audio import tone_share
+from support.calls import call_hotline, wait_until
 
 pytestmark = pytest.mark.asterisk
 

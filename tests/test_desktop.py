@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from hotline.sim.phones import wait_until
+from support.calls import wait_until
 
 pytestmark = pytest.mark.asterisk
 

@@ -20,7 +20,7 @@ import pytest
 
 from hotline import config, privileges
 from hotline.pbx import asterisk
-from hotline.sim.phones import call_hotline, wait_until
+from support.calls import call_hotline, wait_until
 
 SITE_EXTRA = """
 [recordings]

@@ -25,7 +25,7 @@ import pytest
 
 from hotline.config import Routing
 from hotline.sim.engine import Agent, Call, simulate
-from hotline.sim.phones import wait_until
+from support.calls import wait_until
 
 pytestmark = pytest.mark.asterisk
 ROOT = Path(__file__).resolve().parents[1]

@@ -25,8 +25,8 @@ from typing import Any
 
 import pytest
 
-from hotline.sim.phones import wait_until
-from hotline.sim.stack import SIP_PORT
+from support.calls import wait_until
+from support.stack import SIP_PORT
 
 pytestmark = pytest.mark.asterisk
 

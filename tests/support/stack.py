@@ -21,9 +21,9 @@ from typing import Any
 from hotline import config, privileges
 from hotline import secrets as secrets_mod
 from hotline.pbx import asterisk
-from hotline.sim.phones import wait_until
+from support.calls import wait_until
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 SIP_PORT, AMI_PORT, AGI_PORT, HTTP_PORT = 5060, 5038, 4573, 8480
 
 BASE_SITE = """

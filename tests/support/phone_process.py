@@ -13,7 +13,7 @@ from typing import Any
 
 
 def _serve(conn: Any, workdir: str, pbx_port: int, local_port: int) -> None:
-    from hotline.sim.phones import PhoneBank
+    from support.phones import PhoneBank
 
     bank = PhoneBank(Path(workdir), pbx_port, local_port)
     bank.register_this_thread()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import gc
 import logging
 import queue
-import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -23,16 +22,10 @@ from typing import Any, TypeVar
 
 import pjsua2 as pj
 
+from support.calls import wait_until
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-
-def make_tone(path: Path, freq: int, seconds: int = 60) -> Path:
-    """A sine tone WAV, 8 kHz mono 16-bit (sox)."""
-    if not path.exists():
-        subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", str(path), "synth", str(seconds),
-                        "sine", str(freq), "vol", "0.5"], check=True, capture_output=True)
-    return path
 
 
 @dataclass
@@ -358,84 +351,3 @@ class PhoneBank:
     def close(self) -> None:
         self._stop.set()
         self._thread.join(timeout=15)
-
-
-def wait_until(pred: Callable[[], Any], timeout: float, what: str, interval: float = 0.05) -> Any:
-    deadline = time.time() + timeout
-    while True:
-        value = pred()
-        if value:
-            return value
-        if time.time() > deadline:
-            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for: {what}")
-        time.sleep(interval)
-
-
-def call_hotline(phones: Any, mic: Path | None, number: str, digits: list[str], number_dialled: str = "12345",
-                 pause: float = 1.5) -> Any:
-    """A citizen ``number`` dials the hotline and answers the IVR menus with ``digits`` (one per
-    menu, ``pause`` s apart; '' = say nothing). ``phones`` is a PhoneBank or Phones handle."""
-    caller = phones.caller(number, mic)
-    call = phones.dial(caller, number_dialled)
-    wait_until(lambda: call.connected_at, 10, "the IVR answered")
-    # a person presses keys once they hear the menu: the call's audio must be up (DTMF rides on it)
-    wait_until(lambda: call.recording or call.ended_at, 10, "the call's audio started")
-    for d in digits:
-        time.sleep(pause)
-        if d:
-            phones.dtmf(call, d)
-    return call
-
-
-def _read_wav(path: Path) -> tuple[Any, int]:
-    """Samples (mono, float) and rate of a phone's recording."""
-    import wave
-
-    import numpy as np
-
-    deadline = time.time() + 3.0
-    while True:  # the phone closes its recording (writes the WAV header) just after the call's end
-        try:
-            with wave.open(str(path)) as w:
-                rate = w.getframerate()
-                data = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16).astype(np.float64)
-                if w.getnchannels() > 1:
-                    data = data.reshape(-1, w.getnchannels()).mean(axis=1)
-            return data, int(rate)
-        except (wave.Error, EOFError):
-            if time.time() > deadline:
-                raise
-            time.sleep(0.1)
-
-
-def tone_share(path: Path, freq: float, start: float = 0.0, end: float | None = None) -> float:
-    """Share of the signal's power within +-40 Hz of ``freq`` between start and end seconds."""
-    import numpy as np
-
-    data, rate = _read_wav(path)
-    seg = data[int(start * rate): None if end is None else int(end * rate)]
-    if len(seg) < rate // 4:
-        return 0.0
-    spec = np.abs(np.fft.rfft(seg * np.hanning(len(seg)))) ** 2
-    freqs = np.fft.rfftfreq(len(seg), 1 / rate)
-    total = spec[freqs > 50].sum()
-    band = spec[(freqs > freq - 40) & (freqs < freq + 40)].sum()
-    share: float = float(band) / float(total) if float(total) > 0 else 0.0
-    return share
-
-
-def signal_rms(path: Path, start: float = 0.0, end: float | None = None) -> float:
-    """Loudness (RMS of 16-bit samples) of what a phone heard between start and end seconds."""
-    import numpy as np
-
-    data, rate = _read_wav(path)
-    seg = data[int(start * rate): None if end is None else int(end * rate)]
-    return float(np.sqrt(np.mean(seg * seg))) if len(seg) else 0.0
-
-
-def wav_seconds(path: Path) -> float:
-    import wave
-
-    with wave.open(str(path)) as w:
-        frames, rate = int(w.getnframes()), int(w.getframerate())
-    return frames / rate
