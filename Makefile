@@ -18,6 +18,7 @@ run: setup
 test: setup
 	$(PY) -m ruff check src tests bench
 	$(PY) -m mypy
+	$(PY) -m mypy tests/support  # the test stack and phones (not the product), as strict
 	$(NETNS) env HOTLINE_IN_NETNS=1 $(PY) -m pytest -ra $(PYTEST_ARGS)
 
 test-unit:

@@ -1,6 +1,10 @@
 """The direction of dependencies: services never import the adapters' libraries."""
 
 import ast
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src/hotline"
@@ -35,3 +39,27 @@ def test_services_do_not_import_adapter_libraries() -> None:
 def test_panoramisk_is_imported_only_by_pbx() -> None:
     users = [str(f.relative_to(SRC)) for f in SRC.rglob("*.py") if "panoramisk" in imports(f)]
     assert users and all(u.startswith("pbx/") for u in users), users
+
+
+def test_the_product_does_not_import_the_test_support() -> None:
+    """The test phones (pjsua2) and the test stack live in tests/support, not in the package:
+    no product module imports them, nor pjsua2, nor anything of tests/."""
+    bad = {str(f.relative_to(SRC)): sorted(imports(f) & {"support", "tests", "pjsua2", "pytest"})
+           for f in SRC.rglob("*.py") if imports(f) & {"support", "tests", "pjsua2", "pytest"}}
+    assert bad == {}
+    assert not [p.name for p in (SRC / "sim").glob("*.py") if p.stem in ("phones", "phone_process", "stack")]
+
+
+def test_the_unit_tier_collects_without_pjsua2(tmp_path: Path) -> None:
+    """`pytest -m "not asterisk" --collect-only` in a child whose pjsua2 fails to import (a module
+    of that name first on its path): the unit tier needs no SIP library, pjsua2 is imported only
+    by the phones' child processes the e2e fixtures start."""
+    (tmp_path / "pjsua2.py").write_text("raise ImportError('pjsua2 imported while collecting the unit tier')\n")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    env.pop("HOTLINE_IN_NETNS", None)
+    root = SRC.parents[1]
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-m", "not asterisk", "--collect-only",
+                           "-p", "no:cacheprovider", str(root / "tests")],
+                          check=False, cwd=root, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert re.search(r"\d+/\d+ tests collected|\d+ tests collected", proc.stdout), proc.stdout[-2000:]
