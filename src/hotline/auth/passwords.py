@@ -1,8 +1,15 @@
-"""Password hashing with argon2id (argon2-cffi, the reference implementation's binding)."""
+"""Password hashing with argon2id (argon2-cffi, the reference implementation's binding).
+
+A hash or a verification costs tens of milliseconds of CPU (and memory) by design: the service
+runs them on their own small executor (``hash_async``/``verify_async``), never on the event loop
+nor on the case store's threads, so a burst of logins cannot delay a screen pop's read.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -60,6 +67,20 @@ def verify(password_hash: str, password: str) -> bool:
 
 def needs_rehash(password_hash: str) -> bool:
     return _hasher.check_needs_rehash(password_hash)
+
+
+HASH_WORKERS = 2  # logins beyond this many at once wait their turn here, not in the store's queue
+_pool = ThreadPoolExecutor(max_workers=HASH_WORKERS, thread_name_prefix="argon2")  # threads start on first use
+
+
+async def hash_async(password: str, check: bool = True) -> str:
+    """``hash_password`` on the hashing executor."""
+    return await asyncio.get_running_loop().run_in_executor(_pool, hash_password, password, check)
+
+
+async def verify_async(password_hash: str, password: str) -> bool:
+    """``verify`` on the hashing executor."""
+    return await asyncio.get_running_loop().run_in_executor(_pool, verify, password_hash, password)
 
 
 # a hash to verify against when the user does not exist, so both cases take the same time

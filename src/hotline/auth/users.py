@@ -83,7 +83,7 @@ class UserDirectory:
                 else:
                     db.table("users").insert({**row, "password_hash": row.get("password_hash", ""), "disabled": 0,
                                         "created_at": now})
-        await self.store.run(sync)
+        await self.store.transaction(sync)  # all the site file's users or none
 
     async def add(self, username: str, role: str, password: str, name: str = "", extension: str = "",
                   settings: Settings | None = None, department: str = "") -> None:
@@ -101,32 +101,32 @@ class UserDirectory:
             raise UserError("extension-unknown", f"no [[supervisors]] phone with extension {extension!r} in the "
                             "site file")
         passwords.check_strength(password, (username, name))
+        pw_hash = await passwords.hash_async(password, check=False)  # on the hashing executor
 
-        def add(db: sqlite_utils.Database) -> None:  # hashing runs here, on the store's thread
+        def add(db: sqlite_utils.Database) -> None:
             clash = db.execute("select username from users where lower(username) = ?", [username]).fetchone()
             if clash:
                 raise UserError("user-exists", f"user {clash[0]!r} exists (names are case-insensitive); use "
                                 "`hotline users passwd`")
-            pw_hash = passwords.hash_password(password, check=False)
             now = time.time()
             db.table("users").insert({"username": username, "role": role, "name": name, "extension": extension,
                                       "department": department, "password_hash": pw_hash, "disabled": 0,
                                       "created_at": now, "updated_at": now})
-        await self.store.run(add)
+        await self.store.transaction(add)  # the clash check and the insert together
         log.info("user added: %s (%s%s)", username, role, f", extension {extension}" if extension else "")
 
     async def set_password(self, username: str, password: str) -> None:
         username = username.strip().lower()
         row = await self.get(username)
         passwords.check_strength(password, (username, str(row.get("name") or "") if row else ""))
+        pw_hash = await passwords.hash_async(password, check=False)
 
         def upd(db: sqlite_utils.Database) -> None:
             if not list(db["users"].rows_where("username = ?", [username])):
                 raise UserError("user-unknown", f"no user {username!r}")
-            db.table("users").update(username, {"password_hash": passwords.hash_password(password, check=False),
-                                                "updated_at": time.time()})
+            db.table("users").update(username, {"password_hash": pw_hash, "updated_at": time.time()})
             db.execute("delete from sessions where username = ?", [username])
-        await self.store.run(upd)
+        await self.store.transaction(upd)  # the new hash and the end of the old sessions together
 
     async def set_disabled(self, username: str, disabled: bool) -> None:
         username = username.strip().lower()
@@ -136,35 +136,38 @@ class UserDirectory:
             db.table("users").update(username, {"disabled": int(disabled), "updated_at": time.time()})
             if disabled:
                 db.execute("delete from sessions where username = ?", [username])
-        await self.store.run(upd)
+        await self.store.transaction(upd)
 
     async def get(self, username: str) -> dict[str, Any] | None:
         def get(db: sqlite_utils.Database) -> dict[str, Any] | None:
             rows = list(db["users"].rows_where("username = ?", [username]))
             return rows[0] if rows else None
-        return await self.store.run(get)
+        return await self.store.read(get)
 
     async def all_users(self) -> list[dict[str, Any]]:
-        return await self.store.run(lambda db: [
+        return await self.store.read(lambda db: [
             {k: v for k, v in r.items() if k != "password_hash"} | {"has_password": bool(r["password_hash"])}
             for r in db["users"].rows_where(order_by="username")])
 
     async def count(self) -> int:
-        return await self.store.run(lambda db: int(db.execute("select count(*) from users").fetchone()[0]))
+        return await self.store.read(lambda db: int(db.execute("select count(*) from users").fetchone()[0]))
 
     async def authenticate(self, username: str, password: str) -> dict[str, Any] | None:
         """The user row when the password matches and the user is enabled. Hashing runs on the
-        store's thread, never on the event loop; an unknown user costs the same time."""
-        def check(db: sqlite_utils.Database) -> dict[str, Any] | None:
-            rows = list(db["users"].rows_where("username = ?", [username]))
-            row = rows[0] if rows else None
-            ok = passwords.verify(row["password_hash"] if row else passwords.DUMMY_HASH, password)
-            if not ok or row is None or row["disabled"]:
-                return None
-            if passwords.needs_rehash(row["password_hash"]):
-                db.table("users").update(username, {"password_hash": passwords.hash_password(password, check=False)})
-            return row
-        return await self.store.run(check)
+        hashing executor (never on the event loop nor the store's threads); an unknown user costs
+        the same time."""
+        row = await self.get(username)
+        ok = await passwords.verify_async(row["password_hash"] if row else passwords.DUMMY_HASH, password)
+        if not ok or row is None or row["disabled"]:
+            return None
+        if passwords.needs_rehash(row["password_hash"]):
+            new_hash = await passwords.hash_async(password, check=False)
+            old_hash = row["password_hash"]
+            # only over the hash that was verified (a password changed meanwhile stays changed)
+            await self.store.run(lambda db: db.execute(
+                "update users set password_hash = ? where username = ? and password_hash = ?",
+                [new_hash, username, old_hash]))
+        return row
 
     async def log_attempt(self, username: str, remote: str, outcome: str) -> None:
         await self.store.run(lambda db: db.table("auth_log").insert(

@@ -124,7 +124,7 @@ class SearchStore:
             return {"total": min(total, COUNT_CAP), "more": total > COUNT_CAP,
                     "cases": list(unique.values())[offset:wanted]}
         try:
-            return await self.store.run(run)
+            return await self.store.read(run)
         except Exception as exc:
             if "fts5" in str(exc).lower():
                 raise SearchError(f"the search words could not be used: {exc}") from None
@@ -140,7 +140,7 @@ class SearchStore:
         sql = (f"select {bucket} as bucket, key, sum(cases) as cases from daily_counts"
                " where kind = ? and day >= ? and day <= ? group by bucket, key having sum(cases) > 0"
                " order by bucket, cases desc")
-        return await self.store.run(lambda db: _rows(db, sql, [by, first, last]))
+        return await self.store.read(lambda db: _rows(db, sql, [by, first, last]))
 
     async def keyword_counts(self, words: list[str], since: float, until: float,
                              period: str) -> list[dict[str, Any]]:
@@ -162,7 +162,7 @@ class SearchStore:
                                [since, until, match, *bounds]):
                     out.append({**r, "key": word})
             return out
-        return await self.store.run(run)
+        return await self.store.read(run)
 
     async def hotspot_counts(self, day: dt.date, baseline_days: int,
                              min_cases: int = 1) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], int], int]:
@@ -186,7 +186,7 @@ class SearchStore:
             days = db.execute("select count(distinct day) from daily_counts where kind = 'topic' and day >= ?"
                               " and day <= ? and cases > 0", [first, before_s]).fetchone()[0]
             return today, before, int(days)
-        return await self.store.run(run)
+        return await self.store.read(run)
 
     async def address_labels(self, keys: list[str]) -> dict[str, str]:
         """"<address as last written> (<topic>)" for day-count keys "<address key>|<topic>"."""
@@ -198,7 +198,7 @@ class SearchStore:
                                  [addr_key]).fetchone()
                 out[key] = f"{row[0] if row else addr_key} ({topic})"
             return out
-        return await self.store.run(run)
+        return await self.store.read(run)
 
     async def bundles(self, since: float, min_cases: int = 2, limit: int = 100) -> list[dict[str, Any]]:
         def run(db: sqlite_utils.Database) -> list[dict[str, Any]]:
@@ -208,4 +208,4 @@ class SearchStore:
                 b["case_list"] = _rows(db, "select id, uniqueid, queued_at, status, department, description from"
                                            " cases where bundle_id = ? order by queued_at", [b["id"]])
             return rows
-        return await self.store.run(run)
+        return await self.store.read(run)

@@ -1,19 +1,25 @@
-"""The case store: SQLite through sqlite-utils, every statement on one writer thread.
+"""The case store: SQLite through sqlite-utils, writes on one writer thread, reads on a small pool.
 
-The event loop never touches the database: each call hands a function to a single-thread
-executor that owns the connection (so writes are serialised in submission order).
-Schema changes are numbered migrations, applied once each and recorded in _migrations.
+The event loop never touches the database: each write hands a function to a single-thread
+executor that owns the writer connection (so writes are serialised in submission order); a write
+of several statements runs in one real transaction (``transaction``: BEGIN IMMEDIATE ... COMMIT,
+ROLLBACK on any exception). Reads that need no writer (``read``) run on their own WAL
+connections (query_only, one per reader thread), so a long report or a burst of writes does not
+delay a screen pop. Schema changes are numbered migrations, each applied with its _migrations row
+in one transaction (all or nothing).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import sqlite3
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -73,6 +79,45 @@ def _count(db: sqlite_utils.Database, case: dict[str, Any], delta: int) -> None:
 
 class StoreError(RuntimeError):
     error_id = "store-error"
+
+
+class StoreBusy(StoreError):
+    """Another connection to the file (another process: the CLI, a second service) held the write
+    lock for longer than the busy timeout; nothing of this write was applied, it may be retried."""
+
+    error_id = "store-busy"
+
+
+@contextlib.contextmanager
+def transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
+    """One real transaction on the writer's connection (which is in autocommit, so ``with
+    db.conn:`` would open none): BEGIN IMMEDIATE takes the write lock at the start (a concurrent
+    writer waits up to the busy timeout, then fails before anything is applied, never half-way),
+    COMMIT at the end, ROLLBACK on any exception. Inside an open transaction: a savepoint
+    (sqlite-utils' ``atomic()``), rolled back alone on an exception."""
+    conn = db.conn
+    if conn.in_transaction:
+        with db.atomic():
+            yield db
+        return
+    conn.execute("begin immediate")
+    try:
+        yield db
+    except BaseException:
+        if conn.in_transaction:  # an error may have ended the transaction already
+            conn.execute("rollback")
+        raise
+    try:
+        conn.execute("commit")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("rollback")
+        raise
+
+
+def _store_error(path: str, exc: sqlite3.Error) -> StoreError:
+    busy = (getattr(exc, "sqlite_errorcode", 0) & 0xFF) == sqlite3.SQLITE_BUSY
+    return (StoreBusy if busy else StoreError)(f"case store {path}: {exc}")
 
 
 def _m1_cases(db: sqlite_utils.Database) -> None:
@@ -254,30 +299,44 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
 ]
 
 
-def migrate(db: sqlite_utils.Database) -> list[str]:
-    """Apply the migrations not yet applied; returns their names."""
+def migrate(db: sqlite_utils.Database,
+            migrations: Sequence[tuple[str, Callable[[sqlite_utils.Database], None]]] = MIGRATIONS) -> list[str]:
+    """Apply the migrations not yet applied; returns their names. Each migration and its
+    _migrations row commit together or not at all (one transaction each); one that raises
+    leaves the file as the migration before it left it."""
     if "_migrations" not in db.table_names():
-        db.table("_migrations").create({"name": str, "applied_at": str}, pk="name")
-    done = {row["name"] for row in db["_migrations"].rows}
+        db.execute("create table if not exists _migrations (name text primary key, applied_at text)")
+    done = {str(row[0]) for row in db.execute("select name from _migrations")}
     applied = []
-    for name, fn in MIGRATIONS:
+    for name, fn in migrations:
         if name in done:
             continue
-        with db.conn:
+        with transaction(db):
+            # read under the write lock: another process may have applied it meanwhile
+            if db.execute("select 1 from _migrations where name = ?", [name]).fetchone():
+                continue
             fn(db)
             now = db.execute("select datetime('now')").fetchone()[0]
-            db.table("_migrations").insert({"name": name, "applied_at": now})
+            db.execute("insert into _migrations (name, applied_at) values (?, ?)", [name, now])
         applied.append(name)
         log.info("case store migration applied: %s", name)
     return applied
 
 
 class CaseStore:
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, readers: int = 2, busy_timeout: float = 5.0) -> None:
         self.path = str(path)
+        self.busy_timeout = busy_timeout
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="case-store")
         self._db: sqlite_utils.Database | None = None
         self._audit_head: tuple[int, str] | None = None  # the newest audit row (id, hash); writer thread only
+        # the read pool: one query_only WAL connection per reader thread (an in-memory database
+        # is one connection's own, so there every read runs on the writer)
+        self._readers = (ThreadPoolExecutor(max_workers=readers, thread_name_prefix="case-store-read")
+                         if readers > 0 and self.path != ":memory:" else None)
+        self._reader_local = threading.local()
+        self._reader_conns: list[sqlite3.Connection] = []
+        self._reader_lock = threading.Lock()
 
     def _open(self) -> None:
         if self.path != ":memory:":
@@ -285,16 +344,59 @@ class CaseStore:
             # citizens' data: the file is 0600 from its first byte (SQLite gives its -wal and -shm
             # the database file's mode)
             os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
+        # autocommit at the driver: a transaction is only ever the explicit one of ``transaction``
         conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         conn.execute("pragma journal_mode=wal")
         conn.execute("pragma synchronous=normal")
-        conn.execute("pragma busy_timeout=5000")
-        self._db = sqlite_utils.Database(conn)
-        migrate(self._db)
+        conn.execute(f"pragma busy_timeout={int(self.busy_timeout * 1000)}")
+        db = sqlite_utils.Database(conn)
+        try:
+            migrate(db)
+        except BaseException:
+            conn.close()
+            raise
+        self._db = db
 
     async def run(self, fn: Callable[[sqlite_utils.Database], T]) -> T:
-        """Run ``fn(db)`` on the writer thread (for the other stores sharing this file)."""
+        """Run ``fn(db)`` on the writer thread (for the other stores sharing this file). Each
+        statement commits on its own; several that must hold together go through ``transaction``."""
         return await self._run(fn)
+
+    async def transaction(self, fn: Callable[[sqlite_utils.Database], T]) -> T:
+        """Run ``fn(db)`` on the writer thread inside one transaction (BEGIN IMMEDIATE ... COMMIT);
+        any exception rolls all of it back and is raised. Another process holding the write lock
+        past the busy timeout: ``StoreBusy``, with nothing applied."""
+        def call(db: sqlite_utils.Database) -> T:
+            with transaction(db):
+                return fn(db)
+        return await self._run(call)
+
+    def _reader(self) -> sqlite_utils.Database:
+        db: sqlite_utils.Database | None = getattr(self._reader_local, "db", None)
+        if db is None:
+            conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            conn.execute(f"pragma busy_timeout={int(self.busy_timeout * 1000)}")
+            conn.execute("pragma query_only=1")  # a read connection never writes, whatever fn does
+            db = sqlite_utils.Database(conn, recursive_triggers=False)
+            self._reader_local.db = db
+            with self._reader_lock:
+                self._reader_conns.append(conn)
+        return db
+
+    async def read(self, fn: Callable[[sqlite_utils.Database], T]) -> T:
+        """Run ``fn(db)`` on a reader thread's own WAL connection: it sees every write committed
+        before it began (each awaited write has), never waits for the writer, and cannot write."""
+        if self._readers is None:
+            return await self._run(fn)
+        if self._db is None:
+            await self.open()  # the migrations first
+
+        def call() -> T:
+            return fn(self._reader())
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._readers, call)
+        except sqlite3.Error as exc:
+            raise _store_error(self.path, exc) from exc
 
     async def _run(self, fn: Callable[[sqlite_utils.Database], T]) -> T:
         def call() -> T:
@@ -305,7 +407,7 @@ class CaseStore:
         try:
             return await asyncio.get_running_loop().run_in_executor(self._executor, call)
         except sqlite3.Error as exc:
-            raise StoreError(f"case store {self.path}: {exc}") from exc
+            raise _store_error(self.path, exc) from exc
 
     async def open(self) -> None:
         await self._run(lambda db: None)
@@ -317,6 +419,12 @@ class CaseStore:
             await self._run(close)
             self._db = None
         self._executor.shutdown(wait=True)
+        if self._readers is not None:
+            self._readers.shutdown(wait=True)
+            with self._reader_lock:
+                for conn in self._reader_conns:
+                    conn.close()
+                self._reader_conns.clear()
 
     # -- writes --------------------------------------------------------------------------------
 
@@ -350,7 +458,7 @@ class CaseStore:
         """Save the form, index its text for search, and group the case with related ones (same
         address and topic within ``bundle_days``) into a bundle; one transaction."""
         def save(db: sqlite_utils.Database) -> bool:
-            with db.conn:
+            with transaction(db):
                 changes = {**form, "form_saved_at": at, "form_saved_by": by,
                            "address_key": address_key(str(form.get("address") or ""))}
                 before = list(db["cases"].rows_where("uniqueid = ?", [uniqueid]))
@@ -373,7 +481,7 @@ class CaseStore:
 
     async def add_segment(self, row: dict[str, Any]) -> int:
         def insert(db: sqlite_utils.Database) -> int:
-            with db.conn:
+            with transaction(db):
                 pk = int(db.table("transcript").insert(row).last_pk or 0)
                 found = db.execute("select id from cases where uniqueid = ?", [row["case_uniqueid"]]).fetchone()
                 if found is not None:
@@ -409,23 +517,23 @@ class CaseStore:
         def get(db: sqlite_utils.Database) -> dict[str, Any] | None:
             rows = list(db["cases"].rows_where("uniqueid = ?", [uniqueid]))
             return rows[0] if rows else None
-        return await self._run(get)
+        return await self.read(get)
 
     async def transcript(self, uniqueid: str) -> list[dict[str, Any]]:
-        return await self._run(lambda db: list(db["transcript"].rows_where(
+        return await self.read(lambda db: list(db["transcript"].rows_where(
             "case_uniqueid = ?", [uniqueid], order_by="start, id")))
 
     async def draft(self, username: str, uniqueid: str) -> dict[str, Any] | None:
         def get(db: sqlite_utils.Database) -> dict[str, Any] | None:
             rows = list(db["drafts"].rows_where("username = ? and case_uniqueid = ?", [username, uniqueid]))
             return rows[0] if rows else None
-        return await self._run(get)
+        return await self.read(get)
 
     async def caller_history(self, caller_number: str, exclude: str, limit: int = 5) -> list[dict[str, Any]]:
         """The caller's earlier cases, newest first (for the screen pop)."""
         if not caller_number:
             return []
-        return await self._run(lambda db: [dict(r) for r in db.query(
+        return await self.read(lambda db: [dict(r) for r in db.query(
             "select id, uniqueid, queued_at, state, language, topic, category, description, operator,"
             " confidential, form_saved_by, source from cases where caller_number = ? and uniqueid != ?"
             " order by queued_at desc limit ?",
@@ -433,15 +541,15 @@ class CaseStore:
 
     async def answered_today(self, since: float) -> list[tuple[str, str]]:
         """(operator, uniqueid) of the calls answered since ``since``."""
-        return await self._run(lambda db: [(str(r[0]), str(r[1])) for r in db.execute(
+        return await self.read(lambda db: [(str(r[0]), str(r[1])) for r in db.execute(
             "select operator, uniqueid from cases where answered_at >= ? and operator is not null", [since])])
 
     async def open_cases(self) -> list[dict[str, Any]]:
-        return await self._run(lambda db: list(db["cases"].rows_where(
+        return await self.read(lambda db: list(db["cases"].rows_where(
             "state in (?, ?)", list(OPEN_STATES), order_by="id")))
 
     async def recent(self, limit: int = 50) -> list[dict[str, Any]]:
-        return await self._run(lambda db: list(db["cases"].rows_where(order_by="id desc", limit=limit)))
+        return await self.read(lambda db: list(db["cases"].rows_where(order_by="id desc", limit=limit)))
 
     async def half_hour_history(self, since: float, until: float) -> list[dict[str, Any]]:
         """Offered calls per local date, half-hour slot and language, with their talk time, the
@@ -455,10 +563,10 @@ class CaseStore:
                " sum(abandoned) as abandoned, sum(coalesce(wait_seconds, 0)) as waited"
                " from cases where queued_at >= ? and queued_at < ? group by day, slot, language")
         keys = ("day", "slot", "language", "calls", "talk", "answered", "abandoned", "waited")
-        return await self._run(lambda db: [dict(zip(keys, r, strict=True)) for r in db.execute(sql, [since, until])])
+        return await self.read(lambda db: [dict(zip(keys, r, strict=True)) for r in db.execute(sql, [since, until])])
 
     async def since(self, epoch: float) -> list[dict[str, Any]]:
-        return await self._run(lambda db: list(db["cases"].rows_where("queued_at >= ?", [epoch], order_by="id")))
+        return await self.read(lambda db: list(db["cases"].rows_where("queued_at >= ?", [epoch], order_by="id")))
 
     # -- supervision: skills, audit, pauses, history ------------------------------------------------
 
@@ -470,7 +578,7 @@ class CaseStore:
 
     async def skills(self) -> dict[str, tuple[dict[str, int], list[str]]]:
         """extension -> (languages, topics) as last set by a shift manager."""
-        return await self._run(lambda db: {r["extension"]: (json.loads(r["languages"]), json.loads(r["topics"]))
+        return await self.read(lambda db: {r["extension"]: (json.loads(r["languages"]), json.loads(r["topics"]))
                                            for r in db["operator_skills"].rows})
 
     async def audit(self, actor: str, action: str, target: str, detail: dict[str, Any], at: float,
@@ -488,22 +596,17 @@ class CaseStore:
                 row: dict[str, Any] = {"id": row_id, "at": at, "actor": actor, "role": role, "action": action,
                        "target": target, "detail": json.dumps(detail, ensure_ascii=False, default=str)}
                 digest = audit_chain.row_hash(prev_hash, row)
-                db.execute("begin immediate")  # the connection autocommits: one explicit transaction
                 try:
-                    db.execute("insert into audit (id, at, actor, role, action, target, detail, prev_hash, hash)"
-                               " values (:id, :at, :actor, :role, :action, :target, :detail, :prev, :hash)",
-                               {**row, "prev": prev_hash, "hash": digest})
-                    db.execute("insert or replace into kv (key, value) values (?, ?)",
-                               [audit_chain.HEAD_KEY, audit_chain.head_value(row_id, digest)])
-                    db.execute("commit")
+                    with transaction(db):  # the row and the head in kv: both or neither
+                        db.execute("insert into audit (id, at, actor, role, action, target, detail, prev_hash,"
+                                   " hash) values (:id, :at, :actor, :role, :action, :target, :detail, :prev, :hash)",
+                                   {**row, "prev": prev_hash, "hash": digest})
+                        db.execute("insert or replace into kv (key, value) values (?, ?)",
+                                   [audit_chain.HEAD_KEY, audit_chain.head_value(row_id, digest)])
                 except sqlite3.IntegrityError:
-                    db.execute("rollback")
                     if attempt == 2:
                         raise
                     continue  # someone else wrote a row: read the head again
-                except BaseException:
-                    db.execute("rollback")
-                    raise
                 self._audit_head = (row_id, digest)
                 log.info("audit row %d: %s %s %s by %s (%s) hash=%s", row_id, action, target, row["detail"][:200],
                          actor, role or "-", digest)
@@ -514,7 +617,7 @@ class CaseStore:
     async def audit_log(self, limit: int = 100, exclude: tuple[str, ...] = ()) -> list[dict[str, Any]]:
         """The newest audit rows (without the actions in ``exclude``)."""
         where = f"action not in ({', '.join('?' for _ in exclude)})" if exclude else None
-        return await self._run(lambda db: list(db["audit"].rows_where(where, list(exclude), order_by="id desc",
+        return await self.read(lambda db: list(db["audit"].rows_where(where, list(exclude), order_by="id desc",
                                                                       limit=limit)))
 
     async def open_pause(self, extension: str, reason: str, at: float) -> None:
@@ -564,16 +667,16 @@ class CaseStore:
                 o["wrapup" if r["wrapup"] else "pause"] += max(0.0, r["seconds"] or 0.0)
             return {"days": rows(slot_sql(day)), "half_hours": rows(slot_sql(half)),
                     "operators": sorted(ops.values(), key=lambda o: o["operator"])}
-        return await self._run(run)
+        return await self.read(run)
 
     async def cases_in_progress(self, since: float) -> int:
         """Cases of today's calls not yet finished (waiting, in a call, or the form not saved)."""
-        return await self._run(lambda db: int(db.execute(
+        return await self.read(lambda db: int(db.execute(
             "select count(*) from cases where queued_at >= ? and (state in ('queued', 'answered')"
             " or (state = 'ended' and form_saved_at is null))", [since]).fetchone()[0]))
 
     async def top_topics(self, since: float, limit: int = 5) -> list[dict[str, Any]]:
-        return await self._run(lambda db: [{"topic": r[0] or "general", "calls": r[1]} for r in db.execute(
+        return await self.read(lambda db: [{"topic": r[0] or "general", "calls": r[1]} for r in db.execute(
             "select coalesce(nullif(category, ''), topic) as t, count(*) as n from cases where queued_at >= ?"
             " group by t order by n desc limit ?", [since, limit])])
 
@@ -583,12 +686,12 @@ class CaseStore:
         await self._run(lambda db: db.table("interpreting").insert(row))
 
     async def interpreting_of(self, uniqueid: str) -> list[dict[str, Any]]:
-        return await self._run(lambda db: list(db["interpreting"].rows_where(
+        return await self.read(lambda db: list(db["interpreting"].rows_where(
             "case_uniqueid = ?", [uniqueid], order_by="joined_at")))
 
     async def interpreter_minutes(self, since: float, until: float) -> list[dict[str, Any]]:
         """Interpreter minutes by language (and sessions) for the report."""
-        return await self._run(lambda db: [{"language": r[0], "sessions": r[1], "minutes": round(r[2] or 0, 2)}
+        return await self.read(lambda db: [{"language": r[0], "sessions": r[1], "minutes": round(r[2] or 0, 2)}
                                            for r in db.execute(
             "select language, count(*), sum(minutes) from interpreting where joined_at >= ? and joined_at < ?"
             " group by language order by language", [since, until])])

@@ -1,5 +1,6 @@
 """The case's life in SQLite: transitions with their event rows, the department's lists, the
-deadline sweeps, the rates, and the call back attempts. Runs on the case store's writer thread."""
+deadline sweeps, the rates, and the call back attempts. Writes run on the case store's writer
+thread (a transition and its event row in one transaction), reads on its read pool."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 import sqlite_utils
 
-from hotline.cases.store import CaseStore
+from hotline.cases.store import CaseStore, transaction
 from hotline.cases.workflow import AT_DEPARTMENT
 
 CASE_COLUMNS = ("id, uniqueid, caller_number, language, topic, category, district, address, description, urgency,"
@@ -39,7 +40,7 @@ class WorkflowStore:
         def get(db: sqlite_utils.Database) -> dict[str, Any] | None:
             rows = list(db["cases"].rows_where("id = ?", [case_id]))
             return rows[0] if rows else None
-        return await self.store.run(get)
+        return await self.store.read(get)
 
     async def transition(self, uniqueid: str, from_states: tuple[str, ...], changes: dict[str, Any],
                          event: dict[str, Any]) -> bool:
@@ -49,7 +50,7 @@ class WorkflowStore:
             sets = ", ".join(f"{k} = :{k}" for k in changes)
             marks = ", ".join(f":_s{i}" for i in range(len(from_states)))
             params = {**changes, "_uid": uniqueid, **{f"_s{i}": s for i, s in enumerate(from_states)}}
-            with db.conn:
+            with transaction(db):
                 cur = db.execute(f"update cases set {sets} where uniqueid = :_uid and coalesce(status, '') in"
                                  f" ({marks})", params)
                 if not cur.rowcount:
@@ -60,17 +61,17 @@ class WorkflowStore:
         return await self.store.run(run)
 
     async def case_events(self, uniqueid: str) -> list[dict[str, Any]]:
-        return await self.store.run(lambda db: [
+        return await self.store.read(lambda db: [
             {**r, "detail": json.loads(r["detail"] or "{}")} for r in db["case_events"].rows_where(
                 "case_uniqueid = ?", [uniqueid], order_by="at, id")])
 
     async def due_for_warning(self, now: float) -> list[dict[str, Any]]:
-        return await self.store.run(lambda db: _rows(db, (
+        return await self.store.read(lambda db: _rows(db, (
             f"select id, uniqueid, status, department, due_at from cases where status in ({_in(AT_DEPARTMENT)})"
             " and warn_at <= ? and warned_at is null and due_at > ?"), [now, now]))
 
     async def due_for_escalation(self, now: float) -> list[dict[str, Any]]:
-        return await self.store.run(lambda db: _rows(db, (
+        return await self.store.read(lambda db: _rows(db, (
             f"select id, uniqueid, status, department, due_at from cases where status in ({_in(AT_DEPARTMENT)})"
             " and due_at <= ? and escalated_at is null"), [now]))
 
@@ -88,21 +89,21 @@ class WorkflowStore:
                 out += _rows(db, f"select {CASE_COLUMNS} from cases where department = ? and status = 'closed'"
                                  " order by id desc limit ?", [department, limit - len(out)])
             return out
-        return await self.store.run(run)
+        return await self.store.read(run)
 
     async def bundle_cases(self, bundle_id: int, department: str, statuses: tuple[str, ...]) -> list[dict[str, Any]]:
         """The department's cases of one bundle in these statuses (through the bundle_id index)."""
-        return await self.store.run(lambda db: _rows(db, (
+        return await self.store.read(lambda db: _rows(db, (
             f"select {CASE_COLUMNS} from cases where bundle_id = ? and department = ? and status in ({_in(statuses)})"
             " order by id"), [bundle_id, department]))
 
     async def by_status(self, statuses: tuple[str, ...], limit: int = 200) -> list[dict[str, Any]]:
-        return await self.store.run(lambda db: _rows(db, (
+        return await self.store.read(lambda db: _rows(db, (
             f"select {CASE_COLUMNS} from cases where status in ({_in(statuses)}) order by coalesce(due_at, 9e18),"
             " id limit ?"), [limit]))
 
     async def overdue(self, now: float, limit: int = 500) -> list[dict[str, Any]]:
-        return await self.store.run(lambda db: _rows(db, (
+        return await self.store.read(lambda db: _rows(db, (
             f"select {CASE_COLUMNS} from cases where status in ({_in(AT_DEPARTMENT)}) and due_at <= ?"
             " order by due_at limit ?"), [now, limit]))
 
@@ -128,7 +129,7 @@ class WorkflowStore:
                 r["satisfaction_rate"] = round(100 * (r["satisfied"] or 0) / r["answered"], 1) if r["answered"] \
                     else None
             return {"departments": rows, "overall": total}
-        return await self.store.run(rates)
+        return await self.store.read(rates)
 
     # -- call backs --------------------------------------------------------------------------------
 
@@ -146,10 +147,10 @@ class WorkflowStore:
         def get(db: sqlite_utils.Database) -> dict[str, Any] | None:
             rows = list(db["callbacks"].rows_where("id = ?", [cb_id]))
             return rows[0] if rows else None
-        return await self.store.run(get)
+        return await self.store.read(get)
 
     async def callbacks_of(self, uniqueid: str) -> list[dict[str, Any]]:
-        return await self.store.run(lambda db: list(db["callbacks"].rows_where(
+        return await self.store.read(lambda db: list(db["callbacks"].rows_where(
             "case_uniqueid = ?", [uniqueid], order_by="id")))
 
     async def callbacks_in(self, statuses: tuple[str, ...], due_before: float | None = None) -> list[dict[str, Any]]:
@@ -160,4 +161,4 @@ class WorkflowStore:
                 " c.category, c.topic, c.district, c.address, c.description, c.confidential, c.operator as taken_by"
                 f" from callbacks b join cases c on c.uniqueid = b.case_uniqueid where {where} order by b.due_at"),
                 {"t": due_before})
-        return await self.store.run(q)
+        return await self.store.read(q)
