@@ -41,6 +41,12 @@ def test_panoramisk_is_imported_only_by_pbx() -> None:
     assert users and all(u.startswith("pbx/") for u in users), users
 
 
+
+def test_the_error_base_imports_nothing_of_the_hotline_or_the_web() -> None:
+    """hotline/errors.py is imported by services, stores, the PBX layer and the web alike."""
+    found = imports(SRC / "errors.py") - {"__future__"}
+    assert found <= set(sys.stdlib_module_names), found
+
 def test_the_product_does_not_import_the_test_support() -> None:
     """The test phones (pjsua2) and the test stack live in tests/support, not in the package:
     no product module imports them, nor pjsua2, nor anything of tests/."""

@@ -18,6 +18,7 @@ from typing import Any
 
 from hotline import config
 from hotline import secrets as secrets_mod
+from hotline.errors import HotlineError
 
 log = logging.getLogger("hotline")
 
@@ -38,11 +39,22 @@ def _api(settings: config.Settings, method: str, path: str, body: dict[str, Any]
         with urllib.request.urlopen(req, timeout=15) as resp:
             return json.loads(resp.read())
     except urllib.error.HTTPError as exc:
-        detail = json.loads(exc.read() or b"{}")
-        raise SystemExit(f"hotline: {detail.get('error', exc.code)}: {detail.get('message', exc.reason)}") from None
+        raise SystemExit(f"hotline: {_api_error(exc.code, exc.reason, exc.read())}") from None
     except urllib.error.URLError as exc:
         raise SystemExit(f"hotline: the hotline service is not reachable at {url} ({exc.reason}); "
                          "is 'hotline run' running?") from None
+
+
+def _api_error(status: int, reason: str, raw: bytes) -> str:
+    """The service's JSON error as one line: ``unsafe-value (422): reason holds U+000A ...``; an
+    answer that is not ours (a proxy's page) as its status and reason."""
+    try:
+        detail = json.loads(raw or b"{}")
+    except ValueError:
+        detail = None
+    if not isinstance(detail, dict) or "error" not in detail:
+        return f"HTTP {status} {reason} from the service"
+    return f"{detail['error']} ({status}): {detail.get('message', reason)}"
 
 
 def cmd_asterisk(args: argparse.Namespace) -> int:
@@ -465,11 +477,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
-    except Exception as exc:
-        if getattr(exc, "error_id", None):
-            print(f"hotline: {exc}", file=sys.stderr)
-            return 1
-        raise
+    except HotlineError as exc:
+        print(f"hotline: {exc.error_id}: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

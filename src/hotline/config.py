@@ -15,18 +15,21 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from hotline.errors import HotlineError
+
 DIGITS = set("123456789")
 _EXT = re.compile(r"^[0-9]{2,8}$")
 _CODE = re.compile(r"^[a-z][a-z0-9_]{0,15}$")
 
 
-class ConfigError(ValueError):
+class ConfigError(HotlineError, ValueError):
     """The site configuration is invalid; ``key`` names where."""
 
     error_id = "config-invalid"
+    status = 503  # the site file is wrong, not the request
 
     def __init__(self, key: str, problem: str) -> None:
-        super().__init__(f"{key}: {problem}")
+        super().__init__(f"{key}: {problem}", details={"key": key})
         self.key = key
         self.problem = problem
 

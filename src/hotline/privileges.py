@@ -16,14 +16,16 @@ import stat
 from pathlib import Path
 
 from hotline.config import Settings
+from hotline.errors import HotlineError
 
 log = logging.getLogger(__name__)
 
 UMASK = 0o077
 
 
-class PrivilegeError(RuntimeError):
+class PrivilegeError(HotlineError, RuntimeError):
     error_id = "run-user-missing"
+    status = 503
 
 
 def run_user(settings: Settings) -> pwd.struct_passwd | None:

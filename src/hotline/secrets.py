@@ -12,10 +12,12 @@ import secrets as _random
 from dataclasses import dataclass
 
 from hotline.config import Settings
+from hotline.errors import HotlineError
 
 
-class SecretsError(RuntimeError):
+class SecretsError(HotlineError, RuntimeError):
     error_id = "secrets-invalid"
+    status = 503  # the site's secrets file, not the caller
 
 
 @dataclass(frozen=True)

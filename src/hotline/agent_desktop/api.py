@@ -1,6 +1,6 @@
 """The JSON API. Every route names the roles that may call it (security.require); the CLI uses
 the service token, which acts as admin. Domain errors carry a stable ``error`` id and map to
-HTTP statuses in one place.
+HTTP statuses in one place (agent_desktop/errors.py).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from aiohttp import web
 
 from hotline.agent_desktop import boundary, case_access
 from hotline.agent_desktop.desktop import DesktopService
-from hotline.agent_desktop.security import error, principal_of, require
+from hotline.agent_desktop.security import principal_of, require
 from hotline.cases import access
 from hotline.cases import form as case_form
 from hotline.cases.store import CaseStore
@@ -27,26 +27,6 @@ from hotline.queue.roster import Roster
 from hotline.queue.service_level import ServiceLevel
 
 log = logging.getLogger(__name__)
-
-STATUS = {"agent-unknown": 404, "agent-offline": 409, "no-phone": 409, "no-call": 409, "pause-reason-missing": 400,
-          "pbx-error": 502, "bad-request": 400, "store-error": 503, "case-unknown": 404, "forbidden": 403,
-          "wrong-status": 409, "conflict": 409, "department-unknown": 400,
-          "bad-charset": 415, "unsafe-value": 422}
-
-
-@web.middleware
-async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
-    try:
-        response: web.StreamResponse = await handler(request)
-        return response
-    except web.HTTPException:
-        raise
-    except Exception as exc:
-        error_id = getattr(exc, "error_id", None)
-        if error_id is None:
-            log.exception("%s %s failed", request.method, request.path)
-            return error(500, "internal", "internal error; see the service log")
-        return error(STATUS.get(error_id, 400), error_id, str(exc))
 
 
 def int_query(request: web.Request, name: str, default: int, low: int, high: int) -> int:

@@ -17,6 +17,8 @@ from typing import Any
 from aiohttp import web
 from multidict import MultiDictProxy
 
+from hotline.errors import HotlineError
+
 log = logging.getLogger(__name__)
 
 MAX_DEPTH = 32
@@ -28,13 +30,14 @@ UTF8 = frozenset({"utf-8", "utf8"})
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-class BadInput(ValueError):
+class BadInput(HotlineError, ValueError):
     """Malformed input: ``error_id`` is ``bad-request`` (400) or ``bad-charset`` (415)."""
 
+    error_id = "bad-request"
+    status = 400
+
     def __init__(self, message: str, error_id: str = "bad-request", status: int = 400) -> None:
-        super().__init__(message)
-        self.error_id = error_id
-        self.status = status
+        super().__init__(message, error_id=error_id, status=status)
 
 
 def _int(text: str) -> int:
@@ -153,23 +156,8 @@ async def form_of(request: web.Request) -> MultiDictProxy[Any]:
 
 @web.middleware
 async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """The outermost check: the path and query are valid text, and malformed input found deeper
-    (a form read for the CSRF token, a body) becomes a 4xx with an error id."""
-    try:
-        if not valid_text(request.path) or not all(valid_text(k) and valid_text(v)
-                                                    for k, v in request.query.items()):
-            raise BadInput("the address must be valid Unicode")
-        return await handler(request)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        slug = {404: "not-found", 405: "method-not-allowed", 413: "too-large"}.get(exc.status, "bad-request")
-        response = web.json_response({"error": slug, "message": exc.reason}, status=exc.status)
-        for name in ("Allow", "Retry-After"):
-            if name in exc.headers:
-                response.headers[name] = exc.headers[name]
-        return response
-    except BadInput as exc:
-        log.info("refused malformed input: %s %s: %s", request.method, request.path.encode(
-            "utf-8", "backslashreplace").decode()[:200], exc)
-        return web.json_response({"error": exc.error_id, "message": str(exc)}, status=exc.status)
+    """The first check: the path and query are valid text. What is refused deeper (a form read for
+    the CSRF token, a body) is a ``BadInput``, which agent_desktop/errors.py answers."""
+    if not valid_text(request.path) or not all(valid_text(k) and valid_text(v) for k, v in request.query.items()):
+        raise BadInput("the address must be valid Unicode")
+    return await handler(request)

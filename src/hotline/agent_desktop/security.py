@@ -139,10 +139,13 @@ def build_middleware(users: UserDirectory, service_token: str, origins: frozense
         request[PRINCIPAL] = principal
         if is_public:
             return await handler(request)
-        if principal is None:
+        if principal is None:  # unknown routes too: an anonymous caller learns nothing of the route table
             if request.path.startswith("/api/") or request.path.startswith("/ws/"):
                 return error(401, "unauthorized", "log in first")
             raise web.HTTPFound(f"/login?next={quote(request.path_qs, safe='/')}" if request.path != "/" else "/login")
+        unmatched = request.match_info.http_exception  # no such route (404), or not with this method (405)
+        if unmatched is not None:
+            raise unmatched
         if roles is None or principal.role not in roles:
             log.warning("refused: user=%s role=%s may not %s %s", principal.username, principal.role,
                         request.method, request.path)

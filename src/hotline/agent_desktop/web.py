@@ -19,7 +19,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from hotline.agent_desktop import api, boundary, case_access, case_web, interpreting
+from hotline.agent_desktop import api, boundary, case_access, case_web, errors, interpreting
 from hotline.agent_desktop.desktop import DesktopService
 from hotline.agent_desktop.hub import CLIENT_TYPES, Client, Hub, message
 from hotline.agent_desktop.interpreter_desk import InterpreterDesk
@@ -98,8 +98,8 @@ def build_app(settings: Settings, service_token: str, users: UserDirectory, comm
     http = settings.http
     origins = http.allowed_origins()
     proxies = Proxies(http.trusted_proxies)
-    app = web.Application(middlewares=[boundary.middleware, build_middleware(users, service_token, origins),
-                                       api.errors], client_max_size=256 * 1024)
+    app = web.Application(middlewares=[errors.middleware, boundary.middleware,
+                                       build_middleware(users, service_token, origins)], client_max_size=256 * 1024)
     app.on_response_prepare.append(response_headers)
     case_access.install(app, store, desktop, interpreter_desk)  # who handles which call; refusals audited
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(HERE / "templates"),

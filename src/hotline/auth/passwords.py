@@ -15,6 +15,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from zxcvbn import zxcvbn
 
+from hotline.errors import HotlineError
+
 _hasher = PasswordHasher()  # argon2id, the library's current recommended parameters
 
 MIN_LENGTH = 10
@@ -22,8 +24,9 @@ MAX_LENGTH = 1024
 MIN_SCORE = 3  # zxcvbn's 0..4: 3 is "safely unguessable" (about 10^8 guesses and more)
 
 
-class WeakPassword(ValueError):
+class WeakPassword(HotlineError, ValueError):
     error_id = "password-weak"
+    status = 400
 
 
 def check_strength(password: str, user_inputs: Iterable[str] = ()) -> None:

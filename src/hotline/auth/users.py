@@ -20,14 +20,18 @@ import sqlite_utils
 from hotline.auth import passwords
 from hotline.cases.store import CaseStore
 from hotline.config import ROLES, Settings
+from hotline.errors import HotlineError, by_id
 
 log = logging.getLogger(__name__)
 
 
-class UserError(ValueError):
+class UserError(HotlineError, ValueError):
+    status = 400
+    statuses = by_id({"username-invalid": 400, "role-unknown": 400, "department-missing": 400,
+                      "department-unknown": 400, "extension-unknown": 400, "user-unknown": 404, "user-exists": 409})
+
     def __init__(self, error_id: str, message: str) -> None:
-        super().__init__(message)
-        self.error_id = error_id
+        super().__init__(message, error_id=error_id)
 
 
 @dataclass(frozen=True)

@@ -13,14 +13,16 @@ from hotline.cases.access import SearchScope
 from hotline.cases.store import CaseStore
 from hotline.cases.text_index import match_query
 from hotline.cases.workflow_store import CASE_COLUMNS, _rows
+from hotline.errors import HotlineError
 
 TOPIC = "coalesce(nullif(category, ''), topic, 'general')"
 FILTERS = ("district", "department", "status")
 COUNT_CAP = 10_000  # a search counts its matches up to here ("10,000 or more")
 
 
-class SearchError(ValueError):
+class SearchError(HotlineError, ValueError):
     error_id = "bad-request"
+    status = 400
 
 
 def _bucket(period: str) -> str:

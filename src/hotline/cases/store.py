@@ -28,6 +28,7 @@ import sqlite_utils
 
 from hotline.cases import audit_chain
 from hotline.cases.text_index import address_key, index_text
+from hotline.errors import HotlineError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -77,8 +78,9 @@ def _count(db: sqlite_utils.Database, case: dict[str, Any], delta: int) -> None:
                    " do update set cases = cases + excluded.cases", [day, kind, key, delta])
 
 
-class StoreError(RuntimeError):
+class StoreError(HotlineError, RuntimeError):
     error_id = "store-error"
+    status = 503  # the database failed (disk full, locked); try again later
 
 
 class StoreBusy(StoreError):

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from hotline.cases import access, deadlines
 from hotline.config import DispatchRule, Settings
+from hotline.errors import HotlineError, by_id
 
 log = logging.getLogger(__name__)
 
@@ -26,10 +27,13 @@ STATUSES = ("new", "dispatched", "accepted", "extension_requested", "replied", "
 AT_DEPARTMENT = ("dispatched", "accepted", "extension_requested", "reopened")
 
 
-class WorkflowError(ValueError):
+class WorkflowError(HotlineError, ValueError):
+    status = 400
+    statuses = by_id({"bad-request": 400, "department-unknown": 400, "forbidden": 403, "case-unknown": 404,
+                      "conflict": 409, "no-call": 409, "wrong-status": 409})
+
     def __init__(self, error_id: str, message: str) -> None:
-        super().__init__(message)
-        self.error_id = error_id
+        super().__init__(message, error_id=error_id)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hotline.config import Settings
+from hotline.errors import HotlineError
 
 log = logging.getLogger(__name__)
 
@@ -97,8 +98,9 @@ def callback_prompts(settings: Settings) -> list[Prompt]:
     return out
 
 
-class PromptError(RuntimeError):
+class PromptError(HotlineError, RuntimeError):
     error_id = "prompt-synthesis-failed"
+    status = 503
 
 
 @dataclass(frozen=True)

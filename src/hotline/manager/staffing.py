@@ -16,12 +16,14 @@ from aiohttp import web
 from hotline.agent_desktop.security import require
 from hotline.cases.store import CaseStore
 from hotline.config import Settings
+from hotline.errors import HotlineError
 from hotline.queue.roster import Roster
 from hotline.sim import planner
 
 
-class PlanError(ValueError):
+class PlanError(HotlineError, ValueError):
     error_id = "bad-request"
+    status = 400
 
 
 def add_routes(app: web.Application, settings: Settings, store: CaseStore, roster: Roster) -> None:

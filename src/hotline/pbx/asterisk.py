@@ -22,6 +22,7 @@ from pathlib import Path
 import jinja2
 
 from hotline.config import Settings
+from hotline.errors import HotlineError
 from hotline.ivr.prompts import render_prompts
 from hotline.pbx import sip_acl
 from hotline.privileges import own_tree, run_user
@@ -37,8 +38,9 @@ PACKAGES = ["asterisk", "asterisk-core-sounds-en-gsm"]
 STOCK_CONFIGS = ("indications.conf", "ccss.conf", "res_parking.conf", "pjsip_notify.conf")  # confbridge.conf is ours
 
 
-class AsteriskError(RuntimeError):
+class AsteriskError(HotlineError, RuntimeError):
     error_id = "asterisk-error"
+    status = 503
 
 
 def _templates_dir() -> Path:

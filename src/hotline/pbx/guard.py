@@ -26,6 +26,8 @@ import re
 import unicodedata
 from collections.abc import Mapping
 
+from hotline.errors import HotlineError
+
 log = logging.getLogger(__name__)
 
 # Asterisk 22 main/manager.c: struct mansession_session { char inbuf[1025]; }; a line that does not
@@ -36,19 +38,22 @@ _VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 _EXTRA_UNSAFE = {"\u2028", "\u2029"}  # line and paragraph separators (category Zl, Zp)
 
 
-class PbxError(RuntimeError):
+class PbxError(HotlineError, RuntimeError):
     error_id = "pbx-error"
+    status = 502  # Asterisk refused or did not answer
 
 
 class UnsafeValue(PbxError):
     """A value bound for Asterisk that could end the command it is part of."""
 
     error_id = "unsafe-value"
+    status = 422
 
     def __init__(self, field: str, problem: str, where: str = "") -> None:
         self.field = field
         self.problem = problem
-        super().__init__(f"{where + ': ' if where else ''}{field} {problem}; refused (nothing was sent to the PBX)")
+        super().__init__(f"{where + ': ' if where else ''}{field} {problem}; refused (nothing was sent to the PBX)",
+                         details={"field": field})
         # every refusal is logged here, once: the field and the code point, never the value
         log.warning("refused: %s", self)
 

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from hotline import events as ev
+from hotline.errors import HotlineError
 from hotline.security.guard import parse_address
 
 Headers = Mapping[str, Any]
@@ -21,8 +22,9 @@ VAR_TOPIC = "HL_TOPIC"
 VAR_PATH = "HL_PATH"
 
 
-class MalformedAmi(ValueError):
+class MalformedAmi(HotlineError, ValueError):
     error_id = "ami-malformed"
+    status = 502  # Asterisk sent what we cannot read
 
     def __init__(self, event: str, field: str, problem: str) -> None:
         super().__init__(f"AMI {event}: field {field!r} {problem}")

@@ -11,6 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 from hotline.config import Operator, Settings, languages_problem
+from hotline.errors import HotlineError, by_id
 from hotline.pbx.guard import check_text
 from hotline.queue.roster import Roster
 from hotline.queue.router import QueueControl, Router
@@ -19,10 +20,13 @@ from hotline.queue.skills import FALLBACK_QUEUE, interface, memberships
 log = logging.getLogger(__name__)
 
 
-class AgentError(ValueError):
+class AgentError(HotlineError, ValueError):
+    status = 400
+    statuses = by_id({"bad-request": 400, "pause-reason-missing": 400, "forbidden": 403, "agent-unknown": 404,
+                      "case-unknown": 404, "agent-offline": 409, "no-phone": 409, "no-call": 409})
+
     def __init__(self, error_id: str, message: str) -> None:
-        super().__init__(message)
-        self.error_id = error_id
+        super().__init__(message, error_id=error_id)
 
 
 class AgentCommands:

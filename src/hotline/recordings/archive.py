@@ -16,14 +16,17 @@ from typing import Any
 
 from pydub import AudioSegment, effects
 
+from hotline.errors import HotlineError
+
 CODECS = {"ogg": "libopus", "mp3": "libmp3lame"}
 
 
-class ArchiveError(RuntimeError):
+class ArchiveError(HotlineError, RuntimeError):
     """transient: worth another attempt (the encoder failed, the copy did not verify); not
     transient: the originals themselves are unusable (they do not decode)."""
 
     error_id = "recording-archive-failed"
+    status = 503
 
     def __init__(self, message: str, transient: bool = False) -> None:
         super().__init__(message)

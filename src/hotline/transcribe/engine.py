@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from hotline.errors import HotlineError
+
 
 @dataclass(frozen=True)
 class Result:
@@ -31,7 +33,8 @@ class Engine(Protocol):
     def stream(self, sample_rate: int) -> Stream: ...
 
 
-class ModelError(RuntimeError):
+class ModelError(HotlineError, RuntimeError):
     """A model folder is missing or incomplete; the message says what is missing."""
 
     error_id = "model-invalid"
+    status = 503  # the service cannot transcribe until the model is installed
