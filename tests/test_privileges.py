@@ -208,3 +208,21 @@ def test_the_run_user_cannot_be_root() -> None:
         with pytest.raises(config.ConfigError, match="asterisk.user"):
             config.parse({**base, "asterisk": {"user": bad}}, Path("."), env={})
     assert config.parse({**base, "asterisk": {"user": ""}}, Path("."), env={}).asterisk.user == ""
+
+
+def test_instance_folders_under_umask_077_leave_the_chroot_folder_passable(tmp_path: Path) -> None:
+    """`hotline run` sets umask 077 before rendering: on a fresh clone <chroot>/hotline did not exist
+    yet and came out 0700 root, so the unprivileged Asterisk could not reach its own instance."""
+    from hotline.pbx import asterisk
+
+    inst = tmp_path / "root" / "hotline" / "main"
+    old = os.umask(0o077)
+    try:
+        asterisk.make_instance_dirs(inst)
+    finally:
+        os.umask(old)
+    assert (inst.parent.stat().st_mode & 0o777) == 0o711
+    assert (inst.stat().st_mode & 0o777) == 0o700 and (inst / "spool/recordings").stat().st_mode & 0o777 == 0o700
+    os.chmod(inst.parent, 0o700)  # one left wrong by an earlier run is put right
+    asterisk.make_instance_dirs(inst)
+    assert (inst.parent.stat().st_mode & 0o777) == 0o711

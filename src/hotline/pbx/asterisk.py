@@ -125,15 +125,28 @@ def build_bindguard(root: Path) -> Path:
 
 # -- render --------------------------------------------------------------------------------
 
+INSTANCE_SUBDIRS = ("etc", "run", "log", "spool", "spool/recordings", "lib", "lib/keys", "cache", "sounds",
+                    "sounds/callback/summary")
+
+
+def make_instance_dirs(inst_host: Path) -> None:
+    """The instance's folders, 0700 (its user's alone), under ``<chroot>/hotline``, which stays 0711
+    whatever the umask: the unprivileged Asterisk must pass through it to reach its own folder
+    (``hotline run`` sets umask 077 before rendering, and mkdir(parents=True) would make it 0700)."""
+    parent = inst_host.parent
+    parent.mkdir(mode=0o711, parents=True, exist_ok=True)
+    os.chmod(parent, 0o711)
+    inst_host.mkdir(mode=0o700, exist_ok=True)
+    for sub in INSTANCE_SUBDIRS:
+        (inst_host / sub).mkdir(mode=0o700, parents=True, exist_ok=True)
+
+
 def render(settings: Settings, secrets: Secrets, citizen_match: tuple[str, ...] = ("127.0.0.0/8",)) -> Path:
     """Render asterisk_conf/*.j2 and the prompts into the instance folder; return its etc/."""
     inst_host = settings.asterisk.instance_dir
     inst = settings.asterisk.instance_dir_in_chroot
     user = run_user(settings)
-    inst_host.mkdir(mode=0o700, parents=True, exist_ok=True)
-    for sub in ("etc", "run", "log", "spool", "spool/recordings", "lib", "lib/keys", "cache", "sounds",
-                "sounds/callback/summary"):
-        (inst_host / sub).mkdir(mode=0o700, parents=True, exist_ok=True)
+    make_instance_dirs(inst_host)
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(_templates_dir()), undefined=jinja2.StrictUndefined,
                              keep_trailing_newline=True, autoescape=False)
     context = {
