@@ -326,7 +326,7 @@ def migrate(db: sqlite_utils.Database,
 
 
 class CaseStore:
-    def __init__(self, path: Path | str, readers: int = 2, busy_timeout: float = 5.0) -> None:
+    def __init__(self, path: Path | str, readers: int = 3, busy_timeout: float = 5.0) -> None:
         self.path = str(path)
         self.busy_timeout = busy_timeout
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="case-store")
@@ -339,6 +339,7 @@ class CaseStore:
         self._reader_local = threading.local()
         self._reader_conns: list[sqlite3.Connection] = []
         self._reader_lock = threading.Lock()
+        self._last_write: asyncio.Future[Any] | None = None  # the writer's newest job (it runs them in order)
 
     def _open(self) -> None:
         if self.path != ":memory:":
@@ -386,12 +387,18 @@ class CaseStore:
         return db
 
     async def read(self, fn: Callable[[sqlite_utils.Database], T]) -> T:
-        """Run ``fn(db)`` on a reader thread's own WAL connection: it sees every write committed
-        before it began (each awaited write has), never waits for the writer, and cannot write."""
+        """Run ``fn(db)`` on a reader thread's own WAL connection (it cannot write). It sees every
+        write handed to the writer before it, as when one thread ran both: it waits for those
+        (usually none, or a few milliseconds: the writer only writes), never for writes handed
+        over after it, for other reads or for password hashing. (The case service writes a new
+        case while the desktop, another consumer of the same events, reads it for the screen pop.)"""
         if self._readers is None:
             return await self._run(fn)
         if self._db is None:
             await self.open()  # the migrations first
+        last = self._last_write
+        if last is not None and not last.done() and last.get_loop() is asyncio.get_running_loop():
+            await asyncio.wait([last])  # its outcome is its caller's business
 
         def call() -> T:
             return fn(self._reader())
@@ -406,8 +413,10 @@ class CaseStore:
                 self._open()
             assert self._db is not None
             return fn(self._db)
+        job = asyncio.get_running_loop().run_in_executor(self._executor, call)
+        self._last_write = job
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+            return await job
         except sqlite3.Error as exc:
             raise _store_error(self.path, exc) from exc
 
