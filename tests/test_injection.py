@@ -254,6 +254,16 @@ def test_every_route_and_cli_command_into_ami_refuses_an_injection(make_hotline:
         assert con.execute("select count(*) from operator_skills").fetchone()[0] == 0
     finally:
         con.close()
+    # each attempt through the web is in the audit log as a refusal, naming the field, never the value
+    con = sqlite3.connect(h.settings.database)
+    try:
+        rows = con.execute("select actor, detail from audit where action = 'refused'").fetchall()
+    finally:
+        con.close()
+    unsafe = [(actor, detail) for actor, detail in rows if '"unsafe-value"' in detail]
+    assert len(unsafe) == 18, rows  # the CLI too: it calls the service's API with the service token
+    assert {actor for actor, _ in unsafe} == {"wang", "boss", "hotline-service"}
+    assert not any("pwned" in detail or "DBPut" in detail for _, detail in unsafe)
     log = h.service_log.read_text()
     assert "refused: pause: reason holds a control character (U+000A" in log \
         or "refused: pause: reason holds a control character (U+000D" in log

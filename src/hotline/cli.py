@@ -173,6 +173,8 @@ def cmd_queues(args: argparse.Namespace) -> int:
 
 def cmd_cases(args: argparse.Namespace) -> int:
     data = _api(_settings(args), "GET", f"/api/cases?limit={args.limit}")
+    if not data["cases"]:
+        print("no cases yet", file=sys.stderr)
     for c in data["cases"]:
         print(json.dumps(c, ensure_ascii=False))
     return 0
@@ -266,6 +268,8 @@ def _read_password(args: argparse.Namespace) -> str:
 
     if args.password_stdin:
         return sys.stdin.readline().rstrip("\n")
+    if not sys.stdin.isatty():
+        raise SystemExit("hotline: no terminal to ask for the password on; pipe it in with --password-stdin")
     first = getpass.getpass("password: ")
     if first != getpass.getpass("again: "):
         raise SystemExit("hotline: the passwords differ")

@@ -1,7 +1,7 @@
 """The case access rule (cases/access.py) on the web: who is asking, whether the case is the one
 they are handling now (the call on their desktop, the call they interpret), the audit rows of
 every read, search and export, and the audit of every refused request (a middleware: any 403,
-whichever layer refused it)."""
+whichever layer refused it, and any 422 unsafe-value: a value refused on its way to the PBX)."""
 
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ def refusal_audit(store: CaseStore) -> Any:
             if exc.status == 403:
                 await _refused(request, store, "http-403", exc.reason)
             raise
-        if response.status == 403:
+        if response.status in (403, 422):
             error_id, message = "forbidden", ""
             body = getattr(response, "body", None)
             if isinstance(body, bytes) and len(body) < 4096:
@@ -84,7 +84,10 @@ def refusal_audit(store: CaseStore) -> Any:
                     error_id, message = str(parsed.get("error", error_id)), str(parsed.get("message", ""))
                 except (ValueError, AttributeError):
                     pass
-            await _refused(request, store, error_id, message)
+            # every 403, and the 422 of a value refused on its way to the PBX (an injection attempt; the
+            # message names the field and code point, never the value); a form's field errors are not refusals
+            if response.status == 403 or error_id == "unsafe-value":
+                await _refused(request, store, error_id, message)
         return response
     return middleware
 
