@@ -179,6 +179,23 @@ async def test_a_read_sees_the_writes_handed_over_before_it(tmp_path: Path) -> N
     await store.close()
 
 
+async def test_a_read_waits_for_a_write_whose_caller_was_cancelled(tmp_path: Path) -> None:
+    store = CaseStore(tmp_path / "cases.db")
+    await store.create(case("u1"))
+
+    def slow_update(db: sqlite_utils.Database) -> None:
+        time.sleep(0.3)
+        db.execute("update cases set note = 'written' where uniqueid = 'u1'")
+    caller = asyncio.ensure_future(store.transaction(slow_update))
+    await asyncio.sleep(0.05)
+    caller.cancel()  # e.g. a consumer stopped at shutdown: the write still runs on the writer
+    got = await store.get("u1")
+    assert got is not None and got["note"] == "written"
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    await store.close()
+
+
 async def test_four_logins_in_flight_do_not_delay_a_store_read(tmp_path: Path) -> None:
     store = CaseStore(tmp_path / "cases.db")
     users = UserDirectory(store)

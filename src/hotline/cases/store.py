@@ -414,9 +414,12 @@ class CaseStore:
             assert self._db is not None
             return fn(self._db)
         job = asyncio.get_running_loop().run_in_executor(self._executor, call)
+        # shielded: a caller cancelled while the job waits or runs must not end the future early,
+        # or a read would stop waiting for a write still to come
+        job.add_done_callback(lambda f: f.cancelled() or f.exception())  # retrieved here for a cancelled caller
         self._last_write = job
         try:
-            return await job
+            return await asyncio.shield(job)
         except sqlite3.Error as exc:
             raise _store_error(self.path, exc) from exc
 
