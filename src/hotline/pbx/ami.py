@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -36,7 +35,7 @@ log = logging.getLogger(__name__)
 
 
 class _Protocol(AMIProtocol):  # type: ignore[misc]
-    trace_path: str | None = None  # HOTLINE_AMI_TRACE: append the raw AMI stream to this file
+    trace_path: str | None = None  # [asterisk] ami_trace: append the raw AMI stream to this file
 
     def data_received(self, data: bytes) -> None:
         if self.trace_path:
@@ -73,7 +72,8 @@ class AmiSession:
     def __init__(self, bus: Bus[ev.Event], host: str, port: int, username: str, secret: str,
                  *, action_timeout: float = 5.0, backoff_min: float = 0.5, backoff_max: float = 8.0,
                  clock: Callable[[], float] = time.time,
-                 before_snapshot: Callable[[], Awaitable[object]] | None = None) -> None:
+                 before_snapshot: Callable[[], Awaitable[object]] | None = None,
+                 trace_path: str | None = None) -> None:
         self._bus = bus
         self._clock = clock
         self.before_snapshot = before_snapshot  # e.g. the queue_log replay
@@ -91,7 +91,7 @@ class AmiSession:
             on_login=self._on_login, on_disconnect=self._on_disconnect,
         )
         self._manager.register_event("*", self._on_event)
-        _Protocol.trace_path = os.environ.get("HOTLINE_AMI_TRACE") or None
+        _Protocol.trace_path = trace_path
 
     def start(self) -> None:
         self._manager.connect()

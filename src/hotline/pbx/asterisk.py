@@ -32,7 +32,6 @@ from hotline.secrets import Secrets
 
 log = logging.getLogger(__name__)
 
-TEMPLATES = Path(__file__).resolve().parents[3] / "asterisk_conf"
 REQUIRED_MAJOR = 22
 PACKAGES = ["asterisk", "asterisk-core-sounds-en-gsm"]
 STOCK_CONFIGS = ("indications.conf", "ccss.conf", "res_parking.conf", "pjsip_notify.conf")  # confbridge.conf is ours
@@ -43,11 +42,11 @@ class AsteriskError(HotlineError, RuntimeError):
     status = 503
 
 
-def _templates_dir() -> Path:
-    env_dir = os.environ.get("HOTLINE_ASTERISK_TEMPLATES")
-    path = Path(env_dir) if env_dir else TEMPLATES
+def _templates_dir(settings: Settings) -> Path:
+    path = settings.asterisk.templates
     if not (path / "extensions.conf.j2").is_file():
-        raise AsteriskError(f"Asterisk templates not found in {path} (set HOTLINE_ASTERISK_TEMPLATES)")
+        raise AsteriskError(f"Asterisk templates not found in {path} (set [asterisk] templates or "
+                            "HOTLINE_ASTERISK_TEMPLATES)")
     return path
 
 
@@ -147,7 +146,7 @@ def render(settings: Settings, secrets: Secrets, citizen_match: tuple[str, ...] 
     inst = settings.asterisk.instance_dir_in_chroot
     user = run_user(settings)
     make_instance_dirs(inst_host)
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(_templates_dir()), undefined=jinja2.StrictUndefined,
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(_templates_dir(settings)), undefined=jinja2.StrictUndefined,
                              keep_trailing_newline=True, autoescape=False)
     context = {
         "inst": inst, "number": settings.number, "bind": settings.asterisk.bind,
@@ -163,7 +162,7 @@ def render(settings: Settings, secrets: Secrets, citizen_match: tuple[str, ...] 
         "sip_acl_db": sip_acl.DB_NAME, "sip_security": settings.sip_security,
     }
     etc = inst_host / "etc"
-    for template in sorted(_templates_dir().glob("*.conf.j2")):
+    for template in sorted(_templates_dir(settings).glob("*.conf.j2")):
         target = etc / template.name.removesuffix(".j2")
         text = env.get_template(template.name).render(**context)
         tmp = target.with_suffix(".tmp")

@@ -1,11 +1,11 @@
-"""Which engine transcribes which language: model folders from the site file or
-HOTLINE_VOSK_MODEL_<LANG>, each loaded once (in a worker thread), never downloaded."""
+"""Which engine transcribes which language: model folders from the settings
+(``[transcription.models]`` or HOTLINE_VOSK_MODEL_<LANG>, merged by hotline.config), each loaded
+once (in a worker thread), never downloaded."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from pathlib import Path
@@ -13,17 +13,6 @@ from pathlib import Path
 from hotline.transcribe.engine import Engine, ModelError
 
 log = logging.getLogger(__name__)
-ENV_PREFIX = "HOTLINE_VOSK_MODEL_"
-
-
-def model_folders(configured: Mapping[str, Path], env: Mapping[str, str] | None = None) -> dict[str, Path]:
-    env = os.environ if env is None else env
-    folders = dict(configured)
-    for name, value in env.items():
-        if name.startswith(ENV_PREFIX) and value:
-            folders[name[len(ENV_PREFIX):].lower()] = Path(value)
-    return folders
-
 
 def _vosk(folder: Path) -> Engine:
     from hotline.transcribe.vosk_engine import VoskEngine
