@@ -3,6 +3,7 @@ domain errors mapped to clear HTTP answers, the case form's validation and draft
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -255,10 +256,86 @@ async def test_the_case_form_is_validated_and_saved_with_the_wrapup_ended(app: A
         assert case is not None
         assert (case["category"], case["district"], case["urgency"], case["confidential"],
                 case["form_saved_by"]) == ("housing", "Dongcheng", "high", 1, "op1")
-        assert app.pbx.calls[-1] == ("pause", "PJSIP/1001", False, "")  # saving ended the wrap-up
+        await wait_for(lambda: app.pbx.calls[-1] == ("pause", "PJSIP/1001", False, ""))  # saving ended the wrap-up
     finally:
         await op1.close()
         await op2.close()
+
+
+async def wait_for(ok: Any, timeout: float = 5.0) -> None:
+    """Until ``ok()`` (the CaseSaved event reaches the desktop and the wrap-up on the app's bus)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not ok():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.01)
+
+
+async def next_message(ws: aiohttp.ClientWebSocketResponse, skip: tuple[str, ...] = ("status",)) -> dict[str, Any]:
+    while True:
+        m: dict[str, Any] = await ws.receive_json(timeout=5)
+        if m["type"] not in skip:
+            return m
+
+
+async def test_a_draft_after_the_save_and_saves_after_the_hang_up_are_no_errors(app: App) -> None:
+    """Issue 18: typing, saving at once and the hang-up cross; the operator sees the save, never
+    "no such call on your desktop"; a second save of the same call is a 200 that updates it."""
+    await app.store.create({"uniqueid": "u1", "caller_number": "139", "language": "en", "topic": "housing",
+                            "ivr_path": "", "queue": "hl-en-housing", "queued_at": 1.0})
+    app.roster.apply(ev.MemberStatus("hl-all", "PJSIP/1001", "x", 1, False, "", False, 0.0))
+    await app.desktop.handle(ev.AgentRinging("u1", "hl-en-housing", "PJSIP/1001", "1001", "139", "en", "housing",
+                                             2.0))
+    await app.desktop.handle(ev.AgentConnected("u1", "hl-en-housing", "PJSIP/1001", "1001", 1, 3.0))
+    await app.store.update("u1", {"operator": "1001", "state": "answered"})
+    op1, csrf = await session(app, "op1")
+    origin = str(app.client.server.make_url("")).rstrip("/")
+    form = {"category": "housing", "district": "Dongcheng", "description": "The lift has been broken"}
+    try:
+        ws = await op1.ws_connect("/ws/desktop", headers={"Origin": origin})
+        assert (await next_message(ws))["call"]["uniqueid"] == "u1"
+        await ws.send_json({"type": "draft", "uniqueid": "u1", "fields": {"description": "The lift"}, "at": 1})
+        await wait_for(lambda: True)
+        # the caller hangs up: wrap-up; the form is saved after it
+        await app.desktop.handle(ev.AgentCompleted("u1", "hl-en-housing", "PJSIP/1001", 1, 30, "caller", 33.0))
+        app.roster.apply(ev.MemberStatus("hl-all", "PJSIP/1001", "x", 1, True, "wrap-up", False, 33.0))
+        assert (await next_message(ws))["type"] == "call_ended"
+        r = await op1.post("/api/cases/u1/form", headers={"X-CSRF-Token": csrf}, json=form)
+        assert r.status == 200, await r.text()
+        case_id = (await r.json())["case_id"]
+        saved = await next_message(ws)
+        assert (saved["type"], saved["uniqueid"], saved["case_id"]) == ("case_saved", "u1", case_id)
+        await wait_for(lambda: app.pbx.calls[-1] == ("pause", "PJSIP/1001", False, ""))  # the wrap-up ended
+        assert await app.store.draft("op1", "u1") is None  # the save took the draft with it
+        # the draft the page had pending arrives after the save: accepted quietly, not stored
+        await ws.send_json({"type": "draft", "uniqueid": "u1", "fields": {"description": "The lift has"}, "at": 2})
+        await ws.send_str("NaN")  # a sentinel: the next answer is its error, so nothing came before it
+        answer = await next_message(ws)
+        assert (answer["type"], answer["message"]) == ("error", "NaN is not a JSON number"), answer
+        assert await app.store.draft("op1", "u1") is None
+        # a second save of the same call (it has left the desktop): a 200 that updates the case
+        r = await op1.post("/api/cases/u1/form", headers={"X-CSRF-Token": csrf},
+                           json={**form, "district": "Xicheng"})
+        assert r.status == 200 and (await r.json())["case_id"] == case_id, await r.text()
+        assert (await next_message(ws))["type"] == "case_saved"
+        case = await app.store.get("u1")
+        assert case is not None and case["district"] == "Xicheng"
+        # a draft for a call that was never on this desktop is still refused
+        await ws.send_json({"type": "draft", "uniqueid": "someone-elses", "fields": {}, "at": 3})
+        refused = await next_message(ws)
+        assert (refused["type"], refused["message"]) == ("error", "no such call on your desktop")
+        await ws.close()
+    finally:
+        await op1.close()
+
+
+def test_the_form_route_hands_the_save_to_the_case_desk() -> None:
+    """The handler parses, checks access and calls the desk: no store write, workflow step or
+    desktop call of its own (those are the desk's transaction and the CaseSaved reactions)."""
+    source = (Path(__file__).resolve().parents[1] / "src/hotline/agent_desktop/api.py").read_text()
+    body = source[source.index("async def case_form_save"):source.index("async def desktop_snapshot")]
+    assert "desk.save(" in body
+    for call in ("store.", "workflow.", "desktop.", "save_form", "recorded(", "wrapup"):
+        assert call not in body, call
 
 
 async def test_the_staffing_page_for_shift_managers(tmp_path: Path) -> None:

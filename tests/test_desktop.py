@@ -184,9 +184,13 @@ def test_operator_desktop_pop_transcript_form(make_hotline: Any, phones: Any, br
     kim.fill("#f-address", "12 Chaoyangmen Street")
     kim.select_option("#f-urgency", "high")
     kim.check("#f-confidential")
-    kim.click("#btn-save")
+    kim.click("#btn-save")  # at once after typing: the draft it would have sent crosses the save
     wait_text(kim, "#state", "ready", 10)  # saving ended the wrap-up, long before its 60 s
     assert h.agent("2001")["state"] == "ready"
+    # the outcome, and no false error: the saved call left the desktop, the idle panel says so
+    wait_until(lambda: "saved (case" in text(kim, "#last-saved"), 10, "the saved message")
+    time.sleep(0.8)  # longer than the draft's 0.4 s
+    assert text(kim, "#control-error") == "" and kim.locator("#call").is_hidden()
 
     # the case row holds the form and the transcript
     case = next(c for c in h.cases() if c["caller_number"] == CALLER and c["uniqueid"] != "earlier-1")

@@ -18,6 +18,7 @@ from test_api import AUTH, App, browser, session
 from hotline.agent_desktop.boundary import BadInput
 from hotline.auth.passwords import WeakPassword
 from hotline.auth.users import UserError
+from hotline.cases.desk import FormInvalid
 from hotline.cases.search import SearchError
 from hotline.cases.store import StoreBusy, StoreError
 from hotline.cases.workflow import WorkflowError
@@ -46,6 +47,7 @@ EXAMPLES: list[tuple[HotlineError, int]] = [
     (WorkflowError("conflict", "changed meanwhile"), 409),
     (WorkflowError("wrong-status", "closed"), 409),
     (WorkflowError("case-unknown", "no such case"), 404),
+    (FormInvalid({"district": "the district is required"}), 422),
     (UserError("user-exists", "user 'op1' exists"), 409),
     (UserError("user-unknown", "no user 'x'"), 404),
     (UserError("role-unknown", "no such role"), 400),

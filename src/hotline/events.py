@@ -270,7 +270,23 @@ class SipAuthFailed:
     at: float
 
 
+@dataclass(frozen=True)
+class CaseSaved:
+    """A case's form was saved (the case desk, cases/desk.py), after its transaction committed:
+    the form, the status change and the day counts. The desktop marks the call saved and the
+    wrap-up of ``extension`` (the operator who saved it; "" for anyone else) ends."""
+
+    uniqueid: str
+    case_id: int
+    status: str  # the case's status after the save ("new", "dispatched", ...; "" without a workflow)
+    department: str
+    username: str
+    role: str
+    extension: str
+    at: float
+
+
 Event = (CallerJoined | CallerLeft | CallerAbandoned | AgentRinging | AgentNoAnswer | AgentConnected
          | AgentCompleted | MemberStatus | MemberRemoved | ChannelHangup | PbxConnected | PbxDisconnected
          | Resynced | TranscriptText | TranscriptionStatus | ConferenceJoined | ConferenceLeft
-         | InterpreterJoined | InterpreterLeft | OriginateResult | SipAuthFailed)
+         | InterpreterJoined | InterpreterLeft | OriginateResult | SipAuthFailed | CaseSaved)

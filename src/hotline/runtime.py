@@ -22,6 +22,8 @@ from hotline.agent_desktop.web import AfterCall, build_app
 from hotline.auth.users import UserDirectory
 from hotline.bus import Bus, consume
 from hotline.cases.callback import CallbackService
+from hotline.cases.desk import CaseDesk
+from hotline.cases.desk_store import DeskStore
 from hotline.cases.search import SearchStore
 from hotline.cases.service import CaseService
 from hotline.cases.store import CaseStore, StoreError
@@ -50,7 +52,7 @@ from hotline.recordings.store import RecordingStore
 from hotline.secrets import Secrets
 from hotline.security.service import SipSecurityService
 from hotline.transcribe.audiosocket import AudioSocketServer
-from hotline.transcribe.models import ModelRegistry
+from hotline.transcribe.models import ModelRegistry, model_folders
 from hotline.transcribe.pipeline import TranscriptionService
 
 log = logging.getLogger(__name__)
@@ -94,7 +96,7 @@ class Hotline:
         desktop_sub = self.bus.subscribe("desktop", maxsize=50_000)
         self.replay = QueueLogReplay(s.asterisk.instance_dir / "log" / "queue_log", self.store, self.bus.publish)
         self.ami = AmiSession(self.bus, "127.0.0.1", s.asterisk.ami_port, "hotline", self.secrets.ami_secret,
-                              before_snapshot=self.replay.replay, trace_path=s.asterisk.ami_trace or None)
+                              before_snapshot=self.replay.replay)
         self.pbx = AmiQueueControl(self.ami)
         self.skills = SkillBook(s)
         self.router = Router(s, self.roster, self.sl, self.pbx, skills=self.skills)
@@ -176,7 +178,7 @@ class Hotline:
                             self.desktop, self.hub, wallboard=self.wallboard, supervision=self.supervision,
                             interpreters=self.interpreters, interpreter_desk=self.interpreter_desk,
                             after_call=AfterCall(self.workflow, self.flows, self.callbacks, self.recording_store,
-                                                 self.search))
+                                                 self.search), desk=self.desk)
             self._runner = web.AppRunner(app, access_log=None)
             await self._runner.setup()
             await web.TCPSite(self._runner, s.http.host, s.http.port).start()
@@ -187,6 +189,8 @@ class Hotline:
         s = self.settings
         self.flows = WorkflowStore(self.store)
         self.workflow = Workflow(s, self.flows)
+        # the form save as one command: its CaseSaved reaches the desktop and the wrap-up on the bus
+        self.desk = CaseDesk(s, DeskStore(self.store), self.workflow, self.bus.publish)
         self.search = SearchStore(self.store)
         self.recording_store = RecordingStore(self.store)
         self._blocking = ThreadPoolExecutor(max_workers=2, thread_name_prefix="after-call")
@@ -243,7 +247,7 @@ class Hotline:
     async def _start_transcription(self) -> None:
         s = self.settings
         self._speech_pool = ThreadPoolExecutor(max_workers=s.transcription.workers, thread_name_prefix="speech")
-        folders = dict(s.transcription.models)
+        folders = model_folders(s.transcription.models)
         self.models = ModelRegistry(folders, self._speech_pool)
         self.transcription = TranscriptionService(self.models, self._speech_pool, self.bus.publish, self.pbx,
                                                   "127.0.0.1", s.transcription.audiosocket_port,

@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import time
 from typing import Any
 
 from aiohttp import web
@@ -17,9 +16,9 @@ from hotline.agent_desktop import boundary, case_access
 from hotline.agent_desktop.desktop import DesktopService
 from hotline.agent_desktop.security import principal_of, require
 from hotline.cases import access
-from hotline.cases import form as case_form
+from hotline.cases.desk import CaseDesk
 from hotline.cases.store import CaseStore
-from hotline.cases.workflow import Actor, Workflow
+from hotline.cases.workflow import Actor
 from hotline.config import Settings
 from hotline.manager.supervision import Supervision
 from hotline.queue.agents import AgentCommands, AgentError
@@ -62,8 +61,8 @@ async def json_body(request: web.Request) -> dict[str, Any]:
 
 
 def add_routes(app: web.Application, settings: Settings, commands: AgentCommands, roster: Roster,
-               sl: ServiceLevel, store: CaseStore, desktop: DesktopService,
-               supervision: Supervision | None = None, workflow: Workflow | None = None) -> None:
+               sl: ServiceLevel, store: CaseStore, desktop: DesktopService, desk: CaseDesk,
+               supervision: Supervision | None = None) -> None:
     @require("supervisor")
     async def agents(request: web.Request) -> web.Response:
         return web.json_response({"agents": roster.snapshot()})
@@ -136,25 +135,15 @@ def add_routes(app: web.Application, settings: Settings, commands: AgentCommands
 
     @require("operator", "supervisor")
     async def case_form_save(request: web.Request) -> web.Response:
+        """Parse, check who may fill this form, and hand it to the case desk (cases/desk.py: the
+        form, the status change and the day counts in one transaction; CaseSaved for the desktop
+        and the wrap-up). A form with errors is a 422 ``invalid`` with ``fields``."""
         case = await case_for(request)
         p = principal_of(request)
         assert p is not None
-        clean, problems = case_form.validate(await json_body(request), settings)
-        if problems:
-            return web.json_response({"error": "invalid", "message": "the form has errors", "fields": problems},
-                                     status=422)
-        department = clean.pop("department", "")
-        await store.save_form(case["uniqueid"], clean, p.username, time.time(), settings.trends.bundle_days)
-        log.info("case form saved: case=%s uniqueid=%s by=%s", case["id"], case["uniqueid"], p.username)
-        status, dispatched_to = "", ""
-        if workflow is not None:  # the appeal is a case now; dispatched when a department was chosen
-            if department == case_form.AUTO:
-                department = workflow.suggest({**case, **clean})
-            updated = await workflow.recorded(case["uniqueid"], Actor(p.username, p.role), department)
-            status, dispatched_to = updated["status"], updated.get("department") or ""
-        if p.role == "operator":
-            await desktop.saved(p, case["uniqueid"], case["id"])
-        return web.json_response({"ok": True, "case_id": case["id"], "status": status, "department": dispatched_to})
+        saved = await desk.save(Actor(p.username, p.role, p.department, p.extension), case["uniqueid"],
+                                await json_body(request))
+        return web.json_response(saved.to_json())
 
     @require("operator")
     async def desktop_snapshot(request: web.Request) -> web.Response:

@@ -2,7 +2,9 @@
 
 One CallView per operator extension: set when their phone rings (the screen pop, with the
 caller's earlier cases), made live on AgentConnected, ended with the call, cleared when the
-form is saved or the next call rings. A tick (0.5 s) sends each connected operator their status
+form is saved (the case desk's CaseSaved event) or the next call rings. A draft the page sends
+for a call that has just left the desktop (saved, ended, replaced) is ignored quietly: the
+page's typing and the save may cross. A tick (0.5 s) sends each connected operator their status
 and live header when it changed. The snapshot is built from the same views plus the store
 (stored transcript segments, the saved draft), so a reconnecting page shows the same state.
 """
@@ -10,6 +12,7 @@ and live header when it changed. The snapshot is built from the same views plus 
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import logging
 import time
@@ -68,6 +71,8 @@ class DesktopService:
         self._by_call: dict[str, str] = {}  # uniqueid -> extension
         self._last_status: dict[str, dict[str, Any]] = {}
         self._interpreter: dict[str, dict[str, Any]] = {}  # extension -> their latest interpreter request
+        # extension -> the calls that left their desktop lately (a late draft for one is no error)
+        self._gone: dict[str, collections.deque[str]] = {}
 
     # -- events ----------------------------------------------------------------------------------
 
@@ -113,6 +118,8 @@ class DesktopService:
             else:
                 view.partials.pop(event.speaker, None)
             self.hub.to_extension(ext, message("transcript", **line))
+        elif isinstance(event, ev.CaseSaved):
+            self._saved(event)
         elif isinstance(event, ev.TranscriptionStatus):
             ext = self._by_call.get(event.uniqueid, "")
             view = self.views.get(ext)
@@ -137,6 +144,7 @@ class DesktopService:
         old = self.views.get(ext)
         if old is not None:
             self._by_call.pop(old.uniqueid, None)
+            self._left(ext, old.uniqueid)
         view = CallView(uniqueid, caller, language, topic, queued_at)
         self.views[ext] = view
         self._by_call[uniqueid] = ext
@@ -165,6 +173,10 @@ class DesktopService:
         view = self.views.pop(ext, None)
         if view:
             self._by_call.pop(view.uniqueid, None)
+            self._left(ext, view.uniqueid)
+
+    def _left(self, ext: str, uniqueid: str) -> None:
+        self._gone.setdefault(ext, collections.deque(maxlen=8)).append(uniqueid)
 
     def interpreter(self, extension: str, request: dict[str, Any]) -> None:
         """The operator's desktop follows their interpreter request: ringing whom, waiting, joined, left."""
@@ -177,26 +189,34 @@ class DesktopService:
         view = self.views.get(principal.extension)
         return view if view is not None and view.uniqueid == uniqueid else None
 
-    async def saved(self, principal: Principal, uniqueid: str, case_id: int | None) -> None:
-        now = time.time()
-        view = self.views.get(principal.extension)
-        if view is not None and view.uniqueid == uniqueid and view.phase in ("ended", "saved"):
-            self._drop(principal.extension)
-        elif view is not None and view.uniqueid == uniqueid:
-            view.case_id = case_id
-        await self.store.drop_draft(principal.username, uniqueid)
-        self.hub.to_extension(principal.extension, message("case_saved", uniqueid=uniqueid, case_id=case_id,
-                                                           saved_at=now))
-        if principal.extension:
-            await self.wrapup.end(principal.extension, "form saved")
+    def _saved(self, e: ev.CaseSaved) -> None:
+        """The case desk saved the form (its draft is gone with it): an ended call leaves the
+        desktop, a live one keeps going with its case number. The wrap-up ends on the same event
+        (queue/wrapup.py)."""
+        if not e.extension:  # saved by a supervisor: nobody's desktop changes
+            return
+        view = self.views.get(e.extension)
+        if view is not None and view.uniqueid == e.uniqueid and view.phase in ("ended", "saved"):
+            self._drop(e.extension)
+        elif view is not None and view.uniqueid == e.uniqueid:
+            view.case_id = e.case_id
+        self.hub.to_extension(e.extension, message("case_saved", uniqueid=e.uniqueid, case_id=e.case_id,
+                                                   status=e.status, department=e.department, saved_at=e.at))
 
-    async def draft(self, principal: Principal, uniqueid: str, fields: dict[str, Any]) -> None:
+    async def draft(self, principal: Principal, uniqueid: str, fields: dict[str, Any]) -> bool:
+        """Keep the page's draft of the call on its desktop; False (nothing kept, no error) for a
+        call that has just left it (saved, ended, the next call rang): the typing crossed the save."""
         if self.view_for(principal, uniqueid) is None:
+            if uniqueid in self._gone.get(principal.extension, ()):
+                log.debug("late draft ignored: agent=%s uniqueid=%s (no longer on the desktop)",
+                          principal.extension, uniqueid)
+                return False
             raise ValueError("no such call on your desktop")
         data = json.dumps({k: v for k, v in fields.items() if k in case_form.FIELDS})
         if len(data) > 20_000:
             raise ValueError("draft too large")
         await self.store.save_draft(principal.username, uniqueid, data, time.time())
+        return True
 
     # -- status, header and snapshot -------------------------------------------------------------
 

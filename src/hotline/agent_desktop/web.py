@@ -12,6 +12,7 @@ import hmac
 import logging
 import re
 import secrets as _random
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
+from hotline import events as ev
 from hotline.agent_desktop import api, boundary, case_access, case_web, errors, interpreting
 from hotline.agent_desktop.desktop import DesktopService
 from hotline.agent_desktop.hub import CLIENT_TYPES, Client, Hub, message
@@ -36,7 +38,10 @@ from hotline.agent_desktop.sockets import serve_socket
 from hotline.auth import passwords
 from hotline.auth.throttle import LoginThrottle
 from hotline.auth.users import UserDirectory
+from hotline.bus import Bus, consume
 from hotline.cases.callback import CallbackService
+from hotline.cases.desk import CaseDesk
+from hotline.cases.desk_store import DeskStore
 from hotline.cases.search import SearchStore
 from hotline.cases.store import CaseStore
 from hotline.cases.workflow import Workflow
@@ -66,6 +71,24 @@ class AfterCall:
     search: SearchStore
 
 
+def _own_desk(app: web.Application, settings: Settings, store: CaseStore, workflow: Workflow | None,
+              desktop: DesktopService) -> CaseDesk:
+    """A case desk for an app built without one (the runtime passes its own, publishing on the
+    hotline's bus): its CaseSaved reaches this desktop and its wrap-up through a bus of the app's
+    own, pumped while the app runs."""
+    bus: Bus[ev.Event] = Bus()
+    subs = [(bus.subscribe("desktop"), desktop.handle), (bus.subscribe("wrapup"), desktop.wrapup.handle)]
+
+    async def pumps(_app: web.Application) -> AsyncIterator[None]:
+        tasks = [asyncio.create_task(consume(sub, handle), name=f"app-{sub.name}") for sub, handle in subs]
+        yield
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    app.cleanup_ctx.append(pumps)
+    return CaseDesk(settings, DeskStore(store), workflow, bus.publish)
+
+
 HERE = Path(__file__).parent
 LOGIN_CSRF = "hl_login_csrf"
 
@@ -93,7 +116,7 @@ def build_app(settings: Settings, service_token: str, users: UserDirectory, comm
               supervision: Supervision | None = None,
               interpreters: InterpreterService | None = None,
               interpreter_desk: InterpreterDesk | None = None,
-              after_call: AfterCall | None = None) -> web.Application:
+              after_call: AfterCall | None = None, desk: CaseDesk | None = None) -> web.Application:
     throttle = throttle or LoginThrottle()
     http = settings.http
     origins = http.allowed_origins()
@@ -232,8 +255,9 @@ def build_app(settings: Settings, service_token: str, users: UserDirectory, comm
     app.router.add_get("/desktop", desktop_page)
     app.router.add_get("/ws/desktop", desktop_socket)
     app.router.add_static("/static/", HERE / "static")
-    api.add_routes(app, settings, commands, roster, sl, store, desktop, supervision,
-                   after_call.workflow if after_call else None)
+    if desk is None:
+        desk = _own_desk(app, settings, store, after_call.workflow if after_call else None, desktop)
+    api.add_routes(app, settings, commands, roster, sl, store, desktop, desk, supervision)
     if after_call is not None:
         case_web.add_routes(app, settings, store, after_call.workflow, after_call.flows, after_call.callbacks,
                             after_call.recordings, after_call.search)

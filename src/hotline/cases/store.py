@@ -117,6 +117,30 @@ def transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
         raise
 
 
+def save_form_in(db: sqlite_utils.Database, uniqueid: str, form: dict[str, Any], by: str, at: float,
+                 bundle_days: int = 3) -> dict[str, Any] | None:
+    """The form saved on the writer's connection, inside the caller's transaction: the case's
+    columns, its day counts (moved when saved before), its search text and its bundle. Returns
+    the case as saved (None: no case for ``uniqueid``, nothing written)."""
+    changes = {**form, "form_saved_at": at, "form_saved_by": by,
+               "address_key": address_key(str(form.get("address") or ""))}
+    before = list(db["cases"].rows_where("uniqueid = ?", [uniqueid]))
+    if not before:
+        return None
+    if before[0]["form_saved_at"] is not None:
+        _count(db, before[0], -1)
+    sets = ", ".join(f"{k} = :{k}" for k in changes)
+    db.execute(f"update cases set {sets} where uniqueid = :_uid", {**changes, "_uid": uniqueid})
+    case = {**before[0], **changes}
+    _count(db, case, +1)
+    db.execute("delete from case_text where rowid = ?", [case["id"] << 16])
+    text = " ".join(str(case.get(k) or "") for k in ("category", "district", "address", "description", "notes"))
+    db.execute("insert into case_text (rowid, case_id, kind, body) values (?, ?, 'form', ?)",
+               [case["id"] << 16, case["id"], index_text(text)])
+    _bundle(db, case, bundle_days * 86400.0)
+    return case
+
+
 def _store_error(path: str, exc: sqlite3.Error) -> StoreError:
     busy = (getattr(exc, "sqlite_errorcode", 0) & 0xFF) == sqlite3.SQLITE_BUSY
     return (StoreBusy if busy else StoreError)(f"case store {path}: {exc}")
@@ -473,24 +497,7 @@ class CaseStore:
         address and topic within ``bundle_days``) into a bundle; one transaction."""
         def save(db: sqlite_utils.Database) -> bool:
             with transaction(db):
-                changes = {**form, "form_saved_at": at, "form_saved_by": by,
-                           "address_key": address_key(str(form.get("address") or ""))}
-                before = list(db["cases"].rows_where("uniqueid = ?", [uniqueid]))
-                if not before:
-                    return False
-                if before[0]["form_saved_at"] is not None:
-                    _count(db, before[0], -1)
-                sets = ", ".join(f"{k} = :{k}" for k in changes)
-                db.execute(f"update cases set {sets} where uniqueid = :_uid", {**changes, "_uid": uniqueid})
-                case = {**before[0], **changes}
-                _count(db, case, +1)
-                db.execute("delete from case_text where rowid = ?", [case["id"] << 16])
-                text = " ".join(str(case.get(k) or "") for k in ("category", "district", "address", "description",
-                                                                "notes"))
-                db.execute("insert into case_text (rowid, case_id, kind, body) values (?, ?, 'form', ?)",
-                           [case["id"] << 16, case["id"], index_text(text)])
-                _bundle(db, case, bundle_days * 86400.0)
-            return True
+                return save_form_in(db, uniqueid, form, by, at, bundle_days) is not None
         return await self._run(save)
 
     async def add_segment(self, row: dict[str, Any]) -> int:

@@ -41,6 +41,29 @@ class Actor:
     username: str
     role: str
     department: str = ""
+    extension: str = ""  # an operator's phone (the case desk's CaseSaved names it for the wrap-up)
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One status change, decided (pure) but not applied: ``changes`` (with the new status) apply
+    only while the case is in one of ``from_states``, with ``event`` as its event row."""
+
+    from_states: tuple[str, ...]
+    changes: dict[str, Any]
+    event: dict[str, Any]
+
+
+def transition(case: dict[str, Any], actor: Actor, action: str, from_states: tuple[str, ...], to: str,
+               changes: dict[str, Any], detail: dict[str, Any], now: float) -> Transition:
+    """The transition ``action`` of ``case`` to ``to``; ``wrong-status`` when its status allows none."""
+    status = case.get("status") or ""
+    if status not in from_states:
+        raise WorkflowError("wrong-status", f"cannot {action.replace('_', ' ')} case {case['id']}: it is "
+                            f"{status or 'not recorded yet'} (allowed from {', '.join(from_states)})")
+    event = {"case_id": case["id"], "case_uniqueid": case["uniqueid"], "at": now, "actor": actor.username,
+             "role": actor.role, "action": action, "from_status": status, "to_status": to, "detail": detail}
+    return Transition(from_states, {**changes, "status": to}, event)
 
 
 SYSTEM = Actor("hotline", "system")
@@ -101,44 +124,57 @@ class Workflow:
             raise WorkflowError("forbidden", "this case is not your department's")
         return case
 
+    async def _apply(self, case: dict[str, Any], actor: Actor, t: Transition) -> dict[str, Any]:
+        if not await self.repo.transition(case["uniqueid"], t.from_states, t.changes, t.event):
+            raise WorkflowError("conflict", f"case {case['id']} changed meanwhile; reload it")
+        log.info("case %s: %s by %s (%s -> %s) uniqueid=%s", case["id"], t.event["action"], actor.username,
+                 t.event["from_status"], t.event["to_status"], case["uniqueid"])
+        return {**case, **t.changes}
+
     async def _move(self, case: dict[str, Any], actor: Actor, action: str, from_states: tuple[str, ...],
                     to: str, changes: dict[str, Any], detail: dict[str, Any]) -> dict[str, Any]:
-        status = case.get("status") or ""
-        if status not in from_states:
-            raise WorkflowError("wrong-status", f"cannot {action.replace('_', ' ')} case {case['id']}: it is "
-                                f"{status or 'not recorded yet'} (allowed from {', '.join(from_states)})")
-        now = self.clock()
-        event = {"case_id": case["id"], "case_uniqueid": case["uniqueid"], "at": now, "actor": actor.username,
-                 "role": actor.role, "action": action, "from_status": status, "to_status": to, "detail": detail}
-        if not await self.repo.transition(case["uniqueid"], from_states, {**changes, "status": to}, event):
-            raise WorkflowError("conflict", f"case {case['id']} changed meanwhile; reload it")
-        log.info("case %s: %s by %s (%s -> %s) uniqueid=%s", case["id"], action, actor.username, status, to,
-                 case["uniqueid"])
-        return {**case, **changes, "status": to}
+        return await self._apply(case, actor, transition(case, actor, action, from_states, to, changes, detail,
+                                                         self.clock()))
 
     # -- the hotline side --------------------------------------------------------------------------
 
-    async def recorded(self, uniqueid: str, actor: Actor, department: str = "") -> dict[str, Any]:
-        """The operator saved the form: the appeal is a case ("new"); with a department it is
-        dispatched at once (the operator confirmed or changed the suggestion)."""
-        case = await self._case(uniqueid, actor)
+    def recorded_plan(self, case: dict[str, Any], actor: Actor, department: str = "") -> list[Transition]:
+        """The transitions of a saved form (pure, on the case as the form left it): the appeal is
+        a case ("new"); with a department it is dispatched at once (the operator confirmed or
+        changed the suggestion). Nothing when it is past that (a second save of the same call)."""
+        if not can_see(actor, case):
+            raise WorkflowError("forbidden", "this case is not your department's")
+        steps: list[Transition] = []
+        now = self.clock()
         if not case.get("status"):
-            case = await self._move(case, actor, "recorded", ("",), "new", {}, {})
+            steps.append(transition(case, actor, "recorded", ("",), "new", {}, {}, now))
+            case = {**case, **steps[-1].changes}
         if department and case["status"] in ("new", "returned"):
-            case = await self.dispatch(uniqueid, department, actor)
+            steps.append(self._dispatch(case, department, actor, "", now))
+        return steps
+
+    async def recorded(self, uniqueid: str, actor: Actor, department: str = "") -> dict[str, Any]:
+        """``recorded_plan`` applied step by step (a case entered by hand; the desk's form save
+        applies the plan in the form's own transaction, cases/desk.py)."""
+        case = await self._case(uniqueid, actor)
+        for step in self.recorded_plan(case, actor, department):
+            case = await self._apply(case, actor, step)
         return case
+
+    def _dispatch(self, case: dict[str, Any], department: str, actor: Actor, note: str, now: float) -> Transition:
+        if self.settings.department(department) is None:
+            raise WorkflowError("department-unknown", f"no department {department!r}")
+        d = deadlines.due(now, self.settings.deadlines)
+        return transition(case, actor, "dispatched", ("new", "returned"), "dispatched", {
+            "department": department, "dispatched_at": now, "due_at": d.due_at, "warn_at": d.warn_at,
+            "warned_at": None, "escalated_at": None}, {
+            "department": department, "suggested": self.suggest(case), "note": note[:500]}, now)
 
     async def dispatch(self, uniqueid: str, department: str, actor: Actor, note: str = "") -> dict[str, Any]:
         if self.settings.department(department) is None:
             raise WorkflowError("department-unknown", f"no department {department!r}")
         case = await self._case(uniqueid, actor)
-        now = self.clock()
-        d = deadlines.due(now, self.settings.deadlines)
-        suggested = self.suggest(case)
-        return await self._move(case, actor, "dispatched", ("new", "returned"), "dispatched", {
-            "department": department, "dispatched_at": now, "due_at": d.due_at, "warn_at": d.warn_at,
-            "warned_at": None, "escalated_at": None}, {
-            "department": department, "suggested": suggested, "note": note[:500]})
+        return await self._apply(case, actor, self._dispatch(case, department, actor, note, self.clock()))
 
     # -- the department's side --------------------------------------------------------------------
 

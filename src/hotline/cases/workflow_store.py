@@ -29,6 +29,22 @@ def _in(values: tuple[str, ...]) -> str:
     return ", ".join("'" + v.replace("'", "''") + "'" for v in values)
 
 
+def apply_transition(db: sqlite_utils.Database, uniqueid: str, from_states: tuple[str, ...],
+                     changes: dict[str, Any], event: dict[str, Any]) -> bool:
+    """A transition on the writer's connection, inside the caller's transaction: ``changes`` only
+    while the case's status is one of ``from_states`` ("" = none yet), and its event row.
+    False (nothing written) when the status is another."""
+    sets = ", ".join(f"{k} = :{k}" for k in changes)
+    marks = ", ".join(f":_s{i}" for i in range(len(from_states)))
+    params = {**changes, "_uid": uniqueid, **{f"_s{i}": s for i, s in enumerate(from_states)}}
+    cur = db.execute(f"update cases set {sets} where uniqueid = :_uid and coalesce(status, '') in ({marks})",
+                     params)
+    if not cur.rowcount:
+        return False
+    db.table("case_events").insert({**event, "detail": json.dumps(event.get("detail") or {}, ensure_ascii=False)})
+    return True
+
+
 class WorkflowStore:
     def __init__(self, store: CaseStore) -> None:
         self.store = store
@@ -47,17 +63,8 @@ class WorkflowStore:
         """Apply ``changes`` only while the case's status is one of ``from_states`` ("" = none
         yet) and write the event row, in one transaction."""
         def run(db: sqlite_utils.Database) -> bool:
-            sets = ", ".join(f"{k} = :{k}" for k in changes)
-            marks = ", ".join(f":_s{i}" for i in range(len(from_states)))
-            params = {**changes, "_uid": uniqueid, **{f"_s{i}": s for i, s in enumerate(from_states)}}
             with transaction(db):
-                cur = db.execute(f"update cases set {sets} where uniqueid = :_uid and coalesce(status, '') in"
-                                 f" ({marks})", params)
-                if not cur.rowcount:
-                    return False
-                db.table("case_events").insert({**event, "detail": json.dumps(event.get("detail") or {},
-                                                                             ensure_ascii=False)})
-            return True
+                return apply_transition(db, uniqueid, from_states, changes, event)
         return await self.store.run(run)
 
     async def case_events(self, uniqueid: str) -> list[dict[str, Any]]:

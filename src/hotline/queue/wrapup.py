@@ -1,5 +1,6 @@
 """Wrap-up after a call: the operator is paused with the reason "wrap-up" when a call ends,
-and resumed when they save the case form or when ``routing.wrapup_seconds`` run out.
+and resumed when they save the case form (the case desk's ``CaseSaved``) or when
+``routing.wrapup_seconds`` run out.
 
 The queues see the same state the desktop shows (a paused member is not rung). A pause the
 operator chose in the meantime (a break) is never ended by the timer. After a restart, members
@@ -42,6 +43,9 @@ class WrapUp:
                 return
             self._schedule(ext)
             log.info("wrap-up started: agent=%s uniqueid=%s for %ss", ext, event.uniqueid, self.seconds)
+        elif isinstance(event, ev.CaseSaved):  # the case desk saved the operator's form
+            if event.extension:
+                await self.end(event.extension, "form saved")
         elif isinstance(event, ev.Resynced):
             for m in event.members:
                 ext = extension_of(m.interface)

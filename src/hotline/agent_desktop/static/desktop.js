@@ -83,18 +83,31 @@
     ev.preventDefault();
     if (!state.call) return;
     const uid = state.call.uniqueid;
+    clearTimeout(state.draftTimer);  // the save carries what the pending draft would have
     $("form-status").textContent = "saving…";
     const r = await api("POST", "/api/cases/" + encodeURIComponent(uid) + "/form", readForm());
     if (r.ok) {
-      showErrors({});
-      $("form-status").textContent = "saved (case " + r.data.case_id + ")" + (r.data.department ? ", dispatched to " + r.data.department : "");
-      localStorage.removeItem(draftKey(uid));
+      showSaved(uid, r.data);
     } else if (r.status === 422) {
       showErrors(r.data.fields || {});
       $("form-status").textContent = "please correct the marked fields";
     } else {
       $("form-status").textContent = (r.data && r.data.message) || "not saved (" + r.status + "); your text is kept";
     }
+  }
+
+  // the outcome the operator needs, wherever it lands: the form's line while the call is on screen,
+  // the idle panel once the saved call has left it; an older error never stays next to it
+  function showSaved(uid, data) {
+    const text = "saved (case " + data.case_id + ")" + (data.department ? ", dispatched to " + data.department : "");
+    localStorage.removeItem(draftKey(uid));
+    $("control-error").textContent = "";
+    if (state.call && state.call.uniqueid === uid) {
+      showErrors({});
+      $("form-status").textContent = text;
+      $("case-id").textContent = data.case_id;
+    }
+    $("last-saved").textContent = "Last call " + text + ".";
   }
 
   // -- call panel -----------------------------------------------------------------------------
@@ -118,6 +131,8 @@
     }
     if (!(call.history || []).length) tbody.insertRow().insertCell().textContent = "none";
     if (fresh) {
+      clearTimeout(state.draftTimer);
+      $("control-error").textContent = "";  // an error shown for the last call is not this call's
       clearForm();
       $("transcript").innerHTML = "";
       $("transcription-status").textContent = "";
@@ -137,6 +152,7 @@
     el.className = "phase " + phase;
   }
   function clearCall() {
+    clearTimeout(state.draftTimer);  // no draft for a call that has left the desktop
     state.call = null;
     $("call").hidden = true;
     $("idle").hidden = false;
@@ -271,11 +287,8 @@
     transcription: transcriptionStatus,
     interpreter: showInterpreter,
     case_saved: (m) => {
-      if (state.call && state.call.uniqueid === m.uniqueid) {
-        localStorage.removeItem(draftKey(m.uniqueid));
-        $("case-id").textContent = m.case_id;
-        if (state.call.phase === "ended") clearCall();
-      }
+      showSaved(m.uniqueid, m);
+      if (state.call && state.call.uniqueid === m.uniqueid && state.call.phase === "ended") clearCall();
     },
     resync: async () => {
       const r = await api("GET", "/api/desktop/snapshot");

@@ -1,0 +1,99 @@
+"""The case desk: saving a case's form is one command, not a handler's choreography.
+
+``CaseDesk.save`` validates the form (cases/form.py), then in ONE store transaction saves it (the
+case's columns, its day counts, its search text and bundle), applies the workflow's status change
+(recorded, dispatched: each with its event row, cases/workflow.py) and drops the saver's draft;
+a failure anywhere leaves none of it. After the commit it publishes ``CaseSaved`` on the bus: the
+desktop marks the call saved and the wrap-up ends (they react to the event; the web handler only
+parses, checks access and answers).
+
+A second save of the same case updates it (the day counts move, the status stays where the
+first save put it): the plan is made inside the transaction from the case as it is then, so
+two saves never conflict with each other. Access (who may fill this form) is the caller's
+check (cases/access.py ``may_edit_form``), made before ``save``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from hotline import events as ev
+from hotline.cases import form as case_form
+from hotline.cases.workflow import Actor, Transition, Workflow, WorkflowError
+from hotline.config import Settings
+from hotline.errors import HotlineError
+
+log = logging.getLogger(__name__)
+
+Plan = Callable[[dict[str, Any]], list[Transition]]
+
+
+class FormInvalid(HotlineError, ValueError):
+    """The form has errors; ``details["fields"]``: per field, what is wrong (nothing was saved)."""
+
+    error_id = "invalid"
+    status = 422
+
+    def __init__(self, fields: Mapping[str, str]) -> None:
+        super().__init__("the form has errors", details={"fields": dict(fields)})
+
+
+class DeskRepository(Protocol):
+    async def save_case(self, uniqueid: str, form: dict[str, Any], by: str, at: float, bundle_days: int,
+                        plan: Plan) -> dict[str, Any] | None:
+        """In one transaction: save ``form``, apply ``plan(case as saved)``'s transitions (any
+        exception, or a transition whose status no longer matches, rolls everything back) and
+        drop ``by``'s draft of the case. The case afterwards; None when there is no such case."""
+        ...
+
+
+@dataclass(frozen=True)
+class Saved:
+    """What a save did: the case, and where the workflow put it."""
+
+    uniqueid: str
+    case_id: int
+    status: str
+    department: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ok": True, "case_id": self.case_id, "status": self.status, "department": self.department}
+
+
+class CaseDesk:
+    def __init__(self, settings: Settings, repo: DeskRepository, workflow: Workflow | None,
+                 publish: Callable[[ev.Event], None], clock: Callable[[], float] = time.time) -> None:
+        self.settings = settings
+        self.repo = repo
+        self.workflow = workflow  # None: the form is saved without a status (a web app built without one)
+        self.publish = publish
+        self.clock = clock
+
+    async def save(self, actor: Actor, uniqueid: str, fields: Mapping[str, Any]) -> Saved:
+        clean, problems = case_form.validate(fields, self.settings)
+        if problems:
+            raise FormInvalid(problems)
+        department = str(clean.pop("department", ""))
+        workflow = self.workflow
+
+        def plan(case: dict[str, Any]) -> list[Transition]:
+            if workflow is None:
+                return []
+            chosen = workflow.suggest(case) if department == case_form.AUTO else department
+            return workflow.recorded_plan(case, actor, chosen)
+
+        now = self.clock()
+        case = await self.repo.save_case(uniqueid, clean, actor.username, now, self.settings.trends.bundle_days,
+                                         plan)
+        if case is None:
+            raise WorkflowError("case-unknown", f"no case for call {uniqueid}")
+        saved = Saved(uniqueid, int(case["id"]), str(case.get("status") or ""), str(case.get("department") or ""))
+        log.info("case form saved: case=%s uniqueid=%s by=%s status=%s department=%s", saved.case_id, uniqueid,
+                 actor.username, saved.status or "-", saved.department or "-")
+        self.publish(ev.CaseSaved(uniqueid, saved.case_id, saved.status, saved.department, actor.username,
+                                  actor.role, actor.extension if actor.role == "operator" else "", now))
+        return saved

@@ -1,0 +1,33 @@
+"""The case desk's repository (cases/desk.py ``DeskRepository``) in SQLite: a form save, its
+workflow transitions with their event rows, its day counts and the end of the saver's draft, in
+one transaction on the case store's writer (BEGIN IMMEDIATE ... COMMIT, ROLLBACK on any error)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlite_utils
+
+from hotline.cases.desk import Plan
+from hotline.cases.store import CaseStore, save_form_in
+from hotline.cases.workflow import WorkflowError
+from hotline.cases.workflow_store import apply_transition
+
+
+class DeskStore:
+    def __init__(self, store: CaseStore) -> None:
+        self.store = store
+
+    async def save_case(self, uniqueid: str, form: dict[str, Any], by: str, at: float, bundle_days: int,
+                        plan: Plan) -> dict[str, Any] | None:
+        def save(db: sqlite_utils.Database) -> dict[str, Any] | None:
+            case = save_form_in(db, uniqueid, form, by, at, bundle_days)
+            if case is None:
+                return None
+            for step in plan(case):  # decided on the case as it is inside this transaction
+                if not apply_transition(db, uniqueid, step.from_states, step.changes, step.event):
+                    raise WorkflowError("conflict", f"case {case['id']} changed meanwhile; reload it")
+                case = {**case, **step.changes}
+            db.execute("delete from drafts where username = ? and case_uniqueid = ?", [by, uniqueid])
+            return case
+        return await self.store.transaction(save)
