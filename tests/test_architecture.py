@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src/hotline"
-SERVICES = ["ivr", "queue", "security", "cases/service.py", "cases/form.py", "events.py", "bus.py", "config.py",
+SERVICES = ["ivr", "queue", "security", "cases/service.py", "cases/form.py", "events.py", "bus.py", "config",
             "transcribe/engine.py", "transcribe/models.py", "transcribe/pipeline.py", "agent_desktop/desktop.py",
             "manager/board.py", "manager/supervision.py", "manager/wallboard.py", "conference",
             "cases/workflow.py", "cases/deadlines.py", "cases/callback.py", "cases/text_index.py", "cases/trends.py",
@@ -69,3 +69,39 @@ def test_the_unit_tier_collects_without_pjsua2(tmp_path: Path) -> None:
                           check=False, cwd=root, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert re.search(r"\d+/\d+ tests collected|\d+ tests collected", proc.stdout), proc.stdout[-2000:]
+
+
+# where a module outside hotline.config may touch the process environment, and why
+ENVIRONMENT_ALLOWED = {
+    ("privileges.py", "drop"): "sets HOME, USER and LOGNAME for the user it drops to: the programs the service "
+                               "starts (Asterisk, ffmpeg) read them from the environment",
+}
+
+
+def environment_uses(source: str) -> list[str]:
+    """The functions (or "<module>") that touch os.environ / os.getenv / os.putenv / os.environb."""
+    names = {"environ", "environb", "getenv", "getenvb", "putenv", "unsetenv"}
+    found = []
+
+    def walk(node: ast.AST, scope: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            inner = child.name if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)) else scope
+            if (isinstance(child, ast.Attribute) and child.attr in names and isinstance(child.value, ast.Name)
+                    and child.value.id == "os") or (isinstance(child, ast.ImportFrom) and child.module == "os"
+                                                    and any(a.name in names for a in child.names)):
+                found.append(scope)
+            walk(child, inner)
+
+    walk(ast.parse(source), "<module>")
+    return found
+
+
+def test_only_the_configuration_reads_the_environment() -> None:
+    """Settings come from the site file and the HOTLINE_* variables parsed in hotline.config
+    (docs/configuration.md, "The environment"); no other module reads os.environ."""
+    assert environment_uses("import os\ndef f():\n    return os.environ.get('X')\n") == ["f"]
+    assert environment_uses("from os import getenv\n") == ["<module>"]
+    found = {(str(f.relative_to(SRC)), scope) for f in SRC.rglob("*.py") if f.relative_to(SRC).parts[0] != "config"
+             for scope in environment_uses(f.read_text())}
+    assert found - set(ENVIRONMENT_ALLOWED) == set()
+    assert environment_uses((SRC / "config/environment.py").read_text()), "the environment is read in config"

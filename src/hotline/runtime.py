@@ -52,7 +52,7 @@ from hotline.recordings.store import RecordingStore
 from hotline.secrets import Secrets
 from hotline.security.service import SipSecurityService
 from hotline.transcribe.audiosocket import AudioSocketServer
-from hotline.transcribe.models import ModelRegistry, model_folders
+from hotline.transcribe.models import ModelRegistry
 from hotline.transcribe.pipeline import TranscriptionService
 
 log = logging.getLogger(__name__)
@@ -96,7 +96,7 @@ class Hotline:
         desktop_sub = self.bus.subscribe("desktop", maxsize=50_000)
         self.replay = QueueLogReplay(s.asterisk.instance_dir / "log" / "queue_log", self.store, self.bus.publish)
         self.ami = AmiSession(self.bus, "127.0.0.1", s.asterisk.ami_port, "hotline", self.secrets.ami_secret,
-                              before_snapshot=self.replay.replay)
+                              before_snapshot=self.replay.replay, trace_path=s.asterisk.ami_trace or None)
         self.pbx = AmiQueueControl(self.ami)
         self.skills = SkillBook(s)
         self.router = Router(s, self.roster, self.sl, self.pbx, skills=self.skills)
@@ -247,7 +247,7 @@ class Hotline:
     async def _start_transcription(self) -> None:
         s = self.settings
         self._speech_pool = ThreadPoolExecutor(max_workers=s.transcription.workers, thread_name_prefix="speech")
-        folders = model_folders(s.transcription.models)
+        folders = dict(s.transcription.models)
         self.models = ModelRegistry(folders, self._speech_pool)
         self.transcription = TranscriptionService(self.models, self._speech_pool, self.bus.publish, self.pbx,
                                                   "127.0.0.1", s.transcription.audiosocket_port,
