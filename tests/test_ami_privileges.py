@@ -137,3 +137,25 @@ def test_the_ami_user_logs_in_only_from_the_service_on_loopback(manager_conf: An
     assert [s for s in manager_conf if s != "general"] == ["hotline"], "one AMI user only"
     runtime = (SRC / "runtime.py").read_text()
     assert 'AmiSession(self.bus, "127.0.0.1"' in runtime  # the address permitted is the one the service uses
+
+
+def test_the_templates_rendered_are_the_settings_folder(tmp_path: Path, monkeypatch: Any) -> None:
+    """HOTLINE_ASTERISK_TEMPLATES ([asterisk] templates) is parsed by hotline.config and is the
+    folder `hotline asterisk render` reads; a folder without the templates is refused by name."""
+    mine = tmp_path / "conf"
+    mine.mkdir()
+    stock = config.AsteriskSettings().templates
+    for template in stock.glob("*.conf.j2"):
+        (mine / template.name).write_text(template.read_text())
+    (mine / "extensions.conf.j2").write_text((stock / "extensions.conf.j2").read_text() + "; from my folder\n")
+    site = tmp_path / "site.toml"
+    site.write_text(EXAMPLE.read_text().replace('state_dir = "../var"', f'state_dir = "{tmp_path / "state"}"', 1))
+    env = {"HOTLINE_ASTERISK_ROOT": str(tmp_path / "root"), "HOTLINE_ASTERISK_TEMPLATES": str(mine)}
+    monkeypatch.setattr(asterisk, "render_prompts", lambda *a, **k: [])
+    settings = config.load(site, env)
+    etc = asterisk.render(settings, secrets_mod.load_or_create(settings))
+    assert (etc / "extensions.conf").read_text().endswith("; from my folder\n")
+    (tmp_path / "empty").mkdir()
+    settings = config.load(site, env | {"HOTLINE_ASTERISK_TEMPLATES": str(tmp_path / "empty")})
+    with pytest.raises(asterisk.AsteriskError, match="templates not found in .*empty"):
+        asterisk.render(settings, secrets_mod.load_or_create(settings))

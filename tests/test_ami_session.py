@@ -123,3 +123,21 @@ async def test_drop_reconnects_and_resyncs(ami: Any) -> None:
     snap = await next_of(sub, ev.Resynced)
     assert server.logins == 2
     assert [w.uniqueid for w in snap.waiting] == ["1.5"] and snap.waiting[0].wait_seconds == 7
+
+
+async def test_the_ami_trace_setting_records_the_raw_stream(tmp_path: Any) -> None:
+    """[asterisk] ami_trace (HOTLINE_AMI_TRACE, parsed by hotline.config) reaches the session as
+    trace_path: the raw stream is appended to the file; without it nothing is written."""
+    server = FakeAmi()
+    await server.start()
+    trace = tmp_path / "ami_trace.txt"
+    session = AmiSession(Bus(), "127.0.0.1", server.port, "u", "s", action_timeout=1.0, backoff_min=0.1,
+                         trace_path=str(trace))
+    session.start()
+    try:
+        await session.wait_connected(5)
+        await session.action({"Action": "QueueAdd", "Queue": "q", "Interface": "PJSIP/1"})
+    finally:
+        await session.close()
+        server.server.close()  # type: ignore[union-attr]
+    assert b"Added interface to queue" in trace.read_bytes()
