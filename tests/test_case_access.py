@@ -367,7 +367,9 @@ async def test_the_interpreter_sees_the_call_they_are_in_masked(tmp_path: Path) 
     finally:
         await store.close()
     shown = json.dumps(desk.assignments["2002"], ensure_ascii=False)
-    assert NUMBER not in shown and NAME not in shown and NUMBER[-4:] in shown  # masked: enough to tell calls apart
+    # identity=False for interpreters: not the number, not even its last digits, nor the name
+    assert NUMBER not in shown and NAME not in shown and NUMBER[-4:] not in shown
+    assert desk.assignments["2002"]["caller"] == access.HIDDEN
     assert "the ceiling leaks" in shown and FORM["description"] in shown  # what they interpret
 
 
@@ -487,4 +489,23 @@ async def test_audit_writes_stay_cheap(tmp_path: Path) -> None:
         await store.close()
     print(f"audit write: {per_row * 1000:.2f} ms a row (500 rows, one after another)")
     assert per_row < 0.02  # a case read must not wait on its audit row
-    assert audit_chain.verify(tmp_path / "c.db").rows == 501
+    report = audit_chain.verify(tmp_path / "c.db")
+    assert report.ok, report.text()
+    assert report.rows == 501
+
+
+async def test_audit_values_that_sqlite_changes_still_verify(tmp_path: Path,
+                                                              caplog: pytest.LogCaptureFixture) -> None:
+    """An int ``at`` comes back REAL, a non-str target as text: the hash is of what is stored; the
+    service log names the row, never its detail (a search's words are citizens' names)."""
+    store = CaseStore(tmp_path / "c.db")
+    try:
+        with caplog.at_level("INFO", logger="hotline.cases.store"):
+            await store.audit("op1", "search", cast(Any, 42), {"q": NAME}, cast(Any, 1000), role="operator")
+            await store.audit("op1", "case_read", "u1", {}, 1001.5, role="operator")
+    finally:
+        await store.close()
+    report = audit_chain.verify(tmp_path / "c.db")
+    assert report.ok, report.text()
+    assert report.rows == 2
+    assert "audit row 1: search 42" in caplog.text and NAME not in caplog.text

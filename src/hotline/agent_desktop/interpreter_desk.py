@@ -13,7 +13,6 @@ from hotline.agent_desktop.hub import Hub, desk_message
 from hotline.cases import access
 from hotline.cases.store import CaseStore
 from hotline.config import Settings
-from hotline.manager.board import mask_number
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +61,7 @@ class InterpreterDesk:
         except Exception as exc:  # the page shows what the event carries
             log.error("interpreter page: case of uniqueid=%s unreadable: %s", e.uniqueid, exc)
         # what the access rule shows the interpreter of the call they are in (cases/access.py): the
-        # form, the transcript; the caller's number only masked, never the name or the recording
+        # form, the transcript; not the caller's number (not even partly), the name or the recording
         seen = access.decide(access.Viewer("", "interpreter", e.interpreter), case, handling=True)
         if not seen.transcript:
             transcript = []
@@ -74,6 +73,6 @@ class InterpreterDesk:
                 "language_name": lang.name if lang else e.language, "topic": case.get("topic") or "",
                 "ivr_path": case.get("ivr_path") or "", "operator": operator,
                 "operator_name": op.name if op else operator,
-                "caller": mask_number(str(case.get("caller_number") or "")), "queued_at": case.get("queued_at"),
+                "caller": str(shown.get("caller_number") or ""), "queued_at": case.get("queued_at"),
                 "answered_at": e.answered_at, "joined_at": e.at, "category": shown.get("category") or "",
                 "description": shown.get("description") or "", "transcript": transcript}

@@ -607,18 +607,21 @@ class CaseStore:
         """One audit row, chained to the one before (cases/audit_chain.py): one insert and the head
         in kv, in one transaction on the writer thread (so the chain is serial); the previous
         row's id and hash are kept in memory after the first write. Returns the row's id."""
+        # the values as SQLite gives them back (an int ``at`` is stored REAL), so verify's hash agrees
+        base: dict[str, Any] = {"at": float(at), "actor": str(actor), "role": str(role), "action": str(action),
+                                "target": str(target), "detail": json.dumps(detail, ensure_ascii=False, default=str)}
+
         def write(db: sqlite_utils.Database) -> int:
             for attempt in (1, 2):
-                if self._audit_head is None or attempt == 2:
-                    last = db.execute("select id, hash from audit order by id desc limit 1").fetchone()
-                    self._audit_head = (int(last[0]), str(last[1] or "")) if last else (0, "")
-                prev_id, prev_hash = self._audit_head
-                row_id = prev_id + 1
-                row: dict[str, Any] = {"id": row_id, "at": at, "actor": actor, "role": role, "action": action,
-                       "target": target, "detail": json.dumps(detail, ensure_ascii=False, default=str)}
-                digest = audit_chain.row_hash(prev_hash, row)
                 try:
                     with transaction(db):  # the row and the head in kv: both or neither
+                        if self._audit_head is None or attempt == 2:  # read inside: no writer slips in between
+                            last = db.execute("select id, hash from audit order by id desc limit 1").fetchone()
+                            self._audit_head = (int(last[0]), str(last[1] or "")) if last else (0, "")
+                        prev_id, prev_hash = self._audit_head
+                        row_id = prev_id + 1
+                        row: dict[str, Any] = {"id": row_id, **base}
+                        digest = audit_chain.row_hash(prev_hash, row)
                         db.execute("insert into audit (id, at, actor, role, action, target, detail, prev_hash,"
                                    " hash) values (:id, :at, :actor, :role, :action, :target, :detail, :prev, :hash)",
                                    {**row, "prev": prev_hash, "hash": digest})
@@ -629,8 +632,8 @@ class CaseStore:
                         raise
                     continue  # someone else wrote a row: read the head again
                 self._audit_head = (row_id, digest)
-                log.info("audit row %d: %s %s %s by %s (%s) hash=%s", row_id, action, target, row["detail"][:200],
-                         actor, role or "-", digest)
+                # not the detail: a search's words are citizens' names and numbers
+                log.info("audit row %d: %s %s hash=%s", row_id, action, target, digest)
                 return row_id
             raise AssertionError("unreachable")
         return await self._run(write)
