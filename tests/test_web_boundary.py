@@ -252,6 +252,20 @@ async def test_only_the_configured_origins_are_accepted(tmp_path: Path) -> None:
         await app.close()
 
 
+async def test_one_enabled_operator_user_per_extension(app: App) -> None:
+    """Cases and screen pops are keyed by extension: a second operator user on 1001 would see op1's."""
+    with pytest.raises(UserError) as taken:
+        await app.users.add("intruder", "operator", PASSWORD, extension="1001", settings=app.settings)
+    assert taken.value.error_id == "extension-taken" and taken.value.status == 409
+    assert await app.users.get("intruder") is None
+    await app.users.set_disabled("op1", True)  # op1 leaves: the extension is free for a successor
+    await app.users.add("successor", "operator", PASSWORD, extension="1001", settings=app.settings)
+    with pytest.raises(UserError) as again:  # and op1 cannot come back onto it while the successor holds it
+        await app.users.set_disabled("op1", False)
+    assert again.value.error_id == "extension-taken"
+    assert (await app.users.get("op1"))["disabled"]  # type: ignore[index]
+
+
 # -- passwords and user names -----------------------------------------------------------------
 
 WEAK = {"short1!": "at least 10", "password123": "too easy to guess", "Summer2024!": "too easy to guess",

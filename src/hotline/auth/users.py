@@ -28,7 +28,8 @@ log = logging.getLogger(__name__)
 class UserError(HotlineError, ValueError):
     status = 400
     statuses = by_id({"username-invalid": 400, "role-unknown": 400, "department-missing": 400,
-                      "department-unknown": 400, "extension-unknown": 400, "user-unknown": 404, "user-exists": 409})
+                      "department-unknown": 400, "extension-unknown": 400, "user-unknown": 404, "user-exists": 409,
+                      "extension-taken": 409})
 
     def __init__(self, error_id: str, message: str) -> None:
         super().__init__(message, error_id=error_id)
@@ -63,6 +64,21 @@ def valid_username(username: str) -> str:
     return name
 
 
+def _extension_holder(db: sqlite_utils.Database, extension: str, other_than: str) -> str | None:
+    """The enabled operator user other than ``other_than`` who holds ``extension`` (their cases and
+    screen pops are keyed by it: two users on one extension would see each other's)."""
+    row = db.execute("select username from users where role = 'operator' and extension = ? and disabled = 0"
+                     " and username != ?", [extension, other_than]).fetchone()
+    return str(row[0]) if row else None
+
+
+def _refuse_taken(db: sqlite_utils.Database, username: str, extension: str) -> None:
+    holder = _extension_holder(db, extension, username) if extension else None
+    if holder is not None:
+        raise UserError("extension-taken", f"extension {extension!r} belongs to operator user {holder!r}; "
+                        "disable that user first")
+
+
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -82,6 +98,8 @@ class UserDirectory:
                 existing = list(db["users"].rows_where("username = ?", [u.username]))
                 if u.password_hash:
                     row["password_hash"] = u.password_hash
+                if u.role == "operator" and not (existing and existing[0]["disabled"]):
+                    _refuse_taken(db, u.username, u.extension)  # one enabled operator user per extension
                 if existing:
                     db.table("users").update(u.username, row)
                 else:
@@ -112,6 +130,8 @@ class UserDirectory:
             if clash:
                 raise UserError("user-exists", f"user {clash[0]!r} exists (names are case-insensitive); use "
                                 "`hotline users passwd`")
+            if role == "operator":
+                _refuse_taken(db, username, extension)
             now = time.time()
             db.table("users").insert({"username": username, "role": role, "name": name, "extension": extension,
                                       "department": department, "password_hash": pw_hash, "disabled": 0,
@@ -135,8 +155,11 @@ class UserDirectory:
     async def set_disabled(self, username: str, disabled: bool) -> None:
         username = username.strip().lower()
         def upd(db: sqlite_utils.Database) -> None:
-            if not list(db["users"].rows_where("username = ?", [username])):
+            rows = list(db["users"].rows_where("username = ?", [username]))
+            if not rows:
                 raise UserError("user-unknown", f"no user {username!r}")
+            if not disabled and rows[0]["role"] == "operator":  # enabled again: the extension must be free
+                _refuse_taken(db, username, str(rows[0]["extension"] or ""))
             db.table("users").update(username, {"disabled": int(disabled), "updated_at": time.time()})
             if disabled:
                 db.execute("delete from sessions where username = ?", [username])
