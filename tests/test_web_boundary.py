@@ -164,6 +164,81 @@ async def test_an_address_spraying_many_names_is_limited(tmp_path: Path) -> None
         await app.close()
 
 
+def counting_verify(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every password verification the service runs (the argon2 work an attacker makes it do)."""
+    calls: list[str] = []
+    real = passwords.verify
+
+    def verify(password_hash: str, password: str) -> bool:
+        calls.append(password)
+        return real(password_hash, password)
+    monkeypatch.setattr(passwords, "verify", verify)
+    return calls
+
+
+async def concurrent_logins(c: aiohttp.ClientSession, attempts: list[tuple[str, str, str]]) -> list[int]:
+    """POST /login for each (user, password, X-Forwarded-For) at once, with one login page's token."""
+    page = await (await c.get("/login")).text()
+    token = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert token
+
+    async def one(username: str, password: str, via: str) -> int:
+        async with c.post("/login", data={"username": username, "password": password, "csrf": token.group(1)},
+                          headers={"X-Forwarded-For": via}, allow_redirects=False) as r:
+            return r.status
+    return list(await asyncio.gather(*(one(*a) for a in attempts)))
+
+
+async def test_concurrent_wrong_passwords_are_counted_before_hashing(proxied: App,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = counting_verify(monkeypatch)
+    async with browser(proxied) as c:
+        statuses = await concurrent_logins(c, [("op1", f"wrong password {i}", A) for i in range(40)])
+    assert len(calls) <= proxied.throttle.max_failures, f"{len(calls)} of 40 verified at once"
+    assert statuses.count(429) >= 40 - proxied.throttle.max_failures
+    assert proxied.throttle.in_flight() == 0
+
+
+async def test_a_real_user_logs_in_promptly_during_a_login_flood(proxied: App,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = counting_verify(monkeypatch)
+    async with browser(proxied) as flooder, browser(proxied) as real:
+        flood = asyncio.create_task(concurrent_logins(
+            flooder, [(f"guess{i}", "wrong password", A) for i in range(300)]))
+        await asyncio.sleep(0.05)
+        started = asyncio.get_running_loop().time()
+        r = await login_form(real, "op1", PASSWORD, via=B)
+        took = asyncio.get_running_loop().time() - started
+        statuses = await flood
+    assert (r.status, r.headers["Location"]) == (302, "/desktop")
+    assert took < 2.0, f"the real login took {took:.2f} s during the flood"
+    assert statuses.count(429) >= 250 and 500 not in statuses
+    assert len(calls) < 60, f"{len(calls)} verifications for one address's 300 attempts"
+
+
+async def test_no_free_hashing_slot_is_a_quick_503(proxied: App, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hotline.agent_desktop import web as web_module
+
+    monkeypatch.setattr(web_module, "HASH_WAIT", 0.2)
+    gate = asyncio.Event()
+    real_auth = proxied.users.authenticate
+
+    async def slow(username: str, password: str) -> Any:
+        await gate.wait()
+        return await real_auth(username, password)
+    monkeypatch.setattr(proxied.users, "authenticate", slow)
+    async with browser(proxied) as c:  # a distributed flood: each address within its limits
+        flood = asyncio.create_task(concurrent_logins(
+            c, [("op2", "wrong password", f"192.0.2.{i}") for i in range(web_module.HASH_SLOTS)]))
+        await asyncio.sleep(0.3)
+        r = await login_form(c, "op1", PASSWORD, via=B)
+        assert r.status == 503 and r.headers["Retry-After"] and (await r.json())["error"] == "busy"
+        gate.set()
+        assert set(await flood) == {302}
+        r = await login_form(c, "op1", PASSWORD, via=B)
+        assert r.headers["Location"] == "/desktop"
+
+
 async def test_x_forwarded_for_is_ignored_from_an_untrusted_peer(app: App) -> None:
     c = browser(app)
     try:
@@ -214,6 +289,30 @@ def test_the_throttle_backs_off_per_pair_and_only_slows_a_name_under_a_spread_gu
     assert t.retry_after("op1", A) == 0
     now[0] += 901
     assert t.slowdown("op1") == 0, "the window slid past"
+
+
+def test_a_name_spray_neither_grows_the_throttle_nor_resets_the_sprayers_counters() -> None:
+    t = LoginThrottle(max_failures=3, address_limit=1500, max_keys=1000)
+    for _ in range(3):
+        t.failed("op1", B)
+    assert t.retry_after("op1", B) > 0
+    for i in range(1499):  # 3,000 keys' worth of names from A: past max_keys
+        assert not t.failed(f"name{i}", A), i
+    assert len(t._failures) <= 1000 and len(t._until) <= 1000
+    assert t.retry_after("op1", B) > 0, "the spray did not unlock another pair"
+    assert t.failed("name-last", A) and t.retry_after("anyone", A) > 0, "A's own count was kept: blocked at 1,500"
+
+
+def test_ipv6_addresses_count_per_64() -> None:
+    t = LoginThrottle(max_failures=3)
+    for host in ("2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:2:ffff::3"):  # one /64, three "addresses"
+        t.failed("op1", host)
+    assert t.retry_after("op1", "2001:db8:1:2::9") > 0
+    assert t.retry_after("op1", "2001:db8:1:3::1") == 0, "another /64 is another address"
+    assert t.begin("op1", "2001:db8:1:3::1") == 0
+    t.end("op1", "2001:db8:1:3::1")
+    t.failed("op2", "::ffff:192.0.2.1")
+    assert t._pair("op2", "::ffff:192.0.2.1") == t._pair("op2", "192.0.2.1")
 
 
 # -- Origin -----------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import secrets as _random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp_jinja2
 import jinja2
@@ -91,6 +92,14 @@ def _own_desk(app: web.Application, settings: Settings, store: CaseStore, workfl
 
 HERE = Path(__file__).parent
 LOGIN_CSRF = "hl_login_csrf"
+# password checks at once (running on the hashing pool or waiting for it), and how long a login
+# waits for one: a flood of logins is answered 503 instead of queueing minutes of argon2 work
+HASH_SLOTS = 4 * passwords.HASH_WORKERS
+HASH_WAIT = 2.0
+
+
+class Busy(Exception):
+    """No password-check slot was free in time."""
 
 
 def same_origin_path(value: str) -> str | None:
@@ -145,6 +154,22 @@ def build_app(settings: Settings, service_token: str, users: UserDirectory, comm
         set_cookie(request, response, LOGIN_CSRF, token, 3600)
         return response
 
+    hashing = asyncio.Semaphore(HASH_SLOTS)  # verifications queued or running, whoever asks
+
+    async def verify_bounded(username: str, password: str, peer: str) -> dict[str, Any] | None:
+        """``users.authenticate`` holding one of ``HASH_SLOTS``; none free within ``HASH_WAIT``
+        seconds (a flood of logins): 503 busy, so the queue of hashes never grows past the slots."""
+        try:
+            await asyncio.wait_for(hashing.acquire(), HASH_WAIT)
+        except TimeoutError:
+            log.warning("login refused (busy: %d password checks under way) for %r from %s", HASH_SLOTS,
+                        username, peer)
+            raise Busy from None
+        try:
+            return await users.authenticate(username, password)
+        finally:
+            hashing.release()
+
     def safe_next(value: str, role: str) -> str:
         return same_origin_path(value) or HOME.get(role, "/home")
 
@@ -160,7 +185,7 @@ def build_app(settings: Settings, service_token: str, users: UserDirectory, comm
             log.warning("login refused (CSRF) for %r from %s", username, peer)
             await users.log_attempt(username, remote, "csrf")
             raise web.HTTPFound("/login?error=expired")
-        wait = throttle.retry_after(username, remote)
+        wait = throttle.begin(username, remote)  # counted in flight before any hashing
         if wait > 0:
             log.warning("login refused (rate limit, %.0f s left) for %r from %s", wait, username, peer)
             await users.log_attempt(username, remote, "throttled")
@@ -173,16 +198,26 @@ def build_app(settings: Settings, service_token: str, users: UserDirectory, comm
                 return page
             return web.json_response({"error": "throttled", "message": f"Too many failed logins; try again in "
                                       f"{seconds} s."}, status=429, headers={"Retry-After": str(seconds)})
-        slow = throttle.slowdown(username)
-        if slow:  # the name is being guessed from many addresses: answer late, lock nobody out
-            await asyncio.sleep(slow)
-        row = await users.authenticate(username, password) if username and password else None
+        try:
+            slow = throttle.slowdown(username)
+            if slow:  # the name is being guessed from many addresses: answer late, lock nobody out
+                await asyncio.sleep(slow)
+            try:
+                row = await verify_bounded(username, password, peer) if username and password else None
+            except Busy:
+                await users.log_attempt(username, remote, "busy")
+                return web.json_response({"error": "busy", "message": "too many logins at once; try again in a "
+                                          "few seconds"}, status=503, headers={"Retry-After": str(int(HASH_WAIT) + 1)})
+            if row is None:
+                waits = throttle.failed(username, remote)
+            else:
+                throttle.succeeded(username, remote)
+        finally:
+            throttle.end(username, remote)
         if row is None:
-            waits = throttle.failed(username, remote)
             log.warning("login failed for %r from %s%s", username, peer, " (now throttled)" if waits else "")
             await users.log_attempt(username, remote, "failed")
             raise web.HTTPFound("/login?error=failed")
-        throttle.succeeded(username, remote)
         await users.log_attempt(username, remote, "ok")
         if http.single_session:
             ended = await users.close_sessions_of(username)
