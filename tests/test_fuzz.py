@@ -448,3 +448,71 @@ async def test_a_5000_level_message_does_not_end_the_desktop_socket(site: Site) 
         assert (await ws.receive_json(timeout=5))["type"] == "error"
         assert not ws.closed
     await asyncio.sleep(0)
+
+
+# -- raw header bytes ----------------------------------------------------------------------------
+
+async def raw_request(port: int, method: str, path: str, headers: list[tuple[str, bytes]],
+                      body: bytes = b"") -> tuple[int, bytes, str]:
+    """One request written byte for byte (aiohttp's client will not send a ``\\xff`` in a header):
+    (status, body, content type)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        head = [f"{method} {path} HTTP/1.1".encode(), f"Host: 127.0.0.1:{port}".encode(), b"Connection: close",
+                f"Content-Length: {len(body)}".encode()]
+        head += [name.encode() + b": " + value for name, value in headers]
+        writer.write(b"\r\n".join(head) + b"\r\n\r\n" + body)
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), 10)
+    finally:
+        writer.close()
+    status_line, _, rest = answer.partition(b"\r\n")
+    header_block, _, content = rest.partition(b"\r\n\r\n")
+    ctype = ""
+    for line in header_block.split(b"\r\n"):
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-type":
+            ctype = value.decode("latin-1").split(";")[0].strip()
+    return int(status_line.split()[1]), content, ctype
+
+
+BAD_BYTES = (b"\xff", b"\xc3\x28", b"ok\xed\xa0\x80", b"\x80" * 40)
+
+
+async def test_non_ascii_header_and_cookie_bytes_never_answer_5xx(site: Site,
+                                                                  errors_logged: list[logging.LogRecord]) -> None:
+    _c, csrf = site.sessions["op1"]
+    token, _ = await site.users.open_session("op1", "127.0.0.1")
+    login_page = await site.client.session.get(site.base + "/login")
+    login_csrf = login_page.cookies["hl_login_csrf"].value
+    form = f"username=op1&password=x&csrf={login_csrf}".encode()
+    seen: list[str] = []
+    refused_400 = 0
+    for bad in BAD_BYTES:
+        cases: list[tuple[str, str, list[tuple[str, bytes]], bytes, int | None]] = [
+            ("GET", "/api/me", [("Authorization", b"Bearer " + bad)], b"", 400),
+            ("GET", "/api/me", [("Authorization", bad)], b"", 400),
+            ("POST", "/api/desktop/state", [("Cookie", f"{COOKIE}={token}".encode()),
+                                            ("X-CSRF-Token", csrf.encode() + bad), ("Origin", site.base.encode()),
+                                            ("Content-Type", JSON.encode())], b'{"action":"ready"}', 400),
+            ("GET", "/api/me", [("Cookie", COOKIE.encode() + b"=" + bad)], b"", 401),
+            ("GET", "/desktop", [("Cookie", COOKIE.encode() + b"=" + token.encode() + bad)], b"", 302),
+            ("GET", "/login", [("Cookie", b"hl_login_csrf=" + bad)], b"", 200),
+            ("POST", "/login", [("Cookie", b"hl_login_csrf=" + login_csrf.encode() + bad),
+                                ("Content-Type", FORM.encode())], form, 302),
+            ("POST", "/login", [("Cookie", b"hl_login_csrf=" + bad), ("Content-Type", FORM.encode())],
+             b"username=op1&password=x&csrf=" + quote(bad).encode(), 302),
+            ("GET", "/api/me", [("Cookie", f"{COOKIE}={token}".encode()), ("X-Forwarded-For", bad),
+                                     ("Origin", bad), ("Accept", bad)], b"", 200),
+        ]
+        for method, path, headers, body, expected in cases:
+            status, answer, ctype = await raw_request(site.port, method, path, headers, body)
+            what = f"{method} {path} {[(n, v[:60]) for n, v in headers]!r}"
+            check(seen, method, path, "raw", what, status, answer, ctype)
+            if expected is not None and status != expected:
+                seen.append(f"{what} -> {status}, expected {expected}: {answer[:120]!r}")
+            refused_400 += status == 400
+    assert not seen, "\n".join(seen)
+    assert refused_400 == 3 * len(BAD_BYTES)
+    assert not errors_logged, "a header reached an unmapped error:\n" + "\n".join(
+        f"{r.name}: {r.getMessage()}" for r in errors_logged[:10])

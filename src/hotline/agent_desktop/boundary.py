@@ -154,10 +154,25 @@ async def form_of(request: web.Request) -> MultiDictProxy[Any]:
     return form
 
 
+ASCII_HEADERS = ("Authorization", "X-CSRF-Token")  # compared as bytes: never anything but ASCII
+
+
+def cookie(request: web.Request, name: str) -> str:
+    """A cookie's value, or "" when it is absent or not ASCII (aiohttp decodes header bytes with
+    surrogateescape: a ``\xff`` would fail later, when the value is hashed or compared). The
+    hotline's own cookies (session, login CSRF) are always ASCII, so such a value is not ours."""
+    value = request.cookies.get(name, "")
+    return value if value.isascii() else ""
+
+
 @web.middleware
 async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """The first check: the path and query are valid text. What is refused deeper (a form read for
+    """The first check: the path and query are valid text, and the token headers are ASCII (a
+    non-ASCII cookie of ours is read as absent: ``cookie``). What is refused deeper (a form read for
     the CSRF token, a body) is a ``BadInput``, which agent_desktop/errors.py answers."""
     if not valid_text(request.path) or not all(valid_text(k) and valid_text(v) for k, v in request.query.items()):
         raise BadInput("the address must be valid Unicode")
+    for name in ASCII_HEADERS:
+        if not all(v.isascii() for v in request.headers.getall(name, ())):
+            raise BadInput(f"the {name} header must be ASCII")
     return await handler(request)

@@ -132,7 +132,7 @@ def build_middleware(users: UserDirectory, service_token: str, origins: frozense
                             request.path)
                 return error(401, "unauthorized", "the bearer token is not valid")
         else:
-            token = request.cookies.get(COOKIE, "")
+            token = boundary.cookie(request, COOKIE)
             if token:
                 principal = await users.session(token)
                 via_cookie = principal is not None

@@ -146,7 +146,7 @@ def build_app(settings: Settings, service_token: str, users: UserDirectory, comm
     async def login_page(request: web.Request) -> web.StreamResponse:
         # reuse the token of this browser: a second login page load (another tab, a favicon
         # redirect) must not invalidate the form already on screen
-        existing = request.cookies.get(LOGIN_CSRF, "")
+        existing = boundary.cookie(request, LOGIN_CSRF)
         token = existing if 16 <= len(existing) <= 64 and existing.isascii() else _random.token_urlsafe(16)
         response = aiohttp_jinja2.render_template("login.html", request, {
             "csrf": token, "next": same_origin_path(request.query.get("next", "")) or "",
@@ -180,7 +180,7 @@ def build_app(settings: Settings, service_token: str, users: UserDirectory, comm
         password = str(form.get("password", ""))[:passwords.MAX_LENGTH]
         remote = proxies.client(request)
         peer = f"{remote} (via {request.remote})" if remote != request.remote else remote
-        cookie_token = request.cookies.get(LOGIN_CSRF, "")
+        cookie_token = boundary.cookie(request, LOGIN_CSRF)
         if not cookie_token or not hmac.compare_digest(cookie_token.encode(), str(form.get("csrf", "")).encode()):
             log.warning("login refused (CSRF) for %r from %s", username, peer)
             await users.log_attempt(username, remote, "csrf")
