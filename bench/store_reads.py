@@ -8,6 +8,12 @@ every 2 ms; the read's latency is reported for two setups in the same process:
 - "now": UserDirectory.authenticate (argon2 on its own 2-worker executor) and CaseStore.get
   (the read pool's own WAL connections).
 
+Then a burst: 200 writes of 5 ms each queued on the writer (transcript segments, audit rows on a
+busy disk), and during it a read of another case, a session check, and a read of a case with a
+write queued after the burst; "every read waits for the newest write" (how the read pool first
+worked) against "now" (a read waits only for the writes of its own case, the session check reads
+on the pool and writes last_seen later).
+
     .venv/bin/python bench/store_reads.py [--rounds 5]
 """
 
@@ -62,6 +68,45 @@ async def measure(folder: Path, old: bool, rounds: int) -> list[float]:
     return latencies
 
 
+def slow_write(db: Any) -> None:
+    time.sleep(0.005)
+    db.execute("insert or replace into kv (key, value) values ('burst', 'x')")
+
+
+async def burst(folder: Path, old: bool) -> dict[str, float]:
+    store = CaseStore(folder / ("burst-old.db" if old else "burst-new.db"))
+    users = UserDirectory(store)
+    await users.add("ana", "operator", PASSWORD)
+    token, _ = await users.open_session("ana", "127.0.0.1")
+    await store.create(CASE)
+    await store.create({**CASE, "uniqueid": "u2", "linkedid": "u2"})
+    await store.run(lambda db: db.execute("update sessions set last_seen = last_seen - 120"))  # last_seen due
+    for _ in range(3):
+        await store.get("u1")
+
+    async def after_all() -> None:  # the first read pool's wait: for the newest write handed over
+        await store.run(lambda db: None)
+    took: dict[str, float] = {}
+    for what in ("another case", "session check", "its own case"):
+        writes = [asyncio.ensure_future(store.run(slow_write)) for _ in range(200)]
+        noted = asyncio.ensure_future(store.update("u2", {"note": "after the burst"}))
+        await asyncio.sleep(0)
+        started = time.perf_counter()
+        if old:
+            await after_all()
+        if what == "another case":
+            assert await store.get("u1") is not None
+        elif what == "session check":
+            assert await users.session(token) is not None
+        else:
+            assert (await store.get("u2") or {}).get("note") == "after the burst"
+        took[what] = time.perf_counter() - started
+        await asyncio.gather(*writes, noted)
+        await store.run(lambda db: db.execute("update cases set note = '' where uniqueid = 'u2'"))
+    await store.close()
+    return took
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
@@ -81,6 +126,10 @@ async def main() -> None:
             p90 = statistics.quantiles(lat, n=10, method="inclusive")[-1] if len(lat) > 1 else lat[0]
             print(f"{label}: {len(lat)} reads during {args.rounds} x 4 logins: median"
                   f" {statistics.median(lat) * 1000:.2f} ms, p90 {p90 * 1000:.2f} ms, max {max(lat) * 1000:.1f} ms")
+        for label, old in (("every read waits for the newest write (before)", True), ("now", False)):
+            took = await burst(Path(tmp), old)
+            print(f"during 200 x 5 ms writes, {label}: "
+                  + ", ".join(f"{what} {t * 1000:.1f} ms" for what, t in took.items()))
 
 
 if __name__ == "__main__":

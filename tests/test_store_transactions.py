@@ -13,6 +13,7 @@ import sqlite_utils
 
 from hotline.auth import passwords
 from hotline.auth.users import UserDirectory
+from hotline.auth.users import _digest as users_digest
 from hotline.cases.store import MIGRATIONS, CaseStore, StoreBusy, StoreError, migrate, transaction
 
 
@@ -186,13 +187,79 @@ async def test_a_read_waits_for_a_write_whose_caller_was_cancelled(tmp_path: Pat
     def slow_update(db: sqlite_utils.Database) -> None:
         time.sleep(0.3)
         db.execute("update cases set note = 'written' where uniqueid = 'u1'")
-    caller = asyncio.ensure_future(store.transaction(slow_update))
+    caller = asyncio.ensure_future(store.transaction(slow_update, key="u1"))
     await asyncio.sleep(0.05)
     caller.cancel()  # e.g. a consumer stopped at shutdown: the write still runs on the writer
     got = await store.get("u1")
     assert got is not None and got["note"] == "written"
     with pytest.raises(asyncio.CancelledError):
         await caller
+    await store.close()
+
+
+def slow_write(db: sqlite_utils.Database) -> None:
+    time.sleep(0.005)  # e.g. a transcript segment or an audit row on a busy disk
+    db.execute("insert or replace into kv (key, value) values ('burst', 'x')")
+
+
+async def test_a_burst_of_writes_delays_only_the_reads_of_the_case_it_touches(tmp_path: Path) -> None:
+    """200 queued writes of 5 ms: a read of another case does not wait for them (it waited for
+    all of them, about a second, when every read waited for the newest write); a read of a case
+    with a write in the queue still sees that write."""
+    store = CaseStore(tmp_path / "cases.db")
+    await store.create(case("u1"))
+    await store.create(case("u2"))
+    for _ in range(3):  # warm the read pool
+        await store.get("u1")
+    burst = [asyncio.ensure_future(store.run(slow_write)) for _ in range(200)]
+    noted = asyncio.ensure_future(store.update("u2", {"note": "after the burst"}))
+    await asyncio.sleep(0)  # all handed to the writer
+    started = time.perf_counter()
+    other = await store.get("u1")
+    took = time.perf_counter() - started
+    assert other is not None and other["uniqueid"] == "u1"
+    assert took < 0.05, f"a read of another case waited {took * 1000:.0f} ms for the burst"
+    assert not all(b.done() for b in burst), "the burst ended before the read: the test measured nothing"
+    started = time.perf_counter()
+    mine = await store.get("u2")
+    waited = time.perf_counter() - started
+    assert mine is not None and mine["note"] == "after the burst"  # read-your-writes for its key
+    assert all(b.done() for b in burst) and await noted
+    print(f"\nread during a 200 x 5 ms burst: other case {took * 1000:.1f} ms, the case written after the burst"
+          f" {waited * 1000:.0f} ms")
+    await store.close()
+
+
+async def test_a_session_check_during_a_write_burst_does_not_wait_for_it(tmp_path: Path) -> None:
+    """Every request checks its session: read on the read pool, last_seen written later on the
+    writer (once, not once per request); a logout handed over before a check still ends it."""
+    store = CaseStore(tmp_path / "cases.db")
+    users = UserDirectory(store)
+    await users.add("ana", "operator", "correct horse battery staple")
+    token, _ = await users.open_session("ana", "127.0.0.1")
+    other, _ = await users.open_session("ana", "127.0.0.2")
+    await store.run(lambda db: db.execute("update sessions set last_seen = last_seen - 120"))  # 2 min ago
+    before = column(tmp_path / "cases.db", "select last_seen from sessions order by remote")
+    submitted: list[str] = []
+    submit = store.submit
+    store.submit = lambda fn, what, key=None: (submitted.append(what), submit(fn, what, key))[1]  # type: ignore[method-assign]
+    burst = [asyncio.ensure_future(store.run(slow_write)) for _ in range(200)]
+    await asyncio.sleep(0)
+    took = []
+    for _ in range(5):
+        started = time.perf_counter()
+        principal = await users.session(token)
+        took.append(time.perf_counter() - started)
+        assert principal is not None and principal.username == "ana"
+    assert max(took) < 0.05, [f"{t * 1000:.0f} ms" for t in took]
+    assert not all(b.done() for b in burst), "the burst ended before the checks: the test measured nothing"
+    assert len(submitted) == 1, submitted  # last_seen handed over once, not once per request
+    logout = asyncio.ensure_future(users.close_session(users_digest(other)))
+    await asyncio.sleep(0)
+    assert await users.session(other) is None  # the logout queued before the check counts
+    await asyncio.gather(*burst, logout)
+    after = column(tmp_path / "cases.db", "select last_seen from sessions order by remote")
+    assert len(after) == 1 and after[0] > before[0] + 100  # the sliding expiry was written
     await store.close()
 
 

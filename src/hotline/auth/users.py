@@ -83,10 +83,14 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+SESSIONS = "sessions"  # the store key of the writes that end sessions: a session check waits for them
+
+
 class UserDirectory:
     def __init__(self, store: CaseStore, session_seconds: float = 12 * 3600) -> None:
         self.store = store
         self.session_seconds = session_seconds
+        self._touched: dict[str, float] = {}  # session digest -> when its last_seen was last handed over
 
     async def sync_from_site(self, settings: Settings) -> None:
         """Create or update the site file's users (a hash given there replaces the stored one)."""
@@ -105,7 +109,7 @@ class UserDirectory:
                 else:
                     db.table("users").insert({**row, "password_hash": row.get("password_hash", ""), "disabled": 0,
                                         "created_at": now})
-        await self.store.transaction(sync)  # all the site file's users or none
+        await self.store.transaction(sync, key=SESSIONS)  # all the site file's users or none (roles: sessions)
 
     async def add(self, username: str, role: str, password: str, name: str = "", extension: str = "",
                   settings: Settings | None = None, department: str = "") -> None:
@@ -150,7 +154,8 @@ class UserDirectory:
                 raise UserError("user-unknown", f"no user {username!r}")
             db.table("users").update(username, {"password_hash": pw_hash, "updated_at": time.time()})
             db.execute("delete from sessions where username = ?", [username])
-        await self.store.transaction(upd)  # the new hash and the end of the old sessions together
+        # the new hash and the end of the old sessions together; a session check waits for it
+        await self.store.transaction(upd, key=SESSIONS)
 
     async def set_disabled(self, username: str, disabled: bool) -> None:
         username = username.strip().lower()
@@ -163,7 +168,7 @@ class UserDirectory:
             db.table("users").update(username, {"disabled": int(disabled), "updated_at": time.time()})
             if disabled:
                 db.execute("delete from sessions where username = ?", [username])
-        await self.store.transaction(upd)
+        await self.store.transaction(upd, key=SESSIONS)
 
     async def get(self, username: str) -> dict[str, Any] | None:
         def get(db: sqlite_utils.Database) -> dict[str, Any] | None:
@@ -212,36 +217,53 @@ class UserDirectory:
         return token, csrf
 
     async def session(self, token: str) -> Principal | None:
+        """The session's principal, read on the store's read pool (every request checks it, so
+        it never waits behind the writer's queue; only behind a logout, password change or
+        disable already handed over, key SESSIONS). The sliding expiry is written separately,
+        fire and forget, at most once a minute per session; an expired session's row is deleted
+        the same way."""
         if not token or len(token) > 100:
             return None
         digest = _digest(token)
 
-        def get(db: sqlite_utils.Database) -> Principal | None:
-            now = time.time()
+        def get(db: sqlite_utils.Database) -> tuple[Any, ...] | None:
             row = db.execute(
                 "select s.username, s.csrf, s.expires_at, s.last_seen, u.role, u.name, u.extension, u.disabled,"
                 " u.department"
                 " from sessions s join users u on u.username = s.username where s.token_hash = ?",
                 [digest]).fetchone()
-            if row is None:
-                return None
-            username, csrf, expires_at, last_seen, role, name, extension, disabled, department = row
-            if expires_at < now or disabled:
-                db.execute("delete from sessions where token_hash = ?", [digest])
-                return None
-            if now - last_seen > 60:  # sliding expiry, written at most once a minute
-                db.execute("update sessions set last_seen = ?, expires_at = ? where token_hash = ?",
-                           [now, now + self.session_seconds, digest])
-            return Principal(username, role, name or "", extension or "", csrf, digest, department or "")
-        return await self.store.run(get)
+            return None if row is None else tuple(row)
+        row = await self.store.read(get, after=SESSIONS)
+        if row is None:
+            return None
+        now = time.time()
+        username, csrf, expires_at, last_seen, role, name, extension, disabled, department = row
+        if expires_at < now or disabled:
+            self.store.submit(lambda db: db.execute("delete from sessions where token_hash = ?", [digest]),
+                              f"end of an expired session of {username}", key=SESSIONS)
+            return None
+        if now - max(last_seen, self._touched.get(digest, 0.0)) > 60:  # sliding expiry, at most once a minute
+            self._touch(digest, now)
+            self.store.submit(lambda db: db.execute(
+                "update sessions set last_seen = ?, expires_at = ? where token_hash = ?",
+                [now, now + self.session_seconds, digest]), f"last_seen of a session of {username}")
+        return Principal(username, role, name or "", extension or "", csrf, digest, department or "")
+
+    def _touch(self, digest: str, now: float) -> None:
+        """Remember that ``digest``'s last_seen was handed to the writer at ``now`` (so requests
+        in the minute after, before the write lands, do not queue another)."""
+        if len(self._touched) > 10_000:  # only the last minute's matter
+            self._touched = {d: t for d, t in self._touched.items() if now - t <= 60}
+        self._touched[digest] = now
 
     async def close_sessions_of(self, username: str) -> int:
         """End every session of ``username`` (a new login with ``[http] single_session``)."""
         return await self.store.run(lambda db: db.execute(
-            "delete from sessions where username = ?", [username]).rowcount)
+            "delete from sessions where username = ?", [username]).rowcount, key=SESSIONS)
 
     async def close_session(self, token_hash: str) -> None:
-        await self.store.run(lambda db: db.execute("delete from sessions where token_hash = ?", [token_hash]))
+        await self.store.run(lambda db: db.execute("delete from sessions where token_hash = ?", [token_hash]),
+                             key=SESSIONS)
 
     async def purge_expired(self) -> int:
         return await self.store.run(lambda db: db.execute(

@@ -5,8 +5,11 @@ executor that owns the writer connection (so writes are serialised in submission
 of several statements runs in one real transaction (``transaction``: BEGIN IMMEDIATE ... COMMIT,
 ROLLBACK on any exception). Reads that need no writer (``read``) run on their own WAL
 connections (query_only, one per reader thread), so a long report or a burst of writes does not
-delay a screen pop. Schema changes are numbered migrations, each applied with its _migrations row
-in one transaction (all or nothing).
+delay a screen pop. A read waits only for the writes it depends on, by key: a write touching a
+case hands over its uniqueid (``key``), and a read for that case (``after``) waits for the newest
+such write not yet done, never for the other writes queued (transcript segments, audit rows).
+Schema changes are numbered migrations, each applied with its _migrations row in one
+transaction (all or nothing).
 """
 
 from __future__ import annotations
@@ -363,7 +366,9 @@ class CaseStore:
         self._reader_local = threading.local()
         self._reader_conns: list[sqlite3.Connection] = []
         self._reader_lock = threading.Lock()
-        self._last_write: asyncio.Future[Any] | None = None  # the writer's newest job (it runs them in order)
+        # per key (a case's uniqueid, "sessions"): the writer's newest job touching it, until done;
+        # the writer runs jobs in order, so the newest one done means all of the key's are
+        self._pending: dict[str, asyncio.Future[Any]] = {}
 
     def _open(self) -> None:
         if self.path != ":memory:":
@@ -384,19 +389,28 @@ class CaseStore:
             raise
         self._db = db
 
-    async def run(self, fn: Callable[[sqlite_utils.Database], T]) -> T:
+    async def run(self, fn: Callable[[sqlite_utils.Database], T], key: str | None = None) -> T:
         """Run ``fn(db)`` on the writer thread (for the other stores sharing this file). Each
-        statement commits on its own; several that must hold together go through ``transaction``."""
-        return await self._run(fn)
+        statement commits on its own; several that must hold together go through ``transaction``.
+        ``key``: what it touches (a case's uniqueid), so a ``read(..., after=key)`` waits for it."""
+        return await self._run(fn, key)
 
-    async def transaction(self, fn: Callable[[sqlite_utils.Database], T]) -> T:
+    async def transaction(self, fn: Callable[[sqlite_utils.Database], T], key: str | None = None) -> T:
         """Run ``fn(db)`` on the writer thread inside one transaction (BEGIN IMMEDIATE ... COMMIT);
         any exception rolls all of it back and is raised. Another process holding the write lock
-        past the busy timeout: ``StoreBusy``, with nothing applied."""
+        past the busy timeout: ``StoreBusy``, with nothing applied. ``key`` as for ``run``."""
         def call(db: sqlite_utils.Database) -> T:
             with transaction(db):
                 return fn(db)
-        return await self._run(call)
+        return await self._run(call, key)
+
+    def submit(self, fn: Callable[[sqlite_utils.Database], Any], what: str, key: str | None = None) -> None:
+        """Hand ``fn(db)`` to the writer and return at once (fire and forget: a session's
+        last_seen); a failure is logged with ``what``, never raised to anyone."""
+        def failed(job: asyncio.Future[Any]) -> None:
+            if not job.cancelled() and job.exception() is not None:
+                log.error("case store: background write %s failed: %s", what, job.exception())
+        self._submit(fn, key).add_done_callback(failed)
 
     def _reader(self) -> sqlite_utils.Database:
         db: sqlite_utils.Database | None = getattr(self._reader_local, "db", None)
@@ -410,19 +424,22 @@ class CaseStore:
                 self._reader_conns.append(conn)
         return db
 
-    async def read(self, fn: Callable[[sqlite_utils.Database], T]) -> T:
-        """Run ``fn(db)`` on a reader thread's own WAL connection (it cannot write). It sees every
-        write handed to the writer before it, as when one thread ran both: it waits for those
-        (usually none, or a few milliseconds: the writer only writes), never for writes handed
-        over after it, for other reads or for password hashing. (The case service writes a new
-        case while the desktop, another consumer of the same events, reads it for the screen pop.)"""
+    async def read(self, fn: Callable[[sqlite_utils.Database], T], after: str | None = None) -> T:
+        """Run ``fn(db)`` on a reader thread's own WAL connection (it cannot write). With
+        ``after`` (a key: a case's uniqueid) it first waits for the writes of that key already
+        handed to the writer, so it sees them as when one thread ran both (the case service
+        writes a new case while the desktop, another consumer of the same events, reads it for
+        the screen pop); it never waits for the other writes queued (a burst of transcript
+        segments or audit rows), for writes handed over after it, for other reads or for
+        password hashing. Without ``after`` it reads what is committed."""
         if self._readers is None:
             return await self._run(fn)
         if self._db is None:
             await self.open()  # the migrations first
-        last = self._last_write
-        if last is not None and not last.done() and last.get_loop() is asyncio.get_running_loop():
-            await asyncio.wait([last])  # its outcome is its caller's business
+        if after is not None:
+            pending = self._pending.get(after)
+            if pending is not None and not pending.done() and pending.get_loop() is asyncio.get_running_loop():
+                await asyncio.wait([pending])  # its outcome is its caller's business
 
         def call() -> T:
             return fn(self._reader())
@@ -431,17 +448,27 @@ class CaseStore:
         except sqlite3.Error as exc:
             raise _store_error(self.path, exc) from exc
 
-    async def _run(self, fn: Callable[[sqlite_utils.Database], T]) -> T:
+    def _submit(self, fn: Callable[[sqlite_utils.Database], T], key: str | None) -> asyncio.Future[T]:
         def call() -> T:
             if self._db is None:
                 self._open()
             assert self._db is not None
             return fn(self._db)
         job = asyncio.get_running_loop().run_in_executor(self._executor, call)
+        job.add_done_callback(lambda f: f.cancelled() or f.exception())  # retrieved here for a cancelled caller
+        if key is not None:
+            self._pending[key] = job
+
+            def done(f: asyncio.Future[T]) -> None:
+                if self._pending.get(key) is f:
+                    del self._pending[key]
+            job.add_done_callback(done)
+        return job
+
+    async def _run(self, fn: Callable[[sqlite_utils.Database], T], key: str | None = None) -> T:
+        job = self._submit(fn, key)
         # shielded: a caller cancelled while the job waits or runs must not end the future early,
         # or a read would stop waiting for a write still to come
-        job.add_done_callback(lambda f: f.cancelled() or f.exception())  # retrieved here for a cancelled caller
-        self._last_write = job
         try:
             return await asyncio.shield(job)
         except sqlite3.Error as exc:
@@ -477,7 +504,7 @@ class CaseStore:
                 {"linkedid": "", "operator": None, "answered_at": None, "wait_seconds": None, "note": "",
                  "state": "queued", "source": "queue", **row})
             return bool(cur.rowcount)
-        return await self._run(insert)
+        return await self._run(insert, str(row["uniqueid"]))
 
     async def update(self, uniqueid: str, changes: dict[str, Any], only_states: tuple[str, ...] = ()) -> bool:
         """Update the case of ``uniqueid`` (only while in one of ``only_states`` when given)."""
@@ -489,7 +516,7 @@ class CaseStore:
                 where += " and state in ({})".format(", ".join(f":_s{i}" for i in range(len(only_states))))
                 params.update({f"_s{i}": s for i, s in enumerate(only_states)})
             return bool(db.execute(f"update cases set {sets} where {where}", params).rowcount)
-        return await self._run(upd)
+        return await self._run(upd, uniqueid)
 
     async def save_form(self, uniqueid: str, form: dict[str, Any], by: str, at: float,
                         bundle_days: int = 3) -> bool:
@@ -498,7 +525,7 @@ class CaseStore:
         def save(db: sqlite_utils.Database) -> bool:
             with transaction(db):
                 return save_form_in(db, uniqueid, form, by, at, bundle_days) is not None
-        return await self._run(save)
+        return await self._run(save, uniqueid)
 
     async def add_segment(self, row: dict[str, Any]) -> int:
         def insert(db: sqlite_utils.Database) -> int:
@@ -512,16 +539,16 @@ class CaseStore:
                         db.execute("insert into case_text (rowid, case_id, kind, body) values (?, ?, 'transcript', ?)",
                                    [(found[0] << 16) + n, found[0], index_text(str(row.get("text") or ""))])
             return pk
-        return await self._run(insert)
+        return await self._run(insert, str(row["case_uniqueid"]))
 
     async def save_draft(self, username: str, uniqueid: str, data: str, at: float) -> None:
         await self._run(lambda db: db.table("drafts").upsert(
             {"username": username, "case_uniqueid": uniqueid, "data": data, "updated_at": at},
-            pk=("username", "case_uniqueid")))
+            pk=("username", "case_uniqueid")), uniqueid)
 
     async def drop_draft(self, username: str, uniqueid: str) -> None:
         await self._run(lambda db: db.execute(
-            "delete from drafts where username = ? and case_uniqueid = ?", [username, uniqueid]))
+            "delete from drafts where username = ? and case_uniqueid = ?", [username, uniqueid]), uniqueid)
 
     async def set_value(self, key: str, value: str) -> None:
         await self._run(lambda db: db.table("kv").upsert({"key": key, "value": value}, pk="key"))
@@ -538,17 +565,17 @@ class CaseStore:
         def get(db: sqlite_utils.Database) -> dict[str, Any] | None:
             rows = list(db["cases"].rows_where("uniqueid = ?", [uniqueid]))
             return rows[0] if rows else None
-        return await self.read(get)
+        return await self.read(get, after=uniqueid)
 
     async def transcript(self, uniqueid: str) -> list[dict[str, Any]]:
         return await self.read(lambda db: list(db["transcript"].rows_where(
-            "case_uniqueid = ?", [uniqueid], order_by="start, id")))
+            "case_uniqueid = ?", [uniqueid], order_by="start, id")), after=uniqueid)
 
     async def draft(self, username: str, uniqueid: str) -> dict[str, Any] | None:
         def get(db: sqlite_utils.Database) -> dict[str, Any] | None:
             rows = list(db["drafts"].rows_where("username = ? and case_uniqueid = ?", [username, uniqueid]))
             return rows[0] if rows else None
-        return await self.read(get)
+        return await self.read(get, after=uniqueid)
 
     async def caller_history(self, caller_number: str, exclude: str, limit: int = 5) -> list[dict[str, Any]]:
         """The caller's earlier cases, newest first (for the screen pop)."""
@@ -707,11 +734,11 @@ class CaseStore:
     # -- interpreting -------------------------------------------------------------------------------
 
     async def interpreting(self, row: dict[str, Any]) -> None:
-        await self._run(lambda db: db.table("interpreting").insert(row))
+        await self._run(lambda db: db.table("interpreting").insert(row), str(row["case_uniqueid"]))
 
     async def interpreting_of(self, uniqueid: str) -> list[dict[str, Any]]:
         return await self.read(lambda db: list(db["interpreting"].rows_where(
-            "case_uniqueid = ?", [uniqueid], order_by="joined_at")))
+            "case_uniqueid = ?", [uniqueid], order_by="joined_at")), after=uniqueid)
 
     async def interpreter_minutes(self, since: float, until: float) -> list[dict[str, Any]]:
         """Interpreter minutes by language (and sessions) for the report."""
