@@ -22,6 +22,8 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from test_api import PASSWORD, App, browser, session
 
+from hotline.agent_desktop import sockets
+from hotline.agent_desktop.hub import SESSION_ENDED, message
 from hotline.auth import passwords
 from hotline.auth.throttle import LoginThrottle
 from hotline.auth.users import UserError
@@ -363,6 +365,65 @@ async def test_one_enabled_operator_user_per_extension(app: App) -> None:
         await app.users.set_disabled("op1", False)
     assert again.value.error_id == "extension-taken"
     assert (await app.users.get("op1"))["disabled"]  # type: ignore[index]
+
+
+async def closed_for_session(ws: aiohttp.ClientWebSocketResponse, timeout: float = 3.0) -> bool:
+    """The socket is closed with 4001 (session ended) and received no other message first."""
+    msg = await ws.receive(timeout=timeout)
+    return msg.type == aiohttp.WSMsgType.CLOSE and msg.data == SESSION_ENDED
+
+
+async def test_an_ended_session_closes_its_sockets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sockets, "SESSION_RECHECK", 0.2)  # the periodic check, for the CLI's disable
+    app = await started(tmp_path, single_session=True)
+    origin = {"Origin": str(app.client.server.make_url("")).rstrip("/")}
+    clients: list[aiohttp.ClientSession] = []
+
+    async def desktop() -> tuple[aiohttp.ClientWebSocketResponse, str]:
+        c, csrf = await session(app, "op1")
+        clients.append(c)
+        ws = await c.ws_connect("/ws/desktop", headers=origin)
+        assert (await ws.receive_json(timeout=5))["type"] == "snapshot"
+        return ws, csrf
+    try:
+        first, _ = await desktop()
+        second, csrf2 = await desktop()  # single_session: the first session ends, and its socket
+        assert await closed_for_session(first, 1.0)
+        assert app.hub.to_extension("1001", message("resync")) == 1  # only the second page gets screen pops
+        assert (await second.receive_json(timeout=2))["type"] == "resync"
+        r = await clients[1].post("/logout", data={"csrf": csrf2}, headers=origin, allow_redirects=False)
+        assert r.status == 302
+        assert await closed_for_session(second, 1.0)
+        assert app.hub.to_extension("1001", message("resync")) == 0
+        third, _ = await desktop()
+        await app.users.set_disabled("op1", True)  # as `hotline users disable` does, from another process
+        assert await closed_for_session(third, 3.0)
+        assert app.hub.to_extension("1001", message("resync")) == 0
+        assert app.hub.extensions() == set()
+    finally:
+        for c in clients:
+            await c.close()
+        await app.close()
+
+
+async def test_a_failing_first_snapshot_closes_the_socket_cleanly(app: App, monkeypatch: pytest.MonkeyPatch,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    async def broken(p: Any) -> Any:
+        raise RuntimeError("the roster is gone")
+    monkeypatch.setattr(app.desktop, "snapshot", broken)
+    c, _ = await session(app, "op1")
+    try:
+        ws = await c.ws_connect("/ws/desktop", headers={"Origin": str(app.client.server.make_url("")).rstrip("/")})
+        reply = await ws.receive_json(timeout=5)
+        assert reply["type"] == "error" and "could not load" in reply["message"]
+        msg = await ws.receive(timeout=5)
+        assert (msg.type, msg.data) == (aiohttp.WSMsgType.CLOSE, 1011)
+        assert "first snapshot failed" in caplog.text and "user=op1" in caplog.text
+        assert "internal error" not in caplog.text  # the error middleware never tried a 500 on the socket
+        assert app.hub.extensions() == set()
+        assert (await c.get("/api/me")).status == 200  # the service carries on
+    finally:
+        await c.close()
 
 
 # -- passwords and user names -----------------------------------------------------------------

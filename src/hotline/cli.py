@@ -101,8 +101,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         started = asterisk.running_pid(settings) is None
         asterisk.start(settings)
     if user is not None:
-        privileges.prepare(settings, user)
-        privileges.drop(user)
+        try:
+            privileges.prepare(settings, user)
+            privileges.drop(user)
+        except BaseException:
+            if started:  # not left running without a service (still root here, or just not: the pid file is ours)
+                asterisk.stop(settings)
+            raise
 
     async def main() -> None:
         hotline = Hotline(settings, sec)
@@ -347,10 +352,13 @@ def cmd_audit(args: argparse.Namespace) -> int:
 def cmd_sip(args: argparse.Namespace) -> int:
     """The SIP guard's blocked addresses, straight from the ACL file Asterisk reads (no service
     needed): list them, or lift one (in force at Asterisk's next SIP request; audited)."""
+    from hotline import privileges
     from hotline.cases.store import CaseStore
     from hotline.pbx.sip_acl import SipAclFile, db_path
 
     settings = _settings(args)
+    if (user := privileges.run_user(settings)) is not None:  # the ACL file and the case file are the user's:
+        privileges.drop(user)  # root never writes (or creates) them, SQLite would follow a link planted there
     acl = SipAclFile(db_path(settings.asterisk.instance_dir))
     rows = acl.blocks()
     if args.action == "blocks":

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,9 @@ BOARD_SERVER_TYPES = frozenset(SCHEMA["wallboard"]["server"])
 BOARD_CLIENT_TYPES = frozenset(SCHEMA["wallboard"]["client"])
 DESK_SERVER_TYPES = frozenset(SCHEMA["interpreter"]["server"])
 DESK_CLIENT_TYPES = frozenset(SCHEMA["interpreter"]["client"])
+
+
+SESSION_ENDED = 4001  # the close code of a socket whose session ended: live-socket.js goes to /login
 
 
 def message(kind: str, /, **fields: Any) -> dict[str, Any]:
@@ -56,6 +60,14 @@ class Client:
         self.queue: asyncio.Queue[str] = asyncio.Queue(maxsize)
         self.send_timeout = send_timeout
         self.overflows = 0
+        self.closing: asyncio.Task[Any] | None = None
+
+    def end_session(self, why: str) -> None:
+        """Close the socket with ``SESSION_ENDED`` (the page goes to the login form): its session
+        was ended (logout, another login, the user disabled or their password changed)."""
+        if self.closing is None and not self.ws.closed:
+            log.info("%s socket of %s closed: session ended (%s)", self.principal.role, self.principal.username, why)
+            self.closing = asyncio.ensure_future(self.ws.close(code=SESSION_ENDED, message=b"session ended"))
 
     def offer(self, payload: str) -> None:
         try:
@@ -86,15 +98,31 @@ class Hub:
     def __init__(self) -> None:
         self._by_extension: dict[str, set[Client]] = {}
         self._boards: set[Client] = set()  # supervisors' wallboards
+        self._clients: set[Client] = set()  # every open socket, to end those of an ended session
+        # is this principal's session still open (set by the web app: the user directory)?
+        self.session_alive: Callable[[Principal], Awaitable[bool]] | None = None
 
     def add(self, client: Client) -> None:
+        self._clients.add(client)
         if client.principal.role in ("operator", "interpreter") and client.principal.extension:
             self._by_extension.setdefault(client.principal.extension, set()).add(client)
 
     def add_board(self, client: Client) -> None:
+        self._clients.add(client)
         self._boards.add(client)
 
+    def end_sessions(self, why: str, *, session: str = "", username: str = "") -> int:
+        """Close (and stop sending to) the sockets of ``session`` (a token hash) or of every
+        session of ``username``; returns how many."""
+        ended = [c for c in self._clients if (session and c.principal.session == session)
+                 or (username and c.principal.username == username and c.principal.session)]
+        for client in ended:
+            self.remove(client)  # no further message reaches it
+            client.end_session(why)
+        return len(ended)
+
     def remove(self, client: Client) -> None:
+        self._clients.discard(client)
         self._boards.discard(client)
         clients = self._by_extension.get(client.principal.extension)
         if clients is not None:

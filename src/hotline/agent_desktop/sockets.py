@@ -1,7 +1,11 @@
 """One WebSocket, served the same way for the desktop and the wallboard: Origin checked before
 accepting, a bounded queue and a sender of its own in the hub (registered before the snapshot is
 built, so nothing that happens meanwhile is missed), the snapshot first, then client messages;
-a refused message is answered with an error and the socket stays up."""
+a refused message is answered with an error and the socket stays up. A socket lives only as long
+as its session: ended here (logout, a new login with single_session), it is closed at once (code
+4001, the page goes to the login form); ended elsewhere (the CLI disabling the user or changing the
+password, expiry), it is closed at its next message or within ``SESSION_RECHECK`` seconds. A
+failure building the first snapshot is logged and told to the page, and the socket is closed."""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from hotline.agent_desktop.hub import Client, Hub
 from hotline.agent_desktop.security import error
@@ -20,6 +24,8 @@ from hotline.auth.users import Principal
 from hotline.cases.store import StoreError
 
 log = logging.getLogger(__name__)
+
+SESSION_RECHECK = 30.0  # seconds between checks that an open socket's session still exists
 
 
 async def serve_socket(request: web.Request, origins: frozenset[str], p: Principal, hub: Hub,
@@ -36,14 +42,28 @@ async def serve_socket(request: web.Request, origins: frozenset[str], p: Princip
     client = Client(ws, p)
     register(client)
     sender = asyncio.create_task(client.sender(), name=f"ws-{name}-{p.username}")
+    watcher = asyncio.create_task(_watch_session(client, hub, name), name=f"ws-{name}-{p.username}-session")
     log.info("%s socket open: user=%s agent=%s", name, p.username, p.extension or "-")
     try:
-        client.offer(json.dumps(await snapshot(), default=str))
+        try:
+            first = json.dumps(await snapshot(), default=str)
+        except Exception:  # the connection is upgraded: no HTTP 500 now; say so on the socket and close it
+            log.exception("%s socket of user=%s agent=%s: its first snapshot failed", name, p.username,
+                          p.extension or "-")
+            hub.remove(client)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(ws.send_str(json.dumps(error_message(
+                    "the server could not load this page's state; reconnecting"))), 5)
+                await ws.close(code=WSCloseCode.INTERNAL_ERROR, message=b"snapshot failed")
+            return ws
+        client.offer(first)
         async for msg in ws:
             if msg.type != WSMsgType.TEXT:
                 if msg.type == WSMsgType.BINARY:
                     client.offer(json.dumps(error_message("send JSON text, not binary")))
                 continue
+            if not await _alive(client, hub, name):  # a message on an ended session is not acted on
+                break
             try:
                 await on_text(client, msg.data)
             except (ValueError, AttributeError) as exc:  # boundary.BadInput is a ValueError
@@ -56,8 +76,39 @@ async def serve_socket(request: web.Request, origins: frozenset[str], p: Princip
                 client.offer(json.dumps(error_message("internal error; see the service log")))
     finally:
         hub.remove(client)
-        sender.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sender
+        for task in (sender, watcher):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if client.closing is not None:
+            with contextlib.suppress(Exception):
+                await client.closing
         log.info("%s socket closed: user=%s agent=%s", name, p.username, p.extension or "-")
     return ws
+
+
+async def _alive(client: Client, hub: Hub, name: str) -> bool:
+    """The socket's session is still open; if not, the socket is closed (``SESSION_ENDED``)."""
+    if client.closing is not None:
+        return False
+    check = hub.session_alive
+    if check is None or not client.principal.session:  # no directory, or the service token
+        return True
+    try:
+        alive = await check(client.principal)
+    except Exception as exc:  # the store is busy or failing: keep the socket, check again later
+        log.warning("%s socket of user=%s: session check failed: %s", name, client.principal.username, exc)
+        return True
+    if not alive:
+        hub.remove(client)
+        client.end_session("checked: the session is gone")
+    return alive
+
+
+async def _watch_session(client: Client, hub: Hub, name: str) -> None:
+    """Every ``SESSION_RECHECK`` seconds: is the session still open (ended by the CLI in another
+    process, expired, the user disabled)? If not, the socket is closed."""
+    while not client.ws.closed:
+        await asyncio.sleep(SESSION_RECHECK)
+        if not await _alive(client, hub, name):
+            return

@@ -12,6 +12,7 @@ import hmac
 import logging
 import re
 import secrets as _random
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any
 
 import aiohttp_jinja2
 import jinja2
+import sqlite_utils
 from aiohttp import web
 
 from hotline import events as ev
@@ -38,7 +40,7 @@ from hotline.agent_desktop.security import (
 from hotline.agent_desktop.sockets import serve_socket
 from hotline.auth import passwords
 from hotline.auth.throttle import LoginThrottle
-from hotline.auth.users import UserDirectory
+from hotline.auth.users import Principal, UserDirectory
 from hotline.bus import Bus, consume
 from hotline.cases.callback import CallbackService
 from hotline.cases.desk import CaseDesk
@@ -154,6 +156,16 @@ def build_app(settings: Settings, service_token: str, users: UserDirectory, comm
         set_cookie(request, response, LOGIN_CSRF, token, 3600)
         return response
 
+    async def session_alive(p: Principal) -> bool:
+        """The socket's session still exists, unexpired, of an enabled user (ended by the CLI in
+        another process, this process learns it here)."""
+        def get(db: sqlite_utils.Database) -> bool:
+            return db.execute("select 1 from sessions s join users u on u.username = s.username"
+                              " where s.token_hash = ? and s.expires_at >= ? and u.disabled = 0",
+                              [p.session, time.time()]).fetchone() is not None
+        return await users.store.read(get)
+    hub.session_alive = session_alive
+
     hashing = asyncio.Semaphore(HASH_SLOTS)  # verifications queued or running, whoever asks
 
     async def verify_bounded(username: str, password: str, peer: str) -> dict[str, Any] | None:
@@ -221,7 +233,8 @@ def build_app(settings: Settings, service_token: str, users: UserDirectory, comm
         await users.log_attempt(username, remote, "ok")
         if http.single_session:
             ended = await users.close_sessions_of(username)
-            if ended:
+            ended_sockets = hub.end_sessions("another login (single_session)", username=username)
+            if ended or ended_sockets:
                 log.info("login: user=%s: %d other session(s) ended (single_session)", username, ended)
         token, _csrf = await users.open_session(username, remote)
         log.info("login: user=%s role=%s from %s", username, row["role"], peer)
@@ -235,6 +248,7 @@ def build_app(settings: Settings, service_token: str, users: UserDirectory, comm
         p = principal_of(request)
         if p is not None and p.session:
             await users.close_session(p.session)
+            hub.end_sessions("logout", session=p.session)
             log.info("logout: user=%s", p.username)
         response = web.HTTPFound("/login")
         response.del_cookie(COOKIE, path="/")

@@ -15,7 +15,11 @@ window.liveSocket = function (path, onMessage) {
     ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + path);
     ws.onopen = () => { shown("live", "connection"); retry = 500; };
     ws.onmessage = onMessage;
-    ws.onclose = () => {
+    ws.onclose = (ev) => {
+      if (ev.code === 4001) {  // the session ended (logout, another login, the user disabled): log in again
+        location.href = "/login?next=" + encodeURIComponent(location.pathname);
+        return;
+      }
       shown("reconnecting…", "connection down");
       setTimeout(connect, retry);
       retry = Math.min(retry * 2, 10000);
