@@ -7,6 +7,7 @@ refused (the directory and the CLI), single_session, Secure cookies over TLS, no
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import ssl
@@ -239,6 +240,21 @@ async def test_no_free_hashing_slot_is_a_quick_503(proxied: App, monkeypatch: py
         assert set(await flood) == {302}
         r = await login_form(c, "op1", PASSWORD, via=B)
         assert r.headers["Location"] == "/desktop"
+
+
+async def test_audit_rows_name_the_client_behind_the_proxy(proxied: App) -> None:
+    op1, _ = await session(proxied, "op1")
+    boss, _ = await session(proxied, "boss")
+    try:
+        via = {"X-Forwarded-For": A}
+        assert (await boss.get("/api/cases?limit=5", headers=via)).status == 200  # audited: case_list
+        assert (await op1.get("/api/cases?limit=5", headers=via)).status == 403  # audited: refused
+    finally:
+        await op1.close()
+        await boss.close()
+    rows = [r for r in await proxied.store.audit_log(50)]
+    assert {r["action"] for r in rows} >= {"case_list", "refused"}, rows
+    assert {json.loads(r["detail"])["remote"] for r in rows} == {A}, "the client, not the proxy (127.0.0.1)"
 
 
 async def test_x_forwarded_for_is_ignored_from_an_untrusted_peer(app: App) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from hotline.agent_desktop.security import PRINCIPAL, principal_of
+from hotline.agent_desktop.security import PRINCIPAL, client_of, principal_of
 from hotline.auth.users import Principal
 from hotline.cases import access
 from hotline.cases.store import CaseStore
@@ -61,7 +61,7 @@ def refuse(why: str) -> AgentError:
 async def audit(request: web.Request, store: CaseStore, action: str, target: str, detail: dict[str, Any]) -> None:
     """One audit row for what the request's user did (who, role, action, target, when, details)."""
     p = principal_of(request)
-    await store.audit(p.username if p else "?", action, target, {**detail, "remote": request.remote or ""},
+    await store.audit(p.username if p else "?", action, target, {**detail, "remote": client_of(request)},
                       time.time(), role=p.role if p else "")
 
 
@@ -95,7 +95,7 @@ def refusal_audit(store: CaseStore) -> Any:
 async def _refused(request: web.Request, store: CaseStore, error_id: str, message: str) -> None:
     p: Principal | None = request.get(PRINCIPAL)
     detail = {"method": request.method, "path": request.path, "error": error_id, "message": message[:300],
-              "remote": request.remote or ""}
+              "remote": client_of(request)}
     try:
         await store.audit(p.username if p else "(anonymous)", "refused", request.match_info.get("uid", request.path),
                           detail, time.time(), role=p.role if p else "")

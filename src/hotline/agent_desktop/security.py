@@ -22,6 +22,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 COOKIE = "hl_session"
 SERVICE_USER = "hotline-service"
 PRINCIPAL: web.RequestKey[Principal | None] = web.RequestKey("principal", Principal | None)  # type: ignore[arg-type]
+CLIENT: web.RequestKey[str] = web.RequestKey("client-address", str)  # set once, by the middleware
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
@@ -98,6 +99,12 @@ def principal_of(request: web.Request) -> Principal | None:
     return request.get(PRINCIPAL)
 
 
+def client_of(request: web.Request) -> str:
+    """The client's address (through the trusted proxies, ``Proxies.client``), as the security
+    middleware found it; the peer's when the request never reached it."""
+    return request.get(CLIENT) or request.remote or ""
+
+
 def require(*roles: str) -> Callable[[Handler], Handler]:
     """Mark a handler with the roles allowed to call it (admin is always allowed)."""
     def wrap(handler: Handler) -> Handler:
@@ -111,9 +118,13 @@ def public(handler: Handler) -> Handler:
     return handler
 
 
-def build_middleware(users: UserDirectory, service_token: str, origins: frozenset[str]) -> Any:
+def build_middleware(users: UserDirectory, service_token: str, origins: frozenset[str],
+                     proxies: Proxies | None = None) -> Any:
+    proxies = proxies or Proxies()
+
     @web.middleware
     async def security(request: web.Request, handler: Handler) -> web.StreamResponse:
+        request[CLIENT] = proxies.client(request)
         return await _check(request, handler)  # the headers: response_headers, on every response
 
     async def _check(request: web.Request, handler: Handler) -> web.StreamResponse:

@@ -133,7 +133,8 @@ def build_app(settings: Settings, service_token: str, users: UserDirectory, comm
     origins = http.allowed_origins()
     proxies = Proxies(http.trusted_proxies)
     app = web.Application(middlewares=[errors.middleware, boundary.middleware,
-                                       build_middleware(users, service_token, origins)], client_max_size=256 * 1024)
+                                       build_middleware(users, service_token, origins, proxies)],
+                          client_max_size=256 * 1024)
     app.on_response_prepare.append(response_headers)
     case_access.install(app, store, desktop, interpreter_desk)  # who handles which call; refusals audited
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(HERE / "templates"),
