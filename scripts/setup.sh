@@ -2,6 +2,8 @@
 # Sets up a fresh Debian 12 machine for the hotline (idempotent): Debian packages, the Python
 # virtualenv with the pinned dependencies, and Asterisk 22 in its chroot.
 set -euo pipefail
+# useradd and runuser live in /usr/sbin, not on PATH after a plain `su`
+PATH="$PATH:/usr/sbin:/sbin"
 cd "$(dirname "$0")/.."
 
 need=()
@@ -10,6 +12,7 @@ for pair in mmdebstrap:mmdebstrap espeak-ng:espeak-ng sox:sox sipp:sip-tester ff
             unshare:util-linux chromium:chromium gcc:gcc; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair##*:}")
 done
+[ -f /usr/include/stdio.h ] || need+=(libc6-dev)  # gcc alone cannot build the bind guard
 if [ "${#need[@]}" -gt 0 ]; then
   echo "setup: installing Debian packages: ${need[*]}"
   if [ "$(id -u)" -ne 0 ]; then echo "setup: need root for apt-get install ${need[*]}" >&2; exit 1; fi

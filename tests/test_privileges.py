@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import os
 import pwd
+import shutil
 import sqlite3
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -124,7 +126,12 @@ def test_unprivileged_bound_to_the_address_and_files_private(make_hotline: Any, 
     # 3. what holds citizens' data is 0600 in 0700 folders and belongs to the run user: the
     # state dir (case file + WAL, secrets, the recordings archive), and Asterisk's instance
     # (raw recordings, queue_log and logs with numbers, astdb, call back speech)
-    tops = [s.state_dir, s.recordings.folder, s.asterisk.instance_dir]
+    # (the instance folder, etc/ and sounds/ but for the call back speech are root's, 0750/0640
+    # with the user's group: root renders them, Asterisk only reads them, the user cannot plant
+    # a link in them for root to write through; console.log is root's, 0600)
+    inst = s.asterisk.instance_dir
+    shared = (inst / "etc", inst / "sounds")
+    tops = [s.state_dir, s.recordings.folder, inst]
     seen: dict[str, int] = {}
     wrong = []
     for top in tops:
@@ -134,16 +141,25 @@ def test_unprivileged_bound_to_the_address_and_files_private(make_hotline: Any, 
                 st = p.lstat()
                 if stat.S_ISLNK(st.st_mode):  # the test stack's shared prompt cache (a symlink)
                     continue
-                want = 0o700 if stat.S_ISDIR(st.st_mode) else 0o600
+                folder = stat.S_ISDIR(st.st_mode)
+                want, owner = (0o700 if folder else 0o600), (user.pw_uid, user.pw_gid)
                 if stat.S_ISSOCK(st.st_mode):  # asterisk.ctl: root's CLI connects, nobody else
                     want = 0o700
-                root_owned = p.name == "console.log"  # Asterisk's stdout, opened by root's start
-                if st.st_mode & 0o7777 != want or (st.st_uid != user.pw_uid and not root_owned):
-                    wrong.append(f"{p}: {st.st_mode & 0o7777:o} uid {st.st_uid}")
+                callback = inst / "sounds" / "callback"
+                if any(x in (p, *p.parents) for x in shared) and callback not in (p, *p.parents):
+                    want, owner = (0o750 if folder else 0o640), (0, user.pw_gid)
+                if p == asterisk.console_log(s):  # Asterisk's stdout, opened by root's start
+                    owner = (0, 0)
+                if (st.st_mode & 0o7777, (st.st_uid, st.st_gid)) != (want, owner):
+                    wrong.append(f"{p}: {st.st_mode & 0o7777:o} uid {st.st_uid} gid {st.st_gid}")
                 seen[name] = st.st_mode & 0o7777
+            if Path(here) not in tops[:2]:  # a folder below is checked where its parent lists it
+                continue
             st = Path(here).stat()
             if st.st_mode & 0o7777 != 0o700:
                 wrong.append(f"{here}: {st.st_mode & 0o7777:o}")
+    st = inst.stat()
+    assert (st.st_mode & 0o7777, st.st_uid, st.st_gid) == (0o750, 0, user.pw_gid), "the instance folder is root's"
     assert wrong == [], "\n".join(wrong)
     db = s.database.name
     for needed in (db, db + "-wal", "secrets.json", archive.name, "queue_log", "astdb.sqlite3", "recordings"):
@@ -226,3 +242,244 @@ def test_instance_folders_under_umask_077_leave_the_chroot_folder_passable(tmp_p
     os.chmod(inst.parent, 0o700)  # one left wrong by an earlier run is put right
     asterisk.make_instance_dirs(inst)
     assert (inst.parent.stat().st_mode & 0o777) == 0o711
+
+
+SITE = ('state_dir = "var"\n[[languages]]\ncode = "en"\nname = "English"\ndigit = "1"\nvoice = "en"\n'
+        '[[topics]]\ncode = "housing"\nname = "housing"\ndigit = "1"\n')
+as_root = pytest.mark.skipif(os.geteuid() != 0, reason="changing owners needs root")
+
+
+def _owner_mode(p: Path) -> tuple[int, int, int]:
+    st = p.lstat()
+    return st.st_uid, st.st_gid, st.st_mode & 0o7777
+
+
+@as_root
+def test_own_tree_leaves_a_folder_linked_outside_alone(tmp_path: Path) -> None:
+    nobody = pwd.getpwnam("nobody")
+    outside = tmp_path / "etc"
+    outside.mkdir()
+    (outside / "shadow").write_text("x")
+    os.chmod(outside / "shadow", 0o640)
+    top = tmp_path / "tree"
+    (top / "sub").mkdir(parents=True)
+    (top / "sub" / "conf").symlink_to(outside)  # a subfolder entry that is a link to a folder outside
+    before = {p: _owner_mode(p) for p in (outside, outside / "shadow")}
+    privileges.own_tree(top, nobody)
+    assert {p: _owner_mode(p) for p in before} == before
+    assert _owner_mode(top / "sub")[:1] == (nobody.pw_uid,)
+
+
+@as_root
+def test_own_tree_never_follows_a_folder_swapped_for_a_link_while_it_walks(tmp_path: Path) -> None:
+    """The run user owns the tree and can swap a folder for a link to /etc between the walk
+    listing it and the chown: nothing outside may change hands (path-based chown/chmod did)."""
+    import threading
+
+    nobody = pwd.getpwnam("nobody")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    names = [f"f{i}" for i in range(40)]
+    for n in names:
+        (outside / n).write_text("x")
+        os.chmod(outside / n, 0o644)
+    top = tmp_path / "tree"
+    (top / "d").mkdir(parents=True)
+    for n in names:
+        (top / "d" / n).write_text("x")
+    stop = threading.Event()
+
+    def swapper() -> None:
+        while not stop.is_set():
+            try:
+                os.rename(top / "d", top / "d.real")
+                os.symlink(outside, top / "d")
+                time.sleep(0)
+                os.unlink(top / "d")
+                os.rename(top / "d.real", top / "d")
+            except OSError:
+                pass
+
+    t = threading.Thread(target=swapper)
+    t.start()
+    try:
+        for _ in range(150):
+            privileges.own_tree(top, nobody)  # never raises: an entry that vanishes is skipped
+    finally:
+        stop.set()
+        t.join()
+    changed = [n for n in names if _owner_mode(outside / n) != (0, 0, 0o644)]
+    assert changed == [] and _owner_mode(outside)[0] == 0, changed
+
+
+def test_a_run_user_that_is_root_under_another_name_is_refused(monkeypatch: pytest.MonkeyPatch,
+                                                               tmp_path: Path) -> None:
+    site = tmp_path / "site.toml"
+    site.write_text(SITE + '[asterisk]\nuser = "toor"\n')
+    settings = config.load(site, env={})
+    fake = pwd.struct_passwd(("toor", "x", 0, 0, "", "/root", "/bin/sh"))
+    monkeypatch.setattr(privileges.pwd, "getpwnam", lambda name: fake)
+    monkeypatch.setattr(privileges.os, "geteuid", lambda: 0)
+    with pytest.raises(privileges.PrivilegeError, match="root under another name"):
+        privileges.run_user(settings)
+
+
+@as_root
+def test_prepare_gives_away_no_shared_folder_named_for_the_case_file_or_the_recordings(tmp_path: Path) -> None:
+    """database = "/var/lib/hotline.db" gave the run user all of /var/lib: now only a folder of
+    the hotline's own (new, empty but for the case file, or the user's) is given."""
+    nobody = pwd.getpwnam("nobody")
+    shared = tmp_path / "varlib"
+    shared.mkdir()
+    (shared / "dpkg").mkdir()
+    (shared / "dpkg" / "status").write_text("x")
+    os.chmod(shared, 0o755)
+    before = {p: _owner_mode(p) for p in (shared, shared / "dpkg", shared / "dpkg" / "status")}
+    site = tmp_path / "site.toml"
+    for text in (f'database = "{shared / "hotline.db"}"\n' + SITE, SITE + f'[recordings]\nfolder = "{shared}"\n'):
+        site.write_text(text)
+        settings = config.load(site, env={})
+        with pytest.raises(privileges.PrivilegeError, match="not empty"):
+            privileges.prepare(settings, nobody)
+        assert {p: _owner_mode(p) for p in before} == before
+    # a folder of its own outside the state dir is given (the case file's folder, for its -wal)
+    own = tmp_path / "db"
+    own.mkdir()
+    (own / "hotline.db").write_text("x")
+    site.write_text(f'database = "{own / "hotline.db"}"\n' + SITE + f'[recordings]\nfolder = "{tmp_path / "rec"}"\n')
+    privileges.prepare(config.load(site, env={}), nobody)
+    for p in (own, own / "hotline.db", tmp_path / "rec"):
+        assert _owner_mode(p)[:2] == (nobody.pw_uid, nobody.pw_gid), p
+
+
+def test_secrets_are_never_written_through_a_link_planted_in_the_state_dir(tmp_path: Path) -> None:
+    from hotline import secrets as secrets_mod
+
+    site = tmp_path / "site.toml"
+    site.write_text(SITE)
+    settings = config.load(site, env={})
+    settings.state_dir.mkdir()
+    victim = tmp_path / "authorized_keys"
+    victim.write_text("ssh-ed25519 AAAA root@host\n")
+    (settings.state_dir / "secrets.tmp").symlink_to(victim)
+    sec = secrets_mod.load_or_create(settings)
+    assert victim.read_text() == "ssh-ed25519 AAAA root@host\n"
+    written = settings.state_dir / "secrets.json"
+    assert not written.is_symlink() and written.stat().st_mode & 0o777 == 0o600
+    assert sec.ami_secret in written.read_text()
+    written.unlink()
+    written.symlink_to(victim)  # nor read through one
+    with pytest.raises(secrets_mod.SecretsError):
+        secrets_mod.load_or_create(settings)
+
+
+@as_root
+def test_the_instance_folders_root_writes_are_roots(tmp_path: Path) -> None:
+    """An older instance the run user owned whole, with etc/ swapped for a link to a folder
+    outside: render's folders become root's (0750, the user's group) and are never followed;
+    what Asterisk and the service write stays the user's, the call back speech kept."""
+    nobody = pwd.getpwnam("nobody")
+    inst = tmp_path / "root" / "hotline" / "main"
+    asterisk.make_instance_dirs(inst)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "passwd").write_text("x")
+    os.rmdir(inst / "etc")
+    (inst / "etc").symlink_to(outside)
+    (inst / "sounds" / "callback" / "summary" / "cb1.wav").write_text("x")
+    (inst / "console.log").symlink_to(outside / "passwd")
+    privileges.own_tree(inst, nobody)
+    asterisk.make_instance_dirs(inst, nobody)
+    assert _owner_mode(outside) == (0, 0, outside.stat().st_mode & 0o7777) and os.listdir(outside) == ["passwd"]
+    for p in (inst, inst / "etc", inst / "sounds"):
+        assert _owner_mode(p) == (0, nobody.pw_gid, 0o750), p
+    for p in (inst / "run", inst / "log", inst / "lib" / "keys", inst / "spool" / "recordings",
+              inst / "sounds" / "callback" / "summary"):
+        assert _owner_mode(p) == (nobody.pw_uid, nobody.pw_gid, 0o700), p
+    assert (inst / "sounds" / "callback" / "summary" / "cb1.wav").is_file()
+    assert not (inst / "console.log").exists(), "a link the user planted in the instance folder is gone"
+
+
+def test_the_console_log_and_the_pid_file_are_never_opened_through_a_link(tmp_path: Path) -> None:
+    victim = tmp_path / "authorized_keys"
+    victim.write_text("key\n")
+    log_path = tmp_path / "console.log"
+    log_path.symlink_to(victim)
+    fd = asterisk._open_console_log(log_path)
+    try:
+        os.write(fd, b"Asterisk says\n")
+    finally:
+        os.close(fd)
+    assert victim.read_text() == "key\n" and log_path.read_text() == "Asterisk says\n" and not log_path.is_symlink()
+    pid_path = tmp_path / "hotline-asterisk.pid"
+    pid_path.symlink_to(victim)
+    asterisk._write_pid_file(pid_path, 4242, pwd.getpwuid(os.getuid()))
+    assert victim.read_text() == "key\n" and pid_path.read_text() == "4242" and not pid_path.is_symlink()
+
+
+def test_run_stops_the_asterisk_it_started_when_it_cannot_drop(monkeypatch: pytest.MonkeyPatch,
+                                                               tmp_path: Path) -> None:
+    import argparse
+
+    from hotline import cli
+    from hotline import secrets as secrets_mod
+
+    site = tmp_path / "site.toml"
+    site.write_text(SITE)
+    settings = config.load(site, env={})
+    calls: list[str] = []
+    running: list[int] = []
+    monkeypatch.setattr(cli, "_settings", lambda args: settings)
+    monkeypatch.setattr(cli.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(cli.os, "umask", lambda mask: 0)
+    monkeypatch.setattr(secrets_mod, "load_or_create", lambda s: secrets_mod.Secrets("a", "b", {}))
+    monkeypatch.setattr(privileges, "run_user", lambda s: pwd.getpwnam("nobody"))
+    monkeypatch.setattr(asterisk, "install", lambda s: "Asterisk 22")
+    monkeypatch.setattr(asterisk, "render", lambda s, sec: calls.append("render"))
+    monkeypatch.setattr(asterisk, "running_pid", lambda s: running[0] if running else None)
+    monkeypatch.setattr(asterisk, "start", lambda s: running.append(99) or 99)
+    monkeypatch.setattr(asterisk, "stop", lambda s: calls.append("stop") or True)
+
+    def refuse(s: object, user: object) -> None:
+        raise privileges.PrivilegeError("a folder that is not ours")
+    monkeypatch.setattr(privileges, "prepare", refuse)
+    with pytest.raises(privileges.PrivilegeError):
+        cli.cmd_run(argparse.Namespace(no_asterisk=False, login_all=False))
+    assert calls == ["render", "stop"]
+
+
+@as_root
+def test_sip_unblock_as_root_writes_as_the_run_user(tmp_path: Path) -> None:
+    """`hotline sip unblock` run as root drops to the run user before it opens the SIP guard's
+    file or the case file (the audit row): what it creates is the user's, never root's in the
+    user's folders."""
+    from hotline.pbx import sip_acl
+
+    try:
+        user = pwd.getpwnam("hotline")
+    except KeyError:
+        pytest.skip("no run user (make setup creates it)")
+    home = Path(tempfile.mkdtemp(prefix="hotline-sip-", dir="/tmp"))
+    try:
+        os.chmod(home, 0o755)
+        state = home / "var"
+        inst = home / "chroot" / "hotline" / "main"
+        (inst / "lib").mkdir(parents=True)
+        state.mkdir()
+        acl = sip_acl.SipAclFile(sip_acl.db_path(inst))
+        acl.ensure()
+        acl.block(sip_acl.BlockRow("192.0.2.7", 9, 1.0, 9e9, "{}"))
+        for p in (state, inst / "lib", sip_acl.db_path(inst)):
+            os.chown(p, user.pw_uid, user.pw_gid)
+        site = home / "site.toml"
+        site.write_text(SITE.replace('state_dir = "var"', f'state_dir = "{state}"')
+                        + f'[asterisk]\nroot = "{home / "chroot"}"\ninstance = "main"\n')
+        out = subprocess.run([sys.executable, "-m", "hotline.cli", "--site", str(site), "sip", "unblock", "192.0.2.7"],
+                             capture_output=True, text=True, check=False, cwd="/")
+        assert out.returncode == 0, out.stderr[-800:]
+        assert acl.blocks() == []
+        made = [p for p in state.iterdir()]
+        assert made and all(p.stat().st_uid == user.pw_uid for p in made), [(p, p.stat().st_uid) for p in made]
+        assert all(p.stat().st_uid == user.pw_uid for p in (inst / "lib").iterdir())
+    finally:
+        shutil.rmtree(home, ignore_errors=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import secrets as _random
+import tempfile
 from dataclasses import dataclass
 
 from hotline.config import Settings
@@ -32,7 +33,8 @@ def load_or_create(settings: Settings) -> Secrets:
     data: dict[str, object] = {}
     if path.exists():
         try:
-            data = json.loads(path.read_text())
+            with open(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)) as fh:  # never through a link
+                data = json.load(fh)
         except (OSError, json.JSONDecodeError) as exc:
             raise SecretsError(f"{path} is unreadable or not JSON ({exc}); fix it or move it away "
                                "to have new secrets generated (SIP phones then need the new passwords)") from None
@@ -51,10 +53,15 @@ def load_or_create(settings: Settings) -> Secrets:
     data["sip_passwords"] = sip
     if changed:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=2)
-        os.replace(tmp, path)
+        # a new file (O_EXCL: never through a link the run user planted in its state dir), renamed over
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".secrets.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w") as fh:
+                os.fchmod(fh.fileno(), 0o600)
+                json.dump(data, fh, indent=2)
+            os.replace(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
     passwords = {op.extension: op.password or str(sip[op.extension]) for op in settings.phones}
     return Secrets(str(data["ami_secret"]), str(data["api_token"]), passwords)

@@ -263,6 +263,8 @@ class Stack:
             log = self.settings.asterisk.instance_dir / "log"
             asterisk.stop(self.settings)
             shutil.copytree(log, self.tmp / "asterisk-logs", dirs_exist_ok=True)
+            if asterisk.console_log(self.settings).is_file():
+                shutil.copyfile(asterisk.console_log(self.settings), self.tmp / "asterisk-logs" / "console.log")
             shutil.rmtree(self.settings.asterisk.instance_dir, ignore_errors=True)
             if self.home is not None:  # the site and state dir, kept with the test's folder
                 shutil.rmtree(self.tmp / "stack", ignore_errors=True)

@@ -8,6 +8,7 @@ lib/ and sounds/; the host sees it at ``<root>/hotline/<instance>``.
 
 from __future__ import annotations
 
+import errno
 import grp
 import logging
 import os
@@ -15,7 +16,10 @@ import pwd
 import re
 import shutil
 import signal
+import stat
 import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -125,19 +129,122 @@ def build_bindguard(root: Path) -> Path:
 # -- render --------------------------------------------------------------------------------
 
 INSTANCE_SUBDIRS = ("etc", "run", "log", "spool", "spool/recordings", "lib", "lib/keys", "cache", "sounds",
-                    "sounds/callback/summary")
+                    "sounds/callback", "sounds/callback/summary")
+# written by root's render, only read by Asterisk: root's, 0750/0640 with the run user's group, so
+# the run user cannot plant a link in them for root to write through
+SHARED_SUBDIRS = ("etc", "sounds")
+# written by Asterisk and the service: the run user's, 0700/0600
+RUN_SUBDIRS = ("run", "log", "spool", "lib", "cache", "sounds/callback")
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-def make_instance_dirs(inst_host: Path) -> None:
-    """The instance's folders, 0700 (its user's alone), under ``<chroot>/hotline``, which stays 0711
-    whatever the umask: the unprivileged Asterisk must pass through it to reach its own folder
-    (``hotline run`` sets umask 077 before rendering, and mkdir(parents=True) would make it 0700)."""
+def _mkdirs_nofollow(base: Path, rel: str) -> None:
+    """``base/rel`` made folder by folder, each opened without following a link (a link planted
+    where a folder should be is refused, not followed)."""
+    fd = os.open(base, _DIR_FLAGS)
+    try:
+        for part in rel.split("/"):
+            try:
+                os.mkdir(part, 0o700, dir_fd=fd)
+            except FileExistsError:
+                pass
+            try:
+                nfd = os.open(part, _DIR_FLAGS, dir_fd=fd)
+            except OSError as exc:
+                raise AsteriskError(f"{base / rel}: {part} is not a folder (a link?); remove it") from exc
+            os.close(fd)
+            fd = nfd
+    finally:
+        os.close(fd)
+
+
+def _root_folder(path: Path, gid: int, keep: tuple[str, ...] = ()) -> None:
+    """``path`` (in a folder only root writes) becomes root's, 0750 with group ``gid``; one an
+    older version gave to the run user is emptied first (render writes it all again), but for
+    the entries in ``keep``."""
+    st = os.lstat(path)
+    if not stat.S_ISDIR(st.st_mode):
+        path.unlink()
+        path.mkdir(mode=0o700)
+        st = os.lstat(path)
+    os.chown(path, 0, gid, follow_symlinks=False)
+    os.chmod(path, 0o750)
+    if st.st_uid != 0:
+        for entry in os.scandir(path):
+            if entry.name in keep and entry.is_dir(follow_symlinks=False):
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path)
+            else:
+                os.unlink(entry.path)
+
+
+def make_instance_dirs(inst_host: Path, user: pwd.struct_passwd | None = None) -> None:
+    """The instance's folders under ``<chroot>/hotline``, which stays 0711 whatever the umask: the
+    unprivileged Asterisk must pass through it to reach its own folder (``hotline run`` sets
+    umask 077 before rendering, and mkdir(parents=True) would make it 0700). Without a run user
+    every folder is 0700; with one, the instance folder, etc/ and sounds/ are root's (0750, the
+    user's group: Asterisk only reads them) and run/, log/, spool/, lib/, cache/ and
+    sounds/callback/ the user's (0700)."""
     parent = inst_host.parent
     parent.mkdir(mode=0o711, parents=True, exist_ok=True)
     os.chmod(parent, 0o711)
-    inst_host.mkdir(mode=0o700, exist_ok=True)
+    try:
+        os.mkdir(inst_host, 0o700)
+    except FileExistsError:
+        if not stat.S_ISDIR(os.lstat(inst_host).st_mode):
+            inst_host.unlink()
+            os.mkdir(inst_host, 0o700)
+    if user is not None:
+        _root_folder(inst_host, user.pw_gid, keep=INSTANCE_SUBDIRS)
     for sub in INSTANCE_SUBDIRS:
-        (inst_host / sub).mkdir(mode=0o700, parents=True, exist_ok=True)
+        _mkdirs_nofollow(inst_host, sub)
+    if user is not None:
+        for sub in SHARED_SUBDIRS:
+            _root_folder(inst_host / sub, user.pw_gid, keep=("callback",) if sub == "sounds" else ())
+        for sub in RUN_SUBDIRS:
+            own_tree(inst_host / sub, user)
+
+
+def _write_config(folder: Path, name: str, data: bytes, gid: int | None) -> None:
+    """Write ``folder/name`` through a new file (O_EXCL, never a link) renamed over it: 0640 with
+    group ``gid`` (Asterisk reads it as the run user), 0600 without one."""
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            if gid is not None:
+                os.fchown(fh.fileno(), -1, gid)
+            os.fchmod(fh.fileno(), 0o640 if gid is not None else 0o600)
+        os.replace(tmp, folder / name)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _prompt_cache(settings: Settings, user: pwd.struct_passwd | None) -> Path:
+    """Where root's render keeps synthesised prompts: beside the chroot (root's) when there is a
+    run user, whose state dir root must not write in; else in the state dir."""
+    if user is None:
+        return settings.state_dir / "prompt-cache"
+    cache = settings.asterisk.root.parent / "prompt-cache"
+    cache.mkdir(mode=0o700, exist_ok=True)
+    return cache
+
+
+def _ensure_sip_acl(settings: Settings, user: pwd.struct_passwd | None) -> None:
+    """The SIP guard's blocks file in lib/ (the run user's folder): made by that user, never by
+    root (SQLite as root in the user's folder would follow a link planted there)."""
+    path = sip_acl.db_path(settings.asterisk.instance_dir)
+    if user is None:
+        sip_acl.SipAclFile(path).ensure()
+        return
+    proc = subprocess.run([sys.executable, "-c", "import sys; from pathlib import Path; from hotline.pbx.sip_acl "
+                           "import SipAclFile; SipAclFile(Path(sys.argv[1])).ensure()", str(path)],
+                          user=user.pw_uid, group=user.pw_gid, extra_groups=[], umask=0o077,
+                          capture_output=True, text=True, check=False, cwd="/")
+    if proc.returncode != 0:
+        raise AsteriskError(f"creating {path} as {user.pw_name} failed: {proc.stderr.strip()[-500:]}")
 
 
 def render(settings: Settings, secrets: Secrets, citizen_match: tuple[str, ...] = ("127.0.0.0/8",)) -> Path:
@@ -145,7 +252,8 @@ def render(settings: Settings, secrets: Secrets, citizen_match: tuple[str, ...] 
     inst_host = settings.asterisk.instance_dir
     inst = settings.asterisk.instance_dir_in_chroot
     user = run_user(settings)
-    make_instance_dirs(inst_host)
+    gid = user.pw_gid if user is not None else None
+    make_instance_dirs(inst_host, user)
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(_templates_dir(settings)), undefined=jinja2.StrictUndefined,
                              keep_trailing_newline=True, autoescape=False)
     context = {
@@ -165,18 +273,16 @@ def render(settings: Settings, secrets: Secrets, citizen_match: tuple[str, ...] 
     for template in sorted(_templates_dir(settings).glob("*.conf.j2")):
         target = etc / template.name.removesuffix(".j2")
         text = env.get_template(template.name).render(**context)
-        tmp = target.with_suffix(".tmp")
-        tmp.write_text(text)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, target)
+        _write_config(etc, target.name, text.encode(), gid)
     for stock in STOCK_CONFIGS:  # the package's own defaults, for files the hotline does not shape
         src = settings.asterisk.root / "etc/asterisk" / stock
         if src.is_file():
-            shutil.copyfile(src, etc / stock)
-    render_prompts(settings, inst_host / "sounds", settings.state_dir / "prompt-cache")
-    sip_acl.SipAclFile(sip_acl.db_path(inst_host)).ensure()  # the SIP guard's blocks (realtime ACL rows)
-    if user is not None:
-        own_tree(inst_host, user)
+            _write_config(etc, stock, src.read_bytes(), gid)
+    render_prompts(settings, inst_host / "sounds", _prompt_cache(settings, user))
+    if user is not None:  # root's prompts, readable by Asterisk's group; call back speech is the user's
+        own_tree(inst_host / "sounds", pwd.getpwuid(0), (inst_host / "sounds" / "callback",), group=user.pw_gid,
+                 dir_mode=0o750, file_mode=0o640)
+    _ensure_sip_acl(settings, user)  # the SIP guard's blocks (realtime ACL rows)
     return etc
 
 
@@ -267,6 +373,49 @@ def _ctl_listening(settings: Settings) -> bool:
             return False
 
 
+def console_log(settings: Settings) -> Path:
+    """Asterisk's stdout and stderr, opened by root: in the instance folder, which only root
+    writes when there is a run user (never in log/, the user's)."""
+    return settings.asterisk.instance_dir / "console.log"
+
+
+def _open_console_log(path: Path) -> int:
+    """Open (append, read for the tail) the console log without following a link; anything but
+    a regular file of ours with one name there is replaced by a new one."""
+    flags = os.O_RDWR | os.O_APPEND | os.O_NOFOLLOW | os.O_NONBLOCK
+    for _ in range(2):
+        try:
+            fd = os.open(path, flags | os.O_CREAT, 0o600)
+        except OSError as exc:
+            if exc.errno not in (errno.ELOOP, errno.ENXIO, errno.EISDIR, errno.EACCES):
+                raise
+        else:
+            st = os.fstat(fd)
+            if stat.S_ISREG(st.st_mode) and st.st_nlink == 1 and st.st_uid == os.geteuid():
+                os.set_blocking(fd, True)
+                return fd
+            os.close(fd)
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+    raise AsteriskError(f"cannot open {path} as a file of our own")
+
+
+def _write_pid_file(path: Path, pid: int, user: pwd.struct_passwd | None) -> None:
+    """The pid of the Asterisk we started, in run/ (the run user's folder): written through a new
+    file that is never a link, given to the user through its descriptor (`hotline run` stops the
+    Asterisk it started after dropping to the user)."""
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        os.write(fd, str(pid).encode())
+        if user is not None:
+            os.fchown(fd, user.pw_uid, user.pw_gid)
+    finally:
+        os.close(fd)
+
+
 def start(settings: Settings, boot_timeout: float = 60) -> int:
     """Start Asterisk in the chroot (foreground process, our own child) and wait for FullyBooted."""
     if (pid := running_pid(settings)) is not None:
@@ -282,42 +431,41 @@ def start(settings: Settings, boot_timeout: float = 60) -> int:
             raise AsteriskError(f"another Asterisk answers on instance {settings.asterisk.instance}'s control "
                                 "socket and is not ours; stop it first")
         time.sleep(0.1)
-    log_path = settings.asterisk.instance_dir / "log" / "console.log"
+    log_path = console_log(settings)
     cmd = ["chroot", str(settings.asterisk.root), "/usr/sbin/asterisk", "-f", "-C", conf]
     if (user := run_user(settings)) is not None:  # Asterisk drops to it after reading asterisk.conf
         group = chroot_user(settings, user)
-        own_tree(settings.asterisk.instance_dir, user)
+        make_instance_dirs(settings.asterisk.instance_dir, user)  # also run/, log/, ... the user's
         cmd[3:3] = ["-U", user.pw_name, "-G", group]
     if settings.asterisk.bind_guard:  # no UDP socket on 0.0.0.0 or [::] (bindguard.c says why)
         build_bindguard(settings.asterisk.root)
         cmd[2:2] = ["/usr/bin/env", f"LD_PRELOAD={BINDGUARD_IN_CHROOT}",
                     f"HOTLINE_BIND_ADDR={settings.asterisk.bind if ':' not in settings.asterisk.bind else ''}",
                     f"HOTLINE_BIND_ADDR6={settings.asterisk.bind if ':' in settings.asterisk.bind else ''}"]
-    with open(os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as out:
+    out_fd = _open_console_log(log_path)
+    try:
         # umask 077: the recordings, logs (numbers) and astdb it writes are its user's alone
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out_fd, stderr=subprocess.STDOUT,
                                 start_new_session=True, umask=0o077)
-    pid_path = _pid_file(settings)
-    pid_path.unlink(missing_ok=True)
-    os.close(os.open(pid_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-    pid_path.write_text(str(proc.pid))
-    if user is not None:  # `hotline run` stops the Asterisk it started after dropping to the user
-        os.chown(pid_path, user.pw_uid, user.pw_gid)
-    deadline = time.monotonic() + boot_timeout
-    while True:
-        if proc.poll() is not None:
-            tail = log_path.read_text(errors="replace")[-1500:]
-            raise AsteriskError(f"Asterisk exited at start (code {proc.returncode}); console log:\n{tail}")
-        try:
-            cli(settings, "core waitfullybooted", timeout=max(1.0, deadline - time.monotonic()))
-            if proc.poll() is None:
-                break
-        except AsteriskError:
-            if time.monotonic() > deadline:
-                stop(settings)
-                raise AsteriskError(
-                    f"Asterisk did not reach FullyBooted in {boot_timeout:.0f}s; see {log_path}") from None
-            time.sleep(0.2)
+        _write_pid_file(_pid_file(settings), proc.pid, user)
+        deadline = time.monotonic() + boot_timeout
+        while True:
+            if proc.poll() is not None:
+                size = os.fstat(out_fd).st_size
+                tail = os.pread(out_fd, 1500, max(0, size - 1500)).decode(errors="replace")
+                raise AsteriskError(f"Asterisk exited at start (code {proc.returncode}); console log:\n{tail}")
+            try:
+                cli(settings, "core waitfullybooted", timeout=max(1.0, deadline - time.monotonic()))
+                if proc.poll() is None:
+                    break
+            except AsteriskError:
+                if time.monotonic() > deadline:
+                    stop(settings)
+                    raise AsteriskError(
+                        f"Asterisk did not reach FullyBooted in {boot_timeout:.0f}s; see {log_path}") from None
+                time.sleep(0.2)
+    finally:
+        os.close(out_fd)
     log.info("Asterisk started, pid %d, instance %s", proc.pid, settings.asterisk.instance)
     return proc.pid
 
