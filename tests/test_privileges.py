@@ -483,3 +483,27 @@ def test_sip_unblock_as_root_writes_as_the_run_user(tmp_path: Path) -> None:
         assert all(p.stat().st_uid == user.pw_uid for p in (inst / "lib").iterdir())
     finally:
         shutil.rmtree(home, ignore_errors=True)
+
+
+def _render_prompts_into(args: tuple[Path, int]) -> int:
+    from hotline.ivr.prompts import render_prompts
+
+    folder, i = args
+    settings = config.load(folder / "site.toml", env={})
+    return len(render_prompts(settings, folder / f"sounds{i}", folder / "cache"))
+
+
+def test_renders_at_once_share_root_prompt_cache(tmp_path: Path) -> None:
+    """Root's prompt cache lies beside the shared chroot, so renders of several instances run
+    at once on one cache: each synthesises under names of its own (one's cleanup removed the
+    other's half-made file: 'sox FAIL ... can't open input file')."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    if shutil.which("espeak-ng") is None or shutil.which("sox") is None:
+        pytest.skip("espeak-ng and sox (make setup installs them)")
+    (tmp_path / "site.toml").write_text(SITE)
+    with ProcessPoolExecutor(3, mp_context=multiprocessing.get_context("fork")) as pool:
+        counts = list(pool.map(_render_prompts_into, [(tmp_path, i) for i in range(3)]))
+    assert len(set(counts)) == 1 and counts[0] > 0
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir() if ".raw." in p.name or ".new." in p.name) == []

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -192,11 +193,16 @@ def render_prompts(settings: Settings, sounds_dir: Path, cache_dir: Path) -> lis
         for voice, text in prompt.parts:
             key = hashlib.sha256(f"{voice}\0{text}".encode()).hexdigest()[:24]
             piece = cache_dir / f"{key}.wav"
-            if not piece.exists():
-                raw = cache_dir / f"{key}.raw.wav"
-                _run(["espeak-ng", "-v", voice, "-s", "150", "-w", str(raw), text])
-                to_asterisk_wav(raw, piece)
-                raw.unlink()
+            if not piece.exists():  # made under names of this process's own, then renamed: the cache may be
+                raw = cache_dir / f"{key}.{os.getpid()}.raw.wav"  # shared by renders running at once
+                fresh = cache_dir / f"{key}.{os.getpid()}.new.wav"
+                try:
+                    _run(["espeak-ng", "-v", voice, "-s", "150", "-w", str(raw), text])
+                    to_asterisk_wav(raw, fresh)
+                    os.replace(fresh, piece)
+                finally:
+                    raw.unlink(missing_ok=True)
+                    fresh.unlink(missing_ok=True)
             pieces.append(piece)
         if prompt.trim:  # silence above 0.5% of full scale for 50 ms starts and ends the speech
             _run(["sox", *map(str, pieces), str(dest), "silence", "1", "0.05", "0.5%", "reverse",
