@@ -343,6 +343,41 @@ async def test_a_confidential_case_per_role_and_route(web: Web) -> None:
     assert audit_chain.verify(web.store.path).ok
 
 
+async def test_call_back_tasks_follow_the_rule(web: Web) -> None:
+    """Another operator's confidential case: a stub in the task list (no topic, category, district),
+    no call and no result; the operator who took it (on the phone, or entered it by hand) acts."""
+    await answered(web, "secret", NUMBER, "1001")
+    await web.store.update("secret", {"confidential": 1, "category": "housing", "district": "Dongcheng",
+                                      "status": "callback_due"})
+    now = time.time()
+    await web.store.create({"uniqueid": "byhand", "caller_number": OPEN_NUMBER, "language": "zh", "topic": "housing",
+                            "ivr_path": "", "queue": "", "queued_at": now, "source": "manual"})
+    await web.store.update("byhand", {"confidential": 1, "form_saved_by": "op2", "status": "callback_due"})
+    ids = {}
+    for uid in ("secret", "byhand"):
+        ids[uid] = await web.flows.add_callback({"case_uniqueid": uid, "attempt": 3, "kind": "auto", "status": "task",
+                                                 "due_at": now, "detail": "nobody answered"})
+    status, listed, _ = await web.u["op2"].call("GET", "/api/callbacks/tasks")
+    tasks = {t["case_uniqueid"]: t for t in listed["tasks"]}
+    other = tasks["secret"]
+    assert other["restricted"] and {other[k] for k in ("topic", "category", "district")} == {access.HIDDEN}
+    assert NUMBER not in json.dumps(listed) and "Dongcheng" not in json.dumps(other)
+    assert not tasks["byhand"].get("restricted") and tasks["byhand"]["caller_number"] == OPEN_NUMBER
+    for action, body in (("call", {}), ("result", {"outcome": "unreachable"})):
+        status, answer, _ = await web.u["op2"].call("POST", f"/api/callbacks/{ids['secret']}/{action}", body)
+        assert (status, answer["error"]) == (403, "forbidden"), (action, answer)
+    assert (await web.flows.callback(ids["secret"]) or {})["status"] == "task"  # nothing recorded
+    status, answer, _ = await web.u["op2"].call("POST", f"/api/callbacks/{ids['byhand']}/result",
+                                                {"outcome": "unreachable"})
+    assert status == 200, answer  # the operator who entered it by hand
+    status, answer, _ = await web.u["op1"].call("POST", f"/api/callbacks/{ids['secret']}/result",
+                                                {"outcome": "unreachable"})
+    assert status == 200, answer  # the operator who took the call
+    refused = [r for r in await audit_rows(web)
+               if r["action"] == "refused" and "/api/callbacks/" in r["detail"]["path"]]
+    assert len(refused) == 2 and {r["actor"] for r in refused} == {"op2"}
+
+
 async def test_a_role_refused_a_route_is_audited(web: Web) -> None:
     status, body, _ = await web.u["housing"].call("GET", "/api/worklist")
     assert status == 403 and body["error"] == "forbidden"

@@ -221,9 +221,11 @@ def add_routes(app: web.Application, settings: Settings, store: CaseStore, workf
         tasks = await callbacks.tasks() if callbacks is not None else []
         for t in tasks:  # the number of a confidential case only to whom the rule shows it (the call
             # itself is placed by the hotline: the operator need not read it)
-            seen = case_access.decide(request, {"uniqueid": t.get("case_uniqueid"), "operator": t.get("taken_by"),
-                                                "confidential": t.get("confidential"),
-                                                "department": t.get("department")})
+            seen = task_access(request, t)
+            if not seen.readable:  # another operator's confidential case: its stub, no actions
+                t["restricted"] = True
+                for key in ("topic", "category", "district", "language", "detail"):
+                    t[key] = access.HIDDEN if key in ("topic", "category", "district") else ""
             if not seen.identity:
                 t["caller_number"] = access.HIDDEN
             if not seen.address:
@@ -238,13 +240,30 @@ def add_routes(app: web.Application, settings: Settings, store: CaseStore, workf
         except ValueError:
             raise WorkflowError("bad-request", "not a task id") from None
 
+    def task_access(request: web.Request, t: dict[str, Any]) -> access.Access:
+        """The access rule for a call back task's case (who took it, by hand or on the phone)."""
+        return case_access.decide(request, {
+            "uniqueid": t.get("case_uniqueid"), "operator": t.get("taken_by"), "confidential": t.get("confidential"),
+            "department": t.get("department"), "source": t.get("source"), "form_saved_by": t.get("form_saved_by")})
+
+    async def allowed_task(request: web.Request) -> int:
+        """The task's id, when the rule lets this user act on its case (else 403, audited)."""
+        cb_id = task_id(request)
+        assert callbacks is not None
+        task = next((t for t in await callbacks.tasks() if t["id"] == cb_id), None)
+        if task is not None:
+            seen = task_access(request, task)
+            if not seen.readable:
+                raise case_access.refuse(seen.reason)
+        return cb_id  # no open task: the service says so (case-unknown)
+
     @require("operator")
     async def callback_call(request: web.Request) -> web.Response:
         if callbacks is None:
             raise WorkflowError("no-call", "call backs are not running")
         p = principal_of(request)
         assert p is not None
-        channel = await callbacks.call_from_desktop(task_id(request), actor_of(request), p.extension)
+        channel = await callbacks.call_from_desktop(await allowed_task(request), actor_of(request), p.extension)
         return web.json_response({"ok": True, "channel": channel})
 
     @require("operator", "supervisor")
@@ -252,7 +271,8 @@ def add_routes(app: web.Application, settings: Settings, store: CaseStore, workf
         if callbacks is None:
             raise WorkflowError("no-call", "call backs are not running")
         body = await json_body(request)
-        await callbacks.record_from_desktop(task_id(request), actor_of(request), str(body.get("outcome", "")))
+        await callbacks.record_from_desktop(await allowed_task(request), actor_of(request),
+                                            str(body.get("outcome", "")))
         return web.json_response({"ok": True})
 
     # -- recordings --------------------------------------------------------------------------------

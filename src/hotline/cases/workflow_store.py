@@ -165,7 +165,8 @@ class WorkflowStore:
             where = f"b.status in ({_in(statuses)})" + (" and b.due_at <= :t" if due_before is not None else "")
             return _rows(db, (
                 "select b.*, c.id as case_id, c.caller_number, c.language, c.reply_summary, c.department,"
-                " c.category, c.topic, c.district, c.address, c.description, c.confidential, c.operator as taken_by"
+                " c.category, c.topic, c.district, c.address, c.description, c.confidential, c.operator as taken_by,"
+                " c.source, c.form_saved_by"
                 f" from callbacks b join cases c on c.uniqueid = b.case_uniqueid where {where} order by b.due_at"),
                 {"t": due_before})
         return await self.store.read(q)

@@ -14,7 +14,7 @@
     body.innerHTML = "";
     if (!r.ok) return;
     for (const t of r.data.tasks) {
-      const buttons = el("td", {}, el("button", { class: "call", onclick: () => post("/api/callbacks/" + t.id + "/call", {}) }, "Call"),
+      const buttons = t.restricted ? el("td", {}, "another operator's confidential case") : el("td", {}, el("button", { class: "call", onclick: () => post("/api/callbacks/" + t.id + "/call", {}) }, "Call"),
         ...OUTCOMES.map(([v, label]) => el("button", { class: "outcome " + v, onclick: () => post("/api/callbacks/" + t.id + "/result", { outcome: v }) }, label)));
       body.append(el("tr", { "data-id": t.id, class: "task " + t.status }, el("td", {}, el("a", { href: "/cases/" + encodeURIComponent(t.case_uniqueid) }, t.case_id)),
         el("td", {}, t.caller_number), el("td", {}, t.language), el("td", {}, t.reply_summary), el("td", {}, t.detail + (t.status === "operator-calling" ? " (calling…)" : "")), buttons));
