@@ -13,6 +13,7 @@ import pytest
 
 from hotline import events as ev
 from hotline.config import ConfigError, SipSecurity, parse
+from hotline.pbx.agi import AgiServer
 from hotline.pbx.sip_acl import SipAclBlockList, SipAclFile
 from hotline.pbx.translate import MalformedAmi, translate
 from hotline.security.guard import Block, CallLimiter, SipGuard, parse_address
@@ -287,3 +288,158 @@ def test_only_sip_failures_count() -> None:
         await svc.handle(failed("192.0.2.9"))
         assert list(svc.guard.blocks) == ["192.0.2.9"]
     asyncio.run(scenario())
+
+
+class SlowBlocks(Blocks):
+    """A block list whose load() waits until released: a read of the ACL file still running."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loading = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def load(self) -> list[Block]:
+        snapshot = list(self.kept)  # what the file held when the read began
+        self.loading.set()
+        await self.release.wait()
+        return snapshot
+
+
+def test_a_block_written_while_the_acl_file_is_read_is_not_taken_for_a_hand_unblock(
+        caplog: pytest.LogCaptureFixture) -> None:
+    async def scenario() -> None:
+        blocks = SlowBlocks()
+        svc = SipSecurityService(settings(), blocks, Auditor(), Clock())
+        for _ in range(3):
+            await svc.handle(failed("192.0.2.9"))
+        blocks.kept = [Block("192.0.2.9", 3, 0.0, 9e9)]
+        reread = asyncio.create_task(svc._reread())
+        await blocks.loading.wait()
+        for _ in range(3):  # a new block lands while the file is being read
+            await svc.handle(failed("192.0.2.10"))
+        blocks.release.set()
+        await reread
+        assert sorted(svc.guard.blocks) == ["192.0.2.10", "192.0.2.9"]
+        assert [a["address"] for a in svc.alerts()] == ["192.0.2.9", "192.0.2.10"]
+        assert "unblocked by hand" not in caplog.text
+        # the next read sees it in the file and keeps it; a row really gone is still noticed
+        blocks.kept = [Block("192.0.2.10", 3, 0.0, 9e9)]
+        blocks.loading.clear()
+        await svc._reread()
+        assert list(svc.guard.blocks) == ["192.0.2.10"]
+    asyncio.run(scenario())
+
+
+def test_carriers_are_never_blocked_and_one_outside_trusted_networks_is_warned_about(
+        caplog: pytest.LogCaptureFixture) -> None:
+    async def scenario() -> None:
+        svc = SipSecurityService(settings(carrier_sources=("192.0.2.50",), max_failures=1), Blocks(), Auditor(),
+                                 Clock())
+        await svc.start()
+        for _ in range(20):  # spoofed InvalidAccountID "from" the carrier: no round trip needed
+            await svc.handle(ev.SipAuthFailed("InvalidAccountID", "PJSIP", "x", "192.0.2.50", 0.0))
+        assert svc.guard.blocks == {} and svc.guard.ignored_trusted == 20
+        await svc.handle(failed("192.0.2.51"))
+        assert list(svc.guard.blocks) == ["192.0.2.51"]
+    asyncio.run(scenario())
+    assert "carrier source(s) 192.0.2.50 are not in sip_security.trusted_networks" in caplog.text
+    caplog.clear()
+    svc = SipSecurityService(settings(carrier_sources=("10.1.2.3",)), Blocks(), Auditor(), Clock())
+    asyncio.run(svc.start())
+    assert "carrier source" not in caplog.text, "a carrier inside trusted_networks is not warned about"
+
+
+def test_ipv6_sources_are_counted_and_blocked_per_64(tmp_path: Path) -> None:
+    g = SipGuard(settings(trusted_networks=("2001:db8:0:9::7/128",)), Clock())
+    assert g.failure("2001:db8:0:1::1") is None and g.failure("2001:db8:0:1::2") is None
+    block = g.failure("2001:db8:0:1:ffff::3")  # a third address of the same /64
+    assert block is not None and block.address == "2001:db8:0:1::/64"
+    assert g.failure("2001:db8:0:1::99") is None, "the /64 is blocked already"
+    # a /64 holding a trusted address: only the guesser's own address is blocked
+    for _ in range(2):
+        g.failure("2001:db8:0:9::1")
+    other = g.failure("2001:db8:0:9::1")
+    assert other is not None and other.address == "2001:db8:0:9::1"
+    assert all(g.failure("2001:db8:0:9::7") is None for _ in range(5))
+
+    path = tmp_path / "sip-blocks.sqlite3"
+    SipAclFile(path).ensure()
+    store = SipAclBlockList(path)
+
+    async def scenario() -> list[Block]:
+        await store.block(block)
+        return await store.load()
+
+    assert [b.address for b in asyncio.run(scenario())] == ["2001:db8:0:1::/64"]
+    con = sqlite3.connect(path)
+    assert list(con.execute("select deny from hl_sip_acl")) == [("2001:db8:0:1::/64",)], "kept by the read"
+    con.close()
+    asyncio.run(store.unblock(block.address))
+    con = sqlite3.connect(path)
+    assert list(con.execute("select deny from hl_sip_acl")) == []
+    con.close()
+
+
+def test_the_failure_counters_are_bounded_least_recent_first() -> None:
+    g = SipGuard(settings(max_failures=2), Clock())
+    g.MAX_SOURCES = 3
+    for a in ("192.0.2.1", "192.0.2.2", "192.0.2.3"):
+        g.failure(a)
+    g.failure("203.0.113.1")  # the oldest counter (192.0.2.1) goes
+    assert len(g._sources) == 3
+    assert g.failure("192.0.2.1") is None, "its first failure was forgotten"
+    assert g.failure("192.0.2.3") is not None, "a recent counter was kept"
+    for i in range(100):  # a spray of (spoofed) sources never grows the counters past the cap
+        g.failure(f"198.51.100.{i}")
+    assert len(g._sources) == 3
+
+
+def test_a_carriers_callers_without_a_number_have_their_own_higher_limit() -> None:
+    lim = CallLimiter(settings(calls_per_source=2, anonymous_calls_per_window=5), Clock())
+    assert [lim.admit("num-") for _ in range(6)] == [True] * 5 + [False]
+    assert [lim.admit("num-13900000001") for _ in range(3)] == [True, True, False]
+    unlimited = CallLimiter(settings(calls_per_source=2, anonymous_calls_per_window=0), Clock())
+    assert all(unlimited.admit("num-") for _ in range(100))
+
+
+def test_admit_refuses_a_malformed_limit_key() -> None:
+    async def scenario() -> None:
+        svc = SipSecurityService(settings(calls_per_source=100), Blocks(), Auditor(), Clock())
+        for key in ("127.0.0.6", "2001:db8::1", "num-", "num-+8613900000001"):
+            assert await svc.admit("u", [key]) == {"HL_ADMIT": "1"}, key
+        for key in ("", "9.9.9.9 x", "num-1 2", "num-abc", "127.0.0.6:5060", "num-" + "1" * 40, "garbage"):
+            assert await svc.admit("u", [key]) == {"HL_ADMIT": "0"}, key
+    asyncio.run(scenario())
+
+
+def _agi_headers(block: bytes) -> dict[str, str]:
+    async def scenario() -> dict[str, str]:
+        reader = asyncio.StreamReader()
+        reader.feed_data(block)
+        reader.feed_eof()
+        return await AgiServer({}, "127.0.0.1", 0)._headers(reader)
+    return asyncio.run(scenario())
+
+
+def test_a_forged_agi_header_block_is_refused() -> None:
+    good = (b"agi_network: yes\nagi_network_script: admit\nagi_uniqueid: 1.2\nagi_callerid: 139\n"
+            b"agi_arg_1: num-139\n\n")
+    assert _agi_headers(good)["agi_arg_1"] == "num-139"
+    # a caller number holding a newline, as Asterisk writes it (agi_callerid: %s)
+    forged = (b"agi_network: yes\nagi_network_script: admit\nagi_uniqueid: 1.2\nagi_callerid: 1\n"
+              b"agi_arg_1: 9.9.9.9\nagi_calleridname: x\nagi_arg_1: num-1\n\n")
+    with pytest.raises(ValueError, match="agi_arg_1 sent twice"):
+        _agi_headers(forged)
+    # lines that are not agi_* headers are not taken
+    assert "HL_ADMIT" not in _agi_headers(b"agi_network: yes\nHL_ADMIT: 1\nnonsense\nagi_arg_1: num-1\n\n")
+
+
+def test_the_anonymous_limits_are_validated() -> None:
+    base: dict[str, Any] = {"languages": [{"code": "en", "name": "English", "digit": "1", "voice": "en"}],
+                            "operators": []}
+    s = parse({**base, "sip_security": {"anonymous_calls_per_window": 50, "anonymous_concurrent": 0}}, Path("/tmp"),
+              env={})
+    assert (s.sip_security.anonymous_calls_per_window, s.sip_security.anonymous_concurrent) == (50, 0)
+    assert SipSecurity().anonymous_calls_per_window == 10 * SipSecurity().calls_per_source
+    with pytest.raises(ConfigError, match="anonymous_concurrent"):
+        parse({**base, "sip_security": {"anonymous_concurrent": -1}}, Path("/tmp"), env={})

@@ -9,6 +9,9 @@
 (c) A flood of 40 INVITEs at 20/s from one source: at most calls_per_source answered, the rest
     refused (486) before the IVR answers, while a caller from another source is answered; with the
     service down the dialplan's own concurrency limit still holds and normal callers are answered.
+(d) Through a carrier: callers with no number share one key with its own, higher limit; a caller
+    number forging FastAGI headers (%0A in the From user) is filtered before any AGI request, so
+    it cannot pick its own limit key.
 
 Every attacker is a sipp process with its own loopback address (127.0.0.x are all on lo).
 """
@@ -50,7 +53,7 @@ topics = ["housing"]
 
 def sipp(tmp: Path, scenario: str, service: str, source: str, *, calls: int = 1, rate: int = 1,
          limit: int = 1, user: str = "", password: str = "", hold_ms: int = 0, port: int = 0,
-         timeout: int = 30) -> list[tuple[str, int]]:
+         timeout: int = 30, inf: Path | None = None) -> list[tuple[str, int]]:
     """Run one sipp scenario from ``source``; the (CSeq method + number, status) of every
     response it received, in order."""
     log = tmp / f"sipp-{scenario}-{source}-{time.monotonic_ns()}.log"
@@ -60,8 +63,10 @@ def sipp(tmp: Path, scenario: str, service: str, source: str, *, calls: int = 1,
            "-max_retrans", "3", "-mi", source, "-mp", str(30000 + (port or 5070))]
     if user:
         cmd += ["-au", user, "-ap", password]
-    if scenario == "invite":
+    if scenario.startswith("invite"):
         cmd += ["-d", str(hold_ms)]
+    if inf is not None:
+        cmd += ["-inf", str(inf)]
     proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout + 30,
                           check=False)
     if proc.returncode not in (0, 1) or not log.exists():
@@ -245,3 +250,39 @@ concurrent_per_source = 5
     assert list(invite_outcomes(LAST_LOG[0]).values()) == [200]
     dialplan_log = (h.settings.asterisk.instance_dir / "log" / "messages.log").read_text()
     assert "refused: call rate" in dialplan_log and "calls at once" in dialplan_log
+
+
+def test_a_carriers_anonymous_callers_and_forged_caller_numbers(make_hotline: Any, phones: Any,
+                                                                 tmp_path: Path) -> None:
+    h = make_hotline(OPERATORS + """
+[sip_security]
+carrier_sources = ["127.0.0.11"]
+trusted_networks = ["127.0.0.11/32"]
+calls_per_source = 2
+calls_window_seconds = 60
+concurrent_per_source = 5
+anonymous_calls_per_window = 6
+""")
+    h.start_service()
+    anonymous = tmp_path / "anonymous.csv"
+    anonymous.write_text('SEQUENTIAL\nanonymous;"Anonymous";\n')
+    sipp(tmp_path, "invite-from", "12345", "127.0.0.11", calls=10, rate=10, limit=10, hold_ms=100, timeout=40,
+         inf=anonymous)
+    calls = invite_outcomes(LAST_LOG[0])
+    assert len(calls) == 10 and sum(1 for c in calls.values() if c == 200) == 6, calls  # not 2
+    # one caller number through the same carrier still has the per-source limit
+    numbered = tmp_path / "numbered.csv"
+    numbered.write_text('SEQUENTIAL\n13900000001;"Zhang \u5f20";\n', encoding="utf-8")
+    sipp(tmp_path, "invite-from", "12345", "127.0.0.11", calls=4, rate=10, limit=4, hold_ms=100, inf=numbered)
+    assert sorted(invite_outcomes(LAST_LOG[0]).values()) == [200, 200, 486, 486]
+
+    # a forged header block in the caller number, a new "source" each call (its digits alike, so
+    # the number's own key is the same): still one key
+    forged = tmp_path / "forged.csv"
+    forged.write_text("SEQUENTIAL\n" + "".join(f"1%0Aagi_arg_1%3A%20fd00%3A%3A{c}%0A%0A;;\n" for c in "abcde"))
+    sipp(tmp_path, "invite-from", "12345", "127.0.0.11", calls=5, rate=10, limit=5, hold_ms=100, inf=forged)
+    calls = invite_outcomes(LAST_LOG[0])
+    assert len(calls) == 5 and sum(1 for c in calls.values() if c == 200) == 2, calls
+    messages = (h.settings.asterisk.instance_dir / "log" / "messages.log").read_text(errors="replace")
+    assert "CALLERID(num)=1100\"" in messages, "the number was reduced to its digits before the AGI"
+    assert 'CALLERID(name)=Zhang \u5f20' in messages, "a UTF-8 display name is kept"

@@ -349,6 +349,15 @@ def cmd_audit(args: argparse.Namespace) -> int:
         return 2
 
 
+def _in_block(address: str, blocked: str) -> bool:
+    import ipaddress
+    try:
+        ip, net = ipaddress.ip_address(address), ipaddress.ip_network(blocked, strict=False)
+    except ValueError:
+        return False
+    return ip.version == net.version and ip in net
+
+
 def cmd_sip(args: argparse.Namespace) -> int:
     """The SIP guard's blocked addresses, straight from the ACL file Asterisk reads (no service
     needed): list them, or lift one (in force at Asterisk's next SIP request; audited)."""
@@ -366,7 +375,8 @@ def cmd_sip(args: argparse.Namespace) -> int:
             print(json.dumps({"address": r.address, "failures": r.failures, "since": r.since, "until": r.until,
                               **json.loads(r.reason or "{}")}, ensure_ascii=False))
         return 0
-    row = next((r for r in rows if r.address == args.address), None)
+    row = next((r for r in rows if r.address == args.address), None) or next(
+        (r for r in rows if _in_block(args.address, r.address)), None)  # an address of a blocked IPv6 /64
     if row is None:
         print(f"hotline: {args.address!r} is not blocked", file=sys.stderr)
         return 1

@@ -63,6 +63,9 @@ class SipSecurity:
     calls_window_seconds: float = 10.0
     concurrent_per_source: int = 20
     carrier_sources: tuple[str, ...] = ()
+    # a carrier's calls with no caller number (withheld) all share one key: their own, higher limits
+    anonymous_calls_per_window: int = 100  # per calls_window_seconds (0: no limit)
+    anonymous_concurrent: int = 200  # at once (0: no limit)
     alert_minutes: float = 10.0  # a refused flood stays on the wallboard this long
 
 
@@ -110,7 +113,16 @@ def parse_sip_security(data: Mapping[str, Any]) -> SipSecurity:
     s: SipSecurity = replace(section(SipSecurity, raw, "sip_security"), **nets)
     if not 1 <= s.max_failures <= 1000 or s.window_seconds <= 0 or s.block_minutes <= 0:
         raise ConfigError("sip_security", "max_failures must be 1-1000, window_seconds and block_minutes > 0")
-    if s.calls_per_source < 0 or s.calls_window_seconds <= 0 or s.concurrent_per_source < 0 or s.alert_minutes <= 0:
-        raise ConfigError("sip_security", "calls_per_source and concurrent_per_source must be >= 0 (0: no limit), "
-                          "calls_window_seconds and alert_minutes > 0")
+    if (s.calls_per_source < 0 or s.calls_window_seconds <= 0 or s.concurrent_per_source < 0 or s.alert_minutes <= 0
+            or s.anonymous_calls_per_window < 0 or s.anonymous_concurrent < 0):
+        raise ConfigError("sip_security", "calls_per_source, concurrent_per_source, anonymous_calls_per_window and "
+                          "anonymous_concurrent must be >= 0 (0: no limit), calls_window_seconds and alert_minutes > 0")
     return s
+
+
+def carriers_outside_trusted(s: SipSecurity) -> list[str]:
+    """Carrier sources not in trusted_networks: the SIP guard never blocks them either, but a
+    site whose carrier is not also trusted has probably mistyped one of the two."""
+    nets = [ipaddress.ip_network(n, strict=False) for n in s.trusted_networks]
+    return [c for c in s.carrier_sources if not any(ipaddress.ip_address(c) in n for n in nets
+                                                   if n.version == ipaddress.ip_address(c).version)]

@@ -41,8 +41,11 @@ class AgiServer:
             await self.server.wait_closed()
 
     async def _headers(self, reader: asyncio.StreamReader) -> dict[str, str]:
+        """The header block. Asterisk writes caller data (``agi_callerid: %s``) unescaped, so a
+        value holding a newline could add lines (the dialplan filters the caller id first): only
+        ``agi_*`` lines count, and a header seen twice fails the request."""
         headers: dict[str, str] = {}
-        while len(headers) < 200:
+        for _ in range(200):
             line = await reader.readline()
             if not line:
                 raise ConnectionError("AGI peer closed before the header block ended")
@@ -50,8 +53,12 @@ class AgiServer:
             if not text:
                 return headers
             key, sep, value = text.partition(": ")
-            if sep:
-                headers[key] = value
+            if not sep or not key.startswith("agi_"):
+                log.warning("FastAGI: header line ignored (not agi_*): %r", text[:80])
+                continue
+            if key in headers:
+                raise ValueError(f"AGI header {key} sent twice (a forged header block?)")
+            headers[key] = value
         raise ValueError("AGI header block too long")
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -6,9 +6,15 @@
  * to choose the address or to turn it off. SIP names are resolved by Asterisk's own DNS core
  * (res_pjsip's external resolver), so those sockets only ever listen.
  *
- * A UDP bind() to 0.0.0.0 is bound to HOTLINE_BIND_ADDR (the site's asterisk.bind) instead;
- * a UDP bind() to [::] fails with EADDRNOTAVAIL unless HOTLINE_BIND_ADDR6 is set (pjlib skips
- * its IPv6 socket then). TCP and explicit addresses pass unchanged. Built by
+ * Every UDP bind() to a wildcard address is caught, not only the resolver's: a bind() to
+ * 0.0.0.0 is bound to HOTLINE_BIND_ADDR (the site's asterisk.bind when it is IPv4) instead, and
+ * one to [::] to HOTLINE_BIND_ADDR6 (asterisk.bind when it is IPv6). So it also moves any RTP
+ * socket res_rtp_asterisk would bind to the wildcard (an endpoint without
+ * bind_rtp_to_media_address) onto the bind address. When the variable of that family is
+ * empty or unset (asterisk.bind is of the other family), the bind() fails with EADDRNOTAVAIL:
+ * pjlib skips its IPv6 resolver socket then; with an IPv6 asterisk.bind the IPv4 resolver socket
+ * fails too, so PJSIP's own resolver is not created (Asterisk logs it; SIP names go through
+ * Asterisk's DNS core, as said above). TCP and explicit addresses pass unchanged. Built by
  * `hotline asterisk install` into the chroot (gcc on the host). */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -42,7 +48,11 @@ int bind(int fd, const struct sockaddr *addr, socklen_t len)
 		const struct sockaddr_in *in = (const struct sockaddr_in *)addr;
 		const char *want = getenv("HOTLINE_BIND_ADDR");
 		struct sockaddr_in fixed;
-		if (in->sin_addr.s_addr == htonl(INADDR_ANY) && want && *want) {
+		if (in->sin_addr.s_addr == htonl(INADDR_ANY)) {
+			if (!want || !*want) {
+				errno = EADDRNOTAVAIL;
+				return -1;
+			}
 			fixed = *in;
 			if (inet_pton(AF_INET, want, &fixed.sin_addr) != 1) {
 				errno = EADDRNOTAVAIL;

@@ -3,7 +3,7 @@ instance's lib/ folder.
 
 ``hl_sip_acl`` is the realtime table behind the PJSIP ``acl`` sorcery type (sorcery.conf,
 extconfig.conf, res_config_sqlite3.conf): one row per blocked address, ``deny = <addr>/32``
-(or /128). res_pjsip_acl fetches every acl object on each incoming SIP request and answers a
+(IPv6: the source's /64). res_pjsip_acl fetches every acl object on each incoming SIP request and answers a
 denied source with 403, before authentication, so a row takes effect on the next request, with
 no reload and no AMI write class. ``hl_sip_blocks`` is the service's own bookkeeping (why, since
 when, until when); Asterisk never reads it (an unknown column in ``hl_sip_acl`` would make
@@ -48,12 +48,12 @@ def db_path(instance_dir: Path) -> Path:
 
 
 def _acl_id(address: str) -> str:
-    return "hl-block-" + address.replace(":", "_")
+    return "hl-block-" + address.replace(":", "_").replace("/", "-")
 
 
 def _deny(address: str) -> str:
-    ip = ipaddress.ip_address(address)
-    return f"{ip}/{ip.max_prefixlen}"
+    """The ACL's deny of a blocked address (``/32``) or IPv6 prefix (the guard blocks a /64)."""
+    return str(ipaddress.ip_network(address, strict=False))
 
 
 class SipAclFile:
@@ -106,7 +106,8 @@ class SipAclFile:
         try:
             rows = con.execute("select address, failures, since, until, reason from hl_sip_blocks").fetchall()
             # an acl row without its bookkeeping (a crash between the two) is dropped here
-            con.execute("delete from hl_sip_acl where id not in (select 'hl-block-' || replace(address, ':', '_') "
+            con.execute("delete from hl_sip_acl where id not in (select 'hl-block-' || "
+                        "replace(replace(address, ':', '_'), '/', '-') "
                         "from hl_sip_blocks)")
         finally:
             con.close()

@@ -57,17 +57,34 @@ def parse_address(text: str) -> str | None:
 class SipGuard:
     """Counts authentication failures per source and decides blocks and their expiry."""
 
+    MAX_SOURCES = 10_000  # failure counters kept at most (the least recently failed go first)
+
     def __init__(self, settings: SipSecurity, clock: Callable[[], float]) -> None:
         self.settings = settings
         self.clock = clock
-        self._trusted = [ipaddress.ip_network(n, strict=False) for n in settings.trusted_networks]
-        self._sources: dict[str, _Source] = {}
+        # never blocked: the operators' own subnets, and the carriers (a failure "from" a carrier
+        # can be one spoofed UDP packet; blocking it would refuse every citizen's call)
+        self._trusted = [ipaddress.ip_network(n, strict=False)
+                         for n in (*settings.trusted_networks, *settings.carrier_sources)]
+        self._sources: dict[str, _Source] = {}  # least recently failed first (an LRU of MAX_SOURCES)
         self.blocks: dict[str, Block] = {}
-        self.ignored_trusted = 0  # failures from trusted networks (counted, never blocked)
+        self.ignored_trusted = 0  # failures from trusted networks or carriers (counted, never blocked)
 
     def trusted(self, address: str) -> bool:
+        """In trusted_networks or a carrier source; ``address`` may be a blocked /64."""
+        net = ipaddress.ip_network(address, strict=False)
+        return any(net.version == t.version and net.overlaps(t) for t in self._trusted)
+
+    def key(self, address: str) -> str:
+        """What is counted and blocked: an IPv4 address; for IPv6 its /64 (one subscriber's
+        prefix, so an attacker cannot walk through its addresses), or the address alone when the
+        /64 holds a trusted network or a carrier."""
         ip = ipaddress.ip_address(address)
-        return any(ip in net for net in self._trusted)
+        if ip.version == 6:
+            net = ipaddress.ip_network((ip, 64), strict=False)
+            if not self.trusted(str(net)):
+                return str(net)
+        return str(ip)
 
     def restore(self, blocks: list[Block]) -> list[Block]:
         """Blocks kept across a restart: the ones still running are taken back; the expired ones
@@ -91,7 +108,13 @@ class SipGuard:
             self.ignored_trusted += 1
             return None
         now = self.clock()
-        src = self._sources.setdefault(address, _Source())
+        address = self.key(address)
+        if address in self.blocks:
+            return None
+        src = self._sources.pop(address, None) or _Source()
+        self._sources[address] = src  # the most recent at the end
+        while len(self._sources) > self.MAX_SOURCES:  # many sources (spoofed, say): forget the oldest
+            del self._sources[next(iter(self._sources))]
         src.failures.append(now)
         while src.failures and src.failures[0] <= now - s.window_seconds:
             src.failures.popleft()
@@ -120,12 +143,15 @@ class SipGuard:
         return done
 
     def unblock(self, address: str) -> Block | None:
-        """Lifted by hand (`hotline sip unblock`)."""
+        """Lifted by hand (`hotline sip unblock`): ``address`` as blocked (an IPv6 /64)."""
         self._sources.pop(address, None)
         return self.blocks.pop(address, None)
 
     def next_expiry(self) -> float | None:
         return min((b.until for b in self.blocks.values()), default=None)
+
+
+ANONYMOUS = "num-"  # the limit key of a carrier's calls with no (or a withheld) caller number
 
 
 def limit_key(source: str) -> str:
@@ -149,16 +175,23 @@ class CallLimiter:
         self.refused_total = 0
         self.last_refused: dict[str, float] = {}
 
+    def limit(self, key: str) -> int:
+        """The calls admitted per window for ``key`` (0: no limit): a carrier's callers with no
+        number share the key ``num-``, which has its own, higher limit."""
+        s = self.settings
+        return s.anonymous_calls_per_window if key == ANONYMOUS else s.calls_per_source
+
     def admit(self, address: str) -> bool:
         s = self.settings
-        if s.calls_per_source <= 0:
-            return True
         key = limit_key(address)
+        limit = self.limit(key)
+        if s.calls_per_source <= 0 or limit <= 0:
+            return True
         now = self.clock()
         q = self._admitted.setdefault(key, deque())
         while q and q[0] <= now - s.calls_window_seconds:
             q.popleft()
-        if len(q) >= s.calls_per_source:
+        if len(q) >= limit:
             self.refused[key] = self.refused.get(key, 0) + 1
             self.refused_total += 1
             self.last_refused[key] = now

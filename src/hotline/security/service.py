@@ -15,6 +15,7 @@ start the service takes them back (``start``) and lifts the ones that ran out me
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import time
 from collections.abc import Callable
@@ -22,7 +23,8 @@ from typing import Any, Protocol
 
 from hotline import events as ev
 from hotline.config import SipSecurity
-from hotline.security.guard import Block, CallLimiter, SipGuard, limit_key
+from hotline.config.pbx import carriers_outside_trusted
+from hotline.security.guard import ANONYMOUS, Block, CallLimiter, SipGuard, limit_key
 
 log = logging.getLogger(__name__)
 ACTOR = "sip-guard"
@@ -59,6 +61,11 @@ class SipSecurityService:
 
     async def start(self) -> None:
         """Blocks from before a restart: still running ones kept, the others lifted."""
+        outside = carriers_outside_trusted(self.settings)
+        if outside:
+            log.warning("SIP guard: carrier source(s) %s are not in sip_security.trusted_networks; they are never "
+                        "blocked (a failed login from a carrier may be a spoofed packet), so check they are the "
+                        "carrier's real addresses", ", ".join(outside))
         try:
             kept = await self.blocklist.load()
         except Exception:
@@ -88,7 +95,7 @@ class SipSecurityService:
             block = self.guard.failure(event.address, event.account)
         if block is None:
             log.info("SIP %s from %s (account %r, %s)%s", event.kind, event.address, event.account, event.service,
-                     " - trusted network, never blocked" if trusted else "")
+                     " - trusted network or carrier, never blocked" if trusted else "")
             return
         log.warning("SIP guard: blocking %s for %g min after %d failed logins within %g s (accounts tried: %s; "
                     "last: %s)", block.address, self.settings.block_minutes, block.failures,
@@ -119,8 +126,11 @@ class SipSecurityService:
     async def _reread(self) -> None:
         """Blocks lifted by hand (`hotline sip unblock` removes the row and writes the audit row)
         leave the guard too, so the wallboard's alert ends."""
+        # only the blocks written before the load: one written while it ran (handle() does not
+        # wait for it) is not in this snapshot and must not be taken for one lifted by hand
+        written = set(self._written)
         in_file = {b.address for b in await self.blocklist.load()}
-        for address in [a for a in self._written if a not in in_file]:
+        for address in [a for a in written if a not in in_file and a in self._written]:
             self._written.discard(address)
             if self.guard.unblock(address) is not None:
                 log.warning("SIP guard: %s was unblocked by hand (hotline sip unblock)", address)
@@ -157,9 +167,13 @@ class SipSecurityService:
 
     async def admit(self, uniqueid: str, args: list[str]) -> dict[str, str]:
         source = args[0] if args else ""
+        if not valid_key(source):
+            # the dialplan sends an IP address or num-<digits>: anything else is a forged request
+            log.error("call limit: refusing a call with a malformed limit key %r (uniqueid=%s)", source[:80], uniqueid)
+            return {"HL_ADMIT": "0"}
         if self.limiter.admit(source):
             return {"HL_ADMIT": "1"}
-        self._refused(uniqueid, source, "rate", f"more than {self.settings.calls_per_source} calls in "
+        self._refused(uniqueid, source, "rate", f"more than {self.limiter.limit(limit_key(source))} calls in "
                                                 f"{self.settings.calls_window_seconds:g} s")
         return {"HL_ADMIT": "0"}
 
@@ -167,7 +181,9 @@ class SipSecurityService:
         """The dialplan refused a call itself (more than concurrent_per_source at once)."""
         source = args[0] if args else ""
         self.limiter.note_refused(source)
-        self._refused(uniqueid, source, "concurrent", f"more than {self.settings.concurrent_per_source} calls at once")
+        s = self.settings
+        most = s.anonymous_concurrent if limit_key(source) == ANONYMOUS else s.concurrent_per_source
+        self._refused(uniqueid, source, "concurrent", f"more than {most} calls at once")
         return {}
 
     def _refused(self, uniqueid: str, source: str, reason: str, text: str) -> None:
@@ -196,3 +212,15 @@ class SipSecurityService:
                         "target": source, "address": source, "count": n,
                         "text": f"call flood from {who}: {n} call(s) refused by the per-source limit"})
         return out
+
+
+def valid_key(source: str) -> bool:
+    """A limit key as the dialplan's hl-admit sends it: a source address or ``num-<digits>``."""
+    if source.startswith(ANONYMOUS):
+        number = source[len(ANONYMOUS):]
+        return len(number) <= 32 and all(c in "0123456789+" for c in number)
+    try:
+        ipaddress.ip_address(source)
+    except ValueError:
+        return False
+    return True
