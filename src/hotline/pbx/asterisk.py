@@ -18,7 +18,6 @@ import shutil
 import signal
 import stat
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -233,18 +232,33 @@ def _prompt_cache(settings: Settings, user: pwd.struct_passwd | None) -> Path:
 
 
 def _ensure_sip_acl(settings: Settings, user: pwd.struct_passwd | None) -> None:
-    """The SIP guard's blocks file in lib/ (the run user's folder): made by that user, never by
-    root (SQLite as root in the user's folder would follow a link planted there)."""
+    """The SIP guard's blocks file in lib/ (the run user's folder). Root never opens a path in that
+    folder (SQLite would follow a link planted there): a missing file is made in the instance folder
+    (root's), given to the run user, then renamed into lib/ (a rename replaces a planted link, it does
+    not follow it). An existing file (the blocks in force) is kept."""
     path = sip_acl.db_path(settings.asterisk.instance_dir)
     if user is None:
         sip_acl.SipAclFile(path).ensure()
         return
-    proc = subprocess.run([sys.executable, "-c", "import sys; from pathlib import Path; from hotline.pbx.sip_acl "
-                           "import SipAclFile; SipAclFile(Path(sys.argv[1])).ensure()", str(path)],
-                          user=user.pw_uid, group=user.pw_gid, extra_groups=[], umask=0o077,
-                          capture_output=True, text=True, check=False, cwd="/")
-    if proc.returncode != 0:
-        raise AsteriskError(f"creating {path} as {user.pw_name} failed: {proc.stderr.strip()[-500:]}")
+    try:
+        os.lstat(path)
+        return
+    except FileNotFoundError:
+        pass
+    tmp = settings.asterisk.instance_dir / f".{path.name}.{os.getpid()}.new"
+    tmp.unlink(missing_ok=True)
+    try:
+        sip_acl.SipAclFile(tmp).ensure()
+        fd = os.open(tmp, os.O_RDONLY | os.O_NOFOLLOW)
+        try:
+            os.fchown(fd, user.pw_uid, user.pw_gid)
+            os.fchmod(fd, 0o600)
+        finally:
+            os.close(fd)
+        os.rename(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def render(settings: Settings, secrets: Secrets, citizen_match: tuple[str, ...] = ("127.0.0.0/8",)) -> Path:
