@@ -216,7 +216,10 @@ def test_nothing_but_the_gate_reaches_panoramisks_senders() -> None:
     users = {str(f.relative_to(SRC)): sorted(_calls(f) & senders) for f in SRC.rglob("*.py") if _calls(f) & senders}
     assert users == {"pbx/ami.py": ["send_action"], "pbx/agi.py": ["send_command"]}, users
     # panoramisk's protocol.send (raw) is not called in pbx/, the only place that imports panoramisk
-    raw = [str(f.relative_to(SRC)) for f in (SRC / "pbx").glob("*.py") if "send" in _calls(f) or "write" in _calls(f)]
+    # (among the modules holding panoramisk's objects: pbx/asterisk.py writes files, not AMI)
+    holders = [f for f in (SRC / "pbx").glob("*.py") if "panoramisk" in f.read_text()]
+    assert {str(f.relative_to(SRC)) for f in holders} >= {"pbx/ami.py", "pbx/agi.py"}
+    raw = [str(f.relative_to(SRC)) for f in holders if "send" in _calls(f) or "write" in _calls(f)]
     assert raw == ["pbx/ami.py"] and "protocol.send" not in (SRC / "pbx/ami.py").read_text(), raw
     ami_src = (SRC / "pbx/ami.py").read_text()
     assert ami_src.count("send_action(") == 1 and ami_src.count("check_action(") == 1
