@@ -16,6 +16,7 @@ import pytest
 from test_api import AUTH, App, browser, session
 
 from hotline.agent_desktop.boundary import BadInput
+from hotline.agent_desktop.web import Busy
 from hotline.auth.passwords import WeakPassword
 from hotline.auth.users import UserError
 from hotline.cases.desk import FormInvalid
@@ -49,6 +50,8 @@ EXAMPLES: list[tuple[HotlineError, int]] = [
     (WorkflowError("case-unknown", "no such case"), 404),
     (FormInvalid({"district": "the district is required"}), 422),
     (UserError("user-exists", "user 'op1' exists"), 409),
+    (UserError("extension-taken", "1001 belongs to op1"), 409),
+    (Busy("too many logins at once"), 503),
     (UserError("user-unknown", "no user 'x'"), 404),
     (UserError("role-unknown", "no such role"), 400),
     (WeakPassword("too short"), 400),

@@ -51,6 +51,7 @@ from hotline.cases.workflow import Workflow
 from hotline.cases.workflow_store import WorkflowStore
 from hotline.conference.interpreters import InterpreterService
 from hotline.config import Settings
+from hotline.errors import HotlineError
 from hotline.manager import staffing
 from hotline.manager import web as manager_web
 from hotline.manager.supervision import Supervision
@@ -100,8 +101,11 @@ HASH_SLOTS = 4 * passwords.HASH_WORKERS
 HASH_WAIT = 2.0
 
 
-class Busy(Exception):
-    """No password-check slot was free in time."""
+class Busy(HotlineError):
+    """No password-check slot was free in time (login answers it itself, with ``Retry-After``)."""
+
+    error_id = "busy"
+    status = 503
 
 
 def same_origin_path(value: str) -> str | None:
