@@ -212,7 +212,11 @@ def test_prepare_gives_the_state_dir_to_the_user_but_not_the_chroot(tmp_path: Pa
     privileges.prepare(settings, me)
     modes = {str(p.relative_to(state)): p.lstat().st_mode & 0o777 for p in state.rglob("*") if not p.is_symlink()}
     assert modes["hotline.db"] == 0o600 and modes["recordings/2026/a.ogg"] == 0o600
-    assert modes["recordings"] == modes["recordings/2026"] == 0o700 and state.stat().st_mode & 0o777 == 0o700
+    assert modes["recordings"] == modes["recordings/2026"] == 0o700
+    # the chroot lies inside: the state dir stays root's, group-writable and sticky, so the run user
+    # cannot move root's asterisk/ aside and have root run a binary of its own
+    assert state.stat().st_mode & 0o7777 == 0o1770 and state.stat().st_uid == 0
+    assert state.stat().st_gid == me.pw_gid
     assert modes["asterisk/root/usr/sbin/asterisk"] == 0o755, "the chroot is left alone"
     assert (state / "cache").is_symlink() and outside.stat().st_mode & 0o777 == 0o755, "links are not followed"
 

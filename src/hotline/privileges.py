@@ -122,7 +122,8 @@ def service_paths(settings: Settings) -> list[Path]:
 def prepare(settings: Settings, user: pwd.struct_passwd) -> None:
     """As root, before :func:`drop`: the service's files become the user's, 0600 in 0700
     folders (fixing the modes an older version left). The Asterisk chroot is left alone when
-    it lies inside the state dir (its instance folder is given over by ``asterisk.render``).
+    it lies inside the state dir (its instance folder is given over by ``asterisk.render``), and
+    the state dir itself then stays root's (01770, see :func:`_keep_the_chroot_in_place`).
 
     Only what is the hotline's is given away: a case file outside the state dir gives the user
     that file (and its -wal, -shm, -journal) and its folder only if the folder is new or holds
@@ -133,6 +134,8 @@ def prepare(settings: Settings, user: pwd.struct_passwd) -> None:
     skip = (chroot, chroot.parent) if chroot.parent.name == "asterisk" else (chroot,)
     settings.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     own_tree(state, user, skip)
+    if _inside(chroot, state):
+        _keep_the_chroot_in_place(state, user)
     recordings = settings.recordings.folder.resolve()
     if not _inside(recordings, state):
         _own_outside(recordings, user, "recordings.folder", whole=True)
@@ -142,6 +145,24 @@ def prepare(settings: Settings, user: pwd.struct_passwd) -> None:
         _own_outside(database.parent, user, "database", whole=False, own_files=names)
         for name in names:
             _own_file(database.parent / name, user)
+
+
+def _keep_the_chroot_in_place(state: Path, user: pwd.struct_passwd) -> None:
+    """The chroot lies in the state dir (``var/asterisk/root``), and root runs its binaries: the
+    user must not be able to move root's ``asterisk`` folder aside and put one of its own there. The
+    state dir becomes root's, writable by the user's group and sticky (01770): the service still
+    makes and removes its own files there (the case file's -wal and -shm), but an entry that is not
+    its own can be neither renamed nor removed. Nobody else may enter it."""
+    fd = os.open(state, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        os.fchown(fd, 0, user.pw_gid)
+        os.fchmod(fd, 0o1770)
+    finally:
+        os.close(fd)
+    asterisk_dir = os.lstat(state / "asterisk") if (state / "asterisk").exists() else None
+    if asterisk_dir is not None and asterisk_dir.st_uid != 0:
+        raise PrivilegeError(f"{state / 'asterisk'} belongs to uid {asterisk_dir.st_uid}, not root: the chroot inside "
+                             "it is not to be trusted; remove it and run 'hotline asterisk install' again")
 
 
 def _own_outside(folder: Path, user: pwd.struct_passwd, key: str, whole: bool,
