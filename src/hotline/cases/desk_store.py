@@ -30,4 +30,4 @@ class DeskStore:
                 case = {**case, **step.changes}
             db.execute("delete from drafts where username = ? and case_uniqueid = ?", [by, uniqueid])
             return case
-        return await self.store.transaction(save)
+        return await self.store.transaction(save, key=uniqueid)  # reads of this case wait for it
