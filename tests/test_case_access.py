@@ -404,7 +404,7 @@ async def test_the_interpreter_sees_the_call_they_are_in_masked(tmp_path: Path) 
     shown = json.dumps(desk.assignments["2002"], ensure_ascii=False)
     # identity=False for interpreters: not the number, not even its last digits, nor the name
     assert NUMBER not in shown and NAME not in shown and NUMBER[-4:] not in shown
-    assert desk.assignments["2002"]["caller"] == access.HIDDEN
+    assert desk.assignments["2002"]["caller"] == "not shown to interpreters"
     assert "the ceiling leaks" in shown and FORM["description"] in shown  # what they interpret
 
 

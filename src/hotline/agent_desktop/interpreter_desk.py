@@ -73,6 +73,7 @@ class InterpreterDesk:
                 "language_name": lang.name if lang else e.language, "topic": case.get("topic") or "",
                 "ivr_path": case.get("ivr_path") or "", "operator": operator,
                 "operator_name": op.name if op else operator,
-                "caller": str(shown.get("caller_number") or ""), "queued_at": case.get("queued_at"),
+                "caller": "not shown to interpreters" if shown.get("caller_number") == access.HIDDEN else
+                          str(shown.get("caller_number") or ""), "queued_at": case.get("queued_at"),
                 "answered_at": e.answered_at, "joined_at": e.at, "category": shown.get("category") or "",
                 "description": shown.get("description") or "", "transcript": transcript}
