@@ -123,7 +123,9 @@ def cmd_run(args: argparse.Namespace) -> int:
                  settings.asterisk.bind, settings.asterisk.sip_port, settings.http.host, settings.http.port,
                  settings.state_dir / "secrets.json")
         await stop.wait()
+        log.info("hotline stopping (signal received)")
         await hotline.stop()
+        log.info("hotline stopped")
 
     try:
         asyncio.run(main())
