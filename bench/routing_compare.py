@@ -18,7 +18,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from hotline.sim import scenario  # noqa: E402
 from hotline.sim.engine import STRATEGIES, simulate  # noqa: E402
-from hotline.sim.run import compare, ladder_of, routing_of  # noqa: E402
+from hotline.sim.run import compare, ladder_of, routing_of, table  # noqa: E402
 
 GOAL = 96.0
 
@@ -50,16 +50,7 @@ def main() -> None:
     path = Path(args.scenario)
     t0 = time.perf_counter()
     rows = compare(path, args.seed)
-    print(f"{'strategy':<12} {'SL/offered':>10} {'SL/answered':>11} {'abandon%':>8} {'avg wait':>8} "
-          f"{'p95 wait':>8} {'occupancy':>9} {'interpreted':>11} {'interp<=30s%':>12}  minority languages SL/offered")
-    for r in rows:
-        minority = {k: v["sl_over_offered"] for k, v in r["per_language"].items() if k != "zh"}
-        worst = min(minority.values(), key=lambda v: v if v is not None else 101) if minority else None
-        print(f"{r['strategy']:<12} {r['sl_over_offered']:>10} {r['sl_over_answered']:>11} {r['abandon_rate']:>8} "
-              f"{r['avg_wait']:>8} {r['p95_wait']:>8} {r['occupancy']:>9} "
-              f"{(r.get('interpreting') or {}).get('requests', '-'):>11} "
-              f"{(r.get('interpreting') or {}).get('within_target_pct', '-'):>12}  worst {worst} "
-              + " ".join(f"{k}={v}" for k, v in sorted(minority.items())))
+    print("\n".join(table(rows)))
     print(f"\nsmallest staffing for {GOAL}% of offered calls answered within 15 s:")
     base = None
     for s in STRATEGIES:

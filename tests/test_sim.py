@@ -7,7 +7,7 @@ import pytest
 from hotline.config import Routing
 from hotline.sim import erlang
 from hotline.sim.engine import Agent, Call, simulate
-from hotline.sim.run import compare, run
+from hotline.sim.run import compare, run, table
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -155,3 +155,47 @@ def test_breaks_take_operators_off_duty_inside_their_shift() -> None:
         covered = {round(t) % 86400 for a, b in windows for t in (a, b - 1)}
         assert round(start) % 86400 in covered  # the first hour is worked
     assert on_duty_windows(0, 3600, 1800, rng) == [(0, 3600)]  # too short for a break
+
+
+NO_INTERPRETER_SCENARIO = """
+ring_delay = 1.0
+[traffic]
+calls = 2000
+profile = "beijing"
+hours = [8, 9]
+handle_mean = 300
+handle_cv = 0.5
+patience_mean = 120
+any_share = 0.05
+languages = { zh = 1.0 }
+topics = { housing = 0.5, transport = 0.5 }
+[staff]
+shift_hours = 8
+topics_per_operator = 2
+[routing]
+target_seconds = 15
+goal_percent = 96
+[interpreting]
+languages = ["ko"]
+pool = { ko = 1 }
+"""
+
+
+def test_compare_table_with_no_interpreter_requests(tmp_path: Path) -> None:
+    # bench/routing_compare.py's path: compare() then table(). Only Mandarin callers, so the
+    # interpreter pool gets no request and its answer-within-target share is None.
+    path = tmp_path / "no-interpreters.toml"
+    path.write_text(NO_INTERPRETER_SCENARIO)
+    rows = compare(path, seed=1)
+    assert all(r["interpreting"]["requests"] == 0 for r in rows)
+    assert all(r["interpreting"]["within_target_pct"] is None for r in rows)
+    lines = table(rows)
+    assert len(lines) == 1 + len(rows)
+    for r, line in zip(rows, lines[1:], strict=True):
+        cells = line.split()
+        assert cells[0] == r["strategy"]
+        assert cells[7:10] == ["0", "-", "worst"]  # requests, within target, no minority language
+    # a row without any answered call (every figure None) still prints
+    empty = dict(rows[0], sl_over_offered=None, sl_over_answered=None, abandon_rate=None,
+                 avg_wait=None, p95_wait=None, occupancy=None, per_language={"ko": {"sl_over_offered": None}})
+    assert table([empty])[1].split()[1:7] == ["-"] * 6

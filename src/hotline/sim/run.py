@@ -54,3 +54,26 @@ def compare(path: Path, seed: int = 1, strategies: tuple[str, ...] = STRATEGIES)
                      ring_delay=float(data.get("ring_delay", 1.0)), seed=seed, pool=scenario.make_pool(data))
         out.append(r.summary())
     return out
+
+
+def _cell(value: object) -> str:
+    """A figure for the table: '-' where there is none (no calls, no interpreter requests)."""
+    return "-" if value is None else str(value)
+
+
+def table(rows: list[dict[str, Any]]) -> list[str]:
+    """The lines ``bench/routing_compare.py`` prints for ``compare``'s rows, a header first."""
+    lines = [f"{'strategy':<12} {'SL/offered':>10} {'SL/answered':>11} {'abandon%':>8} {'avg wait':>8} "
+             f"{'p95 wait':>8} {'occupancy':>9} {'interpreted':>11} {'interp<=30s%':>12}  "
+             "minority languages SL/offered"]
+    for r in rows:
+        minority = {k: v["sl_over_offered"] for k, v in r["per_language"].items() if k != "zh"}
+        worst = min(minority.values(), key=lambda v: v if v is not None else 101) if minority else None
+        interp = r.get("interpreting") or {}
+        lines.append(
+            f"{r['strategy']:<12} {_cell(r['sl_over_offered']):>10} {_cell(r['sl_over_answered']):>11} "
+            f"{_cell(r['abandon_rate']):>8} {_cell(r['avg_wait']):>8} {_cell(r['p95_wait']):>8} "
+            f"{_cell(r['occupancy']):>9} {_cell(interp.get('requests')):>11} "
+            f"{_cell(interp.get('within_target_pct')):>12}  worst {_cell(worst)} "
+            + " ".join(f"{k}={_cell(v)}" for k, v in sorted(minority.items())))
+    return lines
