@@ -49,6 +49,7 @@ class CallView:
     ended_at: float | None = None
     partials: dict[str, dict[str, Any]] = field(default_factory=dict)  # speaker -> last partial
     transcription: dict[str, dict[str, str]] = field(default_factory=dict)  # speaker -> status
+    restored: bool = False  # made from an AgentConnected with no ring seen (a restart, the queue_log replay)
 
     def offer(self, settings: Settings) -> dict[str, Any]:
         lang = settings.language(self.language)
@@ -89,8 +90,15 @@ class DesktopService:
             ext = extension_of(event.interface)
             view = self.views.get(ext)
             if view is None or view.uniqueid != event.uniqueid:  # no ring seen (e.g. after a restart)
+                if view is not None and view.phase in ("ringing", "live") and event.at < view.queued_at:
+                    # the queue_log replay after an AMI reconnect: an older call never replaces this one
+                    log.info("replayed connect ignored: agent=%s uniqueid=%s (on %s now)", ext, event.uniqueid,
+                             view.uniqueid)
+                    return
                 view = await self._new_view(ext, event.uniqueid, event.caller_number, event.language, "",
                                             event.at - event.hold_seconds)
+                view.restored = True
+                self.hub.to_extension(ext, message("offer", **view.offer(self.settings)))  # a page already open
             view.phase, view.answered_at = "live", event.at
             self.hub.to_extension(ext, message("live", uniqueid=event.uniqueid, answered_at=event.at,
                                                wait_seconds=event.hold_seconds))
@@ -100,6 +108,11 @@ class DesktopService:
             if view is None:
                 return
             if view.phase == "ringing":
+                self._drop(ext)
+                self.hub.to_extension(ext, message("offer_withdrawn", uniqueid=event.uniqueid))
+            elif view.phase == "live" and view.restored and not await self._still_to_save(ext, view):
+                # a call seen again only through the replay (saved already, or not this operator's):
+                # no panel for it after a restart
                 self._drop(ext)
                 self.hub.to_extension(ext, message("offer_withdrawn", uniqueid=event.uniqueid))
             elif view.phase == "live":
@@ -154,9 +167,21 @@ class DesktopService:
             if case:
                 view.case_id, view.ivr_path = case["id"], case["ivr_path"] or ""
                 view.topic = view.topic or case["topic"] or ""
+                view.caller_number = view.caller_number or case["caller_number"] or ""
+                view.language = view.language or case["language"] or ""
         except Exception as exc:  # the pop goes on without history rather than not at all
             log.error("screen pop without history: agent=%s uniqueid=%s: %s", ext, uniqueid, exc)
         return view
+
+    async def _still_to_save(self, ext: str, view: CallView) -> bool:
+        """A restored call that has ended stays on the desktop only while it is this operator's
+        case and its form has not been saved: the wrap-up is for saving it (docs/desktop.md)."""
+        try:
+            case = await self.store.get(view.uniqueid)
+        except Exception as exc:
+            log.error("restored call dropped (case not readable): agent=%s uniqueid=%s: %s", ext, view.uniqueid, exc)
+            return False
+        return case is not None and not case.get("form_saved_at") and str(case.get("operator") or "") == ext
 
     @staticmethod
     def _history_row(ext: str, row: dict[str, Any]) -> dict[str, Any]:
