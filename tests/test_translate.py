@@ -45,3 +45,29 @@ def test_malformed_event_names_the_field() -> None:
     assert err.value.field == "HoldTime" and "not a number" in str(err.value)
     with pytest.raises(MalformedAmi, match="'Uniqueid' is missing"):
         translate({"Event": "QueueCallerJoin", "Queue": "q"}, 1.0)
+
+
+# The fields app_queue's queue_multi_channel_to_ami writes from the JSON blob of send_agent_complete;
+# every other field comes from the caller's snapshot (no prefix) or the operator's (Dest prefix).
+_AGENT_COMPLETE_BLOB = {"Event", "Privilege", "Queue", "Interface", "MemberName", "HoldTime", "TalkTime", "Reason"}
+
+
+def test_agent_complete_without_the_callers_snapshot_completes_the_callers_call() -> None:
+    # The caller hung up first: by the time app_queue's hangup handler looks up the caller's latest
+    # snapshot it is gone, and the AgentComplete carries no caller fields. Built from the recorded
+    # AgentComplete by dropping the caller's fields, as Asterisk 22 does.
+    msgs = messages()
+    recorded = next(m for m in msgs if m.get("Event") == "AgentComplete")
+    connect = next(m for m in msgs if m.get("Event") == "AgentConnect" and m.get("Uniqueid") == recorded["Uniqueid"])
+    headless = {k: v for k, v in dict(recorded).items() if k in _AGENT_COMPLETE_BLOB or k.startswith("Dest")}
+    assert "Uniqueid" not in headless and "Linkedid" not in headless and "Channel" not in headless
+    done = translate(headless, 5.0)
+    assert isinstance(done, ev.AgentCompleted)
+    assert done.uniqueid == connect["Uniqueid"] == recorded["Uniqueid"]  # the call the operator answered
+    assert done.uniqueid != headless["DestUniqueid"]  # not the operator's own channel
+    assert (done.queue, done.interface, done.reason) == ("hl-en-housing", "PJSIP/2001", "caller")
+    # with neither side's snapshot there is nothing to name the call by: still an error
+    bare = {k: v for k, v in headless.items() if k in _AGENT_COMPLETE_BLOB}
+    with pytest.raises(MalformedAmi) as err:
+        translate(bare, 5.0)
+    assert err.value.field == "Uniqueid"

@@ -111,8 +111,18 @@ def _agent_connect(m: Headers, at: float) -> ev.AgentConnected:
 
 
 def _agent_complete(m: Headers, at: float) -> ev.AgentCompleted:
+    # app_queue (Asterisk 22, handle_hangup) publishes AgentComplete from its stasis subscription
+    # with the caller's latest snapshot; when the caller hung up first that snapshot is often gone
+    # by then and the event has no caller fields at all (no Channel, Uniqueid, Linkedid), only the
+    # operator's Dest* fields. The operator's channel was dialled by the queue from the caller, so
+    # its DestLinkedid is the caller's Linkedid, which is the caller's Uniqueid (the caller's
+    # channel starts the call).
     e = "AgentComplete"
-    return ev.AgentCompleted(_str(m, e, "Uniqueid"), _str(m, e, "Queue"), _str(m, e, "Interface"),
+    uid = m.get("Uniqueid") or m.get("DestLinkedid")
+    if uid is None or uid == "":
+        raise MalformedAmi(e, "Uniqueid", "is missing (and no DestLinkedid)")
+    uniqueid = str(uid[-1] if isinstance(uid, list) else uid)
+    return ev.AgentCompleted(uniqueid, _str(m, e, "Queue"), _str(m, e, "Interface"),
                              _int(m, e, "HoldTime", 0), _int(m, e, "TalkTime", 0),
                              str(m.get("Reason", "")), at)
 
