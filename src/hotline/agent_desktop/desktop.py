@@ -25,6 +25,7 @@ from hotline.auth.users import Principal
 from hotline.cases import access
 from hotline.cases import form as case_form
 from hotline.cases.store import CaseStore
+from hotline.conference.interpreters import interpretable
 from hotline.config import Settings
 from hotline.queue.roster import Roster
 from hotline.queue.service_level import ServiceLevel
@@ -306,4 +307,4 @@ class DesktopService:
                        form={"categories": case_form.categories(self.settings),
                              "departments": [{"code": d.code, "name": d.name} for d in self.settings.departments],
                              "districts": list(self.settings.districts), "urgencies": list(case_form.URGENCIES)},
-                       server_time=time.time())
+                       interpreting={"languages": interpretable(self.settings)}, server_time=time.time())

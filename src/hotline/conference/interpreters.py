@@ -40,6 +40,13 @@ from hotline.queue.skills import interface
 log = logging.getLogger(__name__)
 
 
+def interpretable(settings: Settings) -> list[dict[str, str]]:
+    """The site's languages some configured interpreter speaks (code and name, in the site's
+    order): what the desktop offers "Add interpreter" for."""
+    spoken = {code for i in settings.interpreters for code, level in i.languages.items() if level > 0}
+    return [{"code": lang.code, "name": lang.name} for lang in settings.languages if lang.code in spoken]
+
+
 class ConferenceControl(Protocol):
     async def move_to_conference(self, caller: str, operator: str, room: str) -> None: ...
     async def originate_to_conference(self, dial: str, room: str, caller_id: str, channel_id: str,
@@ -187,11 +194,17 @@ class InterpreterService:
         check_text("language", language, "interpreter request")  # bound for Originate's variables
         uid = self.board.by_agent.get(operator)
         call = self.board.calls.get(uid) if uid else None
+        language = language or (call.language if call is not None else "")
+        lang = self.settings.language(language) if language else None
+        if language and lang is None:
+            raise AgentError("bad-request", f"unknown language {language!r}")
+        if lang is not None and lang.code not in {x["code"] for x in interpretable(self.settings)}:
+            # said at once, before the call is moved anywhere: nobody would ever answer
+            log.info("interpreter request refused: agent=%s lang=%s (no interpreter configured)", operator,
+                     language)
+            raise AgentError("no-interpreter", f"no interpreter is set up for {lang.name} ({lang.code})")
         if call is None or not call.channel or not call.agent_channel:
             raise AgentError("no-call", f"operator {operator} is not on a call")
-        language = language or call.language
-        if self.settings.language(language) is None:
-            raise AgentError("bad-request", f"unknown language {language!r}")
         if self.active(call.uniqueid):
             raise AgentError("bad-request", "an interpreter is already asked for on this call")
         rid = next(self._ids)
@@ -354,6 +367,10 @@ class InterpreterService:
             self._offer_checked.add(uid)
             op = self.board.skills.get(call.operator)
             if not policy.interpreter_needed(auto, call.language, op.languages if op else {}) or self.active(uid):
+                continue
+            if call.language not in {x["code"] for x in interpretable(self.settings)}:
+                log.info("no automatic interpreter offer: uniqueid=%s lang=%s (no interpreter configured)", uid,
+                         call.language)
                 continue
             log.info("automatic interpreter offer: uniqueid=%s lang=%s agent=%s", uid, call.language, call.operator)
             try:

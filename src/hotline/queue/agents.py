@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 class AgentError(HotlineError, ValueError):
     status = 400
     statuses = by_id({"bad-request": 400, "pause-reason-missing": 400, "forbidden": 403, "agent-unknown": 404,
-                      "case-unknown": 404, "agent-offline": 409, "no-phone": 409, "no-call": 409})
+                      "case-unknown": 404, "agent-offline": 409, "no-phone": 409, "no-call": 409,
+                      "no-interpreter": 409})
 
     def __init__(self, error_id: str, message: str) -> None:
         super().__init__(message, error_id=error_id)

@@ -131,6 +131,7 @@
     }
     if (!(call.history || []).length) tbody.insertRow().insertCell().textContent = "none";
     if (fresh) {
+      offerInterpreting(call.language);
       clearTimeout(state.draftTimer);
       $("control-error").textContent = "";  // an error shown for the last call is not this call's
       clearForm();
@@ -230,6 +231,7 @@
   // -- messages -------------------------------------------------------------------------------
   function applySnapshot(m) {
     state.skew = m.server_time - Date.now() / 1000;
+    state.interpretable = (m.interpreting && m.interpreting.languages) || [];
     setupForm(m.form);
     showStatus(m.status);
     if (m.call) {
@@ -260,6 +262,23 @@
     $("btn-interpreter-release").hidden = r.state !== "connected";
     tick();
   }
+  // "Add interpreter" only for the languages some interpreter speaks (the snapshot's list), the
+  // caller's own preselected; a caller's language nobody interprets is said at once
+  function offerInterpreting(callerLanguage) {
+    const langs = state.interpretable || [];
+    $("interpreting").hidden = !langs.length;
+    const sel = $("interpreter-language");
+    sel.innerHTML = "";
+    for (const l of langs) sel.add(new Option(l.name + " (" + l.code + ")", l.code));
+    const covered = langs.some((l) => l.code === callerLanguage);
+    if (covered) sel.value = callerLanguage;
+    else if (langs.length) {
+      sel.insertBefore(new Option("— choose a language —", "", true, true), sel.firstChild);
+      sel.value = "";
+    }
+    $("interpreter-status").textContent = langs.length && !covered
+      ? "no interpreter is set up for the caller's language (" + callerLanguage + ")" : "";
+  }
   function clearInterpreter() {  // a new call: nothing asked for yet
     state.interpreter = null;
     $("interpreter-status").textContent = "";
@@ -270,7 +289,7 @@
   }
   async function interpreterAction(kind) {
     const r = kind === "request"
-      ? await api("POST", "/api/interpreters/request", { language: state.call ? state.call.language : "" })
+      ? await api("POST", "/api/interpreters/request", { language: $("interpreter-language").value })
       : await api("POST", "/api/interpreters/requests/" + state.interpreter.id + "/" + kind);
     if (!r.ok) $("interpreter-status").textContent = r.data.message || "failed (" + r.status + ")";
     else showInterpreter(r.data.request);
@@ -316,7 +335,10 @@
 
   document.addEventListener("DOMContentLoaded", () => {
     $("btn-ready").addEventListener("click", () => control("ready"));
-    $("btn-interpreter").addEventListener("click", () => interpreterAction("request"));
+    $("btn-interpreter").addEventListener("click", () => {
+      if (!$("interpreter-language").value) $("interpreter-status").textContent = "choose the language to interpret";
+      else interpreterAction("request");
+    });
     $("btn-interpreter-cancel").addEventListener("click", () => interpreterAction("cancel"));
     $("btn-interpreter-release").addEventListener("click", () => interpreterAction("release"));
     $("btn-pause").addEventListener("click", () => control("pause"));
