@@ -43,6 +43,11 @@ extension = "2003"
 name = "English Interpreter"
 languages = { en = 4, zh = 5 }
 
+[[interpreters]]
+extension = "2004"
+name = "Korean Interpreter (never logs in: a Korean request waits)"
+languages = { ko = 5 }
+
 [[users]]
 username = "wang"
 role = "operator"
@@ -94,7 +99,8 @@ def test_three_way_call_with_an_interpreter(make_hotline: Any, phones: Any, tone
 
     ic = interp.calls[0]
 
-    # 4. a request for a language nobody interprets waits, and the operator cancels it
+    # 4. a request for a language whose interpreter is not there waits, and the operator cancels it
+    # (a language nobody is set up for is refused at once: tests/test_interpreter_offer.py)
     status, body = wang.api("POST", "/api/interpreters/request", {"language": "ko"})
     assert status == 400, body  # one request at a time per call: this one is connected
 
