@@ -141,6 +141,7 @@ def test_operator_desktop_pop_transcript_form(make_hotline: Any, phones: Any, br
     assert text(kim, "#caller-number") == CALLER
     assert text(kim, "#caller-language") == "Korean (ko)"
     assert text(kim, "#caller-topic") == "housing"
+    assert kim.locator("#call").is_visible() and kim.locator("#btn-interpreter").is_hidden()  # no interpreters set up
     history = text(kim, "#history tbody")
     assert str(earlier) in history and "Heating off in the whole building" in history
     wait_text(kim, "#call-phase", "live", 15)
