@@ -12,7 +12,6 @@ import hmac
 import logging
 import re
 import secrets as _random
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,6 @@ from typing import Any
 
 import aiohttp_jinja2
 import jinja2
-import sqlite_utils
 from aiohttp import web
 
 from hotline import events as ev
@@ -162,13 +160,7 @@ def build_app(settings: Settings, service_token: str, users: UserDirectory, comm
         return response
 
     async def session_alive(p: Principal) -> bool:
-        """The socket's session still exists, unexpired, of an enabled user (ended by the CLI in
-        another process, this process learns it here)."""
-        def get(db: sqlite_utils.Database) -> bool:
-            return db.execute("select 1 from sessions s join users u on u.username = s.username"
-                              " where s.token_hash = ? and s.expires_at >= ? and u.disabled = 0",
-                              [p.session, time.time()]).fetchone() is not None
-        return await users.store.read(get)
+        return await users.session_open(p.session)
     hub.session_alive = session_alive
 
     hashing = asyncio.Semaphore(HASH_SLOTS)  # verifications queued or running, whoever asks

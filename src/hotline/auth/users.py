@@ -216,6 +216,16 @@ class UserDirectory:
             "expires_at": now + self.session_seconds, "last_seen": now, "remote": remote}))
         return token, csrf
 
+    async def session_open(self, digest: str) -> bool:
+        """The session (by its token's digest, ``Principal.session``) still exists, unexpired, of
+        an enabled user: an open socket asks this now and then (a session ended by the CLI in
+        another process is learnt here). On the read pool, after session changes handed over."""
+        def get(db: sqlite_utils.Database) -> bool:
+            return db.execute("select 1 from sessions s join users u on u.username = s.username"
+                              " where s.token_hash = ? and s.expires_at >= ? and u.disabled = 0",
+                              [digest, time.time()]).fetchone() is not None
+        return bool(await self.store.read(get, after=SESSIONS))
+
     async def session(self, token: str) -> Principal | None:
         """The session's principal, read on the store's read pool (every request checks it, so
         it never waits behind the writer's queue; only behind a logout, password change or

@@ -47,6 +47,7 @@ class WallboardService:
         self.summary: dict[str, Any] = {"cases_in_progress": 0, "top_topics": []}
         self._audit: list[dict[str, Any]] = []
         self._audit_stale = True
+        self._audit_task: asyncio.Task[None] | None = None
         self.interpreting: Callable[[], dict[str, Any]] | None = None  # the interpreter pool's section
 
     # -- events -------------------------------------------------------------------------------------
@@ -88,8 +89,9 @@ class WallboardService:
                 self.flush(dirty)
         except Exception:
             log.exception("wallboard flush failed")
-        if self._audit_stale:
-            asyncio.get_running_loop().create_task(self._refresh_audit())
+        if self._audit_stale and (self._audit_task is None or self._audit_task.done()):
+            # one refresh at a time (a burst of refusals marks it stale on every tick), kept to be cancelled
+            self._audit_task = asyncio.get_running_loop().create_task(self._refresh_audit())
 
     # -- building messages ---------------------------------------------------------------------------
 
