@@ -38,15 +38,13 @@ from aiohttp import web  # noqa: E402
 
 from hotline import config  # noqa: E402
 from hotline import events as ev  # noqa: E402
-from hotline.agent_desktop.desktop import DesktopService  # noqa: E402
-from hotline.agent_desktop.hub import Hub  # noqa: E402
-from hotline.agent_desktop.web import build_app  # noqa: E402
 from hotline.auth.users import UserDirectory  # noqa: E402
 from hotline.bus import Bus, consume  # noqa: E402
 from hotline.cases.store import CaseStore  # noqa: E402
-from hotline.manager.board import Board  # noqa: E402
-from hotline.manager.supervision import Supervision  # noqa: E402
-from hotline.manager.wallboard import WallboardService  # noqa: E402
+from hotline.floor.board import Board  # noqa: E402
+from hotline.floor.desktop import DesktopService  # noqa: E402
+from hotline.floor.supervision import Supervision  # noqa: E402
+from hotline.floor.wallboard import WallboardService  # noqa: E402
 from hotline.pbx.translate import translate  # noqa: E402
 from hotline.queue.agents import AgentCommands  # noqa: E402
 from hotline.queue.roster import Roster  # noqa: E402
@@ -54,6 +52,8 @@ from hotline.queue.router import Router  # noqa: E402
 from hotline.queue.service_level import ServiceLevel  # noqa: E402
 from hotline.queue.skills import memberships  # noqa: E402
 from hotline.queue.wrapup import WrapUp  # noqa: E402
+from hotline.web.app import build_app  # noqa: E402
+from hotline.web.hub import Hub  # noqa: E402
 
 PORT = 8499
 

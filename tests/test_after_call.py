@@ -19,9 +19,6 @@ from aiohttp.test_utils import TestClient, TestServer, unused_port
 
 from hotline import config
 from hotline import events as ev
-from hotline.agent_desktop.desktop import DesktopService
-from hotline.agent_desktop.hub import Hub
-from hotline.agent_desktop.web import AfterCall, build_app
 from hotline.auth.users import UserDirectory
 from hotline.cases import deadlines
 from hotline.cases.callback import CallbackService, within_hours
@@ -30,6 +27,7 @@ from hotline.cases.store import CaseStore
 from hotline.cases.text_index import match_query
 from hotline.cases.workflow import Workflow, suggest_department
 from hotline.cases.workflow_store import WorkflowStore
+from hotline.floor.desktop import DesktopService
 from hotline.queue.agents import AgentCommands
 from hotline.queue.roster import Roster
 from hotline.queue.router import Router
@@ -39,6 +37,8 @@ from hotline.recordings.archive import ArchiveError, make_archive, verify
 from hotline.recordings.service import RecordingService
 from hotline.recordings.store import RecordingStore
 from hotline.sim import casegen
+from hotline.web.app import AfterCall, build_app
+from hotline.web.hub import Hub
 
 SITE = Path(__file__).resolve().parents[1] / "etc/site.example.toml"
 PASSWORD = "correct horse battery"

@@ -15,18 +15,18 @@ from aiohttp.test_utils import TestClient, TestServer, unused_port
 
 from hotline import config
 from hotline import events as ev
-from hotline.agent_desktop.desktop import DesktopService
-from hotline.agent_desktop.hub import Hub
-from hotline.agent_desktop.web import build_app
 from hotline.auth.throttle import LoginThrottle
 from hotline.auth.users import UserDirectory
 from hotline.cases.store import CaseStore
+from hotline.floor.desktop import DesktopService
 from hotline.queue.agents import AgentCommands
 from hotline.queue.roster import Roster
 from hotline.queue.router import Router
 from hotline.queue.service_level import ServiceLevel
 from hotline.queue.wrapup import WrapUp
 from hotline.sim.erlang import agents_needed
+from hotline.web.app import build_app
+from hotline.web.hub import Hub
 
 SITE = Path(__file__).resolve().parents[1] / "etc/site.example.toml"
 AUTH = {"Authorization": "Bearer secret-token"}
@@ -331,7 +331,7 @@ async def test_a_draft_after_the_save_and_saves_after_the_hang_up_are_no_errors(
 def test_the_form_route_hands_the_save_to_the_case_desk() -> None:
     """The handler parses, checks access and calls the desk: no store write, workflow step or
     desktop call of its own (those are the desk's transaction and the CaseSaved reactions)."""
-    source = (Path(__file__).resolve().parents[1] / "src/hotline/agent_desktop/api.py").read_text()
+    source = (Path(__file__).resolve().parents[1] / "src/hotline/web/api.py").read_text()
     body = source[source.index("async def case_form_save"):source.index("async def desktop_snapshot")]
     assert "desk.save(" in body
     for call in ("store.", "workflow.", "desktop.", "save_form", "recorded(", "wrapup"):

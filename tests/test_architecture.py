@@ -9,8 +9,8 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src/hotline"
 SERVICES = ["ivr", "queue", "security", "cases/service.py", "cases/form.py", "events.py", "bus.py", "config",
-            "transcribe/engine.py", "transcribe/models.py", "transcribe/pipeline.py", "agent_desktop/desktop.py",
-            "manager/board.py", "manager/supervision.py", "manager/wallboard.py", "conference",
+            "transcribe/engine.py", "transcribe/models.py", "transcribe/pipeline.py",
+            "floor",
             "cases/workflow.py", "cases/deadlines.py", "cases/callback.py", "cases/text_index.py", "cases/trends.py",
             "recordings/service.py", "cases/access.py", "cases/desk.py"]
 FORBIDDEN = {"aiohttp", "panoramisk", "sqlite_utils", "vosk", "pydub", "pjsua2"}

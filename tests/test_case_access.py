@@ -22,10 +22,6 @@ from aiohttp.test_utils import TestClient, TestServer, unused_port
 
 from hotline import cli, config
 from hotline import events as ev
-from hotline.agent_desktop.desktop import DesktopService
-from hotline.agent_desktop.hub import Hub
-from hotline.agent_desktop.interpreter_desk import InterpreterDesk
-from hotline.agent_desktop.web import AfterCall, build_app
 from hotline.auth.users import UserDirectory
 from hotline.cases import access, audit_chain
 from hotline.cases.access import Viewer
@@ -34,15 +30,19 @@ from hotline.cases.search import SearchStore
 from hotline.cases.store import MIGRATIONS, CaseStore
 from hotline.cases.workflow import Workflow
 from hotline.cases.workflow_store import WorkflowStore
-from hotline.manager.board import Board
-from hotline.manager.supervision import Supervision
-from hotline.manager.wallboard import WallboardService
+from hotline.floor.board import Board
+from hotline.floor.desktop import DesktopService
+from hotline.floor.interpreter_view import InterpreterDesk
+from hotline.floor.supervision import Supervision
+from hotline.floor.wallboard import WallboardService
 from hotline.queue.agents import AgentCommands
 from hotline.queue.roster import Roster
 from hotline.queue.router import Router
 from hotline.queue.service_level import ServiceLevel
 from hotline.queue.wrapup import WrapUp
 from hotline.recordings.store import RecordingStore
+from hotline.web.app import AfterCall, build_app
+from hotline.web.hub import Hub
 
 ROOT = Path(__file__).resolve().parents[1]
 SITE = ROOT / "etc/site.example.toml"

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from hotline.agent_desktop.hub import (
+from hotline.auth.users import Principal
+from hotline.web.hub import (
     BOARD_CLIENT_TYPES,
     BOARD_SERVER_TYPES,
     CLIENT_TYPES,
@@ -21,15 +22,14 @@ from hotline.agent_desktop.hub import (
     board_message,
     message,
 )
-from hotline.auth.users import Principal
 
-DESKTOP = Path(__file__).resolve().parents[1] / "src/hotline/agent_desktop"
-MANAGER = Path(__file__).resolve().parents[1] / "src/hotline/manager"
+DESKTOP = Path(__file__).resolve().parents[1] / "src/hotline/web"
+FLOOR = Path(__file__).resolve().parents[1] / "src/hotline/floor"
 
 
 def server_types_in_python() -> set[str]:
     found: set[str] = set()
-    for path in DESKTOP.glob("*.py"):
+    for path in [*DESKTOP.glob("*.py"), *FLOOR.glob("*.py")]:
         found |= set(re.findall(r'\bmessage\(\s*"([a-z_]+)"', path.read_text()))
     return found
 
@@ -54,7 +54,7 @@ def test_every_wallboard_message_type_is_documented_and_used() -> None:
     handled = set(re.findall(r"^\s{4}([a-z_]+): ", js[js.index("const handlers"):js.index("function onMessage")],
                              re.M))
     sent = set()
-    for path in [*MANAGER.glob("*.py"), *DESKTOP.glob("*.py")]:
+    for path in [*FLOOR.glob("*.py"), *DESKTOP.glob("*.py")]:
         sent |= set(re.findall(r'\bboard_message\(\s*"([a-z_]+)"', path.read_text()))
     sent |= {"resync"}  # the hub's overflow message, shared with the desktop
     assert sent == BOARD_SERVER_TYPES
@@ -66,13 +66,13 @@ def test_every_wallboard_message_type_is_documented_and_used() -> None:
 
 
 def test_every_interpreter_page_message_type_is_documented_and_used() -> None:
-    from hotline.agent_desktop.hub import DESK_SERVER_TYPES
+    from hotline.web.hub import DESK_SERVER_TYPES
 
     js = (DESKTOP / "static/interpreter.js").read_text()
     handled = set(re.findall(r"^\s{4}([a-z_]+): ", js[js.index("const handlers"):js.index("function onMessage")],
                              re.M))
     sent = set()
-    for path in DESKTOP.glob("*.py"):
+    for path in [*DESKTOP.glob("*.py"), *FLOOR.glob("*.py")]:
         sent |= set(re.findall(r'\bdesk_message\(\s*"([a-z_]+)"', path.read_text()))
     sent |= {"resync"}  # the hub's overflow message
     assert sent == DESK_SERVER_TYPES and handled == DESK_SERVER_TYPES

@@ -12,15 +12,15 @@ from typing import Any
 import pytest
 
 from hotline import config
-from hotline.agent_desktop.desktop import DesktopService
-from hotline.agent_desktop.hub import Hub
 from hotline.auth.users import Principal
 from hotline.cases.service import CaseService
 from hotline.cases.store import CaseStore
+from hotline.floor.desktop import DesktopService
 from hotline.pbx import queue_log
 from hotline.queue.roster import Roster
 from hotline.queue.service_level import ServiceLevel
 from hotline.queue.wrapup import WrapUp
+from hotline.web.hub import Hub
 
 SITE = Path(__file__).resolve().parents[1] / "etc/site.example.toml"
 OP1 = Principal("op1", "operator", "Op One", "1001")

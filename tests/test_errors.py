@@ -15,8 +15,6 @@ from typing import Any
 import pytest
 from test_api import AUTH, App, browser, session
 
-from hotline.agent_desktop.boundary import BadInput
-from hotline.agent_desktop.web import Busy
 from hotline.auth.passwords import WeakPassword
 from hotline.auth.users import UserError
 from hotline.cases.desk import FormInvalid
@@ -27,7 +25,6 @@ from hotline.cli import _api_error
 from hotline.config import ConfigError
 from hotline.errors import HotlineError
 from hotline.ivr.prompts import PromptError
-from hotline.manager.staffing import PlanError
 from hotline.pbx.asterisk import AsteriskError
 from hotline.pbx.guard import PbxError, UnsafeValue
 from hotline.pbx.translate import MalformedAmi
@@ -36,6 +33,9 @@ from hotline.queue.agents import AgentError
 from hotline.recordings.archive import ArchiveError
 from hotline.secrets import SecretsError
 from hotline.transcribe.engine import ModelError
+from hotline.web.app import Busy
+from hotline.web.boundary import BadInput
+from hotline.web.staffing import PlanError
 
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src/hotline"
@@ -216,7 +216,7 @@ async def test_a_defect_is_a_500_that_says_so_with_the_id_in_the_log(app: App, m
         empty: dict[str, int] = {}
         return empty["missing"]  # a defect: a KeyError nobody maps
     monkeypatch.setattr(app.roster, "snapshot", broken)
-    with caplog.at_level(logging.ERROR, logger="hotline.agent_desktop.errors"):
+    with caplog.at_level(logging.ERROR, logger="hotline.web.errors"):
         r = await app.client.get("/api/agents", headers=AUTH)
     body = await r.json()
     assert r.status == 500 and body["error"] == "internal"

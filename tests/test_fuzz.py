@@ -25,27 +25,27 @@ from aiohttp import WSMsgType, web
 from aiohttp.test_utils import TestClient, TestServer, unused_port
 
 from hotline import config
-from hotline.agent_desktop.desktop import DesktopService
-from hotline.agent_desktop.hub import BOARD_CLIENT_TYPES, CLIENT_TYPES, SCHEMA, Hub
-from hotline.agent_desktop.interpreter_desk import InterpreterDesk
-from hotline.agent_desktop.security import COOKIE
-from hotline.agent_desktop.web import AfterCall, build_app
 from hotline.auth.users import UserDirectory
 from hotline.cases.callback import CallbackService
 from hotline.cases.search import SearchStore
 from hotline.cases.store import CaseStore
 from hotline.cases.workflow import Workflow
 from hotline.cases.workflow_store import WorkflowStore
-from hotline.conference.interpreters import InterpreterService
-from hotline.manager.board import Board
-from hotline.manager.supervision import Supervision
-from hotline.manager.wallboard import WallboardService
+from hotline.floor.board import Board
+from hotline.floor.desktop import DesktopService
+from hotline.floor.interpreter_view import InterpreterDesk
+from hotline.floor.interpreters import InterpreterService
+from hotline.floor.supervision import Supervision
+from hotline.floor.wallboard import WallboardService
 from hotline.queue.agents import AgentCommands
 from hotline.queue.roster import Roster
 from hotline.queue.router import Router
 from hotline.queue.service_level import ServiceLevel
 from hotline.queue.wrapup import WrapUp
 from hotline.recordings.store import RecordingStore
+from hotline.web.app import AfterCall, build_app
+from hotline.web.hub import BOARD_CLIENT_TYPES, CLIENT_TYPES, SCHEMA, Hub
+from hotline.web.security import COOKIE
 
 SITE = Path(__file__).resolve().parents[1] / "etc/site.example.toml"
 PASSWORD = "correct horse battery"

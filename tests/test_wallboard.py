@@ -18,20 +18,20 @@ from aiohttp.test_utils import TestClient, TestServer, unused_port
 
 from hotline import config
 from hotline import events as ev
-from hotline.agent_desktop.desktop import DesktopService
-from hotline.agent_desktop.hub import Hub
-from hotline.agent_desktop.web import build_app
 from hotline.auth.users import Principal, UserDirectory
 from hotline.cases.store import CaseStore
-from hotline.manager.board import Board, mask_number
-from hotline.manager.supervision import Supervision
-from hotline.manager.wallboard import WallboardService
+from hotline.floor.board import Board, mask_number
+from hotline.floor.desktop import DesktopService
+from hotline.floor.supervision import Supervision
+from hotline.floor.wallboard import WallboardService
 from hotline.queue.agents import AgentCommands
 from hotline.queue.roster import Roster
 from hotline.queue.router import Router
 from hotline.queue.service_level import ServiceLevel
 from hotline.queue.skills import memberships
 from hotline.queue.wrapup import WrapUp
+from hotline.web.app import build_app
+from hotline.web.hub import Hub
 
 SITE = Path(__file__).resolve().parents[1] / "etc/site.example.toml"
 PASSWORD = "correct horse battery"
@@ -359,7 +359,7 @@ class CaseRows:
 async def test_automatic_offer_and_interpreters_on_the_wallboard(tmp_path: Path) -> None:
     import tomllib
 
-    from hotline.conference.interpreters import InterpreterService
+    from hotline.floor.interpreters import InterpreterService
 
     data = tomllib.loads(SITE.read_text())
     data["interpreting"] = {"auto_offer": ["ko"], "answer_target_seconds": 30}

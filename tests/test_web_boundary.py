@@ -23,11 +23,11 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from test_api import PASSWORD, App, browser, session
 
-from hotline.agent_desktop import sockets
-from hotline.agent_desktop.hub import SESSION_ENDED, message
 from hotline.auth import passwords
 from hotline.auth.throttle import LoginThrottle
 from hotline.auth.users import UserError
+from hotline.web import sockets
+from hotline.web.hub import SESSION_ENDED, message
 
 ROOT = Path(__file__).resolve().parents[1]
 A, B, C, D = "203.0.113.5", "198.51.100.7", "192.0.2.10", "192.0.2.11"
@@ -221,7 +221,7 @@ async def test_a_real_user_logs_in_promptly_during_a_login_flood(proxied: App,
 
 
 async def test_no_free_hashing_slot_is_a_quick_503(proxied: App, monkeypatch: pytest.MonkeyPatch) -> None:
-    from hotline.agent_desktop import web as web_module
+    from hotline.web import app as web_module
 
     monkeypatch.setattr(web_module, "HASH_WAIT", 0.2)
     gate = asyncio.Event()
@@ -273,7 +273,7 @@ async def test_x_forwarded_for_is_ignored_from_an_untrusted_peer(app: App) -> No
 def test_the_client_address_behind_trusted_proxies() -> None:
     from aiohttp.test_utils import make_mocked_request
 
-    from hotline.agent_desktop.security import Proxies
+    from hotline.web.security import Proxies
 
     proxies = Proxies(["127.0.0.1", "10.0.0.0/8"])
 

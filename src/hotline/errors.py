@@ -4,7 +4,7 @@ the HTTP ``status`` it answers with, and ``details`` (extra JSON fields, never s
 Every domain error derives from ``HotlineError`` and states its status: a class with one id sets
 ``error_id`` and ``status``; a class whose instances carry one of several ids (``AgentError``,
 ``WorkflowError``, ``UserError``) lists them in ``statuses``. The web maps any ``HotlineError`` to
-``{"error": id, "message": str(exc), **details}`` in one place (agent_desktop/errors.py); what is
+``{"error": id, "message": str(exc), **details}`` in one place (web/errors.py); what is
 not a ``HotlineError`` is a defect and answers 500 ``internal``.
 
 This module imports nothing: services, stores, the PBX layer and the web all import it.

@@ -15,10 +15,6 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from hotline import events as ev
-from hotline.agent_desktop.desktop import DesktopService
-from hotline.agent_desktop.hub import Hub
-from hotline.agent_desktop.interpreter_desk import InterpreterDesk
-from hotline.agent_desktop.web import AfterCall, build_app
 from hotline.auth.users import UserDirectory
 from hotline.bus import Bus, consume
 from hotline.cases.callback import CallbackService
@@ -29,12 +25,14 @@ from hotline.cases.service import CaseService
 from hotline.cases.store import CaseStore, StoreError
 from hotline.cases.workflow import Workflow
 from hotline.cases.workflow_store import WorkflowStore
-from hotline.conference.interpreters import InterpreterService, Request
 from hotline.config import Settings
+from hotline.floor.board import Board
+from hotline.floor.desktop import DesktopService
+from hotline.floor.interpreter_view import InterpreterDesk
+from hotline.floor.interpreters import InterpreterService, Request
+from hotline.floor.supervision import Supervision
+from hotline.floor.wallboard import WallboardService
 from hotline.ivr.prompts import synthesise
-from hotline.manager.board import Board
-from hotline.manager.supervision import Supervision
-from hotline.manager.wallboard import WallboardService
 from hotline.pbx.actions import AmiQueueControl
 from hotline.pbx.agi import AgiServer
 from hotline.pbx.ami import AmiSession, PbxError
@@ -54,6 +52,8 @@ from hotline.security.service import SipSecurityService
 from hotline.transcribe.audiosocket import AudioSocketServer
 from hotline.transcribe.models import ModelRegistry
 from hotline.transcribe.pipeline import TranscriptionService
+from hotline.web.app import AfterCall, build_app
+from hotline.web.hub import Hub
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -1,6 +1,6 @@
 """The JSON API. Every route names the roles that may call it (security.require); the CLI uses
 the service token, which acts as admin. Domain errors carry a stable ``error`` id and map to
-HTTP statuses in one place (agent_desktop/errors.py).
+HTTP statuses in one place (web/errors.py).
 """
 
 from __future__ import annotations
@@ -12,18 +12,18 @@ from typing import Any
 
 from aiohttp import web
 
-from hotline.agent_desktop import boundary, case_access
-from hotline.agent_desktop.desktop import DesktopService
-from hotline.agent_desktop.security import principal_of, require
 from hotline.cases import access
 from hotline.cases.desk import CaseDesk
 from hotline.cases.store import CaseStore
 from hotline.cases.workflow import Actor
 from hotline.config import Settings
-from hotline.manager.supervision import Supervision
+from hotline.floor.desktop import DesktopService
+from hotline.floor.supervision import Supervision
 from hotline.queue.agents import AgentCommands, AgentError
 from hotline.queue.roster import Roster
 from hotline.queue.service_level import ServiceLevel
+from hotline.web import boundary, case_access
+from hotline.web.security import principal_of, require
 
 log = logging.getLogger(__name__)
 

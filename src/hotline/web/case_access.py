@@ -13,11 +13,11 @@ from typing import Any
 
 from aiohttp import web
 
-from hotline.agent_desktop.security import PRINCIPAL, client_of, principal_of
 from hotline.auth.users import Principal
 from hotline.cases import access
 from hotline.cases.store import CaseStore
 from hotline.queue.agents import AgentError
+from hotline.web.security import PRINCIPAL, client_of, principal_of
 
 log = logging.getLogger(__name__)
 

@@ -18,13 +18,13 @@ from collections.abc import Callable
 from typing import Any
 
 from hotline import events as ev
-from hotline.agent_desktop.hub import Hub, board_message
 from hotline.auth.users import Principal
 from hotline.cases import audit_chain
 from hotline.cases.store import CaseStore
 from hotline.config import Settings
-from hotline.manager.board import Board
-from hotline.manager.supervision import Supervision
+from hotline.floor.board import Board
+from hotline.floor.supervision import Supervision
+from hotline.web.hub import Hub, board_message
 
 log = logging.getLogger(__name__)
 

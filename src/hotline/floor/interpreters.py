@@ -31,7 +31,7 @@ from typing import Any, Protocol
 
 from hotline import events as ev
 from hotline.config import Interpreter, Settings
-from hotline.manager.board import Board
+from hotline.floor.board import Board
 from hotline.pbx.guard import check_text
 from hotline.queue import policy
 from hotline.queue.agents import AgentError

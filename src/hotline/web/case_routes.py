@@ -21,9 +21,6 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import web
 
-from hotline.agent_desktop import case_access
-from hotline.agent_desktop.api import date_range, int_query, json_body
-from hotline.agent_desktop.security import principal_of, require
 from hotline.auth.users import Principal
 from hotline.cases import access
 from hotline.cases import form as case_form
@@ -35,6 +32,9 @@ from hotline.cases.workflow import AT_DEPARTMENT, Actor, Workflow, WorkflowError
 from hotline.cases.workflow_store import WorkflowStore
 from hotline.config import Settings
 from hotline.recordings.store import RecordingStore
+from hotline.web import case_access
+from hotline.web.api import date_range, int_query, json_body
+from hotline.web.security import principal_of, require
 
 log = logging.getLogger(__name__)
 MIME = {"ogg": "audio/ogg", "mp3": "audio/mpeg"}

@@ -9,10 +9,10 @@ import logging
 from typing import Any
 
 from hotline import events as ev
-from hotline.agent_desktop.hub import Hub, desk_message
 from hotline.cases import access
 from hotline.cases.store import CaseStore
 from hotline.config import Settings
+from hotline.web.hub import Hub, desk_message
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from hotline.agent_desktop import boundary
 from hotline.auth.users import Principal, UserDirectory
+from hotline.web import boundary
 
 log = logging.getLogger(__name__)
 

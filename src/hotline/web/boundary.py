@@ -169,7 +169,7 @@ def cookie(request: web.Request, name: str) -> str:
 async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """The first check: the path and query are valid text, and the token headers are ASCII (a
     non-ASCII cookie of ours is read as absent: ``cookie``). What is refused deeper (a form read for
-    the CSRF token, a body) is a ``BadInput``, which agent_desktop/errors.py answers."""
+    the CSRF token, a body) is a ``BadInput``, which web/errors.py answers."""
     if not valid_text(request.path) or not all(valid_text(k) and valid_text(v) for k, v in request.query.items()):
         raise BadInput("the address must be valid Unicode")
     for name in ASCII_HEADERS:

@@ -18,10 +18,10 @@ from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from hotline.agent_desktop.hub import Client, Hub
-from hotline.agent_desktop.security import error
 from hotline.auth.users import Principal
 from hotline.cases.store import StoreError
+from hotline.web.hub import Client, Hub
+from hotline.web.security import error
 
 log = logging.getLogger(__name__)
 

@@ -20,17 +20,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hotline import events as ev
-from hotline.agent_desktop.hub import Hub, message
 from hotline.auth.users import Principal
 from hotline.cases import access
 from hotline.cases import form as case_form
 from hotline.cases.store import CaseStore
-from hotline.conference.interpreters import interpretable
 from hotline.config import Settings
+from hotline.floor.interpreters import interpretable
 from hotline.queue.roster import Roster
 from hotline.queue.service_level import ServiceLevel
 from hotline.queue.skills import extension_of
 from hotline.queue.wrapup import WrapUp
+from hotline.web.hub import Hub, message
 
 log = logging.getLogger(__name__)
 

@@ -22,20 +22,6 @@ import jinja2
 from aiohttp import web
 
 from hotline import events as ev
-from hotline.agent_desktop import api, boundary, case_access, case_web, errors, interpreting
-from hotline.agent_desktop.desktop import DesktopService
-from hotline.agent_desktop.hub import CLIENT_TYPES, Client, Hub, message
-from hotline.agent_desktop.interpreter_desk import InterpreterDesk
-from hotline.agent_desktop.security import (
-    COOKIE,
-    Proxies,
-    build_middleware,
-    principal_of,
-    public,
-    require,
-    response_headers,
-)
-from hotline.agent_desktop.sockets import serve_socket
 from hotline.auth import passwords
 from hotline.auth.throttle import LoginThrottle
 from hotline.auth.users import Principal, UserDirectory
@@ -47,17 +33,31 @@ from hotline.cases.search import SearchStore
 from hotline.cases.store import CaseStore
 from hotline.cases.workflow import Workflow
 from hotline.cases.workflow_store import WorkflowStore
-from hotline.conference.interpreters import InterpreterService
 from hotline.config import Settings
 from hotline.errors import HotlineError
-from hotline.manager import staffing
-from hotline.manager import web as manager_web
-from hotline.manager.supervision import Supervision
-from hotline.manager.wallboard import WallboardService
+from hotline.floor.desktop import DesktopService
+from hotline.floor.interpreter_view import InterpreterDesk
+from hotline.floor.interpreters import InterpreterService
+from hotline.floor.supervision import Supervision
+from hotline.floor.wallboard import WallboardService
 from hotline.queue.agents import AgentCommands
 from hotline.queue.roster import Roster
 from hotline.queue.service_level import ServiceLevel
 from hotline.recordings.store import RecordingStore
+from hotline.web import api, boundary, case_access, errors, interpreting, staffing
+from hotline.web import case_routes as case_web
+from hotline.web import floor_routes as manager_web
+from hotline.web.hub import CLIENT_TYPES, Client, Hub, message
+from hotline.web.security import (
+    COOKIE,
+    Proxies,
+    build_middleware,
+    principal_of,
+    public,
+    require,
+    response_headers,
+)
+from hotline.web.sockets import serve_socket
 
 log = logging.getLogger(__name__)
 

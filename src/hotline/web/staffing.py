@@ -13,12 +13,12 @@ import time
 import aiohttp_jinja2
 from aiohttp import web
 
-from hotline.agent_desktop.security import require
 from hotline.cases.store import CaseStore
 from hotline.config import Settings
 from hotline.errors import HotlineError
 from hotline.queue.roster import Roster
 from hotline.sim import planner
+from hotline.web.security import require
 
 
 class PlanError(HotlineError, ValueError):

@@ -16,7 +16,7 @@ from hotline import events as ev
 from hotline.auth.users import Principal
 from hotline.cases.store import CaseStore
 from hotline.config import Settings
-from hotline.manager.board import Board
+from hotline.floor.board import Board
 from hotline.queue.agents import AgentCommands, AgentError
 from hotline.queue.skills import interface
 

@@ -13,16 +13,16 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import web
 
-from hotline.agent_desktop import boundary, case_access
-from hotline.agent_desktop.api import date_range, int_query, json_body
-from hotline.agent_desktop.hub import BOARD_CLIENT_TYPES, Client, Hub, board_message
-from hotline.agent_desktop.security import principal_of, require
-from hotline.agent_desktop.sockets import serve_socket
 from hotline.cases.store import CaseStore
 from hotline.config import Settings
-from hotline.manager.supervision import Supervision
-from hotline.manager.wallboard import WallboardService
+from hotline.floor.supervision import Supervision
+from hotline.floor.wallboard import WallboardService
 from hotline.queue.agents import AgentError
+from hotline.web import boundary, case_access
+from hotline.web.api import date_range, int_query, json_body
+from hotline.web.hub import BOARD_CLIENT_TYPES, Client, Hub, board_message
+from hotline.web.security import principal_of, require
+from hotline.web.sockets import serve_socket
 
 log = logging.getLogger(__name__)
 

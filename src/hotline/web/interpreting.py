@@ -11,15 +11,15 @@ import time
 import aiohttp_jinja2
 from aiohttp import web
 
-from hotline.agent_desktop import boundary, case_access
-from hotline.agent_desktop.api import date_range, json_body
-from hotline.agent_desktop.hub import DESK_CLIENT_TYPES, Client, Hub, desk_message
-from hotline.agent_desktop.interpreter_desk import InterpreterDesk
-from hotline.agent_desktop.security import principal_of, require
-from hotline.agent_desktop.sockets import serve_socket
 from hotline.cases.store import CaseStore
-from hotline.conference.interpreters import InterpreterService
+from hotline.floor.interpreter_view import InterpreterDesk
+from hotline.floor.interpreters import InterpreterService
 from hotline.queue.agents import AgentError
+from hotline.web import boundary, case_access
+from hotline.web.api import date_range, json_body
+from hotline.web.hub import DESK_CLIENT_TYPES, Client, Hub, desk_message
+from hotline.web.security import principal_of, require
+from hotline.web.sockets import serve_socket
 
 log = logging.getLogger(__name__)
 

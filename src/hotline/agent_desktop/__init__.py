@@ -1,1 +1,0 @@
-"""hotline.agent_desktop"""

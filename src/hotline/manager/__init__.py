@@ -1,1 +1,0 @@
-"""Pages for shift managers (the supervisor role)."""
