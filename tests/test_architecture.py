@@ -105,3 +105,123 @@ def test_only_the_configuration_reads_the_environment() -> None:
              for scope in environment_uses(f.read_text())}
     assert found - set(ENVIRONMENT_ALLOWED) == set()
     assert environment_uses((SRC / "config/environment.py").read_text()), "the environment is read in config"
+
+
+# --- the import graph, transitively (issue 15) ------------------------------------------------------------------
+# Layers, lowest first: a package imports only packages of a lower layer (or itself); packages of one layer import
+# each other only without a circle. Composition (graph, runtime, cli) is the only place that knows every piece.
+LAYERS: dict[str, int] = {
+    "errors": 0, "events": 0, "bus": 0, "secrets": 0, "privileges": 0, "config": 0,
+    "pbx": 1, "queue": 1, "cases": 1, "auth": 1, "ivr": 1, "security": 1, "transcribe": 1, "recordings": 1,
+    "sim": 1, "storage": 1,
+    "floor": 2,
+    "web": 3,
+    "graph": 4, "runtime": 4, "cli": 4,
+}
+# adapters that hold data: services reach them only through protocols they own
+STORE_MODULES = re.compile(r"^(storage(\..*)?|cases\.store|.*_store|cases\.search|recordings\.archive)$")
+
+
+def module_name(path: Path) -> str:
+    rel = path.relative_to(SRC).with_suffix("")
+    parts = rel.parts[:-1] if rel.name == "__init__" else rel.parts
+    return ".".join(parts)
+
+
+def module_graph() -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    """hotline module -> the hotline modules it imports (anywhere in the file, lazy imports too), and
+    module -> the outside top-level packages it imports."""
+    modules = {module_name(f): f for f in SRC.rglob("*.py")}
+    inner: dict[str, set[str]] = {}
+    outer: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        found: set[str] = set()
+        libs: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            targets: list[str] = []
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base = package.split(".") if package else []
+                    base = base[:len(base) - (node.level - 1)]
+                    mod = ".".join(base + ([node.module] if node.module else []))
+                    targets = [f"hotline.{mod}" if mod else "hotline"]
+                else:
+                    targets = [node.module or ""]
+                targets += [f"{targets[0]}.{a.name}" for a in node.names]
+            for t in targets:
+                if t == "hotline" or t.startswith("hotline."):
+                    sub = t.removeprefix("hotline").removeprefix(".")
+                    if sub in modules:
+                        found.add(sub)
+                elif t:
+                    libs.add(t.split(".")[0])
+        found.discard(name)
+        inner[name] = {m for m in found if m}
+        outer[name] = libs
+    return inner, outer
+
+
+def closure(graph: dict[str, set[str]], start: str) -> set[str]:
+    seen: set[str] = set()
+    todo = [start]
+    while todo:
+        for nxt in graph.get(todo.pop(), ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return seen
+
+
+def top(module: str) -> str:
+    return module.split(".")[0]
+
+
+def test_every_package_has_a_layer() -> None:
+    packages = {top(m) for m in module_graph()[0] if m}
+    assert packages - set(LAYERS) == set(), "give the new package a layer in LAYERS"
+
+
+def test_no_import_runs_back_up_the_layers() -> None:
+    inner, _ = module_graph()
+    up = sorted(f"{m} -> {t}" for m, ts in inner.items() if m for t in ts
+                if LAYERS[top(t)] > LAYERS[top(m)])
+    assert up == []
+
+
+def test_no_circle_between_packages() -> None:
+    inner, _ = module_graph()
+    packages: dict[str, set[str]] = {}
+    for m, ts in inner.items():
+        if m:
+            packages.setdefault(top(m), set()).update(top(t) for t in ts if top(t) != top(m))
+    circles = sorted({" <-> ".join(sorted((p, q))) for p in packages for q in closure(packages, p)
+                      if q != p and p in closure(packages, q)})
+    assert circles == []
+
+
+def test_services_reach_neither_a_store_nor_a_driver_even_through_other_modules() -> None:
+    """Transitively: what a service imports, and what that imports, never includes a store module or a module
+    that imports aiohttp, panoramisk, sqlite_utils, vosk, pydub or pjsua2."""
+    inner, outer = module_graph()
+    services = set()
+    for entry in SERVICES:
+        p = SRC / entry
+        services |= {module_name(f) for f in (sorted(p.rglob("*.py")) if p.is_dir() else [p])}
+    bad = {}
+    for s in sorted(services):
+        reach = closure(inner, s)
+        stores = sorted(m for m in reach if STORE_MODULES.match(m))
+        drivers = sorted(f"{m}:{lib}" for m in reach | {s} for lib in outer[m] & FORBIDDEN)
+        if stores or drivers:
+            bad[s] = stores + drivers
+    assert bad == {}
+
+
+def test_the_checks_see_a_transitive_import() -> None:
+    """The graph follows imports through other modules (a positive control for the tests above)."""
+    inner, _ = module_graph()
+    assert "web.hub" in inner["web.app"] or "web.hub" in closure(inner, "web.app")
+    assert any(STORE_MODULES.match(m) for m in closure(inner, "runtime"))
