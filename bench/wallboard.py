@@ -54,6 +54,7 @@ from hotline.queue.skills import memberships  # noqa: E402
 from hotline.queue.wrapup import WrapUp  # noqa: E402
 from hotline.web.app import build_app  # noqa: E402
 from hotline.web.hub import Hub  # noqa: E402
+from hotline.web.services import WebServices  # noqa: E402
 
 PORT = 8499
 
@@ -172,8 +173,8 @@ async def run(args: argparse.Namespace) -> None:
     await store.run(add_users)
     desk_cookies = [(await users.open_session(f"op{op.extension}", "bench"))[0] for op in ops]
     board_cookies = [(await users.open_session(f"boss{i}", "bench"))[0] for i in range(args.boards)]
-    app = build_app(s, "bench-token", users, commands, roster, sl, store, desktop, hub, wallboard=wallboard,
-                    supervision=supervision)
+    app = build_app(WebServices(s, "bench-token", users, commands, roster, sl, store, desktop, hub,
+                                wallboard=wallboard, supervision=supervision))
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", PORT).start()

@@ -37,8 +37,9 @@ from hotline.recordings.archive import ArchiveError, make_archive, verify
 from hotline.recordings.service import RecordingService
 from hotline.recordings.store import RecordingStore
 from hotline.sim import casegen
-from hotline.web.app import AfterCall, build_app
+from hotline.web.app import build_app
 from hotline.web.hub import Hub
+from hotline.web.services import AfterCall, WebServices
 
 SITE = Path(__file__).resolve().parents[1] / "etc/site.example.toml"
 PASSWORD = "correct horse battery"
@@ -163,9 +164,10 @@ class Web:
             await self.users.add(name, role, PASSWORD, extension=ext, settings=s, department=dept)
         port = unused_port()  # the origin check compares with the configured origins only
         served = replace(s, http=replace(s.http, port=port))
-        app = build_app(served, "tok", self.users, AgentCommands(s, roster, router, self.pbx), roster, sl, self.store,
-                        desktop, hub, after_call=AfterCall(self.workflow, self.flows, self.callbacks,
-                                                           self.recordings, SearchStore(self.store)))
+        app = build_app(WebServices(served, "tok", self.users, AgentCommands(s, roster, router, self.pbx), roster, sl,
+                                    self.store, desktop, hub,
+                                    after_call=AfterCall(self.workflow, self.flows, self.callbacks,
+                                                         self.recordings, SearchStore(self.store))))
         self.client: TestClient[Any, Any] = TestClient(TestServer(app, port=port))
         await self.client.start_server()
         self.u = {name: User(self, *await self.login(name)) for name in ("op1", "boss", "housing", "transport")}

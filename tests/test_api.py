@@ -27,6 +27,7 @@ from hotline.queue.wrapup import WrapUp
 from hotline.sim.erlang import agents_needed
 from hotline.web.app import build_app
 from hotline.web.hub import Hub
+from hotline.web.services import WebServices
 
 SITE = Path(__file__).resolve().parents[1] / "etc/site.example.toml"
 AUTH = {"Authorization": "Bearer secret-token"}
@@ -69,9 +70,9 @@ class App:
                                 ("boss", "supervisor", ""), ("dept", "department", "")):
             await self.users.add(name, role, PASSWORD, extension=ext, settings=self.settings,
                                  department="housing_bureau" if role == "department" else "")
-        app = build_app(self.settings, "secret-token", self.users,
-                        AgentCommands(self.settings, self.roster, self.router, self.pbx), self.roster, self.sl,
-                        self.store, self.desktop, self.hub, self.throttle)
+        app = build_app(WebServices(self.settings, "secret-token", self.users,
+                                    AgentCommands(self.settings, self.roster, self.router, self.pbx), self.roster,
+                                    self.sl, self.store, self.desktop, self.hub, self.throttle))
         self.client = TestClient(TestServer(app, port=self.port))
         await self.client.start_server()
         return self.client

@@ -41,8 +41,9 @@ from hotline.queue.router import Router
 from hotline.queue.service_level import ServiceLevel
 from hotline.queue.wrapup import WrapUp
 from hotline.recordings.store import RecordingStore
-from hotline.web.app import AfterCall, build_app
+from hotline.web.app import build_app
 from hotline.web.hub import Hub
+from hotline.web.services import AfterCall, WebServices
 
 ROOT = Path(__file__).resolve().parents[1]
 SITE = ROOT / "etc/site.example.toml"
@@ -137,10 +138,10 @@ class Web:
             await self.users.add(name, role, PASSWORD, extension=ext, settings=s, department=dept)
         port = unused_port()
         served = replace(s, http=replace(s.http, port=port))
-        app = build_app(served, "tok", self.users, commands, roster, sl, self.store, self.desktop, self.hub,
-                        wallboard=wallboard, supervision=supervision,
-                        after_call=AfterCall(self.workflow, self.flows, self.callbacks, self.recordings,
-                                             SearchStore(self.store)))
+        app = build_app(WebServices(served, "tok", self.users, commands, roster, sl, self.store, self.desktop,
+                                    self.hub, wallboard=wallboard, supervision=supervision,
+                                    after_call=AfterCall(self.workflow, self.flows, self.callbacks,
+                                                         self.recordings, SearchStore(self.store))))
         self.client: TestClient[Any, Any] = TestClient(TestServer(app, port=port))
         await self.client.start_server()
         self.u = {n: await self.login(n) for n in ("op1", "op2", "boss", "housing", "transport")}

@@ -43,9 +43,10 @@ from hotline.queue.router import Router
 from hotline.queue.service_level import ServiceLevel
 from hotline.queue.wrapup import WrapUp
 from hotline.recordings.store import RecordingStore
-from hotline.web.app import AfterCall, build_app
+from hotline.web.app import build_app
 from hotline.web.hub import BOARD_CLIENT_TYPES, CLIENT_TYPES, SCHEMA, Hub
 from hotline.web.security import COOKIE
+from hotline.web.services import AfterCall, WebServices
 
 SITE = Path(__file__).resolve().parents[1] / "etc/site.example.toml"
 PASSWORD = "correct horse battery"
@@ -101,9 +102,10 @@ class Site:
         await self.store.open()
         for name, role, ext, dept in USERS:
             await self.users.add(name, role, PASSWORD, extension=ext, settings=self.settings, department=dept)
-        self.app = build_app(self.settings, TOKEN, self.users, self.commands, self.roster, self.sl, self.store,
-                             self.desktop, self.hub, wallboard=self.wallboard, supervision=self.supervision,
-                             interpreters=self.interpreters, interpreter_desk=self.desk, after_call=self.after_call)
+        self.app = build_app(WebServices(
+            self.settings, TOKEN, self.users, self.commands, self.roster, self.sl, self.store,
+            self.desktop, self.hub, wallboard=self.wallboard, supervision=self.supervision,
+            interpreters=self.interpreters, interpreter_desk=self.desk, after_call=self.after_call))
         self.client: TestClient[Any, Any] = TestClient(TestServer(self.app, port=self.port))
         await self.client.start_server()
         self.base = str(self.client.server.make_url("")).rstrip("/")

@@ -32,6 +32,7 @@ from hotline.queue.skills import memberships
 from hotline.queue.wrapup import WrapUp
 from hotline.web.app import build_app
 from hotline.web.hub import Hub
+from hotline.web.services import WebServices
 
 SITE = Path(__file__).resolve().parents[1] / "etc/site.example.toml"
 PASSWORD = "correct horse battery"
@@ -205,8 +206,8 @@ class Web:
             await self.users.add(name, role, PASSWORD, extension=ext, settings=f.settings)
         port = unused_port()  # the origin check compares with the configured origins only
         served = replace(f.settings, http=replace(f.settings.http, port=port))
-        app = build_app(served, "secret-token", self.users, f.commands, f.roster, f.sl, f.store, self.desktop,
-                        f.hub, wallboard=f.wallboard, supervision=f.supervision)
+        app = build_app(WebServices(served, "secret-token", self.users, f.commands, f.roster, f.sl, f.store,
+                                    self.desktop, f.hub, wallboard=f.wallboard, supervision=f.supervision))
         self.client = TestClient(TestServer(app, port=port))
         await self.client.start_server()
         return self.client

@@ -52,8 +52,9 @@ from hotline.security.service import SipSecurityService
 from hotline.transcribe.audiosocket import AudioSocketServer
 from hotline.transcribe.models import ModelRegistry
 from hotline.transcribe.pipeline import TranscriptionService
-from hotline.web.app import AfterCall, build_app
+from hotline.web.app import build_app
 from hotline.web.hub import Hub
+from hotline.web.services import AfterCall, WebServices
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -174,11 +175,12 @@ class Hotline:
         except PbxError as exc:
             log.error("%s; carrying on, the session keeps trying", exc)
         if self.serve_http:
-            app = build_app(s, self.secrets.api_token, self.users, self.commands, self.roster, self.sl, self.store,
-                            self.desktop, self.hub, wallboard=self.wallboard, supervision=self.supervision,
-                            interpreters=self.interpreters, interpreter_desk=self.interpreter_desk,
-                            after_call=AfterCall(self.workflow, self.flows, self.callbacks, self.recording_store,
-                                                 self.search), desk=self.desk)
+            app = build_app(WebServices(
+                s, self.secrets.api_token, self.users, self.commands, self.roster, self.sl, self.store,
+                self.desktop, self.hub, wallboard=self.wallboard, supervision=self.supervision,
+                interpreters=self.interpreters, interpreter_desk=self.interpreter_desk,
+                after_call=AfterCall(self.workflow, self.flows, self.callbacks, self.recording_store,
+                                     self.search), desk=self.desk))
             self._runner = web.AppRunner(app, access_log=None)
             await self._runner.setup()
             await web.TCPSite(self._runner, s.http.host, s.http.port).start()

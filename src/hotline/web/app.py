@@ -13,7 +13,6 @@ import logging
 import re
 import secrets as _random
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,30 +23,19 @@ from aiohttp import web
 from hotline import events as ev
 from hotline.auth import passwords
 from hotline.auth.throttle import LoginThrottle
-from hotline.auth.users import Principal, UserDirectory
+from hotline.auth.users import Principal
 from hotline.bus import Bus, consume
-from hotline.cases.callback import CallbackService
 from hotline.cases.desk import CaseDesk
 from hotline.cases.desk_store import DeskStore
-from hotline.cases.search import SearchStore
 from hotline.cases.store import CaseStore
 from hotline.cases.workflow import Workflow
-from hotline.cases.workflow_store import WorkflowStore
 from hotline.config import Settings
 from hotline.errors import HotlineError
 from hotline.floor.desktop import DesktopService
-from hotline.floor.interpreter_view import InterpreterDesk
-from hotline.floor.interpreters import InterpreterService
-from hotline.floor.supervision import Supervision
-from hotline.floor.wallboard import WallboardService
-from hotline.queue.agents import AgentCommands
-from hotline.queue.roster import Roster
-from hotline.queue.service_level import ServiceLevel
-from hotline.recordings.store import RecordingStore
 from hotline.web import api, boundary, case_access, errors, interpreting, staffing
 from hotline.web import case_routes as case_web
 from hotline.web import floor_routes as manager_web
-from hotline.web.hub import CLIENT_TYPES, Client, Hub, message
+from hotline.web.hub import CLIENT_TYPES, Client, message
 from hotline.web.security import (
     COOKIE,
     Proxies,
@@ -57,20 +45,10 @@ from hotline.web.security import (
     require,
     response_headers,
 )
+from hotline.web.services import WebServices
 from hotline.web.sockets import serve_socket
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class AfterCall:
-    """The services of a case's life after the call (issue 6), for the web app."""
-
-    workflow: Workflow
-    flows: WorkflowStore
-    callbacks: CallbackService | None
-    recordings: RecordingStore
-    search: SearchStore
 
 
 def _own_desk(app: web.Application, settings: Settings, store: CaseStore, workflow: Workflow | None,
@@ -123,14 +101,14 @@ HOME = {"operator": "/desktop", "supervisor": "/wallboard", "interpreter": "/int
         "department": "/department"}
 
 
-def build_app(settings: Settings, service_token: str, users: UserDirectory, commands: AgentCommands,
-              roster: Roster, sl: ServiceLevel, store: CaseStore, desktop: DesktopService, hub: Hub,
-              throttle: LoginThrottle | None = None, wallboard: WallboardService | None = None,
-              supervision: Supervision | None = None,
-              interpreters: InterpreterService | None = None,
-              interpreter_desk: InterpreterDesk | None = None,
-              after_call: AfterCall | None = None, desk: CaseDesk | None = None) -> web.Application:
-    throttle = throttle or LoginThrottle()
+def build_app(services: WebServices) -> web.Application:
+    settings, service_token, users, hub = services.settings, services.service_token, services.users, services.hub
+    commands, roster, sl, store, desktop = (services.commands, services.roster, services.sl, services.store,
+                                            services.desktop)
+    wallboard, supervision, after_call, desk = (services.wallboard, services.supervision, services.after_call,
+                                                services.desk)
+    interpreters, interpreter_desk = services.interpreters, services.interpreter_desk
+    throttle = services.throttle or LoginThrottle()
     http = settings.http
     origins = http.allowed_origins()
     proxies = Proxies(http.trusted_proxies)
