@@ -14,6 +14,7 @@ import pytest
 from hotline import config
 from hotline import secrets as secrets_mod
 from hotline.pbx import asterisk
+from hotline.pbx import render as pbx_render
 from hotline.pbx.translate import EVENT_NAMES
 
 SRC = Path(__file__).resolve().parents[1] / "src/hotline"
@@ -90,7 +91,7 @@ def manager_conf(tmp_path: Path, monkeypatch: Any) -> dict[str, dict[str, list[s
     site = tmp_path / "site.toml"
     site.write_text(text.replace('state_dir = "../var"', f'state_dir = "{tmp_path / "state"}"', 1))
     settings = config.load(site, {"HOTLINE_ASTERISK_ROOT": str(tmp_path / "root")})
-    monkeypatch.setattr(asterisk, "render_prompts", lambda *a, **k: [])
+    monkeypatch.setattr(pbx_render, "render_prompts", lambda *a, **k: [])
     assert settings.asterisk.instance_dir.is_relative_to(tmp_path)  # never the real installation
     etc = asterisk.render(settings, secrets_mod.load_or_create(settings))
     return parse_conf((etc / "manager.conf").read_text())
@@ -151,7 +152,7 @@ def test_the_templates_rendered_are_the_settings_folder(tmp_path: Path, monkeypa
     site = tmp_path / "site.toml"
     site.write_text(EXAMPLE.read_text().replace('state_dir = "../var"', f'state_dir = "{tmp_path / "state"}"', 1))
     env = {"HOTLINE_ASTERISK_ROOT": str(tmp_path / "root"), "HOTLINE_ASTERISK_TEMPLATES": str(mine)}
-    monkeypatch.setattr(asterisk, "render_prompts", lambda *a, **k: [])
+    monkeypatch.setattr(pbx_render, "render_prompts", lambda *a, **k: [])
     settings = config.load(site, env)
     etc = asterisk.render(settings, secrets_mod.load_or_create(settings))
     assert (etc / "extensions.conf").read_text().endswith("; from my folder\n")

@@ -21,7 +21,7 @@ from hotline.cases.desk import FormInvalid
 from hotline.cases.search import SearchError
 from hotline.cases.store import StoreBusy, StoreError
 from hotline.cases.workflow import WorkflowError
-from hotline.cli import _api_error
+from hotline.cli.service_api import api_error as _api_error
 from hotline.config import ConfigError
 from hotline.errors import HotlineError
 from hotline.ivr.prompts import PromptError

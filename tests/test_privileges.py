@@ -425,17 +425,17 @@ def test_run_stops_the_asterisk_it_started_when_it_cannot_drop(monkeypatch: pyte
                                                                tmp_path: Path) -> None:
     import argparse
 
-    from hotline import cli
     from hotline import secrets as secrets_mod
+    from hotline.cli import run as cli_run
 
     site = tmp_path / "site.toml"
     site.write_text(SITE)
     settings = config.load(site, env={})
     calls: list[str] = []
     running: list[int] = []
-    monkeypatch.setattr(cli, "_settings", lambda args: settings)
-    monkeypatch.setattr(cli.os, "geteuid", lambda: 0)
-    monkeypatch.setattr(cli.os, "umask", lambda mask: 0)
+    monkeypatch.setattr(cli_run, "load_settings", lambda args: settings)
+    monkeypatch.setattr(cli_run.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(cli_run.os, "umask", lambda mask: 0)
     monkeypatch.setattr(secrets_mod, "load_or_create", lambda s: secrets_mod.Secrets("a", "b", {}))
     monkeypatch.setattr(privileges, "run_user", lambda s: pwd.getpwnam("nobody"))
     monkeypatch.setattr(asterisk, "install", lambda s: "Asterisk 22")
@@ -448,7 +448,7 @@ def test_run_stops_the_asterisk_it_started_when_it_cannot_drop(monkeypatch: pyte
         raise privileges.PrivilegeError("a folder that is not ours")
     monkeypatch.setattr(privileges, "prepare", refuse)
     with pytest.raises(privileges.PrivilegeError):
-        cli.cmd_run(argparse.Namespace(no_asterisk=False, login_all=False))
+        cli_run.cmd_run(argparse.Namespace(no_asterisk=False, login_all=False))
     assert calls == ["render", "stop"]
 
 
