@@ -21,8 +21,9 @@ from hotline import config
 from hotline import events as ev
 from hotline.cases.store import CaseStore
 from hotline.recordings.archive import ArchiveError, make_archive
-from hotline.recordings.service import RecordingService, look
+from hotline.recordings.service import RecordingService
 from hotline.recordings.store import RecordingStore
+from hotline.recordings.wav import look
 
 SITE = Path(__file__).resolve().parents[1] / "etc/site.example.toml"
 FINAL = ("archived", "failed", "silent", "none")

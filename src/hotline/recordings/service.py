@@ -22,68 +22,31 @@ refused for it.
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import datetime as dt
 import logging
-import os
 import time
 from collections.abc import Awaitable, Callable, Coroutine
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
 from hotline import events as ev
 from hotline.config import Settings
 from hotline.recordings.archive import ArchiveError
+from hotline.recordings.pool import ArchivePool, archive_worker_count
+from hotline.recordings.wav import WAV_HEADER, look
 
 log = logging.getLogger(__name__)
 
 ArchiveFn = Callable[[Path, Path, Path, str, str], dict[str, Any]]  # blocking, run in an executor
 FreeFn = Callable[[Path], int]  # free bytes on the file system of a folder (blocking)
 RunFn = Callable[[Callable[[], Any]], Awaitable[Any]]
-WAV_HEADER = 44
 RETRY_DELAYS = (5.0, 30.0, 120.0, 600.0)  # seconds before attempt 2, 3, 4, 5...
-ARCHIVE_THREAD = "rec-archive"  # the workers' thread name, also in /proc (top -H, bench/load.py)
 
 
 class RecordingRepository(Protocol):
     async def save_recording(self, row: dict[str, Any]) -> None: ...
     async def recording(self, uniqueid: str) -> dict[str, Any] | None: ...
     async def recordings_in(self, statuses: tuple[str, ...], before: float | None = None) -> list[dict[str, Any]]: ...
-
-
-def archive_worker_count(configured: int) -> int:
-    return configured if configured > 0 else max(1, (os.cpu_count() or 2) // 2)
-
-
-def _low_priority(nice: int) -> None:
-    """Archive worker thread start: lower this thread's priority (on Linux nice is per thread,
-    and the ffmpeg it starts inherits it) and name it in /proc."""
-    try:
-        os.nice(nice)
-    except OSError as exc:
-        log.warning("archive worker: cannot lower its priority: %s", exc)
-    try:
-        ctypes.CDLL(None).prctl(15, ARCHIVE_THREAD.encode(), 0, 0, 0)  # PR_SET_NAME
-    except (OSError, AttributeError):
-        pass
-
-
-def look(path: Path) -> tuple[int, int | None]:
-    """(file size or -1 when missing, the data size its WAV header claims or None when the
-    header does not match the file: Asterisk has not closed it yet)."""
-    try:
-        with path.open("rb") as f:
-            head = f.read(WAV_HEADER)
-            size = os.fstat(f.fileno()).st_size
-    except FileNotFoundError:
-        return -1, None
-    if len(head) < WAV_HEADER or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-        return size, None
-    riff = int.from_bytes(head[4:8], "little")
-    if riff + 8 not in (size, size - 1):  # a pad byte may follow an odd-sized data chunk
-        return size, None
-    return size, max(0, size - WAV_HEADER)
 
 
 class RecordingService:
@@ -103,8 +66,8 @@ class RecordingService:
         self.free_mb: dict[str, float] = {}
         self.on_alert: Callable[[], None] | None = None
         self.workers = archive_worker_count(self.cfg.archive_workers)
-        self._pool: ThreadPoolExecutor | None = None
-        self.run_archive = archive_run or self._in_pool
+        self._pool = ArchivePool(self.workers, self.cfg.archive_nice)
+        self.run_archive = archive_run or self._pool.run
         self._recording: set[str] = set()  # calls being recorded now: a hang-up of any other channel costs nothing
         self._inflight: set[str] = set()  # settling, queued, being archived or waiting for a retry
         self._queue: asyncio.Queue[str] = asyncio.Queue(maxsize=1000)
@@ -115,12 +78,6 @@ class RecordingService:
         self.settle_seconds = 0.5  # between two looks at the files
         self.stable_looks = 20  # unchanged this many looks: closed even if the header never said so
         self.retry_delays = RETRY_DELAYS
-
-    async def _in_pool(self, fn: Callable[[], Any]) -> Any:
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix=ARCHIVE_THREAD,
-                                            initializer=_low_priority, initargs=(self.cfg.archive_nice,))
-        return await asyncio.get_running_loop().run_in_executor(self._pool, fn)
 
     def raw_files(self, uniqueid: str) -> tuple[Path, Path, Path]:
         return (self.raw_dir / f"{uniqueid}-caller.wav", self.raw_dir / f"{uniqueid}-operator.wav",
@@ -337,8 +294,7 @@ class RecordingService:
         self._closed = True
         for task in [*self._worker_tasks, *self._tasks]:
             task.cancel()
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool.shutdown()
 
     # -- housekeeping ------------------------------------------------------------------------------
 
