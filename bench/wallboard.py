@@ -38,23 +38,12 @@ from aiohttp import web  # noqa: E402
 
 from hotline import config  # noqa: E402
 from hotline import events as ev  # noqa: E402
-from hotline.auth.users import UserDirectory  # noqa: E402
-from hotline.bus import Bus, consume  # noqa: E402
+from hotline.bus import Bus  # noqa: E402
 from hotline.cases.store import CaseStore  # noqa: E402
-from hotline.floor.board import Board  # noqa: E402
-from hotline.floor.desktop import DesktopService  # noqa: E402
-from hotline.floor.supervision import Supervision  # noqa: E402
-from hotline.floor.wallboard import WallboardService  # noqa: E402
+from hotline.graph import build_services  # noqa: E402
 from hotline.pbx.translate import translate  # noqa: E402
-from hotline.queue.agents import AgentCommands  # noqa: E402
-from hotline.queue.roster import Roster  # noqa: E402
-from hotline.queue.router import Router  # noqa: E402
-from hotline.queue.service_level import ServiceLevel  # noqa: E402
 from hotline.queue.skills import memberships  # noqa: E402
-from hotline.queue.wrapup import WrapUp  # noqa: E402
 from hotline.web.app import build_app  # noqa: E402
-from hotline.web.hub import Hub  # noqa: E402
-from hotline.web.services import WebServices  # noqa: E402
 
 PORT = 8499
 
@@ -134,29 +123,11 @@ async def run(args: argparse.Namespace) -> None:
                 http=replace(base.http, port=PORT), state_dir=tmp, database=tmp / "b.db")
     store = CaseStore(s.database)
     await store.open()
-    users = UserDirectory(store)
-    roster, sl, pbx = Roster(s), ServiceLevel(15), NoPbx()
-    router = Router(s, roster, sl, pbx)
-    commands = AgentCommands(s, roster, router, pbx)
-    hub = Hub()
-    desktop = DesktopService(s, roster, sl, WrapUp(5, roster, pbx), store, hub)
-    board = Board(s, roster, sl, router.skills)
-    supervision = Supervision(s, commands, board, pbx, store)
-    wallboard = WallboardService(s, board, supervision, hub, store, lambda: time.time() - 3600)
     bus: Bus[ev.Event] = Bus()
-
-    def apply_state(e: ev.Event) -> None:
-        roster.apply(e)
-        sl.apply(e)
-        router.apply(e)
-        board.apply(e)
-
-    state_sub, board_sub = bus.subscribe("state"), bus.subscribe("wallboard", maxsize=50_000)
-    desk_sub = bus.subscribe("desktop", maxsize=50_000)
-    tasks = [asyncio.create_task(consume(state_sub, apply_state)),
-             asyncio.create_task(consume(board_sub, wallboard.handle)),
-             asyncio.create_task(consume(desk_sub, desktop.handle)),
-             asyncio.create_task(desktop.tick_forever()), asyncio.create_task(wallboard.tick_forever())]
+    # the graph the runtime builds, with a PBX that does nothing; its pumps and clocks as the runtime runs them
+    graph = build_services(s, store, NoPbx(), bus, since_day=lambda: time.time() - 3600)  # type: ignore[arg-type]
+    users, hub = graph.users, graph.hub
+    graph.start()
 
     # every operator logged in (as Asterisk would report), sessions for every page (no password hashing)
     now = time.time()
@@ -173,8 +144,7 @@ async def run(args: argparse.Namespace) -> None:
     await store.run(add_users)
     desk_cookies = [(await users.open_session(f"op{op.extension}", "bench"))[0] for op in ops]
     board_cookies = [(await users.open_session(f"boss{i}", "bench"))[0] for i in range(args.boards)]
-    app = build_app(WebServices(s, "bench-token", users, commands, roster, sl, store, desktop, hub,
-                                wallboard=wallboard, supervision=supervision))
+    app = build_app(graph.web("bench-token"))
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", PORT).start()
@@ -222,9 +192,7 @@ async def run(args: argparse.Namespace) -> None:
           f"{loaded * 100:.1f}% with {args.boards} wallboards + {args.desktops} desktops "
           f"(ratio {loaded / baseline if baseline else float('nan'):.2f})")
     await runner.cleanup()
-    for t in tasks:
-        t.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+    await graph.stop()
     await store.close()
 
 

@@ -19,27 +19,19 @@ from aiohttp.test_utils import TestClient, TestServer, unused_port
 
 from hotline import config
 from hotline import events as ev
-from hotline.auth.users import UserDirectory
+from hotline.bus import Bus
 from hotline.cases import deadlines
-from hotline.cases.callback import CallbackService, within_hours
+from hotline.cases.callback import within_hours
 from hotline.cases.search import SearchStore
 from hotline.cases.store import CaseStore
 from hotline.cases.text_index import match_query
-from hotline.cases.workflow import Workflow, suggest_department
-from hotline.cases.workflow_store import WorkflowStore
-from hotline.floor.desktop import DesktopService
-from hotline.queue.agents import AgentCommands
-from hotline.queue.roster import Roster
-from hotline.queue.router import Router
-from hotline.queue.service_level import ServiceLevel
-from hotline.queue.wrapup import WrapUp
+from hotline.cases.workflow import suggest_department
+from hotline.graph import build_services
 from hotline.recordings.archive import ArchiveError, make_archive, verify
 from hotline.recordings.service import RecordingService
 from hotline.recordings.store import RecordingStore
 from hotline.sim import casegen
 from hotline.web.app import build_app
-from hotline.web.hub import Hub
-from hotline.web.services import AfterCall, WebServices
 
 SITE = Path(__file__).resolve().parents[1] / "etc/site.example.toml"
 PASSWORD = "correct horse battery"
@@ -139,35 +131,24 @@ class Web:
         self.settings = settings(**callback)
         self.clock = Clock()
         self.store = CaseStore(tmp_path / "c.db")
-        self.users = UserDirectory(self.store)
         self.pbx = Pbx()
-        self.flows = WorkflowStore(self.store)
-        self.workflow = Workflow(self.settings, self.flows, self.clock)
         self.said: list[tuple[int, str, str]] = []
 
+    async def start(self) -> None:
         async def say(cb_id: int, text: str, lang: str) -> str:
             self.said.append((cb_id, text, lang))
             return f"/sounds/summary/{cb_id}"
-        self.callbacks = CallbackService(self.settings, self.flows, self.workflow, self.pbx, say, self.clock)
-        self.workflow.on_replied = self.callbacks.schedule
-        self.recordings = RecordingStore(self.store)
-
-    async def start(self) -> None:
-        s = self.settings
-        roster, sl = Roster(s), ServiceLevel(15)
-        router = Router(s, roster, sl, self.pbx)
-        hub = Hub()
-        desktop = DesktopService(s, roster, sl, WrapUp(5, roster, self.pbx), self.store, hub)
+        port = unused_port()  # the origin check compares with the configured origins only
+        s = replace(self.settings, http=replace(self.settings.http, port=port))
+        self.graph = g = build_services(s, self.store, self.pbx, Bus(), clock=self.clock, say=say)  # type: ignore[arg-type]
+        self.users, self.flows, self.workflow, self.callbacks = g.users, g.flows, g.workflow, g.callbacks
+        self.recordings = g.recording_store
         for name, role, ext, dept in (("op1", "operator", "1001", ""), ("boss", "supervisor", "", ""),
                                       ("housing", "department", "", "housing_bureau"),
                                       ("transport", "department", "", "transport_bureau")):
             await self.users.add(name, role, PASSWORD, extension=ext, settings=s, department=dept)
-        port = unused_port()  # the origin check compares with the configured origins only
-        served = replace(s, http=replace(s.http, port=port))
-        app = build_app(WebServices(served, "tok", self.users, AgentCommands(s, roster, router, self.pbx), roster, sl,
-                                    self.store, desktop, hub,
-                                    after_call=AfterCall(self.workflow, self.flows, self.callbacks,
-                                                         self.recordings, SearchStore(self.store))))
+        g.start(clocks=False)  # the desk's CaseSaved reaches the desktop and the wrap-up
+        app = build_app(g.web("tok"))
         self.client: TestClient[Any, Any] = TestClient(TestServer(app, port=port))
         await self.client.start_server()
         self.u = {name: User(self, *await self.login(name)) for name in ("op1", "boss", "housing", "transport")}
@@ -187,6 +168,7 @@ class Web:
         for user in self.u.values():
             await user.session.close()
         await self.client.close()
+        await self.graph.stop()
         await self.store.close()
 
 
@@ -448,7 +430,7 @@ async def test_recordings_are_archived_and_a_full_disk_stops_them(tmp_path: Path
 
     async def run(fn: Any) -> Any:
         return fn()
-    rec = RecordingService(s, raw, RecordingStore(store), make_archive, lambda p: free["bytes"], run)
+    rec = RecordingService(s, raw, RecordingStore(store.db), make_archive, lambda p: free["bytes"], run)
     rec.settle_seconds = 0.05
     try:
         tone(raw / "u1-caller.wav", 600, 2.0)
@@ -456,10 +438,10 @@ async def test_recordings_are_archived_and_a_full_disk_stops_them(tmp_path: Path
         (raw / "u1-mix.wav").write_bytes((raw / "u1-caller.wav").read_bytes())
         await rec.handle(ev.AgentConnected("u1", "Q", "PJSIP/1001", "1001", 3, 1_000_000.0))
         await rec.handle(ev.ChannelHangup("u0", "", "PJSIP/1001-1", 16, 1_000_010.0))  # another channel: nothing
-        assert (await RecordingStore(store).recording("u1"))["status"] == "recording"  # type: ignore[index]
+        assert (await RecordingStore(store.db).recording("u1"))["status"] == "recording"  # type: ignore[index]
         await rec.handle(ev.ChannelHangup("u1", "", "PJSIP/citizens-1", 16, 1_000_010.0))  # the caller hangs up
         for _ in range(100):
-            row = await RecordingStore(store).recording("u1")
+            row = await RecordingStore(store.db).recording("u1")
             if row is not None and row["status"] not in ("recording", "pending"):
                 break
             await asyncio.sleep(0.05)
@@ -470,7 +452,7 @@ async def test_recordings_are_archived_and_a_full_disk_stops_them(tmp_path: Path
         tone(raw / "u2-operator.wav", 1000, 1.0)
         await rec.handle(ev.AgentConnected("u2", "Q", "PJSIP/1001", "1001", 3, 1_000_000.0))
         await rec.process("u2")
-        row = await RecordingStore(store).recording("u2")
+        row = await RecordingStore(store.db).recording("u2")
         assert row is not None and row["status"] == "failed" and (raw / "u2-caller.wav").exists()
         # the disk fills: no new recordings, an alert; calls are not touched
         assert rec.record_this_call()
@@ -484,7 +466,7 @@ async def test_recordings_are_archived_and_a_full_disk_stops_them(tmp_path: Path
         # retention: an archive older than the limit is deleted, the row says so
         rec.clock = lambda: 1_000_000.0 + 400 * 86400
         assert await rec.purge() == 1
-        row = await RecordingStore(store).recording("u1")
+        row = await RecordingStore(store.db).recording("u1")
         assert row is not None and row["status"] == "purged" and row["purged_at"]
     finally:
         rec.close()
@@ -497,10 +479,10 @@ async def test_the_migration_indexes_the_cases_already_there(tmp_path: Path) -> 
 
     import sqlite_utils
 
-    from hotline.cases import store as store_mod
+    from hotline.storage.migrations import MIGRATIONS
     db = sqlite_utils.Database(sqlite3.connect(tmp_path / "old.db"))
     db.table("_migrations").create({"name": str, "applied_at": str}, pk="name")
-    for name, fn in store_mod.MIGRATIONS[:6]:
+    for name, fn in MIGRATIONS[:6]:
         fn(db)
         db.table("_migrations").insert({"name": name, "applied_at": "then"})
     db.table("cases").insert({"uniqueid": "old1", "state": "ended", "queued_at": 1_790_000_000.0,
@@ -510,7 +492,7 @@ async def test_the_migration_indexes_the_cases_already_there(tmp_path: Path) -> 
     db.conn.close()
     store = CaseStore(tmp_path / "old.db")
     try:
-        search = SearchStore(store)
+        search = SearchStore(store.db)
         for words in ("暖气", "radiator"):
             found = await search.search(words, 1_789_900_000.0, 1_790_100_000.0, {})
             assert [c["uniqueid"] for c in found["cases"]] == ["old1"], words

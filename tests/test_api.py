@@ -16,18 +16,11 @@ from aiohttp.test_utils import TestClient, TestServer, unused_port
 from hotline import config
 from hotline import events as ev
 from hotline.auth.throttle import LoginThrottle
-from hotline.auth.users import UserDirectory
+from hotline.bus import Bus
 from hotline.cases.store import CaseStore
-from hotline.floor.desktop import DesktopService
-from hotline.queue.agents import AgentCommands
-from hotline.queue.roster import Roster
-from hotline.queue.router import Router
-from hotline.queue.service_level import ServiceLevel
-from hotline.queue.wrapup import WrapUp
+from hotline.graph import build_services
 from hotline.sim.erlang import agents_needed
 from hotline.web.app import build_app
-from hotline.web.hub import Hub
-from hotline.web.services import WebServices
 
 SITE = Path(__file__).resolve().parents[1] / "etc/site.example.toml"
 AUTH = {"Authorization": "Bearer secret-token"}
@@ -54,31 +47,29 @@ class App:
         # the origin check compares with the configured origins only: serve on the port they name
         self.port = unused_port()
         self.settings = replace(site, districts=("Dongcheng", "Xicheng"), http=replace(site.http, port=self.port))
-        self.roster = Roster(self.settings)
-        self.sl = ServiceLevel(15)
         self.pbx = RecordingPbx()
-        self.router = Router(self.settings, self.roster, self.sl, self.pbx)
         self.store = CaseStore(tmp_path / "c.db")
-        self.users = UserDirectory(self.store)
-        self.hub = Hub()
-        self.wrapup = WrapUp(5, self.roster, self.pbx)
-        self.desktop = DesktopService(self.settings, self.roster, self.sl, self.wrapup, self.store, self.hub)
         self.throttle = LoginThrottle(max_failures=3)
 
     async def start(self) -> TestClient[Any, Any]:
+        # built here, from the settings as the test left them
+        self.graph = build_services(self.settings, self.store, self.pbx, Bus())  # type: ignore[arg-type]
+        g = self.graph
+        self.roster, self.sl, self.router, self.users = g.roster, g.sl, g.router, g.users
+        self.hub, self.wrapup, self.desktop = g.hub, g.wrapup, g.desktop
         for name, role, ext in (("op1", "operator", "1001"), ("op2", "operator", "1002"),
                                 ("boss", "supervisor", ""), ("dept", "department", "")):
             await self.users.add(name, role, PASSWORD, extension=ext, settings=self.settings,
                                  department="housing_bureau" if role == "department" else "")
-        app = build_app(WebServices(self.settings, "secret-token", self.users,
-                                    AgentCommands(self.settings, self.roster, self.router, self.pbx), self.roster,
-                                    self.sl, self.store, self.desktop, self.hub, self.throttle))
+        self.graph.start(clocks=False)  # the desk's CaseSaved reaches the desktop and the wrap-up
+        app = build_app(self.graph.web("secret-token", self.throttle))
         self.client = TestClient(TestServer(app, port=self.port))
         await self.client.start_server()
         return self.client
 
     async def close(self) -> None:
         await self.client.close()
+        await self.graph.stop()
         await self.store.close()
 
 

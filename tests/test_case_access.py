@@ -22,28 +22,15 @@ from aiohttp.test_utils import TestClient, TestServer, unused_port
 
 from hotline import cli, config
 from hotline import events as ev
-from hotline.auth.users import UserDirectory
+from hotline.bus import Bus
 from hotline.cases import access, audit_chain
 from hotline.cases.access import Viewer
-from hotline.cases.callback import CallbackService
-from hotline.cases.search import SearchStore
-from hotline.cases.store import MIGRATIONS, CaseStore
-from hotline.cases.workflow import Workflow
-from hotline.cases.workflow_store import WorkflowStore
-from hotline.floor.board import Board
-from hotline.floor.desktop import DesktopService
+from hotline.cases.store import CaseStore
 from hotline.floor.interpreter_view import InterpreterDesk
-from hotline.floor.supervision import Supervision
-from hotline.floor.wallboard import WallboardService
-from hotline.queue.agents import AgentCommands
-from hotline.queue.roster import Roster
-from hotline.queue.router import Router
-from hotline.queue.service_level import ServiceLevel
-from hotline.queue.wrapup import WrapUp
-from hotline.recordings.store import RecordingStore
+from hotline.graph import build_services
+from hotline.storage.migrations import MIGRATIONS
 from hotline.web.app import build_app
 from hotline.web.hub import Hub
-from hotline.web.services import AfterCall, WebServices
 
 ROOT = Path(__file__).resolve().parents[1]
 SITE = ROOT / "etc/site.example.toml"
@@ -104,44 +91,28 @@ class Web:
         s = config.load(SITE, {})
         self.settings = s
         self.store = CaseStore(tmp_path / "c.db")
-        self.users = UserDirectory(self.store)
-        self.flows = WorkflowStore(self.store)
-        self.workflow = Workflow(s, self.flows)
-        self.recordings = RecordingStore(self.store)
         self.tmp = tmp_path
 
-        async def say(cb_id: int, text: str, lang: str) -> str:
-            return f"/sounds/summary/{cb_id}"
-        self.callbacks = CallbackService(s, self.flows, self.workflow, cast(Any, None), say)
-
     async def start(self) -> None:
-        s = self.settings
-
         class Pbx:
             async def queue_add(self, *a: Any) -> None: ...
             async def queue_remove(self, *a: Any) -> None: ...
             async def queue_pause(self, *a: Any) -> None: ...
 
-        pbx: Any = Pbx()
-        roster, sl = Roster(s), ServiceLevel(15)
-        router = Router(s, roster, sl, pbx)
-        commands = AgentCommands(s, roster, router, pbx)
-        self.hub = Hub()
-        self.desktop = DesktopService(s, roster, sl, WrapUp(5, roster, pbx), self.store, self.hub)
-        board = Board(s, roster, sl, router.skills)
-        supervision = Supervision(s, commands, board, pbx, self.store)
-        wallboard = WallboardService(s, board, supervision, self.hub, self.store, lambda: time.time() - 3600)
+        async def say(cb_id: int, text: str, lang: str) -> str:
+            return f"/sounds/summary/{cb_id}"
+        port = unused_port()
+        s = replace(self.settings, http=replace(self.settings.http, port=port))
+        self.graph = g = build_services(s, self.store, cast(Any, Pbx()), Bus(), say=say)
+        self.users, self.flows, self.workflow, self.callbacks = g.users, g.flows, g.workflow, g.callbacks
+        self.recordings, self.hub, self.desktop = g.recording_store, g.hub, g.desktop
         for name, role, ext, dept in (("op1", "operator", "1001", ""), ("op2", "operator", "1002", ""),
                                       ("boss", "supervisor", "", ""),
                                       ("housing", "department", "", "housing_bureau"),
                                       ("transport", "department", "", "transport_bureau")):
             await self.users.add(name, role, PASSWORD, extension=ext, settings=s, department=dept)
-        port = unused_port()
-        served = replace(s, http=replace(s.http, port=port))
-        app = build_app(WebServices(served, "tok", self.users, commands, roster, sl, self.store, self.desktop,
-                                    self.hub, wallboard=wallboard, supervision=supervision,
-                                    after_call=AfterCall(self.workflow, self.flows, self.callbacks,
-                                                         self.recordings, SearchStore(self.store))))
+        g.start(clocks=False)  # the desk's CaseSaved reaches the desktop and the wrap-up
+        app = build_app(g.web("tok"))
         self.client: TestClient[Any, Any] = TestClient(TestServer(app, port=port))
         await self.client.start_server()
         self.u = {n: await self.login(n) for n in ("op1", "op2", "boss", "housing", "transport")}
@@ -161,6 +132,7 @@ class Web:
         for user in self.u.values():
             await user.session.close()
         await self.client.close()
+        await self.graph.stop()
         await self.store.close()
 
 

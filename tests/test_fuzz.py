@@ -25,28 +25,12 @@ from aiohttp import WSMsgType, web
 from aiohttp.test_utils import TestClient, TestServer, unused_port
 
 from hotline import config
-from hotline.auth.users import UserDirectory
-from hotline.cases.callback import CallbackService
-from hotline.cases.search import SearchStore
+from hotline.bus import Bus
 from hotline.cases.store import CaseStore
-from hotline.cases.workflow import Workflow
-from hotline.cases.workflow_store import WorkflowStore
-from hotline.floor.board import Board
-from hotline.floor.desktop import DesktopService
-from hotline.floor.interpreter_view import InterpreterDesk
-from hotline.floor.interpreters import InterpreterService
-from hotline.floor.supervision import Supervision
-from hotline.floor.wallboard import WallboardService
-from hotline.queue.agents import AgentCommands
-from hotline.queue.roster import Roster
-from hotline.queue.router import Router
-from hotline.queue.service_level import ServiceLevel
-from hotline.queue.wrapup import WrapUp
-from hotline.recordings.store import RecordingStore
+from hotline.graph import build_services
 from hotline.web.app import build_app
-from hotline.web.hub import BOARD_CLIENT_TYPES, CLIENT_TYPES, SCHEMA, Hub
+from hotline.web.hub import BOARD_CLIENT_TYPES, CLIENT_TYPES, SCHEMA
 from hotline.web.security import COOKIE
-from hotline.web.services import AfterCall, WebServices
 
 SITE = Path(__file__).resolve().parents[1] / "etc/site.example.toml"
 PASSWORD = "correct horse battery"
@@ -77,35 +61,17 @@ class Site:
         data.setdefault("http", {})["port"] = self.port
         s = self.settings = config.parse(data, SITE.parent, {})
         self.store = CaseStore(tmp_path / "c.db")
-        self.users = UserDirectory(self.store)
         self.pbx = AnyPbx()
-        self.roster, self.sl, self.hub = Roster(s), ServiceLevel(15), Hub()
-        router = Router(s, self.roster, self.sl, self.pbx)  # type: ignore[arg-type]
-        self.commands = AgentCommands(s, self.roster, router, self.pbx)  # type: ignore[arg-type]
-        self.desktop = DesktopService(s, self.roster, self.sl, WrapUp(5, self.roster, self.pbx),  # type: ignore[arg-type]
-                                      self.store, self.hub)
-        board = Board(s, self.roster, self.sl, router.skills)
-        self.supervision = Supervision(s, self.commands, board, self.pbx, self.store)  # type: ignore[arg-type]
-        self.wallboard = WallboardService(s, board, self.supervision, self.hub, self.store, lambda: time.time() - 3600)
-        self.interpreters = InterpreterService(s, board, self.pbx, self.store, lambda e: None)  # type: ignore[arg-type]
-        self.desk = InterpreterDesk(s, self.store, self.hub)
-        flows = WorkflowStore(self.store)
-        workflow = Workflow(s, flows)
-
-        async def say(cb_id: int, text: str, lang: str) -> str:
-            return ""
-        callbacks = CallbackService(s, flows, workflow, self.pbx, say)  # type: ignore[arg-type]
-        self.after_call = AfterCall(workflow, flows, callbacks, RecordingStore(self.store), SearchStore(self.store))
+        self.graph = build_services(s, self.store, self.pbx, Bus())  # type: ignore[arg-type]
+        self.users = self.graph.users
         self.sessions: dict[str, tuple[aiohttp.ClientSession, str]] = {}
 
     async def start(self) -> None:
         await self.store.open()
         for name, role, ext, dept in USERS:
             await self.users.add(name, role, PASSWORD, extension=ext, settings=self.settings, department=dept)
-        self.app = build_app(WebServices(
-            self.settings, TOKEN, self.users, self.commands, self.roster, self.sl, self.store,
-            self.desktop, self.hub, wallboard=self.wallboard, supervision=self.supervision,
-            interpreters=self.interpreters, interpreter_desk=self.desk, after_call=self.after_call))
+        self.graph.start(clocks=False)
+        self.app = build_app(self.graph.web(TOKEN))
         self.client: TestClient[Any, Any] = TestClient(TestServer(self.app, port=self.port))
         await self.client.start_server()
         self.base = str(self.client.server.make_url("")).rstrip("/")
@@ -131,6 +97,7 @@ class Site:
         for c, _ in self.sessions.values():
             await c.close()
         await self.client.close()
+        await self.graph.stop()
         await self.store.close()
 
 

@@ -18,21 +18,13 @@ from aiohttp.test_utils import TestClient, TestServer, unused_port
 
 from hotline import config
 from hotline import events as ev
-from hotline.auth.users import Principal, UserDirectory
+from hotline.auth.users import Principal
+from hotline.bus import Bus
 from hotline.cases.store import CaseStore
-from hotline.floor.board import Board, mask_number
-from hotline.floor.desktop import DesktopService
-from hotline.floor.supervision import Supervision
-from hotline.floor.wallboard import WallboardService
-from hotline.queue.agents import AgentCommands
-from hotline.queue.roster import Roster
-from hotline.queue.router import Router
-from hotline.queue.service_level import ServiceLevel
+from hotline.floor.board import mask_number
+from hotline.graph import build_services
 from hotline.queue.skills import memberships
-from hotline.queue.wrapup import WrapUp
 from hotline.web.app import build_app
-from hotline.web.hub import Hub
-from hotline.web.services import WebServices
 
 SITE = Path(__file__).resolve().parents[1] / "etc/site.example.toml"
 PASSWORD = "correct horse battery"
@@ -87,25 +79,16 @@ class Floor:
     def __init__(self, tmp_path: Path, clock: Clock | None = None, settings: config.Settings | None = None) -> None:
         self.settings = settings or config.load(SITE, {})
         self.clock = clock or Clock()
-        self.roster = Roster(self.settings, self.clock)
-        self.sl = ServiceLevel(15, self.clock)
         self.pbx = RecordingPbx()
-        self.router = Router(self.settings, self.roster, self.sl, self.pbx, self.clock)
-        self.commands = AgentCommands(self.settings, self.roster, self.router, self.pbx)
-        self.board = Board(self.settings, self.roster, self.sl, self.router.skills, self.clock)
         self.store = CaseStore(tmp_path / "c.db")
-        self.hub = Hub()
-        self.supervision = Supervision(self.settings, self.commands, self.board, self.pbx, self.store,
-                                       clock=self.clock)
-        self.wallboard = WallboardService(self.settings, self.board, self.supervision, self.hub, self.store,
-                                          lambda: T0 - 3600, clock=self.clock)
+        self.graph = g = build_services(self.settings, self.store, self.pbx, Bus(), clock=self.clock,  # type: ignore[arg-type]
+                                        since_day=lambda: T0 - 3600)
+        self.roster, self.sl, self.router, self.commands, self.board = g.roster, g.sl, g.router, g.commands, g.board
+        self.hub, self.supervision, self.wallboard = g.hub, g.supervision, g.wallboard
 
     def apply(self, *events: ev.Event) -> None:
         for e in events:
-            self.roster.apply(e)
-            self.sl.apply(e)
-            self.router.apply(e)
-            self.board.apply(e)
+            self.graph.apply(e)
 
     def login(self, ext: str) -> None:
         self.apply(*(member(q, ext) for q in memberships(self.settings.operator(ext))))  # type: ignore[arg-type]
@@ -194,9 +177,7 @@ class Web:
     def __init__(self, tmp_path: Path) -> None:
         self.floor = Floor(tmp_path)
         f = self.floor
-        self.users = UserDirectory(f.store)
-        wrapup = WrapUp(5, f.roster, f.pbx)
-        self.desktop = DesktopService(f.settings, f.roster, f.sl, wrapup, f.store, f.hub)
+        self.users, self.desktop = f.graph.users, f.graph.desktop
 
     async def start(self) -> TestClient[Any, Any]:
         f = self.floor
@@ -206,8 +187,8 @@ class Web:
             await self.users.add(name, role, PASSWORD, extension=ext, settings=f.settings)
         port = unused_port()  # the origin check compares with the configured origins only
         served = replace(f.settings, http=replace(f.settings.http, port=port))
-        app = build_app(WebServices(served, "secret-token", self.users, f.commands, f.roster, f.sl, f.store,
-                                    self.desktop, f.hub, wallboard=f.wallboard, supervision=f.supervision))
+        f.graph.start(clocks=False)  # the desk's CaseSaved reaches the desktop and the wrap-up
+        app = build_app(replace(f.graph.web("secret-token"), settings=served))
         self.client = TestClient(TestServer(app, port=port))
         await self.client.start_server()
         return self.client
@@ -219,6 +200,7 @@ async def web(tmp_path: Path) -> Any:
     await w.start()
     yield w
     await w.client.close()
+    await w.floor.graph.stop()
     await w.floor.store.close()
 
 
