@@ -33,8 +33,8 @@ from hotline.queue.agents import AgentError
 from hotline.recordings.archive import ArchiveError
 from hotline.secrets import SecretsError
 from hotline.transcribe.engine import ModelError
-from hotline.web.app import Busy
 from hotline.web.boundary import BadInput
+from hotline.web.login import Busy
 from hotline.web.staffing import PlanError
 
 ROOT = Path(__file__).resolve().parents[1]

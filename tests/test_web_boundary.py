@@ -221,7 +221,7 @@ async def test_a_real_user_logs_in_promptly_during_a_login_flood(proxied: App,
 
 
 async def test_no_free_hashing_slot_is_a_quick_503(proxied: App, monkeypatch: pytest.MonkeyPatch) -> None:
-    from hotline.web import app as web_module
+    from hotline.web import login as web_module
 
     monkeypatch.setattr(web_module, "HASH_WAIT", 0.2)
     gate = asyncio.Event()

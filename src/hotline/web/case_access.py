@@ -1,7 +1,8 @@
 """The case access rule (cases/access.py) on the web: who is asking, whether the case is the one
 they are handling now (the call on their desktop, the call they interpret), the audit rows of
 every read, search and export, and the audit of every refused request (a middleware: any 403,
-whichever layer refused it, and any 422 unsafe-value: a value refused on its way to the PBX)."""
+whichever layer refused it, and any 422 unsafe-value: a value refused on its way to the PBX).
+The desktop, the interpreter desk and the store are the app's (web/keys.py)."""
 
 from __future__ import annotations
 
@@ -17,35 +18,29 @@ from hotline.auth.users import Principal
 from hotline.cases import access
 from hotline.cases.store import CaseStore
 from hotline.queue.agents import AgentError
+from hotline.web.keys import DESKTOP, INTERPRETER_DESK, STORE
 from hotline.web.security import PRINCIPAL, client_of, principal_of
 
 log = logging.getLogger(__name__)
-
-Handling = Callable[[Principal, str], bool]
-HANDLING: web.AppKey[Handling] = web.AppKey("case-handling", Handling)  # type: ignore[arg-type]
 
 
 def viewer_of(p: Principal) -> access.Viewer:
     return access.Viewer(p.username, p.role, p.extension, p.department)
 
 
-def install(app: web.Application, store: CaseStore, desktop: Any = None, interpreter_desk: Any = None) -> None:
-    """Tell the routes what each user handles now, and audit every refusal (outermost middleware)."""
-    def handling(p: Principal, uniqueid: str) -> bool:
-        if p.role == "operator" and desktop is not None:
-            return desktop.view_for(p, uniqueid) is not None
-        if p.role == "interpreter" and interpreter_desk is not None:
-            shown = interpreter_desk.assignments.get(p.extension)
-            return shown is not None and shown.get("uniqueid") == uniqueid
-        return False
-    app[HANDLING] = handling
-    app.middlewares.insert(0, refusal_audit(store))
-
-
 def is_handling(request: web.Request, uniqueid: str) -> bool:
+    """The call ``uniqueid`` is the one this user handles now: on their desktop (an operator),
+    the call they interpret (an interpreter)."""
     p = principal_of(request)
-    fn = request.app.get(HANDLING)
-    return bool(p is not None and fn is not None and fn(p, uniqueid))
+    if p is None:
+        return False
+    if p.role == "operator":
+        return request.app[DESKTOP].view_for(p, uniqueid) is not None
+    interpreter_desk = request.app.get(INTERPRETER_DESK)
+    if p.role == "interpreter" and interpreter_desk is not None:
+        shown = interpreter_desk.assignments.get(p.extension)
+        return shown is not None and shown.get("uniqueid") == uniqueid
+    return False
 
 
 def decide(request: web.Request, case: dict[str, Any]) -> access.Access:
@@ -65,31 +60,32 @@ async def audit(request: web.Request, store: CaseStore, action: str, target: str
                       time.time(), role=p.role if p else "")
 
 
-def refusal_audit(store: CaseStore) -> Any:
-    @web.middleware
-    async def middleware(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-                         ) -> web.StreamResponse:
-        try:
-            response = await handler(request)
-        except web.HTTPException as exc:
-            if exc.status == 403:
-                await _refused(request, store, "http-403", exc.reason)
-            raise
-        if response.status in (403, 422):
-            error_id, message = "forbidden", ""
-            body = getattr(response, "body", None)
-            if isinstance(body, bytes) and len(body) < 4096:
-                try:
-                    parsed = json.loads(body)
-                    error_id, message = str(parsed.get("error", error_id)), str(parsed.get("message", ""))
-                except (ValueError, AttributeError):
-                    pass
-            # every 403, and the 422 of a value refused on its way to the PBX (an injection attempt; the
-            # message names the field and code point, never the value); a form's field errors are not refusals
-            if response.status == 403 or error_id == "unsafe-value":
-                await _refused(request, store, error_id, message)
-        return response
-    return middleware
+@web.middleware
+async def refusal_audit(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                        ) -> web.StreamResponse:
+    """The outermost middleware: every 403, and the 422 of a value refused on its way to the PBX,
+    gets an audit row (the store of the app)."""
+    store = request.app[STORE]
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        if exc.status == 403:
+            await _refused(request, store, "http-403", exc.reason)
+        raise
+    if response.status in (403, 422):
+        error_id, message = "forbidden", ""
+        body = getattr(response, "body", None)
+        if isinstance(body, bytes) and len(body) < 4096:
+            try:
+                parsed = json.loads(body)
+                error_id, message = str(parsed.get("error", error_id)), str(parsed.get("message", ""))
+            except (ValueError, AttributeError):
+                pass
+        # every 403, and the 422 of a value refused on its way to the PBX (an injection attempt; the
+        # message names the field and code point, never the value); a form's field errors are not refusals
+        if response.status == 403 or error_id == "unsafe-value":
+            await _refused(request, store, error_id, message)
+    return response
 
 
 async def _refused(request: web.Request, store: CaseStore, error_id: str, message: str) -> None:

@@ -1,0 +1,49 @@
+"""The typed keys under which ``build_app`` puts what the route modules read (issue 15).
+
+The required services are always set; ``WALLBOARD``, ``SUPERVISION``, ``INTERPRETERS``,
+``INTERPRETER_DESK`` and ``AFTER_CALL`` only when the app was given them (their routes are
+registered only then; a route that reads one only if present uses ``request.app.get``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from hotline.auth.throttle import LoginThrottle
+from hotline.auth.users import UserDirectory
+from hotline.cases.desk import CaseDesk
+from hotline.cases.store import CaseStore
+from hotline.config import Settings
+from hotline.floor.desktop import DesktopService
+from hotline.floor.interpreter_view import InterpreterDesk
+from hotline.floor.interpreters import InterpreterService
+from hotline.floor.supervision import Supervision
+from hotline.floor.wallboard import WallboardService
+from hotline.queue.agents import AgentCommands
+from hotline.queue.roster import Roster
+from hotline.queue.service_level import ServiceLevel
+from hotline.web.hub import Hub
+from hotline.web.security import Proxies
+from hotline.web.services import AfterCall
+
+SETTINGS = web.AppKey("settings", Settings)
+USERS = web.AppKey("users", UserDirectory)
+COMMANDS = web.AppKey("commands", AgentCommands)
+ROSTER = web.AppKey("roster", Roster)
+SL = web.AppKey("service-level", ServiceLevel)
+STORE = web.AppKey("store", CaseStore)
+DESKTOP = web.AppKey("desktop", DesktopService)
+HUB = web.AppKey("hub", Hub)
+THROTTLE = web.AppKey("throttle", LoginThrottle)  # the one given, or the app's own
+DESK = web.AppKey("case-desk", CaseDesk)  # the one given, or the app's own (web/app.py)
+WALLBOARD = web.AppKey("wallboard", WallboardService)
+SUPERVISION = web.AppKey("supervision", Supervision)
+INTERPRETERS = web.AppKey("interpreters", InterpreterService)
+INTERPRETER_DESK = web.AppKey("interpreter-desk", InterpreterDesk)
+AFTER_CALL = web.AppKey("after-call", AfterCall)
+# the allowed origins (settings.http.allowed_origins()) and the trusted proxies, read once
+ORIGINS: web.AppKey[frozenset[str]] = web.AppKey("origins", frozenset)
+PROXIES = web.AppKey("proxies", Proxies)
+HASHING = web.AppKey("hashing", asyncio.Semaphore)  # password checks queued or running (web/login.py)
