@@ -20,7 +20,6 @@ from aiohttp import web
 
 from hotline import events as ev
 from hotline.auth.throttle import LoginThrottle
-from hotline.auth.users import Principal
 from hotline.bus import Bus, consume
 from hotline.cases.desk import CaseDesk
 from hotline.cases.desk_store import DeskStore
@@ -106,12 +105,6 @@ def build_app(services: WebServices) -> web.Application:
     app[keys.ORIGINS], app[keys.PROXIES] = origins, proxies
     app[keys.HASHING] = asyncio.Semaphore(login.HASH_SLOTS)  # verifications queued or running, whoever asks
     _put(app, services)
-
-    users = services.users
-
-    async def session_alive(p: Principal) -> bool:
-        return await users.session_open(p.session)
-    services.hub.session_alive = session_alive
 
     app.router.add_routes(pages.routes)
     app.router.add_routes(login.routes)

@@ -21,11 +21,13 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from hotline.auth.users import Principal
 from hotline.cases.store import StoreError
 from hotline.web.hub import Client, Hub
+from hotline.web.keys import USERS
 from hotline.web.security import error
 
 log = logging.getLogger(__name__)
 
 SESSION_RECHECK = 30.0  # seconds between checks that an open socket's session still exists
+SessionCheck = Callable[[Principal], Awaitable[bool]]
 
 
 async def serve_socket(request: web.Request, origins: frozenset[str], p: Principal, hub: Hub,
@@ -41,8 +43,9 @@ async def serve_socket(request: web.Request, origins: frozenset[str], p: Princip
     await ws.prepare(request)
     client = Client(ws, p)
     register(client)
+    alive = _session_check(request)
     sender = asyncio.create_task(client.sender(), name=f"ws-{name}-{p.username}")
-    watcher = asyncio.create_task(_watch_session(client, hub, name), name=f"ws-{name}-{p.username}-session")
+    watcher = asyncio.create_task(_watch_session(client, hub, alive, name), name=f"ws-{name}-{p.username}-session")
     log.info("%s socket open: user=%s agent=%s", name, p.username, p.extension or "-")
     try:
         try:
@@ -62,7 +65,7 @@ async def serve_socket(request: web.Request, origins: frozenset[str], p: Princip
                 if msg.type == WSMsgType.BINARY:
                     client.offer(json.dumps(error_message("send JSON text, not binary")))
                 continue
-            if not await _alive(client, hub, name):  # a message on an ended session is not acted on
+            if not await _alive(client, hub, alive, name):  # a message on an ended session is not acted on
                 break
             try:
                 await on_text(client, msg.data)
@@ -87,11 +90,21 @@ async def serve_socket(request: web.Request, origins: frozenset[str], p: Princip
     return ws
 
 
-async def _alive(client: Client, hub: Hub, name: str) -> bool:
+def _session_check(request: web.Request) -> SessionCheck | None:
+    """Is a principal's session still open: the app's user directory says (None: no directory)."""
+    users = request.app.get(USERS)
+    if users is None:
+        return None
+
+    async def check(p: Principal) -> bool:
+        return await users.session_open(p.session)
+    return check
+
+
+async def _alive(client: Client, hub: Hub, check: SessionCheck | None, name: str) -> bool:
     """The socket's session is still open; if not, the socket is closed (``SESSION_ENDED``)."""
     if client.closing is not None:
         return False
-    check = hub.session_alive
     if check is None or not client.principal.session:  # no directory, or the service token
         return True
     try:
@@ -105,10 +118,10 @@ async def _alive(client: Client, hub: Hub, name: str) -> bool:
     return alive
 
 
-async def _watch_session(client: Client, hub: Hub, name: str) -> None:
+async def _watch_session(client: Client, hub: Hub, check: SessionCheck | None, name: str) -> None:
     """Every ``SESSION_RECHECK`` seconds: is the session still open (ended by the CLI in another
     process, expired, the user disabled)? If not, the socket is closed."""
     while not client.ws.closed:
         await asyncio.sleep(SESSION_RECHECK)
-        if not await _alive(client, hub, name):
+        if not await _alive(client, hub, check, name):
             return
