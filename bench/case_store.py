@@ -147,7 +147,7 @@ async def timed(fn: Callable[[], Awaitable[Any]]) -> float:
 async def queries(path: Path) -> dict[str, float]:
     store = CaseStore(path)
     await store.open()
-    search, flows = SearchStore(store), WorkflowStore(store)
+    search, flows = SearchStore(store.db), WorkflowStore(store.db)
     now = time.time()
     month, year = now - 30 * 86400, now - 366 * 86400
     today = dt.date.today()

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from hotline.auth import passwords
+from hotline.auth.user_store import UserStore
 from hotline.auth.users import UserDirectory
 from hotline.cases.store import CaseStore
 
@@ -39,7 +40,7 @@ CASE = {"uniqueid": "u1", "linkedid": "u1", "caller_number": "13900000001", "lan
 
 async def measure(folder: Path, old: bool, rounds: int) -> list[float]:
     store = CaseStore(folder / ("old.db" if old else "new.db"))
-    users = UserDirectory(store)
+    users = UserDirectory(UserStore(store.db))
     await users.add("ana", "operator", PASSWORD)
     await store.create(CASE)
 
@@ -75,7 +76,7 @@ def slow_write(db: Any) -> None:
 
 async def burst(folder: Path, old: bool) -> dict[str, float]:
     store = CaseStore(folder / ("burst-old.db" if old else "burst-new.db"))
-    users = UserDirectory(store)
+    users = UserDirectory(UserStore(store.db))
     await users.add("ana", "operator", PASSWORD)
     token, _ = await users.open_session("ana", "127.0.0.1")
     await store.create(CASE)

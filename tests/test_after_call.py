@@ -430,7 +430,7 @@ async def test_recordings_are_archived_and_a_full_disk_stops_them(tmp_path: Path
 
     async def run(fn: Any) -> Any:
         return fn()
-    rec = RecordingService(s, raw, RecordingStore(store), make_archive, lambda p: free["bytes"], run)
+    rec = RecordingService(s, raw, RecordingStore(store.db), make_archive, lambda p: free["bytes"], run)
     rec.settle_seconds = 0.05
     try:
         tone(raw / "u1-caller.wav", 600, 2.0)
@@ -438,10 +438,10 @@ async def test_recordings_are_archived_and_a_full_disk_stops_them(tmp_path: Path
         (raw / "u1-mix.wav").write_bytes((raw / "u1-caller.wav").read_bytes())
         await rec.handle(ev.AgentConnected("u1", "Q", "PJSIP/1001", "1001", 3, 1_000_000.0))
         await rec.handle(ev.ChannelHangup("u0", "", "PJSIP/1001-1", 16, 1_000_010.0))  # another channel: nothing
-        assert (await RecordingStore(store).recording("u1"))["status"] == "recording"  # type: ignore[index]
+        assert (await RecordingStore(store.db).recording("u1"))["status"] == "recording"  # type: ignore[index]
         await rec.handle(ev.ChannelHangup("u1", "", "PJSIP/citizens-1", 16, 1_000_010.0))  # the caller hangs up
         for _ in range(100):
-            row = await RecordingStore(store).recording("u1")
+            row = await RecordingStore(store.db).recording("u1")
             if row is not None and row["status"] not in ("recording", "pending"):
                 break
             await asyncio.sleep(0.05)
@@ -452,7 +452,7 @@ async def test_recordings_are_archived_and_a_full_disk_stops_them(tmp_path: Path
         tone(raw / "u2-operator.wav", 1000, 1.0)
         await rec.handle(ev.AgentConnected("u2", "Q", "PJSIP/1001", "1001", 3, 1_000_000.0))
         await rec.process("u2")
-        row = await RecordingStore(store).recording("u2")
+        row = await RecordingStore(store.db).recording("u2")
         assert row is not None and row["status"] == "failed" and (raw / "u2-caller.wav").exists()
         # the disk fills: no new recordings, an alert; calls are not touched
         assert rec.record_this_call()
@@ -466,7 +466,7 @@ async def test_recordings_are_archived_and_a_full_disk_stops_them(tmp_path: Path
         # retention: an archive older than the limit is deleted, the row says so
         rec.clock = lambda: 1_000_000.0 + 400 * 86400
         assert await rec.purge() == 1
-        row = await RecordingStore(store).recording("u1")
+        row = await RecordingStore(store.db).recording("u1")
         assert row is not None and row["status"] == "purged" and row["purged_at"]
     finally:
         rec.close()
@@ -479,10 +479,10 @@ async def test_the_migration_indexes_the_cases_already_there(tmp_path: Path) -> 
 
     import sqlite_utils
 
-    from hotline.cases import store as store_mod
+    from hotline.storage.migrations import MIGRATIONS
     db = sqlite_utils.Database(sqlite3.connect(tmp_path / "old.db"))
     db.table("_migrations").create({"name": str, "applied_at": str}, pk="name")
-    for name, fn in store_mod.MIGRATIONS[:6]:
+    for name, fn in MIGRATIONS[:6]:
         fn(db)
         db.table("_migrations").insert({"name": name, "applied_at": "then"})
     db.table("cases").insert({"uniqueid": "old1", "state": "ended", "queued_at": 1_790_000_000.0,
@@ -492,7 +492,7 @@ async def test_the_migration_indexes_the_cases_already_there(tmp_path: Path) -> 
     db.conn.close()
     store = CaseStore(tmp_path / "old.db")
     try:
-        search = SearchStore(store)
+        search = SearchStore(store.db)
         for words in ("暖气", "radiator"):
             found = await search.search(words, 1_789_900_000.0, 1_790_100_000.0, {})
             assert [c["uniqueid"] for c in found["cases"]] == ["old1"], words

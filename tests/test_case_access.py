@@ -25,9 +25,10 @@ from hotline import events as ev
 from hotline.bus import Bus
 from hotline.cases import access, audit_chain
 from hotline.cases.access import Viewer
-from hotline.cases.store import MIGRATIONS, CaseStore
+from hotline.cases.store import CaseStore
 from hotline.floor.interpreter_view import InterpreterDesk
 from hotline.graph import build_services
+from hotline.storage.migrations import MIGRATIONS
 from hotline.web.app import build_app
 from hotline.web.hub import Hub
 

@@ -34,9 +34,9 @@ class Desk:
         self.settings = replace(site, districts=("Dongcheng", "Xicheng"))
         self.path = tmp_path / "cases.db"
         self.store = CaseStore(self.path)
-        self.workflow = Workflow(self.settings, WorkflowStore(self.store))
+        self.workflow = Workflow(self.settings, WorkflowStore(self.store.db))
         self.published: list[ev.Event] = []
-        self.desk = CaseDesk(self.settings, DeskStore(self.store), self.workflow, self.published.append)
+        self.desk = CaseDesk(self.settings, DeskStore(self.store.db), self.workflow, self.published.append)
 
     async def call(self, uid: str = "u1") -> None:
         await self.store.create({"uniqueid": uid, "caller_number": "13900000001", "language": "zh",

@@ -104,7 +104,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     store = CaseStore(tmp_path / "c.db")
     raw = tmp_path / "spool"
     raw.mkdir()
-    repo = RecordingStore(store)
+    repo = RecordingStore(store.db)
     holder: list[Rig] = []
 
     def archive(*a: Any) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""The case store's transactions, migrations, read pool and hashing executor, over real SQLite files."""
+"""The database's transactions, migrations, read pool and hashing executor (storage/database.py, with the
+case and user repositories on it), over real SQLite files."""
 
 import asyncio
 import sqlite3
@@ -12,9 +13,12 @@ import pytest
 import sqlite_utils
 
 from hotline.auth import passwords
+from hotline.auth.user_store import UserStore
 from hotline.auth.users import UserDirectory
 from hotline.auth.users import _digest as users_digest
-from hotline.cases.store import MIGRATIONS, CaseStore, StoreBusy, StoreError, migrate, transaction
+from hotline.cases.store import CaseStore
+from hotline.storage.database import Database, StoreBusy, StoreError, transaction
+from hotline.storage.migrations import MIGRATIONS, migrate
 
 
 def case(uid: str) -> dict[str, Any]:
@@ -28,7 +32,8 @@ def column(path: Path, sql: str) -> list[Any]:
 
 
 async def test_an_update_then_an_exception_inside_a_transaction_is_rolled_back(tmp_path: Path) -> None:
-    store = CaseStore(tmp_path / "cases.db")
+    db = Database(tmp_path / "cases.db")
+    store = CaseStore(db)
     await store.create(case("u1"))
 
     def update_then_fail(db: sqlite_utils.Database) -> None:
@@ -36,7 +41,7 @@ async def test_an_update_then_an_exception_inside_a_transaction_is_rolled_back(t
         db.table("kv").insert({"key": "k", "value": "v"})
         raise ValueError("the second step failed")
     with pytest.raises(ValueError, match="second step"):
-        await store.transaction(update_then_fail)
+        await db.transaction(update_then_fail)
     # a savepoint inside: only the inner part goes on an inner failure
     def nested(db: sqlite_utils.Database) -> None:
         db.execute("update cases set note = 'kept' where uniqueid = 'u1'")
@@ -46,8 +51,8 @@ async def test_an_update_then_an_exception_inside_a_transaction_is_rolled_back(t
                 raise KeyError("inner")
         except KeyError:
             pass
-    await store.transaction(nested)
-    await store.close()
+    await db.transaction(nested)
+    await db.close()
     assert column(tmp_path / "cases.db", "select note || '/' || state from cases") == ["kept/queued"]
     assert column(tmp_path / "cases.db", "select count(*) from kv") == [0]
 
@@ -55,17 +60,18 @@ async def test_an_update_then_an_exception_inside_a_transaction_is_rolled_back(t
 async def test_a_form_save_that_fails_half_way_leaves_no_counts(tmp_path: Path) -> None:
     """save_form updates the case, the day counts, the search text and the bundle in one
     transaction: a failure at the last step (the bundle) keeps none of them."""
-    store = CaseStore(tmp_path / "cases.db")
+    db = Database(tmp_path / "cases.db")
+    store = CaseStore(db)
     form = {"category": "housing", "district": "east", "address": "1 Main St", "description": "leak"}
     for uid in ("u1", "u2"):
         await store.create(case(uid))
     assert await store.save_form("u1", form, "op1", 1_700_000_100.0)
     counts = column(tmp_path / "cases.db", "select kind || ':' || key || '=' || cases from daily_counts order by 1")
-    await store.run(lambda db: db.execute("create trigger no_bundle before insert on bundles"
+    await db.run(lambda db: db.execute("create trigger no_bundle before insert on bundles"
                                           " begin select raise(abort, 'bundle refused'); end"))
     with pytest.raises(StoreError, match="bundle refused"):
         await store.save_form("u2", form, "op1", 1_700_000_200.0)
-    await store.close()
+    await db.close()
     path = tmp_path / "cases.db"
     assert column(path, "select uniqueid from cases where form_saved_at is not null") == ["u1"]
     assert column(path, "select kind || ':' || key || '=' || cases from daily_counts order by 1") == counts
@@ -103,25 +109,27 @@ def test_a_migration_that_raises_half_way_leaves_neither_its_changes_nor_its_row
 async def test_a_store_whose_migration_fails_does_not_serve(tmp_path: Path) -> None:
     path = tmp_path / "cases.db"
     sqlite3.connect(path).executescript("create table cases (id integer primary key);")  # not ours: 0001 fails
-    store = CaseStore(path)
+    db = Database(path)
+    store = CaseStore(db)
     with pytest.raises(StoreError):
-        await store.open()
+        await db.open()
     with pytest.raises(StoreError):  # the next call tries the migrations again, it does not run on a half file
         await store.get("u1")
-    await store.close()
+    await db.close()
     assert column(path, "select count(*) from _migrations") == [0]
 
 
 async def test_a_concurrent_writer_loser_gets_store_busy_and_nothing_is_applied(tmp_path: Path) -> None:
     path = tmp_path / "cases.db"
-    store = CaseStore(path, busy_timeout=0.2)
+    db = Database(path, busy_timeout=0.2)
+    store = CaseStore(db)
     await store.create(case("u1"))
     other = sqlite3.connect(path, isolation_level=None)  # another process, say the CLI, mid-write
     other.execute("begin immediate")
     other.execute("update cases set note = 'theirs' where uniqueid = 'u1'")
     started = time.monotonic()
     with pytest.raises(StoreBusy) as raised:
-        await store.transaction(lambda db: db.execute("update cases set note = 'ours' where uniqueid = 'u1'"))
+        await db.transaction(lambda db: db.execute("update cases set note = 'ours' where uniqueid = 'u1'"))
     waited = time.monotonic() - started
     assert raised.value.error_id == "store-busy"
     assert 0.15 < waited < 2.0, waited  # it waited the busy timeout, then gave up
@@ -130,30 +138,32 @@ async def test_a_concurrent_writer_loser_gets_store_busy_and_nothing_is_applied(
     other.execute("commit")
     other.close()
     assert (await store.get("u1") or {})["note"] == "theirs"  # the winner's write, none of the loser's
-    await store.transaction(lambda db: db.execute("update cases set note = 'ours' where uniqueid = 'u1'"))
+    await db.transaction(lambda db: db.execute("update cases set note = 'ours' where uniqueid = 'u1'"))
     assert (await store.get("u1") or {})["note"] == "ours"  # free again: the retry goes through
-    await store.close()
+    await db.close()
 
 
 async def test_reads_on_the_read_pool_see_committed_writes_and_cannot_write(tmp_path: Path) -> None:
-    store = CaseStore(tmp_path / "cases.db")
+    db = Database(tmp_path / "cases.db")
+    store = CaseStore(db)
     await store.create(case("u1"))
     for n in range(20):
         await store.update("u1", {"note": f"v{n}"})
         got = await store.get("u1")
         assert got is not None and got["note"] == f"v{n}"
-    threads = await asyncio.gather(*(store.read(lambda db: threading.current_thread().name) for _ in range(8)))
+    threads = await asyncio.gather(*(db.read(lambda db: threading.current_thread().name) for _ in range(8)))
     assert all(t.startswith("case-store-read") for t in threads), threads
     with pytest.raises(StoreError, match="readonly|read-only|query_only|attempt to write"):
-        await store.read(lambda db: db.execute("update cases set note = 'sneaky'"))
+        await db.read(lambda db: db.execute("update cases set note = 'sneaky'"))
     assert (await store.get("u1") or {})["note"] == "v19"
-    await store.close()
+    await db.close()
 
 
 async def test_a_long_read_does_not_delay_a_screen_pop_read(tmp_path: Path) -> None:
-    store = CaseStore(tmp_path / "cases.db")
+    db = Database(tmp_path / "cases.db")
+    store = CaseStore(db)
     await store.create(case("u1"))
-    reports = [asyncio.ensure_future(store.read(lambda db: time.sleep(0.5))) for _ in range(2)]  # two slow reports
+    reports = [asyncio.ensure_future(db.read(lambda db: time.sleep(0.5))) for _ in range(2)]  # two slow reports
     await asyncio.sleep(0.05)
     started = time.perf_counter()
     got = await store.get("u1")
@@ -161,14 +171,15 @@ async def test_a_long_read_does_not_delay_a_screen_pop_read(tmp_path: Path) -> N
     assert got is not None and not any(r.done() for r in reports)
     assert took < 0.2, took
     await asyncio.gather(*reports)
-    await store.close()
+    await db.close()
 
 
 async def test_a_read_sees_the_writes_handed_over_before_it(tmp_path: Path) -> None:
     """Two consumers of the same events: the case service writes (not awaited by the desktop),
     the desktop reads right after; the read must see the write, as with one thread."""
-    store = CaseStore(tmp_path / "cases.db")
-    await store.open()
+    db = Database(tmp_path / "cases.db")
+    store = CaseStore(db)
+    await db.open()
     for n in range(30):
         uid = f"u{n}"
         created = asyncio.ensure_future(store.create(case(uid)))
@@ -177,24 +188,25 @@ async def test_a_read_sees_the_writes_handed_over_before_it(tmp_path: Path) -> N
         got = await store.get(uid)
         assert got is not None and got["note"] == "answered", n
         assert await created and await noted
-    await store.close()
+    await db.close()
 
 
 async def test_a_read_waits_for_a_write_whose_caller_was_cancelled(tmp_path: Path) -> None:
-    store = CaseStore(tmp_path / "cases.db")
+    db = Database(tmp_path / "cases.db")
+    store = CaseStore(db)
     await store.create(case("u1"))
 
     def slow_update(db: sqlite_utils.Database) -> None:
         time.sleep(0.3)
         db.execute("update cases set note = 'written' where uniqueid = 'u1'")
-    caller = asyncio.ensure_future(store.transaction(slow_update, key="u1"))
+    caller = asyncio.ensure_future(db.transaction(slow_update, key="u1"))
     await asyncio.sleep(0.05)
     caller.cancel()  # e.g. a consumer stopped at shutdown: the write still runs on the writer
     got = await store.get("u1")
     assert got is not None and got["note"] == "written"
     with pytest.raises(asyncio.CancelledError):
         await caller
-    await store.close()
+    await db.close()
 
 
 def slow_write(db: sqlite_utils.Database) -> None:
@@ -206,12 +218,13 @@ async def test_a_burst_of_writes_delays_only_the_reads_of_the_case_it_touches(tm
     """200 queued writes of 5 ms: a read of another case does not wait for them (it waited for
     all of them, about a second, when every read waited for the newest write); a read of a case
     with a write in the queue still sees that write."""
-    store = CaseStore(tmp_path / "cases.db")
+    db = Database(tmp_path / "cases.db")
+    store = CaseStore(db)
     await store.create(case("u1"))
     await store.create(case("u2"))
     for _ in range(3):  # warm the read pool
         await store.get("u1")
-    burst = [asyncio.ensure_future(store.run(slow_write)) for _ in range(200)]
+    burst = [asyncio.ensure_future(db.run(slow_write)) for _ in range(200)]
     noted = asyncio.ensure_future(store.update("u2", {"note": "after the burst"}))
     await asyncio.sleep(0)  # all handed to the writer
     started = time.perf_counter()
@@ -227,23 +240,23 @@ async def test_a_burst_of_writes_delays_only_the_reads_of_the_case_it_touches(tm
     assert all(b.done() for b in burst) and await noted
     print(f"\nread during a 200 x 5 ms burst: other case {took * 1000:.1f} ms, the case written after the burst"
           f" {waited * 1000:.0f} ms")
-    await store.close()
+    await db.close()
 
 
 async def test_a_session_check_during_a_write_burst_does_not_wait_for_it(tmp_path: Path) -> None:
     """Every request checks its session: read on the read pool, last_seen written later on the
     writer (once, not once per request); a logout handed over before a check still ends it."""
-    store = CaseStore(tmp_path / "cases.db")
-    users = UserDirectory(store)
+    db = Database(tmp_path / "cases.db")
+    users = UserDirectory(UserStore(db))
     await users.add("ana", "operator", "correct horse battery staple")
     token, _ = await users.open_session("ana", "127.0.0.1")
     other, _ = await users.open_session("ana", "127.0.0.2")
-    await store.run(lambda db: db.execute("update sessions set last_seen = last_seen - 120"))  # 2 min ago
+    await db.run(lambda db: db.execute("update sessions set last_seen = last_seen - 120"))  # 2 min ago
     before = column(tmp_path / "cases.db", "select last_seen from sessions order by remote")
     submitted: list[str] = []
-    submit = store.submit
-    store.submit = lambda fn, what, key=None: (submitted.append(what), submit(fn, what, key))[1]  # type: ignore[method-assign]
-    burst = [asyncio.ensure_future(store.run(slow_write)) for _ in range(200)]
+    submit = db.submit
+    db.submit = lambda fn, what, key=None: (submitted.append(what), submit(fn, what, key))[1]  # type: ignore[method-assign]
+    burst = [asyncio.ensure_future(db.run(slow_write)) for _ in range(200)]
     await asyncio.sleep(0)
     took = []
     for _ in range(5):
@@ -260,12 +273,13 @@ async def test_a_session_check_during_a_write_burst_does_not_wait_for_it(tmp_pat
     await asyncio.gather(*burst, logout)
     after = column(tmp_path / "cases.db", "select last_seen from sessions order by remote")
     assert len(after) == 1 and after[0] > before[0] + 100  # the sliding expiry was written
-    await store.close()
+    await db.close()
 
 
 async def test_four_logins_in_flight_do_not_delay_a_store_read(tmp_path: Path) -> None:
-    store = CaseStore(tmp_path / "cases.db")
-    users = UserDirectory(store)
+    db = Database(tmp_path / "cases.db")
+    store = CaseStore(db)
+    users = UserDirectory(UserStore(db))
     password = "correct horse battery staple"
     await users.add("ana", "operator", password)
     await store.create(case("u1"))
@@ -283,7 +297,7 @@ async def test_four_logins_in_flight_do_not_delay_a_store_read(tmp_path: Path) -
         latencies.append(time.perf_counter() - started)
         await asyncio.sleep(0.002)
     results = await asyncio.gather(*logins)
-    await store.close()
+    await db.close()
     assert all(r is not None and r["username"] == "ana" for r in results)
     worst, median = max(latencies) * 1000, statistics.median(latencies) * 1000
     p90 = statistics.quantiles(latencies, n=10, method="inclusive")[-1] * 1000

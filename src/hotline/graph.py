@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from hotline import events as ev
 from hotline.auth.throttle import LoginThrottle
+from hotline.auth.user_store import UserStore
 from hotline.auth.users import UserDirectory
 from hotline.bus import Bus, Subscription, consume
 from hotline.cases.callback import CallbackPbx, CallbackService
@@ -225,26 +226,27 @@ def build_services(settings: Settings, store: CaseStore, pbx: PbxControl, bus: B
                                       lambda req: desktop.interpreter(req.operator, req.to_json()), clock=clock)
     bus.add_filter(interpreters.keep)
     wallboard = WallboardService(s, board, supervision, hub, store, since_day, clock=clock)
-    flows = WorkflowStore(store)
+    db = store.db  # the one Database every repository shares
+    flows = WorkflowStore(db)
     workflow = Workflow(s, flows, clock)
     callbacks = CallbackService(s, flows, workflow, pbx, say, clock)
-    recording_store = RecordingStore(store)
+    recording_store = RecordingStore(db)
     recordings = None
     if recording_files is not None:
         f = recording_files
         recordings = RecordingService(s, f.raw_dir, recording_store, f.archive, f.free_bytes, f.run, clock)
     sip_security = None
     if sip_blocks is not None:
-        sip_security = SipSecurityService(s.sip_security, sip_blocks, store, clock)
+        sip_security = SipSecurityService(s.sip_security, sip_blocks, store.audits, clock)
     services = Services(
         settings=s, store=store, bus=bus, pbx=pbx, since_day=since_day, roster=roster, sl=sl, skills=skills,
         router=router, commands=commands, wrapup=wrapup, hub=hub, desktop=desktop, board=board,
         supervision=supervision, interpreters=interpreters, wallboard=wallboard,
         interpreter_desk=InterpreterDesk(s, store, hub), cases=CaseService(store),
-        users=UserDirectory(store, s.http.session_hours * 3600), flows=flows, workflow=workflow,
+        users=UserDirectory(UserStore(db), s.http.session_hours * 3600), flows=flows, workflow=workflow,
         callbacks=callbacks,
         # the form save as one command: its CaseSaved reaches the desktop and the wrap-up on the bus
-        desk=CaseDesk(s, DeskStore(store), workflow, publish, clock), search=SearchStore(store),
+        desk=CaseDesk(s, DeskStore(db), workflow, publish, clock), search=SearchStore(db),
         recording_store=recording_store, recordings=recordings, sip_security=sip_security)
     _connect(services)
     _subscribe(services, deadline_every)

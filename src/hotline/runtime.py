@@ -28,6 +28,8 @@ from hotline.pbx.sip_acl import SipAclBlockList, db_path
 from hotline.queue.agents import AgentCommands
 from hotline.recordings.archive import make_archive
 from hotline.secrets import Secrets
+from hotline.storage.database import Database
+from hotline.storage.values import ValueStore
 from hotline.transcribe.audiosocket import AudioSocketServer
 from hotline.transcribe.models import registry_for
 from hotline.transcribe.pipeline import TranscriptionService
@@ -54,9 +56,11 @@ class Hotline:
     async def start(self, connect_timeout: float = 15.0) -> None:
         s = self.settings
         self.bus: Bus[ev.Event] = Bus()
-        self.store = CaseStore(s.database)
-        await self.store.open()
-        self.replay = QueueLogReplay(s.asterisk.instance_dir / "log" / "queue_log", self.store, self.bus.publish)
+        self.database = Database(s.database)  # one file, one writer: every repository shares it
+        await self.database.open()
+        self.store = CaseStore(self.database)
+        self.replay = QueueLogReplay(s.asterisk.instance_dir / "log" / "queue_log", ValueStore(self.database),
+                                     self.bus.publish)
         self.ami = AmiSession(self.bus, "127.0.0.1", s.asterisk.ami_port, "hotline", self.secrets.ami_secret,
                               before_snapshot=self.replay.replay, trace_path=s.asterisk.ami_trace or None)
         self.pbx = AmiQueueControl(self.ami)
@@ -174,7 +178,7 @@ class Hotline:
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
-        await self.store.close()
+        await self.database.close()
         self._blocking.shutdown(wait=False, cancel_futures=True)
         if self.services.recordings is not None:
             self.services.recordings.close()  # rows not archived yet stay pending: the next start resumes them

@@ -1,6 +1,6 @@
 """The case desk's repository (cases/desk.py ``DeskRepository``) in SQLite: a form save, its
 workflow transitions with their event rows, its day counts and the end of the saver's draft, in
-one transaction on the case store's writer (BEGIN IMMEDIATE ... COMMIT, ROLLBACK on any error)."""
+one transaction on the database's writer (BEGIN IMMEDIATE ... COMMIT, ROLLBACK on any error)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,15 @@ from typing import Any
 import sqlite_utils
 
 from hotline.cases.desk import Plan
-from hotline.cases.store import CaseStore, save_form_in
+from hotline.cases.store import save_form_in
 from hotline.cases.workflow import WorkflowError
 from hotline.cases.workflow_store import apply_transition
+from hotline.storage.database import Database
 
 
 class DeskStore:
-    def __init__(self, store: CaseStore) -> None:
-        self.store = store
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     async def save_case(self, uniqueid: str, form: dict[str, Any], by: str, at: float, bundle_days: int,
                         plan: Plan) -> dict[str, Any] | None:
@@ -30,4 +31,4 @@ class DeskStore:
                 case = {**case, **step.changes}
             db.execute("delete from drafts where username = ? and case_uniqueid = ?", [by, uniqueid])
             return case
-        return await self.store.transaction(save, key=uniqueid)  # reads of this case wait for it
+        return await self.db.transaction(save, key=uniqueid)  # reads of this case wait for it

@@ -10,10 +10,10 @@ from typing import Any
 import sqlite_utils
 
 from hotline.cases.access import SearchScope
-from hotline.cases.store import CaseStore
 from hotline.cases.text_index import match_query
 from hotline.cases.workflow_store import CASE_COLUMNS, _rows
 from hotline.errors import HotlineError
+from hotline.storage.database import Database
 
 TOPIC = "coalesce(nullif(category, ''), topic, 'general')"
 FILTERS = ("district", "department", "status")
@@ -58,8 +58,8 @@ def _rowid_bounds(db: sqlite_utils.Database, since: float, until: float) -> tupl
 
 
 class SearchStore:
-    def __init__(self, store: CaseStore) -> None:
-        self.store = store
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     async def search(self, query: str, since: float, until: float, filters: dict[str, str],
                      limit: int = 50, offset: int = 0, scope: SearchScope | None = None) -> dict[str, Any]:
@@ -126,7 +126,7 @@ class SearchStore:
             return {"total": min(total, COUNT_CAP), "more": total > COUNT_CAP,
                     "cases": list(unique.values())[offset:wanted]}
         try:
-            return await self.store.read(run)
+            return await self.db.read(run)
         except Exception as exc:
             if "fts5" in str(exc).lower():
                 raise SearchError(f"the search words could not be used: {exc}") from None
@@ -142,7 +142,7 @@ class SearchStore:
         sql = (f"select {bucket} as bucket, key, sum(cases) as cases from daily_counts"
                " where kind = ? and day >= ? and day <= ? group by bucket, key having sum(cases) > 0"
                " order by bucket, cases desc")
-        return await self.store.read(lambda db: _rows(db, sql, [by, first, last]))
+        return await self.db.read(lambda db: _rows(db, sql, [by, first, last]))
 
     async def keyword_counts(self, words: list[str], since: float, until: float,
                              period: str) -> list[dict[str, Any]]:
@@ -164,7 +164,7 @@ class SearchStore:
                                [since, until, match, *bounds]):
                     out.append({**r, "key": word})
             return out
-        return await self.store.read(run)
+        return await self.db.read(run)
 
     async def hotspot_counts(self, day: dt.date, baseline_days: int,
                              min_cases: int = 1) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], int], int]:
@@ -188,7 +188,7 @@ class SearchStore:
             days = db.execute("select count(distinct day) from daily_counts where kind = 'topic' and day >= ?"
                               " and day <= ? and cases > 0", [first, before_s]).fetchone()[0]
             return today, before, int(days)
-        return await self.store.read(run)
+        return await self.db.read(run)
 
     async def address_labels(self, keys: list[str]) -> dict[str, str]:
         """"<address as last written> (<topic>)" for day-count keys "<address key>|<topic>"."""
@@ -200,7 +200,7 @@ class SearchStore:
                                  [addr_key]).fetchone()
                 out[key] = f"{row[0] if row else addr_key} ({topic})"
             return out
-        return await self.store.read(run)
+        return await self.db.read(run)
 
     async def bundles(self, since: float, min_cases: int = 2, limit: int = 100) -> list[dict[str, Any]]:
         def run(db: sqlite_utils.Database) -> list[dict[str, Any]]:
@@ -210,4 +210,4 @@ class SearchStore:
                 b["case_list"] = _rows(db, "select id, uniqueid, queued_at, status, department, description from"
                                            " cases where bundle_id = ? order by queued_at", [b["id"]])
             return rows
-        return await self.store.read(run)
+        return await self.db.read(run)

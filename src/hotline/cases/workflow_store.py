@@ -1,5 +1,5 @@
 """The case's life in SQLite: transitions with their event rows, the department's lists, the
-deadline sweeps, the rates, and the call back attempts. Writes run on the case store's writer
+deadline sweeps, the rates, and the call back attempts. Writes run on the database's writer
 thread (a transition and its event row in one transaction), reads on its read pool."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from typing import Any
 
 import sqlite_utils
 
-from hotline.cases.store import CaseStore, transaction
 from hotline.cases.workflow import AT_DEPARTMENT
+from hotline.storage.database import Database, transaction
 
 CASE_COLUMNS = ("id, uniqueid, caller_number, language, topic, category, district, address, description, urgency,"
                 " citizen_name, confidential, queued_at, answered_at, operator, status, department, dispatched_at,"
@@ -46,17 +46,20 @@ def apply_transition(db: sqlite_utils.Database, uniqueid: str, from_states: tupl
 
 
 class WorkflowStore:
-    def __init__(self, store: CaseStore) -> None:
-        self.store = store
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     async def get(self, uniqueid: str) -> dict[str, Any] | None:
-        return await self.store.get(uniqueid)
+        def get(db: sqlite_utils.Database) -> dict[str, Any] | None:
+            rows = list(db["cases"].rows_where("uniqueid = ?", [uniqueid]))
+            return rows[0] if rows else None
+        return await self.db.read(get, after=uniqueid)
 
     async def get_by_id(self, case_id: int) -> dict[str, Any] | None:
         def get(db: sqlite_utils.Database) -> dict[str, Any] | None:
             rows = list(db["cases"].rows_where("id = ?", [case_id]))
             return rows[0] if rows else None
-        return await self.store.read(get)
+        return await self.db.read(get)
 
     async def transition(self, uniqueid: str, from_states: tuple[str, ...], changes: dict[str, Any],
                          event: dict[str, Any]) -> bool:
@@ -65,20 +68,20 @@ class WorkflowStore:
         def run(db: sqlite_utils.Database) -> bool:
             with transaction(db):
                 return apply_transition(db, uniqueid, from_states, changes, event)
-        return await self.store.run(run)
+        return await self.db.run(run)
 
     async def case_events(self, uniqueid: str) -> list[dict[str, Any]]:
-        return await self.store.read(lambda db: [
+        return await self.db.read(lambda db: [
             {**r, "detail": json.loads(r["detail"] or "{}")} for r in db["case_events"].rows_where(
                 "case_uniqueid = ?", [uniqueid], order_by="at, id")])
 
     async def due_for_warning(self, now: float) -> list[dict[str, Any]]:
-        return await self.store.read(lambda db: _rows(db, (
+        return await self.db.read(lambda db: _rows(db, (
             f"select id, uniqueid, status, department, due_at from cases where status in ({_in(AT_DEPARTMENT)})"
             " and warn_at <= ? and warned_at is null and due_at > ?"), [now, now]))
 
     async def due_for_escalation(self, now: float) -> list[dict[str, Any]]:
-        return await self.store.read(lambda db: _rows(db, (
+        return await self.db.read(lambda db: _rows(db, (
             f"select id, uniqueid, status, department, due_at from cases where status in ({_in(AT_DEPARTMENT)})"
             " and due_at <= ? and escalated_at is null"), [now]))
 
@@ -96,21 +99,21 @@ class WorkflowStore:
                 out += _rows(db, f"select {CASE_COLUMNS} from cases where department = ? and status = 'closed'"
                                  " order by id desc limit ?", [department, limit - len(out)])
             return out
-        return await self.store.read(run)
+        return await self.db.read(run)
 
     async def bundle_cases(self, bundle_id: int, department: str, statuses: tuple[str, ...]) -> list[dict[str, Any]]:
         """The department's cases of one bundle in these statuses (through the bundle_id index)."""
-        return await self.store.read(lambda db: _rows(db, (
+        return await self.db.read(lambda db: _rows(db, (
             f"select {CASE_COLUMNS} from cases where bundle_id = ? and department = ? and status in ({_in(statuses)})"
             " order by id"), [bundle_id, department]))
 
     async def by_status(self, statuses: tuple[str, ...], limit: int = 200) -> list[dict[str, Any]]:
-        return await self.store.read(lambda db: _rows(db, (
+        return await self.db.read(lambda db: _rows(db, (
             f"select {CASE_COLUMNS} from cases where status in ({_in(statuses)}) order by coalesce(due_at, 9e18),"
             " id limit ?"), [limit]))
 
     async def overdue(self, now: float, limit: int = 500) -> list[dict[str, Any]]:
-        return await self.store.read(lambda db: _rows(db, (
+        return await self.db.read(lambda db: _rows(db, (
             f"select {CASE_COLUMNS} from cases where status in ({_in(AT_DEPARTMENT)}) and due_at <= ?"
             " order by due_at limit ?"), [now, limit]))
 
@@ -136,28 +139,28 @@ class WorkflowStore:
                 r["satisfaction_rate"] = round(100 * (r["satisfied"] or 0) / r["answered"], 1) if r["answered"] \
                     else None
             return {"departments": rows, "overall": total}
-        return await self.store.read(rates)
+        return await self.db.read(rates)
 
     # -- call backs --------------------------------------------------------------------------------
 
     async def add_callback(self, row: dict[str, Any]) -> int:
-        return await self.store.run(lambda db: int(db.table("callbacks").insert(row).last_pk or 0))
+        return await self.db.run(lambda db: int(db.table("callbacks").insert(row).last_pk or 0))
 
     async def update_callback(self, cb_id: int, changes: dict[str, Any], only_status: tuple[str, ...] = ()) -> bool:
         def upd(db: sqlite_utils.Database) -> bool:
             sets = ", ".join(f"{k} = :{k}" for k in changes)
             where = "id = :_id" + (f" and status in ({_in(only_status)})" if only_status else "")
             return bool(db.execute(f"update callbacks set {sets} where {where}", {**changes, "_id": cb_id}).rowcount)
-        return await self.store.run(upd)
+        return await self.db.run(upd)
 
     async def callback(self, cb_id: int) -> dict[str, Any] | None:
         def get(db: sqlite_utils.Database) -> dict[str, Any] | None:
             rows = list(db["callbacks"].rows_where("id = ?", [cb_id]))
             return rows[0] if rows else None
-        return await self.store.read(get)
+        return await self.db.read(get)
 
     async def callbacks_of(self, uniqueid: str) -> list[dict[str, Any]]:
-        return await self.store.read(lambda db: list(db["callbacks"].rows_where(
+        return await self.db.read(lambda db: list(db["callbacks"].rows_where(
             "case_uniqueid = ?", [uniqueid], order_by="id")))
 
     async def callbacks_in(self, statuses: tuple[str, ...], due_before: float | None = None) -> list[dict[str, Any]]:
@@ -169,4 +172,4 @@ class WorkflowStore:
                 " c.source, c.form_saved_by"
                 f" from callbacks b join cases c on c.uniqueid = b.case_uniqueid where {where} order by b.due_at"),
                 {"t": due_before})
-        return await self.store.read(q)
+        return await self.db.read(q)

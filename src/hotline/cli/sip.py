@@ -26,8 +26,9 @@ def cmd_sip(args: argparse.Namespace) -> int:
     """The SIP guard's blocked addresses, straight from the ACL file Asterisk reads (no service
     needed): list them, or lift one (in force at Asterisk's next SIP request; audited)."""
     from hotline import privileges
-    from hotline.cases.store import CaseStore
+    from hotline.cases.audit_store import AuditStore
     from hotline.pbx.sip_acl import SipAclFile, db_path
+    from hotline.storage.database import Database
 
     settings = load_settings(args)
     if (user := privileges.run_user(settings)) is not None:  # the ACL file and the case file are the user's:
@@ -47,15 +48,15 @@ def cmd_sip(args: argparse.Namespace) -> int:
     acl.unblock(row.address)
 
     async def audit() -> None:
-        store = CaseStore(settings.database)
-        await store.open()
+        db = Database(settings.database)
+        await db.open()
         try:
             by = config.command_user()
-            await store.audit(by, "sip_unblock", row.address, {"address": row.address, "failures": row.failures,
-                              "since": row.since, "until": row.until, "why": "lifted by hand (hotline sip unblock)"},
-                              time.time(), role="admin")
+            await AuditStore(db).audit(by, "sip_unblock", row.address, {
+                "address": row.address, "failures": row.failures, "since": row.since, "until": row.until,
+                "why": "lifted by hand (hotline sip unblock)"}, time.time(), role="admin")
         finally:
-            await store.close()
+            await db.close()
 
     asyncio.run(audit())
     print(f"{row.address} unblocked")

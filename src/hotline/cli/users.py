@@ -25,8 +25,9 @@ def read_password(args: argparse.Namespace) -> str:
 
 def cmd_users(args: argparse.Namespace) -> int:
     from hotline.auth import passwords
+    from hotline.auth.user_store import UserStore
     from hotline.auth.users import UserDirectory, UserError
-    from hotline.cases.store import CaseStore
+    from hotline.storage.database import Database
 
     if args.action == "hash":
         print(passwords.hash_password(read_password(args)))
@@ -34,8 +35,8 @@ def cmd_users(args: argparse.Namespace) -> int:
     settings = load_settings(args)
 
     async def run() -> int:
-        store = CaseStore(settings.database)
-        users = UserDirectory(store)
+        db = Database(settings.database)
+        users = UserDirectory(UserStore(db))
         try:
             await users.sync_from_site(settings)
             if args.action == "list":
@@ -61,7 +62,7 @@ def cmd_users(args: argparse.Namespace) -> int:
             print(f"hotline: {exc}", file=sys.stderr)
             return 1
         finally:
-            await store.close()
+            await db.close()
     return asyncio.run(run())
 
 
