@@ -15,10 +15,10 @@ from hotline import config
 from hotline.auth.users import Principal
 from hotline.cases.service import CaseService
 from hotline.cases.store import CaseStore
+from hotline.floor.calls import CallRegistry
 from hotline.floor.desktop import DesktopService
 from hotline.pbx import queue_log
 from hotline.queue.roster import Roster
-from hotline.queue.service_level import ServiceLevel
 from hotline.queue.wrapup import WrapUp
 from hotline.web.hub import Hub
 
@@ -49,11 +49,12 @@ class Restarted:
         self.store = store
         self.hub = Hub()
         self.cases = CaseService(store)
-        self.desktop = DesktopService(settings, roster, ServiceLevel(15), WrapUp(5, roster, NoPbx()), store,
-                                      self.hub)
+        self.calls = CallRegistry()
+        self.desktop = DesktopService(settings, roster, self.calls, WrapUp(5, roster, NoPbx()), store, self.hub)
 
     async def replay(self, log_lines: list[str]) -> None:
-        for e in queue_log.parse(log_lines):  # the runtime's order: cases, then the desktop
+        for e in queue_log.parse(log_lines):  # the runtime's order: the state pump, cases, the desktop
+            self.calls.apply(e)
             await self.cases.handle(e)
             await self.desktop.handle(e)
 

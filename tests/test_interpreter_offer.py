@@ -6,20 +6,21 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from hotline import config
+from hotline import events as ev
 from hotline.auth.users import Principal
 from hotline.cases.store import CaseStore
 from hotline.config import Interpreter
+from hotline.floor.calls import CallRegistry
 from hotline.floor.desktop import DesktopService
 from hotline.floor.interpreters import InterpreterService, interpretable
 from hotline.queue.agents import AgentError
 from hotline.queue.roster import Roster
-from hotline.queue.service_level import ServiceLevel
+from hotline.queue.skills import SkillBook
 from hotline.queue.wrapup import WrapUp
 from hotline.web.hub import Hub
 
@@ -56,10 +57,10 @@ class NoCases:
 
 
 def service(settings: config.Settings, pbx: RecordingPbx, caller_language: str = "zh") -> InterpreterService:
-    call = SimpleNamespace(uniqueid="9.1", language=caller_language, channel="PJSIP/citizens-00000001",
-                           agent_channel="PJSIP/1001-00000002", queue="hl-zh-general", wait=4.0, answered_at=100.0)
-    board = SimpleNamespace(by_agent={"1001": "9.1"}, calls={"9.1": call})  # the one call the request reads
-    return InterpreterService(settings, board, pbx, NoCases(), lambda e: None)  # type: ignore[arg-type]
+    calls = CallRegistry()  # the one call the request reads: 1001 answered it
+    calls.apply(ev.AgentConnected("9.1", "hl-zh-general", "PJSIP/1001", "1001", 4, 100.0, "PJSIP/citizens-00000001",
+                                  "PJSIP/1001-00000002", caller_language, "139"))
+    return InterpreterService(settings, calls, SkillBook(settings), pbx, NoCases(), lambda e: None)
 
 
 @pytest.mark.parametrize(("interpreters", "languages"), [
@@ -72,7 +73,7 @@ async def test_the_snapshot_says_which_languages_can_be_interpreted(tmp_path: Pa
     roster = Roster(settings)
     store = CaseStore(tmp_path / "c.db")
     try:
-        desk = DesktopService(settings, roster, ServiceLevel(15), WrapUp(5, roster, RecordingPbx()), store, Hub())
+        desk = DesktopService(settings, roster, CallRegistry(), WrapUp(5, roster, RecordingPbx()), store, Hub())
         snap = await desk.snapshot(Principal("op1", "operator", "", "1001"))
     finally:
         await store.close()

@@ -4,9 +4,9 @@ from pathlib import Path
 
 from hotline import config
 from hotline import events as ev
+from hotline.floor.calls import CallRegistry
 from hotline.queue.roster import Roster
 from hotline.queue.router import Router
-from hotline.queue.service_level import ServiceLevel
 
 SITE = Path(__file__).resolve().parents[1] / "etc/site.example.toml"
 
@@ -36,37 +36,38 @@ def member(queue: str, ext: str, status: int = 1) -> ev.MemberStatus:
     return ev.MemberStatus(queue, f"PJSIP/{ext}", ext, status, False, "", status != 1, 0.0)
 
 
-def setup() -> tuple[Router, Roster, ServiceLevel, RecordingPbx, Clock]:
+def setup() -> tuple[Router, Roster, CallRegistry, RecordingPbx, Clock]:
     from hotline.queue.skills import memberships
     settings = config.load(SITE, {})
     clock = Clock()
     roster = Roster(settings, clock)
-    sl = ServiceLevel(15, clock)
+    calls = CallRegistry(clock=clock)  # what the state pump keeps; the router reads the waiting callers
     pbx = RecordingPbx()
     for op in settings.operators:
         for q in memberships(op):
             roster.apply(member(q, op.extension))
-    return Router(settings, roster, sl, pbx, clock), roster, sl, pbx, clock
+    return Router(settings, roster, calls, pbx, clock), roster, calls, pbx, clock
 
 
 def test_entry_decision_follows_free_skills() -> None:
-    router, roster, *_ = setup()
+    router, roster, calls, *_ = setup()
     d = router.decide("u1", "ru", "papers", "lang:ru/topic:papers/")
     assert (d.queue, d.max_penalty, d.rule) == ("hl-ru-papers", 1, "hl-widen")  # 1003: ru native, papers
     d = router.decide("u2", "xx", "weather", "")
     assert d.queue == "hl-zh-general", "unknown language and topic fall back to the default language, general"
     roster.apply(member("hl-ru-papers", "1003", status=2))  # 1003 busy
     d = router.decide("u3", "ru", "papers", "")
-    assert d.max_penalty == 4 and "u3" in router.urgent
+    u3 = calls.get("u3")
+    assert d.max_penalty == 4 and u3 is not None and u3.urgent and u3.decision == d
 
 
 async def test_watcher_overflows_same_language_then_anyone_and_releases() -> None:
-    router, roster, sl, pbx, clock = setup()
+    router, roster, calls, pbx, clock = setup()
     # 1005 speaks English but handles no housing; 1001 (en=3, housing) is busy
     roster.apply(member("hl-en-housing", "1001", status=2))
     roster.apply(member("hl-en-housing", "1003", status=2))  # ru/en/zh, papers only: not a member; busy anyway
     router.decide("u1", "en", "housing", "")
-    sl.apply(ev.CallerJoined("u1", "u1", "hl-en-housing", "139", "en", "housing", "", 1, clock.now))
+    calls.apply(ev.CallerJoined("u1", "u1", "hl-en-housing", "139", "en", "housing", "", 1, clock.now))
     await router.tick()
     assert ("add", "hl-en-housing", "PJSIP/1005", "4") in pbx.calls, "same-language overflow at once (urgent)"
     assert not any(c[2] == "PJSIP/1002" for c in pbx.calls if c[0] == "add"), "no other language yet"
@@ -74,7 +75,7 @@ async def test_watcher_overflows_same_language_then_anyone_and_releases() -> Non
     clock.now += 9.5
     await router.tick()
     assert ("add", "hl-en-housing", "PJSIP/1002", "4") in pbx.calls, "anyone after overflow_any_after"
-    sl.apply(ev.AgentConnected("u1", "hl-en-housing", "PJSIP/1002", "x", 10, clock.now))
+    calls.apply(ev.AgentConnected("u1", "hl-en-housing", "PJSIP/1002", "x", 10, clock.now))
     await router.tick()
     assert ("remove", "hl-en-housing", "PJSIP/1002") in pbx.calls
     assert ("remove", "hl-en-housing", "PJSIP/1005") in pbx.calls

@@ -1,4 +1,5 @@
 from hotline import events as ev
+from hotline.floor.calls import CallRegistry
 from hotline.queue.service_level import ServiceLevel
 
 
@@ -25,9 +26,11 @@ def test_each_call_counts_once_whatever_is_replayed() -> None:
 
 
 def test_waiting_and_longest_wait_and_reload_from_cases() -> None:
-    sl = ServiceLevel(15, clock=lambda: 50.0)
-    sl.apply(joined("a", at=40.0))
-    sl.apply(joined("b", at=45.0))
+    calls = CallRegistry()  # who waits is the call registry's (the state pump applies the same events)
+    sl = ServiceLevel(15, clock=lambda: 50.0, calls=calls)
+    for e in (joined("a", at=40.0), joined("b", at=45.0)):
+        calls.apply(e)
+        sl.apply(e)
     r = sl.report()
     assert r["overall"]["waiting"] == 2 and r["overall"]["longest_wait"] == 10.0
     fresh = ServiceLevel(15)

@@ -349,7 +349,8 @@ async def test_automatic_offer_and_interpreters_on_the_wallboard(tmp_path: Path)
     data["interpreters"] = [{"extension": "3001", "name": "Park", "languages": {"ko": 5, "zh": 4}}]
     f = Floor(tmp_path, settings=config.parse(data, SITE.parent, {}))
     pbx = RecordingPbx()
-    svc = InterpreterService(f.settings, f.board, pbx, CaseRows(), lambda e: None, clock=f.clock)
+    svc = InterpreterService(f.settings, f.graph.calls, f.graph.skills, pbx, CaseRows(), lambda e: None,
+                             clock=f.clock)
     f.wallboard.interpreting = svc.board_section
     svc.set_state("3001", "login")
     f.login("1001")  # Mandarin and English, no Korean

@@ -6,7 +6,8 @@ answered + abandoned), answered, abandoned, average wait and handling time. Per 
 state and since when, the current call and its wait, calls today, skills. Alerts that come
 before the target slips. Today's finished calls are loaded from the case store at start and
 the roster and waiting callers are resynced from Asterisk after every AMI (re)connect, so a
-restart of either shows the same figures.
+restart of either shows the same figures. The calls themselves (who waits, who is on which call)
+are the call registry's (floor/calls.py); the board keeps only its counts.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from typing import Any
 
 from hotline import events as ev
 from hotline.config import Settings
+from hotline.floor.calls import Call, CallRegistry
 from hotline.queue.roster import Roster
-from hotline.queue.service_level import ServiceLevel
 from hotline.queue.skills import FALLBACK_QUEUE, SkillBook, extension_of, parse_queue
 
 WINDOWS = {"5m": 300, "30m": 1800}
@@ -46,21 +47,6 @@ class Today:
     talk_total: float = 0.0
 
 
-@dataclass
-class LiveCall:
-    uniqueid: str
-    queue: str
-    caller_number: str
-    language: str
-    topic: str
-    joined_at: float
-    answered_at: float | None = None
-    wait: float | None = None
-    operator: str = ""
-    agent_channel: str = ""
-    channel: str = ""  # the caller's
-
-
 def mask_number(number: str) -> str:
     """Shift managers see enough of a caller's number to tell calls apart, not to dial it."""
     if len(number) <= 4:
@@ -74,19 +60,17 @@ def _pct(num: int, den: int) -> float | None:
 
 
 class Board:
-    def __init__(self, settings: Settings, roster: Roster, sl: ServiceLevel, skills: SkillBook,
+    def __init__(self, settings: Settings, roster: Roster, calls: CallRegistry, skills: SkillBook,
                  clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
         self.target = settings.routing.target_seconds
         self.roster = roster
-        self.sl = sl
+        self.calls = calls
         self.skills = skills
         self._clock = clock
         self.recent: deque[Finished] = deque()
         self.today: dict[str, Today] = {}
         self.counted: set[str] = set()
-        self.calls: dict[str, LiveCall] = {}  # uniqueid -> call waiting or in progress
-        self.by_agent: dict[str, str] = {}  # extension -> uniqueid of the call they are on
         # alerts of other services (recordings stopped by a full disk, overdue cases)
         self.extra_alerts: list[Callable[[], list[dict[str, Any]]]] = []
         self.dirty: set[str] = set()  # extensions whose row changed since the last flush
@@ -98,7 +82,8 @@ class Board:
     # -- loading and events ---------------------------------------------------------------------
 
     def load(self, cases: Iterable[dict[str, Any]], since: float) -> None:
-        """Today's calls from the case store: finished ones count, unfinished ones are live."""
+        """Today's calls from the case store: finished ones count (the unfinished ones are the call
+        registry's)."""
         self.since_day = since
         for c in cases:
             uid, queue = c["uniqueid"], c["queue"] or FALLBACK_QUEUE
@@ -108,13 +93,6 @@ class Board:
                     self._handled(queue, c["talk_seconds"] or 0.0)
             elif c["state"] == "abandoned":
                 self._finish(uid, queue, False, c["wait_seconds"] or 0.0, c["ended_at"] or c["queued_at"])
-            if c["state"] in ("queued", "answered"):
-                lang, topic = self._lang_topic(queue, c["language"], c["topic"])
-                call = LiveCall(uid, queue, c["caller_number"] or "", lang, topic, c["queued_at"],
-                                c["answered_at"], c["wait_seconds"], c["operator"] or "")
-                self.calls[uid] = call
-                if call.operator and c["state"] == "answered":
-                    self.by_agent[call.operator] = uid
 
     def new_day(self, since: float) -> None:
         """Midnight: today's counters start again (the windows slide on their own)."""
@@ -145,50 +123,26 @@ class Board:
         t.talk_total += talk
 
     def apply(self, event: ev.Event) -> None:
-        """After the roster and the service level have applied the same event."""
-        if isinstance(event, ev.CallerJoined):
-            lang, topic = self._lang_topic(event.queue, event.language, event.topic)
-            call = self.calls.get(event.uniqueid)
-            if call is None:
-                self.calls[event.uniqueid] = LiveCall(event.uniqueid, event.queue, event.caller_number,
-                                                      event.language or lang, event.topic or topic, event.at)
-            else:
-                call.queue = event.queue
-        elif isinstance(event, ev.AgentConnected):
+        """After the roster, the call registry and the service level have applied the same event."""
+        if isinstance(event, ev.AgentConnected):
             ext = extension_of(event.interface)
-            call = self.calls.get(event.uniqueid)
-            if call is None:
-                lang, topic = self._lang_topic(event.queue, event.language)
-                call = self.calls[event.uniqueid] = LiveCall(event.uniqueid, event.queue, event.caller_number,
-                                                             lang, topic, event.at - event.hold_seconds)
-            call.answered_at, call.wait, call.operator = event.at, float(event.hold_seconds), ext
-            call.agent_channel, call.channel = event.agent_channel, event.channel
-            self.by_agent[ext] = event.uniqueid
             self._finish(event.uniqueid, event.queue, True, float(event.hold_seconds), event.at)
             self.dirty.add(ext)
         elif isinstance(event, ev.CallerAbandoned):
             self._finish(event.uniqueid, event.queue, False, float(event.hold_seconds), event.at)
-            self.calls.pop(event.uniqueid, None)
         elif isinstance(event, ev.AgentCompleted):
-            ext = extension_of(event.interface)
             self._handled(event.queue, float(event.talk_seconds))
-            self._end(event.uniqueid)
-            self.dirty.add(ext)
+            self.dirty.add(extension_of(event.interface))
         elif isinstance(event, ev.ChannelHangup):
             call = self.calls.get(event.uniqueid)
-            if call is not None and call.answered_at is None and event.uniqueid not in self.sl.waiting:
-                self.calls.pop(event.uniqueid, None)
-            elif call is not None and call.answered_at is not None:
-                self._end(event.uniqueid)
+            if call is not None and call.operator:
+                self.dirty.add(call.operator)
         elif isinstance(event, (ev.MemberStatus, ev.MemberRemoved, ev.AgentRinging, ev.AgentNoAnswer)):
             ext = extension_of(event.interface)
             self.dirty.add(ext)
             if isinstance(event, (ev.MemberStatus, ev.MemberRemoved)):
                 self._note_pause(ext, event.at)
         elif isinstance(event, ev.Resynced):
-            live = {w.uniqueid for w in event.waiting} | {c.uniqueid for c in event.channels}
-            for uid in [u for u in self.calls if u not in live]:
-                self._end(uid)
             self.dirty |= set(self.roster.ops)
             for ext in self.roster.ops:
                 self._note_pause(ext, event.at or self._clock())
@@ -202,12 +156,6 @@ class Board:
         if self._paused.get(ext, (False, "")) != now:
             self._paused[ext] = now
             self.pause_log.append((ext, now[0], now[1], at))
-
-    def _end(self, uid: str) -> None:
-        call = self.calls.pop(uid, None)
-        if call is not None and self.by_agent.get(call.operator) == uid:
-            del self.by_agent[call.operator]
-            self.dirty.add(call.operator)
 
     def trim(self) -> None:
         horizon = self._clock() - max(WINDOWS.values())
@@ -231,8 +179,8 @@ class Board:
                     else:
                         c[2] += 1
         waiting: dict[str, list[float]] = {}
-        for queue, joined, _caller in self.sl.waiting.values():
-            waiting.setdefault(queue, []).append(joined)
+        for call in self.calls.waiting():
+            waiting.setdefault(call.queue, []).append(call.joined_at)
         out = []
         for queue in sorted(set(self.today) | set(waiting) | set(windows)):
             t = self.today.get(queue, Today())
@@ -258,19 +206,20 @@ class Board:
         answered = sum(t.answered for t in self.today.values())
         abandoned = sum(t.abandoned for t in self.today.values())
         in_target = sum(t.answered_in_target for t in self.today.values())
-        return {"offered": answered + abandoned + len(self.sl.waiting), "answered": answered,
+        waiting = len(self.calls.waiting())
+        return {"offered": answered + abandoned + waiting, "answered": answered,
                 "abandoned": abandoned, "answered_in_target": in_target,
                 "sl_over_answered": _pct(in_target, answered), "sl_over_offered": _pct(in_target, answered + abandoned),
-                "waiting": len(self.sl.waiting), "talking": len(self.by_agent)}
+                "waiting": waiting, "talking": self.calls.talking()}
 
     def waiting(self) -> list[dict[str, Any]]:
         out = []
-        for uid, (queue, joined, caller) in sorted(self.sl.waiting.items(), key=lambda kv: kv[1][1]):
-            call = self.calls.get(uid)
-            lang, topic = self._lang_topic(queue, call.language if call else "", call.topic if call else "")
-            out.append({"uniqueid": uid, "queue": queue, "language": lang, "topic": topic,
-                        "caller": mask_number(caller), "joined_at": joined,
-                        "ringing": [op.extension for op in self.roster.ops.values() if op.ringing_for == uid]})
+        for call in self.calls.waiting():  # oldest first
+            lang, topic = self._lang_topic(call.queue, call.language, call.topic)
+            out.append({"uniqueid": call.uniqueid, "queue": call.queue, "language": lang, "topic": topic,
+                        "caller": mask_number(call.caller_number), "joined_at": call.joined_at,
+                        "ringing": [op.extension for op in self.roster.ops.values()
+                                    if op.ringing_for == call.uniqueid]})
         return out
 
     def agent(self, ext: str) -> dict[str, Any]:
@@ -278,15 +227,24 @@ class Board:
         op = self.roster.ops[ext]
         skills = self.skills.get(ext)
         state = op.state(now)
-        uid = self.by_agent.get(ext) or op.talking_with or op.ringing_for
-        call = self.calls.get(uid) if uid else None
+        call = self._call_of(ext, op.talking_with, op.ringing_for)
+        lang, topic = self._lang_topic(call.queue, call.language, call.topic) if call else ("", "")
         return {"extension": ext, "name": op.name, "state": state, "since": round(op.since, 1) if op.since else None,
                 "pause_reason": op.pause_reason if op.paused else "", "calls_today": op.calls_today,
                 "languages": dict(skills.languages) if skills else {}, "topics": list(skills.topics) if skills else [],
                 "logged_in": bool(op.queues),
-                "call": ({"uniqueid": call.uniqueid, "language": call.language, "topic": call.topic,
+                "call": ({"uniqueid": call.uniqueid, "language": call.language or lang, "topic": call.topic or topic,
                           "caller": mask_number(call.caller_number), "wait": call.wait,
                           "answered_at": call.answered_at} if call and state in ("talking", "ringing") else None)}
+
+    def _call_of(self, ext: str, talking_with: str, ringing_for: str) -> Call | None:
+        """The call on an operator's row: the one they answered, else what the roster says they
+        are talking on or ringing for (a call not ended)."""
+        call = self.calls.of_operator(ext)
+        if call is None:
+            uid = talking_with or ringing_for
+            call = self.calls.live(uid) if uid else None
+        return call
 
     def agents(self) -> list[dict[str, Any]]:
         self.roster.refresh()
@@ -307,7 +265,8 @@ class Board:
         now = self._clock()
         out: list[dict[str, Any]] = []
         free: dict[str, bool] = {}
-        for uid, (queue, joined, _caller) in self.sl.waiting.items():
+        for call in self.calls.waiting():
+            uid, queue, joined = call.uniqueid, call.queue, call.joined_at
             waited = now - joined
             if waited < a.waiting_seconds:
                 continue

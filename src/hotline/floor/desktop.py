@@ -7,6 +7,9 @@ for a call that has just left the desktop (saved, ended, replaced) is ignored qu
 page's typing and the save may cross. A tick (0.5 s) sends each connected operator their status
 and live header when it changed. The snapshot is built from the same views plus the store
 (stored transcript segments, the saved draft), so a reconnecting page shows the same state.
+Which desktop a call is on is looked up in the call registry (floor/calls.py), which keeps an
+ended call resolvable for a while: the state pump may have applied its end before this service
+handles the events of that end (the case saved, the hang-up) in whatever order they come.
 """
 
 from __future__ import annotations
@@ -17,22 +20,32 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from hotline import events as ev
 from hotline.auth.users import Principal
 from hotline.cases import access
 from hotline.cases import form as case_form
-from hotline.cases.store import CaseStore
 from hotline.config import Settings
+from hotline.floor.calls import CallRegistry
 from hotline.floor.interpreters import interpretable
+from hotline.floor.messages import message
+from hotline.floor.notify import ExtensionNotifier
 from hotline.queue.roster import Roster
-from hotline.queue.service_level import ServiceLevel
 from hotline.queue.skills import extension_of
 from hotline.queue.wrapup import WrapUp
-from hotline.web.hub import Hub, message
 
 log = logging.getLogger(__name__)
+
+
+class DesktopStore(Protocol):
+    """What the desktop reads and writes of the cases (the case store)."""
+
+    async def get(self, uniqueid: str) -> dict[str, Any] | None: ...
+    async def caller_history(self, caller_number: str, exclude: str, limit: int = 5) -> list[dict[str, Any]]: ...
+    async def transcript(self, uniqueid: str) -> list[dict[str, Any]]: ...
+    async def draft(self, username: str, uniqueid: str) -> dict[str, Any] | None: ...
+    async def save_draft(self, username: str, uniqueid: str, data: str, at: float) -> None: ...
 
 
 @dataclass
@@ -61,16 +74,15 @@ class CallView:
 
 
 class DesktopService:
-    def __init__(self, settings: Settings, roster: Roster, sl: ServiceLevel, wrapup: WrapUp, store: CaseStore,
-                 hub: Hub) -> None:
+    def __init__(self, settings: Settings, roster: Roster, calls: CallRegistry, wrapup: WrapUp,
+                 store: DesktopStore, hub: ExtensionNotifier) -> None:
         self.settings = settings
         self.roster = roster
-        self.sl = sl
+        self.calls = calls
         self.wrapup = wrapup
         self.store = store
         self.hub = hub
         self.views: dict[str, CallView] = {}  # extension -> the call on their desktop
-        self._by_call: dict[str, str] = {}  # uniqueid -> extension
         self._last_status: dict[str, dict[str, Any]] = {}
         self._interpreter: dict[str, dict[str, Any]] = {}  # extension -> their latest interpreter request
         # extension -> the calls that left their desktop lately (a late draft for one is no error)
@@ -104,7 +116,7 @@ class DesktopService:
             self.hub.to_extension(ext, message("live", uniqueid=event.uniqueid, answered_at=event.at,
                                                wait_seconds=event.hold_seconds))
         elif isinstance(event, (ev.AgentCompleted, ev.ChannelHangup, ev.CallerAbandoned)):
-            ext = self._by_call.get(event.uniqueid, "")
+            ext = self._desktop_of(event.uniqueid)
             view = self.views.get(ext)
             if view is None:
                 return
@@ -121,7 +133,7 @@ class DesktopService:
                 view.partials.clear()
                 self.hub.to_extension(ext, message("call_ended", uniqueid=event.uniqueid, ended_at=event.at))
         elif isinstance(event, ev.TranscriptText):
-            ext = self._by_call.get(event.uniqueid, "")
+            ext = self._desktop_of(event.uniqueid)
             view = self.views.get(ext)
             if view is None:
                 return
@@ -135,7 +147,7 @@ class DesktopService:
         elif isinstance(event, ev.CaseSaved):
             self._saved(event)
         elif isinstance(event, ev.TranscriptionStatus):
-            ext = self._by_call.get(event.uniqueid, "")
+            ext = self._desktop_of(event.uniqueid)
             view = self.views.get(ext)
             if view is None:
                 return
@@ -144,10 +156,21 @@ class DesktopService:
             self.hub.to_extension(ext, message("transcription", uniqueid=event.uniqueid, speaker=event.speaker,
                                                **status))
 
+    def _desktop_of(self, uniqueid: str) -> str:
+        """The extension whose desktop shows ``uniqueid`` now ("" for none): the call registry's
+        operator or the phones it rang (an ended call is still known there for a while)."""
+        call = self.calls.get(uniqueid)
+        for ext in call.desktops() if call is not None else ():
+            view = self.views.get(ext)
+            if view is not None and view.uniqueid == uniqueid:
+                return ext
+        # not (or no longer) in the registry: a call seen only through the replay, or forgotten
+        return next((ext for ext, view in self.views.items() if view.uniqueid == uniqueid), "")
+
     async def _ringing(self, e: ev.AgentRinging) -> None:
         ext = extension_of(e.interface)
-        waiting = self.sl.waiting.get(e.uniqueid)
-        queued_at = waiting[1] if waiting else e.at
+        call = self.calls.get(e.uniqueid)
+        queued_at = call.joined_at if call is not None and call.joined_at else e.at  # (the pump may be ahead)
         view = await self._new_view(ext, e.uniqueid, e.caller_number, e.language, e.topic, queued_at)
         self.hub.to_extension(ext, message("offer", **view.offer(self.settings)))
         log.info("screen pop: agent=%s uniqueid=%s caller=%s lang=%s history=%d", ext, e.uniqueid,
@@ -157,11 +180,9 @@ class DesktopService:
                         queued_at: float) -> CallView:
         old = self.views.get(ext)
         if old is not None:
-            self._by_call.pop(old.uniqueid, None)
             self._left(ext, old.uniqueid)
         view = CallView(uniqueid, caller, language, topic, queued_at)
         self.views[ext] = view
-        self._by_call[uniqueid] = ext
         try:
             view.history = [self._history_row(ext, r) for r in await self.store.caller_history(caller, uniqueid)]
             case = await self.store.get(uniqueid)
@@ -198,7 +219,6 @@ class DesktopService:
     def _drop(self, ext: str) -> None:
         view = self.views.pop(ext, None)
         if view:
-            self._by_call.pop(view.uniqueid, None)
             self._left(ext, view.uniqueid)
 
     def _left(self, ext: str, uniqueid: str) -> None:
@@ -248,8 +268,8 @@ class DesktopService:
 
     def _waiting_by_queue(self) -> dict[str, list[float]]:
         by_queue: dict[str, list[float]] = {}
-        for queue, joined_at, _caller in self.sl.waiting.values():
-            by_queue.setdefault(queue, []).append(joined_at)
+        for call in self.calls.waiting():
+            by_queue.setdefault(call.queue, []).append(call.joined_at)
         return by_queue
 
     def status(self, extension: str, waiting: dict[str, list[float]] | None = None) -> dict[str, Any]:

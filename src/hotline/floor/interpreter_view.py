@@ -1,35 +1,44 @@
 """The interpreter's page: while they are in a call's room, the case summary (case number,
 language, topic, the IVR path, the operator, what the form holds so far) and the live transcript
 of every leg; nothing when they are not. Fed by InterpreterJoined/Left and TranscriptText from
-the bus; one socket per page (/ws/interpreter) through the shared hub."""
+the bus; one socket per page (/ws/interpreter) through the shared hub. Who is in a call's room is
+the call registry's (floor/calls.py)."""
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Protocol
 
 from hotline import events as ev
 from hotline.cases import access
-from hotline.cases.store import CaseStore
 from hotline.config import Settings
-from hotline.web.hub import Hub, desk_message
+from hotline.floor.calls import CallRegistry
+from hotline.floor.messages import desk_message
+from hotline.floor.notify import ExtensionNotifier
 
 log = logging.getLogger(__name__)
 
 
+class InterpreterPageStore(Protocol):
+    """What the interpreter's page reads of the cases (the case store)."""
+
+    async def get(self, uniqueid: str) -> dict[str, Any] | None: ...
+    async def transcript(self, uniqueid: str) -> list[dict[str, Any]]: ...
+
+
 class InterpreterDesk:
-    def __init__(self, settings: Settings, store: CaseStore, hub: Hub) -> None:
+    def __init__(self, settings: Settings, calls: CallRegistry, store: InterpreterPageStore,
+                 hub: ExtensionNotifier) -> None:
         self.settings = settings
+        self.calls = calls
         self.store = store
         self.hub = hub
         self.assignments: dict[str, dict[str, Any]] = {}  # interpreter extension -> what their page shows
-        self._by_call: dict[str, set[str]] = {}  # uniqueid -> interpreters in its room
 
     async def handle(self, event: ev.Event) -> None:
         if isinstance(event, ev.InterpreterJoined):
             assignment = await self._summary(event)
             self.assignments[event.interpreter] = assignment
-            self._by_call.setdefault(event.uniqueid, set()).add(event.interpreter)
             self.hub.to_extension(event.interpreter, desk_message("assignment", **assignment))
             log.info("interpreter page: interpreter=%s uniqueid=%s case=%s", event.interpreter, event.uniqueid,
                      assignment.get("case_id"))
@@ -37,15 +46,13 @@ class InterpreterDesk:
             current = self.assignments.get(event.interpreter)
             if current is not None and current["uniqueid"] == event.uniqueid:
                 del self.assignments[event.interpreter]
-            self._by_call.get(event.uniqueid, set()).discard(event.interpreter)
-            if not self._by_call.get(event.uniqueid):
-                self._by_call.pop(event.uniqueid, None)
             self.hub.to_extension(event.interpreter, desk_message("assignment_ended", uniqueid=event.uniqueid,
                                                                   left_at=event.at))
         elif isinstance(event, ev.TranscriptText):
             line = {"uniqueid": event.uniqueid, "speaker": event.speaker, "kind": event.kind, "text": event.text,
                     "start": event.start, "end": event.end, "confidence": event.confidence}
-            for ext in self._by_call.get(event.uniqueid, ()):
+            call = self.calls.get(event.uniqueid)
+            for ext in sorted(call.interpreters) if call is not None else ():  # in the room now
                 shown = self.assignments.get(ext)
                 if shown is not None and event.kind == "final":
                     shown["transcript"].append({k: v for k, v in line.items() if k != "uniqueid"})

@@ -26,25 +26,19 @@ import logging
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from hotline import events as ev
-from hotline.config import Interpreter, Settings
-from hotline.floor.board import Board
+from hotline.config import Settings
+from hotline.floor.calls import CallRegistry
+from hotline.floor.interpreter_requests import InterpreterState, Request, interpretable
 from hotline.pbx.guard import check_text
 from hotline.queue import policy
 from hotline.queue.agents import AgentError
-from hotline.queue.skills import interface
+from hotline.queue.skills import SkillBook, interface
 
 log = logging.getLogger(__name__)
-
-
-def interpretable(settings: Settings) -> list[dict[str, str]]:
-    """The site's languages some configured interpreter speaks (code and name, in the site's
-    order): what the desktop offers "Add interpreter" for."""
-    spoken = {code for i in settings.interpreters for code, level in i.languages.items() if level > 0}
-    return [{"code": lang.code, "name": lang.name} for lang in settings.languages if lang.code in spoken]
+__all__ = ["ConferenceControl", "InterpreterService", "InterpreterStore", "Request", "interpretable"]
 
 
 class ConferenceControl(Protocol):
@@ -59,57 +53,13 @@ class InterpreterStore(Protocol):
     async def get(self, uniqueid: str) -> dict[str, Any] | None: ...
 
 
-@dataclass
-class InterpreterState:
-    cfg: Interpreter
-    logged_in: bool = False
-    paused: bool = False
-    busy_with: int | None = None  # request id
-    idle_since: float = 0.0
-
-    def free_for(self, language: str) -> bool:
-        return self.logged_in and not self.paused and self.busy_with is None and language in self.cfg.languages
-
-
-@dataclass
-class Request:
-    id: int
-    uniqueid: str  # the caller's call (the case)
-    language: str
-    operator: str
-    requested_by: str
-    room: str
-    created_at: float
-    queue: str = ""
-    wait: float = 0.0
-    answered_at: float = 0.0
-    state: str = "moving"  # moving | ringing | waiting | connected | released | cancelled | ended | failed
-    tried: list[str] = field(default_factory=list)
-    ringing: str = ""  # the interpreter's extension being rung
-    channel_id: str = ""  # the uniqueid of that attempt's channel
-    ring_started: float = 0.0
-    interpreter: str = ""
-    joined_at: float | None = None
-    left_at: float | None = None
-    case_id: int | None = None  # the case number the interpreter hears
-    answer_target: float = 30.0  # seconds from the request to the interpreter joining
-    seq: int = 0  # grows with every change: a desktop drops a message older than what it shows
-
-    def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "seq": self.seq, "answer_target": self.answer_target, "uniqueid": self.uniqueid,
-                "language": self.language, "operator": self.operator,
-                "state": self.state, "ringing": self.ringing, "tried": list(self.tried),
-                "interpreter": self.interpreter, "case_id": self.case_id, "created_at": self.created_at,
-                "joined_at": self.joined_at,
-                "left_at": self.left_at, "room": self.room}
-
-
 class InterpreterService:
-    def __init__(self, settings: Settings, board: Board, pbx: ConferenceControl, store: InterpreterStore,
-                 publish: Callable[[ev.Event], None], notify: Callable[[Request], None] = lambda r: None,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, settings: Settings, calls: CallRegistry, skills: SkillBook, pbx: ConferenceControl,
+                 store: InterpreterStore, publish: Callable[[ev.Event], None],
+                 notify: Callable[[Request], None] = lambda r: None, clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
-        self.board = board
+        self.calls = calls  # an operator's call, its channels (the call registry)
+        self.skills = skills  # the operators' languages now (the automatic offer)
         self.pbx = pbx
         self.store = store
         self.publish = publish
@@ -192,8 +142,7 @@ class InterpreterService:
 
     async def request(self, operator: str, requested_by: str, language: str = "") -> Request:
         check_text("language", language, "interpreter request")  # bound for Originate's variables
-        uid = self.board.by_agent.get(operator)
-        call = self.board.calls.get(uid) if uid else None
+        call = self.calls.of_operator(operator)
         language = language or (call.language if call is not None else "")
         lang = self.settings.language(language) if language else None
         if language and lang is None:
@@ -357,15 +306,17 @@ class InterpreterService:
         """Answered calls of automatically offered languages whose operator does not speak the
         language get an interpreter request (once per call)."""
         auto = self.settings.interpreting.auto_offer
-        self._offer_checked &= set(self.board.calls)
+        answered = self.calls.answered()
+        self._offer_checked &= {c.uniqueid for c in answered}
         made: list[Request] = []
         if not auto:
             return made
-        for uid, call in list(self.board.calls.items()):
+        for call in answered:
+            uid = call.uniqueid
             if uid in self._offer_checked or not call.operator or call.answered_at is None or not call.agent_channel:
                 continue
             self._offer_checked.add(uid)
-            op = self.board.skills.get(call.operator)
+            op = self.skills.get(call.operator)
             if not policy.interpreter_needed(auto, call.language, op.languages if op else {}) or self.active(uid):
                 continue
             if call.language not in {x["code"] for x in interpretable(self.settings)}:

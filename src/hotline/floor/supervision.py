@@ -14,9 +14,9 @@ from typing import Any, Protocol
 
 from hotline import events as ev
 from hotline.auth.users import Principal
-from hotline.cases.store import CaseStore
 from hotline.config import Settings
 from hotline.floor.board import Board
+from hotline.floor.calls import CallRegistry
 from hotline.queue.agents import AgentCommands, AgentError
 from hotline.queue.skills import interface
 
@@ -27,6 +27,16 @@ SPY_MODES = ("listen", "whisper", "barge")
 class SpyControl(Protocol):
     async def supervise(self, phone: str, channel: str, mode: str, caller_id: str, channel_id: str) -> None: ...
     async def hangup(self, channel: str) -> None: ...
+
+
+class SupervisionStore(Protocol):
+    """What supervision keeps: the skills shift managers set, and the audit log (the store)."""
+
+    async def skills(self) -> dict[str, tuple[dict[str, int], list[str]]]: ...
+    async def save_skills(self, extension: str, languages: dict[str, int], topics: list[str], by: str,
+                          at: float) -> None: ...
+    async def audit(self, actor: str, action: str, target: str, detail: dict[str, Any], at: float,
+                    role: str = "") -> int: ...
 
 
 @dataclass
@@ -45,12 +55,13 @@ class SpySession:
 
 
 class Supervision:
-    def __init__(self, settings: Settings, commands: AgentCommands, board: Board, pbx: SpyControl,
-                 store: CaseStore, on_change: Callable[[], None] = lambda: None,
+    def __init__(self, settings: Settings, commands: AgentCommands, board: Board, calls: CallRegistry,
+                 pbx: SpyControl, store: SupervisionStore, on_change: Callable[[], None] = lambda: None,
                  clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
         self.commands = commands
-        self.board = board
+        self.board = board  # an operator's row changed (skills): marked for the next flush
+        self.calls = calls  # an operator's call (the call registry)
         self.pbx = pbx
         self.store = store
         self.on_change = on_change
@@ -113,8 +124,7 @@ class Supervision:
         if mode not in SPY_MODES:
             raise AgentError("bad-request", f"mode must be one of {', '.join(SPY_MODES)}")
         phone = self._phone(who)
-        uid = self.board.by_agent.get(agent)
-        call = self.board.calls.get(uid) if uid else None
+        call = self.calls.of_operator(agent)
         if call is None or not call.agent_channel:
             raise AgentError("no-call", f"operator {agent} is not on a call")
         if phone in self.sessions:

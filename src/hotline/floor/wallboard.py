@@ -15,24 +15,35 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from hotline import events as ev
 from hotline.auth.users import Principal
 from hotline.cases import audit_chain
-from hotline.cases.store import CaseStore
 from hotline.config import Settings
 from hotline.floor.board import Board
+from hotline.floor.messages import board_message
+from hotline.floor.notify import BoardNotifier
 from hotline.floor.supervision import Supervision
-from hotline.web.hub import Hub, board_message
 
 log = logging.getLogger(__name__)
 
 
+class WallboardStore(Protocol):
+    """What the wallboard reads and writes (the store): the big screen's figures, the floor's audit
+    rows, each operator's pauses."""
+
+    async def cases_in_progress(self, since: float) -> int: ...
+    async def top_topics(self, since: float, limit: int = 5) -> list[dict[str, Any]]: ...
+    async def audit_log(self, limit: int = 100, exclude: tuple[str, ...] = ()) -> list[dict[str, Any]]: ...
+    async def open_pause(self, extension: str, reason: str, at: float) -> None: ...
+    async def close_pause(self, extension: str, at: float) -> None: ...
+
+
 class WallboardService:
-    def __init__(self, settings: Settings, board: Board, supervision: Supervision, hub: Hub, store: CaseStore,
-                 since_day: Callable[[], float], min_interval: float = 0.05, clock: Callable[[], float] = time.time
-                 ) -> None:
+    def __init__(self, settings: Settings, board: Board, supervision: Supervision, hub: BoardNotifier,
+                 store: WallboardStore, since_day: Callable[[], float], min_interval: float = 0.05,
+                 clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
         self.board = board
         self.supervision = supervision

@@ -21,11 +21,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from hotline import events as ev
 from hotline.config import Settings
 from hotline.queue import policy
 from hotline.queue.roster import Roster
-from hotline.queue.service_level import ServiceLevel
 from hotline.queue.skills import (
     FALLBACK_QUEUE,
     GENERAL,
@@ -36,6 +34,7 @@ from hotline.queue.skills import (
     parse_queue,
     queue_name,
 )
+from hotline.queue.waiting import WaitingCall, WaitingCalls
 
 log = logging.getLogger(__name__)
 
@@ -61,18 +60,23 @@ class RouteDecision:
     reason: str
 
 
+class RoutedCalls(WaitingCalls, Protocol):
+    """The calls in progress as the router sees them (the floor's call registry): the waiting
+    callers, and where the entry decision is kept."""
+
+    def decided(self, uniqueid: str, decision: RouteDecision, urgent: bool) -> None: ...
+
+
 class Router:
-    def __init__(self, settings: Settings, roster: Roster, sl: ServiceLevel, pbx: QueueControl,
+    def __init__(self, settings: Settings, roster: Roster, calls: RoutedCalls, pbx: QueueControl,
                  clock: Callable[[], float] = time.time, skills: SkillBook | None = None) -> None:
         self.settings = settings
         self.routing = settings.routing
         self.roster = roster
-        self.sl = sl
+        self.calls = calls
         self.pbx = pbx
         self._clock = clock
-        self.urgent: set[str] = set()  # uniqueids to overflow at once
         self.overflow: dict[str, dict[str, int]] = {}  # queue -> {extension: stage}
-        self.decisions: dict[str, RouteDecision] = {}
         # each operator's skills now (the site file's, changed by shift managers while running)
         self.skills = skills or SkillBook(settings)
 
@@ -97,29 +101,24 @@ class Router:
         e = policy.entry(self.routing, best_free=bool(self._free_members(queue, self.routing.initial_max_penalty)),
                          any_member_free=bool(self._free_members(queue, MAX_PENALTY)), pressed_any="any/" in path)
         decision = RouteDecision(queue, e.max_penalty, e.rule, e.reason)
-        if e.urgent:
-            self.urgent.add(uniqueid)
-        self.decisions[uniqueid] = decision
+        self.calls.decided(uniqueid, decision, e.urgent)  # urgent: overflow at once
         log.info("route uniqueid=%s lang=%s topic=%s -> queue=%s max_penalty=%d rule=%s (%s)", uniqueid, lang,
                  topic, decision.queue, decision.max_penalty, decision.rule or "-", decision.reason)
         return decision
 
     # -- while waiting ---------------------------------------------------------------------------
 
-    def apply(self, event: ev.Event) -> None:
-        if isinstance(event, (ev.AgentConnected, ev.CallerAbandoned, ev.CallerLeft)):
-            self.urgent.discard(event.uniqueid)
-            self.decisions.pop(event.uniqueid, None)
-
     async def tick(self) -> None:
         now = self._clock()
-        for queue in {q for q, _, _ in self.sl.waiting.values()}:
-            waiting = self.sl.waiting_in(queue)
-            if not waiting or queue == FALLBACK_QUEUE:
+        by_queue: dict[str, list[WaitingCall]] = {}
+        for call in self.calls.waiting():  # oldest first
+            by_queue.setdefault(call.queue, []).append(call)
+        for queue, waiting in by_queue.items():
+            if queue == FALLBACK_QUEUE:
                 continue
-            uid, joined = waiting[0]
-            elapsed = now - joined
-            urgent = any(u in self.urgent for u, _ in waiting)
+            uid = waiting[0].uniqueid
+            elapsed = now - waiting[0].joined_at
+            urgent = any(c.urgent for c in waiting)
             if self._free_members(queue, MAX_PENALTY) or self._ringing_for(uid):
                 continue
             lang_topic = parse_queue(queue)
@@ -159,7 +158,7 @@ class Router:
 
     async def _release_overflow(self) -> None:
         for queue, members in list(self.overflow.items()):
-            if self.sl.waiting_in(queue):
+            if self.calls.waiting_in(queue):
                 continue
             for ext in list(members):
                 try:

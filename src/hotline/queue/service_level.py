@@ -3,7 +3,8 @@
 - answered within target / answered                      ("over answered", Asterisk's ServicelevelPerf)
 - answered within target / (answered + abandoned)        ("over offered")
 Abandoned calls, the callers waiting now and the longest current wait, per queue and overall.
-A call is counted once, keyed by uniqueid, whatever replays or resyncs deliver it again.
+A call is counted once, keyed by uniqueid, whatever replays or resyncs deliver it again. Only the
+counts are kept here: who waits now is the call registry's (``calls``, queue/waiting.py).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hotline import events as ev
+from hotline.queue.waiting import WaitingCalls
 
 
 @dataclass
@@ -42,14 +44,15 @@ def _pct(num: int, den: int) -> float | None:
 
 
 class ServiceLevel:
-    def __init__(self, target_seconds: int, clock: Callable[[], float] = time.time, since: float = 0.0) -> None:
+    def __init__(self, target_seconds: int, clock: Callable[[], float] = time.time, since: float = 0.0, *,
+                 calls: WaitingCalls | None = None) -> None:
         self.target = target_seconds
+        self.calls = calls  # the callers waiting now (the report's waiting figures; none without it)
         self.since = since  # calls before this (e.g. replayed from an old queue_log) are not counted
         self._clock = clock
         self.total = Counters()
         self.per_queue: dict[str, Counters] = {}
         self.counted: set[str] = set()
-        self.waiting: dict[str, tuple[str, float, str]] = {}  # uniqueid -> (queue, joined_at, caller)
 
     def _count(self, uniqueid: str, queue: str, answered: bool, wait: float) -> None:
         if uniqueid in self.counted:
@@ -75,35 +78,22 @@ class ServiceLevel:
     def apply(self, event: ev.Event) -> None:
         if getattr(event, "at", self.since) < self.since:
             return
-        if isinstance(event, ev.CallerJoined):
-            if event.uniqueid not in self.counted:
-                self.waiting[event.uniqueid] = (event.queue, event.at, event.caller_number)
-        elif isinstance(event, ev.AgentConnected):
-            self.waiting.pop(event.uniqueid, None)
+        if isinstance(event, ev.AgentConnected):
             self._count(event.uniqueid, event.queue, True, float(event.hold_seconds))
         elif isinstance(event, ev.CallerAbandoned):
-            self.waiting.pop(event.uniqueid, None)
             self._count(event.uniqueid, event.queue, False, float(event.hold_seconds))
-        elif isinstance(event, (ev.CallerLeft, ev.ChannelHangup)):
-            self.waiting.pop(event.uniqueid, None)
-        elif isinstance(event, ev.Resynced):
-            self.waiting = {w.uniqueid: (w.queue, event.at - w.wait_seconds, w.caller_number)
-                            for w in event.waiting}
-
-    def waiting_in(self, queue: str) -> list[tuple[str, float]]:
-        """(uniqueid, joined_at) of the callers waiting in ``queue``, oldest first."""
-        return sorted(((uid, at) for uid, (q, at, _) in self.waiting.items() if q == queue), key=lambda x: x[1])
 
     def report(self) -> dict[str, Any]:
         now = self._clock()
         queues: dict[str, Any] = {}
         for name, c in sorted(self.per_queue.items()):
             queues[name] = {**c.figures(), "waiting": 0, "longest_wait": 0.0}
-        for queue, joined, _ in self.waiting.values():
-            q = queues.setdefault(queue, {**Counters().figures(), "waiting": 0, "longest_wait": 0.0})
+        waiting = self.calls.waiting() if self.calls is not None else ()
+        for call in waiting:
+            q = queues.setdefault(call.queue, {**Counters().figures(), "waiting": 0, "longest_wait": 0.0})
             q["waiting"] += 1
-            q["longest_wait"] = max(q["longest_wait"], round(now - joined, 1))
-        waits = [now - joined for _, joined, _ in self.waiting.values()]
+            q["longest_wait"] = max(q["longest_wait"], round(now - call.joined_at, 1))
+        waits = [now - call.joined_at for call in waiting]
         return {"target_seconds": self.target,
                 "overall": {**self.total.figures(), "waiting": len(waits),
                             "longest_wait": round(max(waits), 1) if waits else 0.0},

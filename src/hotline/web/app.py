@@ -67,7 +67,7 @@ def _own_desk(app: web.Application, services: WebServices) -> CaseDesk:
         await asyncio.gather(*tasks, return_exceptions=True)
     app.cleanup_ctx.append(pumps)
     workflow = services.after_call.workflow if services.after_call else None
-    return CaseDesk(services.settings, DeskStore(services.store.db), workflow, bus.publish)
+    return CaseDesk(services.settings, DeskStore(services.store), workflow, bus.publish)
 
 
 def _put(app: web.Application, services: WebServices) -> None:
@@ -76,7 +76,7 @@ def _put(app: web.Application, services: WebServices) -> None:
     app[keys.SETTINGS], app[keys.USERS], app[keys.COMMANDS] = s.settings, s.users, s.commands
     app[keys.ROSTER], app[keys.SL], app[keys.STORE] = s.roster, s.sl, s.store
     app[keys.DESKTOP], app[keys.HUB] = s.desktop, s.hub
-    app[keys.THROTTLE] = s.throttle or LoginThrottle()
+    app[keys.THROTTLE] = s.throttle if s.throttle is not None else LoginThrottle()
     app[keys.DESK] = s.desk if s.desk is not None else _own_desk(app, s)
     if s.wallboard is not None:
         app[keys.WALLBOARD] = s.wallboard

@@ -16,7 +16,7 @@ from aiohttp import web
 from hotline.queue.agents import AgentError
 from hotline.web import boundary, case_access
 from hotline.web.hub import BOARD_CLIENT_TYPES, Client, board_message
-from hotline.web.keys import HUB, SETTINGS, STORE, SUPERVISION, WALLBOARD
+from hotline.web.keys import HUB, ORIGINS, SETTINGS, STORE, SUPERVISION, WALLBOARD
 from hotline.web.params import date_range, int_query, json_body, user
 from hotline.web.security import require
 from hotline.web.sockets import serve_socket
@@ -54,7 +54,7 @@ async def _board_text(client: Client, data: str) -> None:
 async def socket(request: web.Request) -> web.StreamResponse:
     p = user(request)
     hub, wallboard = request.app[HUB], request.app[WALLBOARD]
-    return await serve_socket(request, request.app[SETTINGS].http.allowed_origins(), p, hub, hub.add_board,
+    return await serve_socket(request, request.app[ORIGINS], p, hub, hub.add_board,
                               lambda: wallboard.snapshot(p), _board_text,
                               lambda text: board_message("error", message=text), "wallboard")
 

@@ -2,7 +2,8 @@
 tab never stalls the others or the event loop. When a socket's queue overflows, what it holds is
 dropped and a 'resync' is queued: the page fetches a snapshot and carries on.
 
-Message types are those of messages.json; sending any other type raises.
+Message types are those of floor/messages.json (the builders are floor/messages.py, re-exported
+here for the web's routes); sending any other type raises.
 """
 
 from __future__ import annotations
@@ -12,44 +13,31 @@ import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
 from hotline.auth.users import Principal
+from hotline.floor.messages import (
+    BOARD_CLIENT_TYPES,
+    BOARD_SERVER_TYPES,
+    CLIENT_TYPES,
+    DESK_CLIENT_TYPES,
+    DESK_SERVER_TYPES,
+    SCHEMA,
+    SERVER_TYPES,
+    board_message,
+    desk_message,
+    message,
+)
+
+# the message types and builders are the live floor's (floor/messages.py), re-exported for the routes
+__all__ = ["BOARD_CLIENT_TYPES", "BOARD_SERVER_TYPES", "CLIENT_TYPES", "DESK_CLIENT_TYPES", "DESK_SERVER_TYPES",
+           "SCHEMA", "SERVER_TYPES", "SESSION_ENDED", "Client", "Hub", "board_message", "desk_message", "message"]
 
 log = logging.getLogger(__name__)
 
-SCHEMA: dict[str, Any] = json.loads((Path(__file__).parent / "messages.json").read_text())
-SERVER_TYPES = frozenset(SCHEMA["server"])
-CLIENT_TYPES = frozenset(SCHEMA["client"])
-BOARD_SERVER_TYPES = frozenset(SCHEMA["wallboard"]["server"])
-BOARD_CLIENT_TYPES = frozenset(SCHEMA["wallboard"]["client"])
-DESK_SERVER_TYPES = frozenset(SCHEMA["interpreter"]["server"])
-DESK_CLIENT_TYPES = frozenset(SCHEMA["interpreter"]["client"])
-
-
 SESSION_ENDED = 4001  # the close code of a socket whose session ended: live-socket.js goes to /login
-
-
-def message(kind: str, /, **fields: Any) -> dict[str, Any]:
-    if kind not in SERVER_TYPES:
-        raise ValueError(f"undocumented desktop message type {kind!r}: add it to messages.json")
-    return {"type": kind, **fields}
-
-
-def board_message(kind: str, /, **fields: Any) -> dict[str, Any]:
-    if kind not in BOARD_SERVER_TYPES:
-        raise ValueError(f"undocumented wallboard message type {kind!r}: add it to messages.json")
-    return {"type": kind, **fields}
-
-
-def desk_message(kind: str, /, **fields: Any) -> dict[str, Any]:
-    """A message to an interpreter's page (/ws/interpreter)."""
-    if kind not in DESK_SERVER_TYPES:
-        raise ValueError(f"undocumented interpreter message type {kind!r}: add it to messages.json")
-    return {"type": kind, **fields}
 
 
 class Client:
