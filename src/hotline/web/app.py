@@ -67,7 +67,7 @@ def _own_desk(app: web.Application, services: WebServices) -> CaseDesk:
         await asyncio.gather(*tasks, return_exceptions=True)
     app.cleanup_ctx.append(pumps)
     workflow = services.after_call.workflow if services.after_call else None
-    return CaseDesk(services.settings, DeskStore(services.store), workflow, bus.publish)
+    return CaseDesk(services.settings, DeskStore(services.store.db), workflow, bus.publish)
 
 
 def _put(app: web.Application, services: WebServices) -> None:
