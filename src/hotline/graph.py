@@ -35,6 +35,7 @@ from hotline.cases.workflow import Workflow
 from hotline.cases.workflow_store import WorkflowStore
 from hotline.config import Settings
 from hotline.floor.board import Board
+from hotline.floor.calls import CallRegistry
 from hotline.floor.desktop import DesktopService
 from hotline.floor.interpreter_view import InterpreterDesk
 from hotline.floor.interpreters import ConferenceControl, InterpreterService
@@ -100,6 +101,7 @@ class Services:
     pbx: PbxControl
     since_day: Callable[[], float]
     roster: Roster
+    calls: CallRegistry
     sl: ServiceLevel
     skills: SkillBook
     router: Router
@@ -128,11 +130,11 @@ class Services:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def apply(self, event: ev.Event) -> None:
-        """The state pump's step: the live floor as this event leaves it (the board reads the
-        roster as the event left it, so it comes last)."""
+        """The state pump's step: the live floor as this event leaves it (the call registry right
+        after the roster; the board reads both as the event left them, so it comes last)."""
         self.roster.apply(event)
+        self.calls.apply(event)
         self.sl.apply(event)
-        self.router.apply(event)
         self.board.apply(event)
 
     async def load(self) -> int:
@@ -141,6 +143,7 @@ class Services:
         Returns how many operators' skills came from the store."""
         since = self.since_day()
         today = await self.store.since(since)
+        self.calls.load(today)
         self.sl.load(today)
         for ext, uid in await self.store.answered_today(since):
             op = self.roster.get(ext)
@@ -213,16 +216,17 @@ def build_services(settings: Settings, store: CaseStore, pbx: PbxControl, bus: B
     s = settings
     publish = bus.publish
     roster = Roster(s, clock)
-    sl = ServiceLevel(s.routing.target_seconds, clock, since=since_day())
+    calls = CallRegistry(since_day(), clock=clock)  # the calls in progress: every floor service reads it
+    sl = ServiceLevel(s.routing.target_seconds, clock, since=since_day(), calls=calls)
     skills = SkillBook(s)
-    router = Router(s, roster, sl, pbx, clock, skills=skills)
+    router = Router(s, roster, calls, pbx, clock, skills=skills)
     commands = AgentCommands(s, roster, router, pbx)
     wrapup = WrapUp(s.routing.wrapup_seconds, roster, pbx)
     hub = Hub()
-    desktop = DesktopService(s, roster, sl, wrapup, store, hub)
-    board = Board(s, roster, sl, skills, clock)
-    supervision = Supervision(s, commands, board, pbx, store, clock=clock)
-    interpreters = InterpreterService(s, board, pbx, store, publish,
+    desktop = DesktopService(s, roster, calls, wrapup, store, hub)
+    board = Board(s, roster, calls, skills, clock)
+    supervision = Supervision(s, commands, board, calls, pbx, store, clock=clock)
+    interpreters = InterpreterService(s, calls, skills, pbx, store, publish,
                                       lambda req: desktop.interpreter(req.operator, req.to_json()), clock=clock)
     bus.add_filter(interpreters.keep)
     wallboard = WallboardService(s, board, supervision, hub, store, since_day, clock=clock)
@@ -239,10 +243,10 @@ def build_services(settings: Settings, store: CaseStore, pbx: PbxControl, bus: B
     if sip_blocks is not None:
         sip_security = SipSecurityService(s.sip_security, sip_blocks, store.audits, clock)
     services = Services(
-        settings=s, store=store, bus=bus, pbx=pbx, since_day=since_day, roster=roster, sl=sl, skills=skills,
-        router=router, commands=commands, wrapup=wrapup, hub=hub, desktop=desktop, board=board,
+        settings=s, store=store, bus=bus, pbx=pbx, since_day=since_day, roster=roster, calls=calls, sl=sl,
+        skills=skills, router=router, commands=commands, wrapup=wrapup, hub=hub, desktop=desktop, board=board,
         supervision=supervision, interpreters=interpreters, wallboard=wallboard,
-        interpreter_desk=InterpreterDesk(s, store, hub), cases=CaseService(store),
+        interpreter_desk=InterpreterDesk(s, calls, store, hub), cases=CaseService(store),
         users=UserDirectory(UserStore(db), s.http.session_hours * 3600), flows=flows, workflow=workflow,
         callbacks=callbacks,
         # the form save as one command: its CaseSaved reaches the desktop and the wrap-up on the bus
