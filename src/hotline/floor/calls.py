@@ -30,6 +30,8 @@ STATES = ("entry", "waiting", "answered", "ended")
 
 @dataclass
 class Call:
+    """One call as the registry keeps it. The registry alone writes it: its readers only read."""
+
     uniqueid: str
     queue: str = ""
     caller_number: str = ""
@@ -67,6 +69,7 @@ class CallRegistry:
         self.linger = linger
         self._clock = clock
         self._calls: dict[str, Call] = {}
+        self._waiting: dict[str, Call] = {}  # the calls in state "waiting" (read many times a second)
         self._by_operator: dict[str, str] = {}  # extension -> the call they are on now
         self._latest: dict[str, str] = {}  # extension -> the last call they answered (kept past the linger)
         self._expiry: deque[tuple[float, str]] = deque()  # (forget after, uniqueid) of ended calls
@@ -87,7 +90,7 @@ class CallRegistry:
 
     def waiting(self) -> list[Call]:
         """Every caller waiting now, oldest first."""
-        return sorted((c for c in self._calls.values() if c.waiting), key=lambda c: c.joined_at)
+        return sorted(self._waiting.values(), key=lambda c: c.joined_at)
 
     def waiting_in(self, queue: str) -> list[Call]:
         """The callers waiting in ``queue``, oldest first."""
@@ -137,7 +140,7 @@ class CallRegistry:
             if c["answered_at"] is not None:
                 self._done.add(uid)
             if call.operator and c["state"] == "answered":
-                call.state = "answered"
+                self._set(call, "answered")
                 self._by_operator[call.operator] = uid
                 self._latest[call.operator] = uid
 
@@ -163,9 +166,17 @@ class CallRegistry:
             elif isinstance(event, ev.InterpreterLeft):
                 call.interpreters.discard(event.interpreter)
             elif call.waiting:  # left the queue unanswered: a queue joined later starts from its own entry
-                call.state, call.urgent = "entry", False
+                self._set(call, "entry")
+                call.urgent = False
         elif isinstance(event, ev.Resynced):
             self._resynced(event)
+
+    def _set(self, call: Call, state: str) -> None:
+        call.state = state
+        if state == "waiting":
+            self._waiting[call.uniqueid] = call
+        else:
+            self._waiting.pop(call.uniqueid, None)
 
     def _known(self, uniqueid: str, queue: str = "") -> Call:
         call = self._calls.get(uniqueid)
@@ -189,7 +200,8 @@ class CallRegistry:
         call = self._known(e.uniqueid, e.queue)
         if not call.live or call.state == "answered":
             return
-        call.queue, call.joined_at, call.state = e.queue, e.at, "waiting"
+        call.queue, call.joined_at = e.queue, e.at
+        self._set(call, "waiting")
         call.caller_number = e.caller_number or call.caller_number
         call.language, call.topic = e.language or call.language, e.topic or call.topic
 
@@ -206,7 +218,8 @@ class CallRegistry:
         call.language = call.language or e.language
         call.answered_at, call.wait, call.operator = e.at, float(e.hold_seconds), ext
         call.agent_channel, call.channel = e.agent_channel, e.channel
-        call.state, call.ended_at = "answered", None
+        self._set(call, "answered")
+        call.ended_at = None
         self._forget_at.pop(e.uniqueid, None)
         previous = self._latest.get(ext)
         self._by_operator[ext] = self._latest[ext] = e.uniqueid
@@ -218,7 +231,8 @@ class CallRegistry:
         call = self._calls.get(uniqueid)
         if call is None or not call.live:
             return
-        call.state, call.ended_at = "ended", at  # (its interpreters leave with InterpreterLeft)
+        self._set(call, "ended")
+        call.ended_at = at  # (its interpreters leave with InterpreterLeft)
         if call.operator and self._by_operator.get(call.operator) == uniqueid:
             del self._by_operator[call.operator]
         self._forget_at[uniqueid] = self._clock() + self.linger
@@ -232,10 +246,11 @@ class CallRegistry:
             if uid not in live:
                 self._end(uid, at)
             elif call.waiting and uid not in waiting:
-                call.state = "entry"
+                self._set(call, "entry")
         for w in e.waiting:
             call = self._known(w.uniqueid, w.queue)
-            call.state, call.ended_at = "waiting", None
+            self._set(call, "waiting")
+            call.ended_at = None
             self._forget_at.pop(w.uniqueid, None)
             call.queue, call.joined_at = w.queue, at - w.wait_seconds
             call.caller_number = call.caller_number or w.caller_number
