@@ -7,6 +7,10 @@ a failure anywhere leaves none of it. After the commit it publishes ``CaseSaved`
 desktop marks the call saved and the wrap-up ends (they react to the event; the web handler only
 parses, checks access and answers).
 
+A case entered by hand (a letter, a web form, a walk-in: ``CaseDesk.enter``) is one command too:
+the case row, its form, its day counts and the workflow's status change in one transaction; a
+failure anywhere leaves no case at all.
+
 A second save of the same case updates it (the day counts move, the status stays where the
 first save put it): the plan is made inside the transaction from the case as it is then, so
 two saves never conflict with each other. Access (who may fill this form) is the caller's
@@ -16,6 +20,7 @@ check (cases/access.py ``may_edit_form``), made before ``save``.
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -50,6 +55,13 @@ class DeskRepository(Protocol):
         drop ``by``'s draft of the case. The case afterwards; None when there is no such case."""
         ...
 
+    async def enter_case(self, row: dict[str, Any], form: dict[str, Any], by: str, at: float, bundle_days: int,
+                         plan: Plan) -> dict[str, Any] | None:
+        """In one transaction: insert the case ``row``, save ``form`` on it and apply
+        ``plan(case as saved)``'s transitions (any exception rolls all of it back, the row too).
+        The case afterwards; None when a case with the row's uniqueid exists (nothing written)."""
+        ...
+
 
 @dataclass(frozen=True)
 class Saved:
@@ -62,6 +74,20 @@ class Saved:
 
     def to_json(self) -> dict[str, Any]:
         return {"ok": True, "case_id": self.case_id, "status": self.status, "department": self.department}
+
+
+@dataclass(frozen=True)
+class Entered:
+    """A case entered by hand: its call id (made up: there was no call) and where the workflow put it."""
+
+    uniqueid: str
+    case_id: int
+    status: str
+    department: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ok": True, "uniqueid": self.uniqueid, "case_id": self.case_id, "status": self.status,
+                "department": self.department}
 
 
 class CaseDesk:
@@ -97,3 +123,43 @@ class CaseDesk:
         self.publish(ev.CaseSaved(uniqueid, saved.case_id, saved.status, saved.department, actor.username,
                                   actor.role, actor.extension if actor.role == "operator" else "", now))
         return saved
+
+    async def enter(self, actor: Actor, fields: Mapping[str, Any]) -> Entered:
+        """A case that did not come by phone: ``fields`` are the form's, with the caller's number
+        and language (the site's default) and the department ("auto": the dispatch rules'
+        suggestion). Checked first (400 for the number or language, 422 per field), then the case,
+        its form and its status change in ONE transaction. No CaseSaved: no call is on anybody's
+        desktop, no wrap-up is to end."""
+        body = dict(fields)
+        number = str(body.pop("caller_number", "") or "")
+        language = str(body.pop("language", "") or self.settings.default_language.code)
+        department = str(body.pop("department", "") or "")
+        if number and not number.lstrip("+").isdigit():
+            raise WorkflowError("bad-request", "caller_number must be digits")
+        if self.settings.language(language) is None:
+            raise WorkflowError("bad-request", f"unknown language {language!r}")
+        clean, problems = case_form.validate(body, self.settings)
+        if problems:
+            raise FormInvalid(problems)
+        clean.pop("department", None)
+        workflow = self.workflow
+
+        def plan(case: dict[str, Any]) -> list[Transition]:
+            if workflow is None:
+                return []
+            chosen = workflow.suggest(case) if department == case_form.AUTO else department
+            return workflow.recorded_plan(case, actor, chosen)
+
+        now = self.clock()
+        uid = f"manual-{int(now)}-{secrets.token_hex(6)}"
+        row = {"uniqueid": uid, "linkedid": "", "caller_number": number, "language": language,
+               "topic": clean["category"], "ivr_path": "", "queue": "", "state": "ended", "operator": None,
+               "queued_at": now, "answered_at": None, "wait_seconds": None, "abandoned": 0, "source": "manual",
+               "note": ""}
+        case = await self.repo.enter_case(row, clean, actor.username, now, self.settings.trends.bundle_days, plan)
+        if case is None:
+            raise WorkflowError("conflict", "a case with this id exists; try again")
+        entered = Entered(uid, int(case["id"]), str(case.get("status") or ""), case.get("department"))
+        log.info("case entered by hand: case=%s uniqueid=%s by=%s status=%s department=%s", entered.case_id, uid,
+                 actor.username, entered.status or "-", entered.department or "-")
+        return entered

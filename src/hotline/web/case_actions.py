@@ -5,16 +5,13 @@ the supervisor's decision on an extension."""
 from __future__ import annotations
 
 import logging
-import secrets
-import time
 from typing import Any
 
 from aiohttp import web
 
-from hotline.cases import form as case_form
 from hotline.cases.workflow import AT_DEPARTMENT, Actor, WorkflowError
 from hotline.web.case_views import actor_of, dumps, view, visible_case
-from hotline.web.keys import AFTER_CALL, SETTINGS, STORE
+from hotline.web.keys import AFTER_CALL, DESK, SETTINGS
 from hotline.web.params import json_body
 from hotline.web.security import require
 from hotline.web.services import AfterCall
@@ -27,33 +24,9 @@ routes = web.RouteTableDef()
 @require("operator", "supervisor")
 async def create_case(request: web.Request) -> web.Response:
     """An appeal that did not come by phone (letter, web form, walk-in), or a test."""
-    settings, store, workflow = request.app[SETTINGS], request.app[STORE], request.app[AFTER_CALL].workflow
-    body = await json_body(request)
-    number = str(body.pop("caller_number", "") or "")
-    language = str(body.pop("language", "") or settings.default_language.code)
-    department = str(body.pop("department", "") or "")
-    if number and not number.lstrip("+").isdigit():
-        raise WorkflowError("bad-request", "caller_number must be digits")
-    if settings.language(language) is None:
-        raise WorkflowError("bad-request", f"unknown language {language!r}")
-    clean, problems = case_form.validate(body, settings)
-    if problems:
-        return web.json_response({"error": "invalid", "message": "the form has errors", "fields": problems},
-                                 status=422)
-    actor = actor_of(request)
-    if department == case_form.AUTO:
-        department = workflow.suggest(clean)
-    now = time.time()
-    uid = f"manual-{int(now)}-{secrets.token_hex(6)}"
-    if not await store.create({"uniqueid": uid, "caller_number": number, "language": language,
-                               "topic": clean["category"], "ivr_path": "", "queue": "", "queued_at": now,
-                               "state": "ended", "source": "manual"}):
-        raise WorkflowError("conflict", "a case with this id exists; try again")
-    clean.pop("department", None)
-    await store.save_form(uid, clean, actor.username, now, settings.trends.bundle_days)
-    case = await workflow.recorded(uid, actor, department)
-    return web.json_response({"ok": True, "uniqueid": uid, "case_id": case["id"], "status": case["status"],
-                              "department": case.get("department")}, dumps=dumps)
+    # the case, its form and its status change: one command, one transaction (cases/desk.py)
+    entered = await request.app[DESK].enter(actor_of(request), await json_body(request))
+    return web.json_response(entered.to_json(), dumps=dumps)
 
 
 async def act(request: web.Request, action: str) -> web.Response:
