@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -87,8 +86,6 @@ class Hub:
         self._by_extension: dict[str, set[Client]] = {}
         self._boards: set[Client] = set()  # supervisors' wallboards
         self._clients: set[Client] = set()  # every open socket, to end those of an ended session
-        # is this principal's session still open (set by the web app: the user directory)?
-        self.session_alive: Callable[[Principal], Awaitable[bool]] | None = None
 
     def add(self, client: Client) -> None:
         self._clients.add(client)
