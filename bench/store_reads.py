@@ -45,11 +45,11 @@ async def measure(folder: Path, old: bool, rounds: int) -> list[float]:
     await store.create(CASE)
 
     async def old_login() -> Any:
-        return await store.run(lambda db: passwords.verify(
+        return await store.db.run(lambda db: passwords.verify(
             next(db["users"].rows_where("username = 'ana'"))["password_hash"], PASSWORD))
 
     async def old_get() -> Any:
-        return await store.run(lambda db: list(db["cases"].rows_where("uniqueid = 'u1'")))
+        return await store.db.run(lambda db: list(db["cases"].rows_where("uniqueid = 'u1'")))
 
     login: Callable[[], Awaitable[Any]] = old_login if old else (lambda: users.authenticate("ana", PASSWORD))
     get: Callable[[], Awaitable[Any]] = old_get if old else (lambda: store.get("u1"))
@@ -81,15 +81,15 @@ async def burst(folder: Path, old: bool) -> dict[str, float]:
     token, _ = await users.open_session("ana", "127.0.0.1")
     await store.create(CASE)
     await store.create({**CASE, "uniqueid": "u2", "linkedid": "u2"})
-    await store.run(lambda db: db.execute("update sessions set last_seen = last_seen - 120"))  # last_seen due
+    await store.db.run(lambda db: db.execute("update sessions set last_seen = last_seen - 120"))  # last_seen due
     for _ in range(3):
         await store.get("u1")
 
     async def after_all() -> None:  # the first read pool's wait: for the newest write handed over
-        await store.run(lambda db: None)
+        await store.db.run(lambda db: None)
     took: dict[str, float] = {}
     for what in ("another case", "session check", "its own case"):
-        writes = [asyncio.ensure_future(store.run(slow_write)) for _ in range(200)]
+        writes = [asyncio.ensure_future(store.db.run(slow_write)) for _ in range(200)]
         noted = asyncio.ensure_future(store.update("u2", {"note": "after the burst"}))
         await asyncio.sleep(0)
         started = time.perf_counter()
@@ -103,7 +103,7 @@ async def burst(folder: Path, old: bool) -> dict[str, float]:
             assert (await store.get("u2") or {}).get("note") == "after the burst"
         took[what] = time.perf_counter() - started
         await asyncio.gather(*writes, noted)
-        await store.run(lambda db: db.execute("update cases set note = '' where uniqueid = 'u2'"))
+        await store.db.run(lambda db: db.execute("update cases set note = '' where uniqueid = 'u2'"))
     await store.close()
     return took
 

@@ -141,7 +141,7 @@ async def run(args: argparse.Namespace) -> None:
         rows += [{"username": f"boss{i}", "role": "supervisor", "name": "", "extension": "", "password_hash": "-",
                   "disabled": 0} for i in range(args.boards)]
         db["users"].insert_all(rows, alter=True)
-    await store.run(add_users)
+    await store.db.run(add_users)
     desk_cookies = [(await users.open_session(f"op{op.extension}", "bench"))[0] for op in ops]
     board_cookies = [(await users.open_session(f"boss{i}", "bench"))[0] for i in range(args.boards)]
     app = build_app(graph.web("bench-token"))

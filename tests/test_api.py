@@ -190,7 +190,7 @@ async def test_failed_logins_are_throttled_and_logged(app: App) -> None:
         r = await c.post("/login", data={"username": "op1", "password": PASSWORD, "csrf": token},
                          allow_redirects=False)
         assert r.status == 429 and int(r.headers["Retry-After"]) > 0
-        outcomes = await app.store.run(lambda db: [row["outcome"] for row in db["auth_log"].rows])
+        outcomes = await app.store.db.run(lambda db: [row["outcome"] for row in db["auth_log"].rows])
         assert outcomes == ["failed", "failed", "failed", "throttled"]
         # a login form without its CSRF cookie is refused
         c2 = aiohttp.ClientSession(base_url=str(app.client.server.make_url("")))

@@ -245,7 +245,7 @@ async def test_a_confidential_case_per_role_and_route(web: Web) -> None:
 
     # a call back to make by hand: another operator's task list does not show the confidential number
     for uid in ("secret", "plain"):
-        await web.store.run(lambda db, uid=uid: db.table("callbacks").insert({  # type: ignore[misc]
+        await web.store.db.run(lambda db, uid=uid: db.table("callbacks").insert({  # type: ignore[misc]
             "case_uniqueid": uid, "attempt": 3, "kind": "auto", "status": "task", "due_at": time.time(),
             "detail": "nobody answered"}))
     status, tasks = await get("op2", "/api/callbacks/tasks")

@@ -75,7 +75,7 @@ async def test_a_save_whose_workflow_step_fails_leaves_no_form_no_counts_no_even
     """The dispatch's event row cannot be written (a real SQLite failure inside the transaction):
     the form saved before it in the same transaction is rolled back, with its day counts."""
     await d.store.save_draft("kim", "u1", '{"description": "The lift"}', 1.0)
-    await d.store.run(lambda db: db.execute(
+    await d.store.db.run(lambda db: db.execute(
         "create trigger no_dispatch before insert on case_events when new.action = 'dispatched'"
         " begin select raise(abort, 'the event row failed'); end"))
     with pytest.raises(StoreError, match="the event row failed"):

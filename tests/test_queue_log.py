@@ -6,6 +6,7 @@ from hotline import events as ev
 from hotline.cases.service import CaseService
 from hotline.cases.store import CaseStore
 from hotline.pbx.queue_log import QueueLogReplay, parse, read_from
+from hotline.storage.values import ValueStore
 
 LOG = """1795356521|MANAGER|hl-all|PJSIP/3000|ADDMEMBER|
 1795356525|1795356521.0|hl-zh-transport|NONE|HLINFO|zh|transport|lang:zh/topic:transport/
@@ -47,7 +48,7 @@ async def test_replay_builds_cases_once_and_remembers_its_offset(tmp_path: Path)
     store = CaseStore(tmp_path / "c.db")
     svc = CaseService(store)
     published: list[ev.Event] = []
-    replay = QueueLogReplay(tmp_path / "queue_log", store, published.append)
+    replay = QueueLogReplay(tmp_path / "queue_log", ValueStore(store.db), published.append)
     assert await replay.replay() == 5
     for e in published:
         await svc.handle(e)

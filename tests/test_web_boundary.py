@@ -119,7 +119,7 @@ async def test_next_accepts_only_paths_on_this_site(app: App) -> None:
 # -- the login throttle -------------------------------------------------------------------------
 
 async def auth_log(app: App) -> list[tuple[str, str, str]]:
-    return await app.store.run(lambda db: [(r["username"], r["remote"], r["outcome"]) for r in db["auth_log"].rows])
+    return await app.store.db.run(lambda db: [(r["username"], r["remote"], r["outcome"]) for r in db["auth_log"].rows])
 
 
 async def test_hammering_a_user_from_one_address_does_not_lock_them_out_elsewhere(proxied: App) -> None:

@@ -3,7 +3,7 @@ transcripts, and the reports read from them (the caller's history, the half-hour
 floor's history and summary). ``CaseStore`` is one repository on the ``Database``
 (storage/database.py: the writer thread, the read pool, transactions, migrations); the other
 aggregates of the file have their own (auth/user_store.py, cases/audit_store.py,
-cases/interpreting_store.py, queue/operator_store.py, storage/values.py).
+cases/interpreting_store.py, storage/operator_store.py, storage/values.py).
 
 Writes that touch a case hand over its uniqueid as the key, so a read of that case
 (``after=uniqueid``) sees them.
@@ -12,9 +12,8 @@ Writes that touch a case hand over its uniqueid as the key, so a read of that ca
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import sqlite_utils
 
@@ -24,13 +23,11 @@ from hotline.cases.text_index import address_key, index_text
 from hotline.storage.database import Database, transaction
 from hotline.storage.errors import StoreBusy, StoreError
 from hotline.storage.operator_store import OperatorStore
-from hotline.storage.values import ValueStore
 
 __all__ = ["OPEN_STATES", "CaseStore", "StoreBusy", "StoreError", "save_form_in"]
 
-T = TypeVar("T")
-
 OPEN_STATES = ("queued", "answered")
+
 
 def _bundle(db: sqlite_utils.Database, case: dict[str, Any], window: float) -> None:
     """Join the case to the bundle of its address and topic (cases within ``window`` seconds of
@@ -111,17 +108,10 @@ class CaseStore:
         self.audits = AuditStore(self.db)
         self.operators = OperatorStore(self.db)
         self.interpreting_log = InterpretingStore(self.db)
-        self.values = ValueStore(self.db)
 
     @property
     def path(self) -> str:
         return self.db.path
-
-    async def _run(self, fn: Callable[[sqlite_utils.Database], T], key: str | None = None) -> T:
-        return await self.db.run(fn, key)
-
-    async def read(self, fn: Callable[[sqlite_utils.Database], T], after: str | None = None) -> T:
-        return await self.db.read(fn, after)
 
     # -- writes --------------------------------------------------------------------------------
 
@@ -136,7 +126,7 @@ class CaseStore:
                 {"linkedid": "", "operator": None, "answered_at": None, "wait_seconds": None, "note": "",
                  "state": "queued", "source": "queue", **row})
             return bool(cur.rowcount)
-        return await self._run(insert, str(row["uniqueid"]))
+        return await self.db.run(insert, str(row["uniqueid"]))
 
     async def update(self, uniqueid: str, changes: dict[str, Any], only_states: tuple[str, ...] = ()) -> bool:
         """Update the case of ``uniqueid`` (only while in one of ``only_states`` when given)."""
@@ -148,7 +138,7 @@ class CaseStore:
                 where += " and state in ({})".format(", ".join(f":_s{i}" for i in range(len(only_states))))
                 params.update({f"_s{i}": s for i, s in enumerate(only_states)})
             return bool(db.execute(f"update cases set {sets} where {where}", params).rowcount)
-        return await self._run(upd, uniqueid)
+        return await self.db.run(upd, uniqueid)
 
     async def save_form(self, uniqueid: str, form: dict[str, Any], by: str, at: float,
                         bundle_days: int = 3) -> bool:
@@ -157,7 +147,7 @@ class CaseStore:
         def save(db: sqlite_utils.Database) -> bool:
             with transaction(db):
                 return save_form_in(db, uniqueid, form, by, at, bundle_days) is not None
-        return await self._run(save, uniqueid)
+        return await self.db.run(save, uniqueid)
 
     async def add_segment(self, row: dict[str, Any]) -> int:
         def insert(db: sqlite_utils.Database) -> int:
@@ -171,15 +161,15 @@ class CaseStore:
                         db.execute("insert into case_text (rowid, case_id, kind, body) values (?, ?, 'transcript', ?)",
                                    [(found[0] << 16) + n, found[0], index_text(str(row.get("text") or ""))])
             return pk
-        return await self._run(insert, str(row["case_uniqueid"]))
+        return await self.db.run(insert, str(row["case_uniqueid"]))
 
     async def save_draft(self, username: str, uniqueid: str, data: str, at: float) -> None:
-        await self._run(lambda db: db.table("drafts").upsert(
+        await self.db.run(lambda db: db.table("drafts").upsert(
             {"username": username, "case_uniqueid": uniqueid, "data": data, "updated_at": at},
             pk=("username", "case_uniqueid")), uniqueid)
 
     async def drop_draft(self, username: str, uniqueid: str) -> None:
-        await self._run(lambda db: db.execute(
+        await self.db.run(lambda db: db.execute(
             "delete from drafts where username = ? and case_uniqueid = ?", [username, uniqueid]), uniqueid)
 
     # -- reads ---------------------------------------------------------------------------------
@@ -188,23 +178,23 @@ class CaseStore:
         def get(db: sqlite_utils.Database) -> dict[str, Any] | None:
             rows = list(db["cases"].rows_where("uniqueid = ?", [uniqueid]))
             return rows[0] if rows else None
-        return await self.read(get, after=uniqueid)
+        return await self.db.read(get, after=uniqueid)
 
     async def transcript(self, uniqueid: str) -> list[dict[str, Any]]:
-        return await self.read(lambda db: list(db["transcript"].rows_where(
+        return await self.db.read(lambda db: list(db["transcript"].rows_where(
             "case_uniqueid = ?", [uniqueid], order_by="start, id")), after=uniqueid)
 
     async def draft(self, username: str, uniqueid: str) -> dict[str, Any] | None:
         def get(db: sqlite_utils.Database) -> dict[str, Any] | None:
             rows = list(db["drafts"].rows_where("username = ? and case_uniqueid = ?", [username, uniqueid]))
             return rows[0] if rows else None
-        return await self.read(get, after=uniqueid)
+        return await self.db.read(get, after=uniqueid)
 
     async def caller_history(self, caller_number: str, exclude: str, limit: int = 5) -> list[dict[str, Any]]:
         """The caller's earlier cases, newest first (for the screen pop)."""
         if not caller_number:
             return []
-        return await self.read(lambda db: [dict(r) for r in db.query(
+        return await self.db.read(lambda db: [dict(r) for r in db.query(
             "select id, uniqueid, queued_at, state, language, topic, category, description, operator,"
             " confidential, form_saved_by, source from cases where caller_number = ? and uniqueid != ?"
             " order by queued_at desc limit ?",
@@ -212,15 +202,15 @@ class CaseStore:
 
     async def answered_today(self, since: float) -> list[tuple[str, str]]:
         """(operator, uniqueid) of the calls answered since ``since``."""
-        return await self.read(lambda db: [(str(r[0]), str(r[1])) for r in db.execute(
+        return await self.db.read(lambda db: [(str(r[0]), str(r[1])) for r in db.execute(
             "select operator, uniqueid from cases where answered_at >= ? and operator is not null", [since])])
 
     async def open_cases(self) -> list[dict[str, Any]]:
-        return await self.read(lambda db: list(db["cases"].rows_where(
+        return await self.db.read(lambda db: list(db["cases"].rows_where(
             "state in (?, ?)", list(OPEN_STATES), order_by="id")))
 
     async def recent(self, limit: int = 50) -> list[dict[str, Any]]:
-        return await self.read(lambda db: list(db["cases"].rows_where(order_by="id desc", limit=limit)))
+        return await self.db.read(lambda db: list(db["cases"].rows_where(order_by="id desc", limit=limit)))
 
     async def half_hour_history(self, since: float, until: float) -> list[dict[str, Any]]:
         """Offered calls per local date, half-hour slot and language, with their talk time, the
@@ -234,10 +224,10 @@ class CaseStore:
                " sum(abandoned) as abandoned, sum(coalesce(wait_seconds, 0)) as waited"
                " from cases where queued_at >= ? and queued_at < ? group by day, slot, language")
         keys = ("day", "slot", "language", "calls", "talk", "answered", "abandoned", "waited")
-        return await self.read(lambda db: [dict(zip(keys, r, strict=True)) for r in db.execute(sql, [since, until])])
+        return await self.db.read(lambda db: [dict(zip(keys, r, strict=True)) for r in db.execute(sql, [since, until])])
 
     async def since(self, epoch: float) -> list[dict[str, Any]]:
-        return await self.read(lambda db: list(db["cases"].rows_where("queued_at >= ?", [epoch], order_by="id")))
+        return await self.db.read(lambda db: list(db["cases"].rows_where("queued_at >= ?", [epoch], order_by="id")))
 
     # -- reports: the floor's history and summary -------------------------------------------------
 
@@ -280,16 +270,16 @@ class CaseStore:
                 o["wrapup" if r["wrapup"] else "pause"] += max(0.0, r["seconds"] or 0.0)
             return {"days": rows(slot_sql(day)), "half_hours": rows(slot_sql(half)),
                     "operators": sorted(ops.values(), key=lambda o: o["operator"])}
-        return await self.read(run)
+        return await self.db.read(run)
 
     async def cases_in_progress(self, since: float) -> int:
         """Cases of today's calls not yet finished (waiting, in a call, or the form not saved)."""
-        return await self.read(lambda db: int(db.execute(
+        return await self.db.read(lambda db: int(db.execute(
             "select count(*) from cases where queued_at >= ? and (state in ('queued', 'answered')"
             " or (state = 'ended' and form_saved_at is null))", [since]).fetchone()[0]))
 
     async def top_topics(self, since: float, limit: int = 5) -> list[dict[str, Any]]:
-        return await self.read(lambda db: [{"topic": r[0] or "general", "calls": r[1]} for r in db.execute(
+        return await self.db.read(lambda db: [{"topic": r[0] or "general", "calls": r[1]} for r in db.execute(
             "select coalesce(nullif(category, ''), topic) as t, count(*) as n from cases where queued_at >= ?"
             " group by t order by n desc limit ?", [since, limit])])
 
@@ -324,22 +314,7 @@ class CaseStore:
     async def interpreter_minutes(self, since: float, until: float) -> list[dict[str, Any]]:
         return await self.interpreting_log.interpreter_minutes(since, until)
 
-    async def get_value(self, key: str) -> str | None:
-        return await self.values.get_value(key)
-
-    async def set_value(self, key: str, value: str) -> None:
-        await self.values.set_value(key, value)
-
-    # the database's plumbing, for the callers that still use it through the case store
-
-    async def run(self, fn: Callable[[sqlite_utils.Database], T], key: str | None = None) -> T:
-        return await self.db.run(fn, key)
-
-    async def transaction(self, fn: Callable[[sqlite_utils.Database], T], key: str | None = None) -> T:
-        return await self.db.transaction(fn, key)
-
-    def submit(self, fn: Callable[[sqlite_utils.Database], Any], what: str, key: str | None = None) -> None:
-        self.db.submit(fn, what, key)
+    # the lifecycle of the Database, for the callers that made this store from a path
 
     async def open(self) -> None:
         await self.db.open()
