@@ -16,21 +16,11 @@ from typing import Any
 
 from pydub import AudioSegment, effects
 
-from hotline.errors import HotlineError
+from hotline.recordings.errors import ArchiveError
+
+__all__ = ["CODECS", "ArchiveError", "make_archive", "verify"]
 
 CODECS = {"ogg": "libopus", "mp3": "libmp3lame"}
-
-
-class ArchiveError(HotlineError, RuntimeError):
-    """transient: worth another attempt (the encoder failed, the copy did not verify); not
-    transient: the originals themselves are unusable (they do not decode)."""
-
-    error_id = "recording-archive-failed"
-    status = 503
-
-    def __init__(self, message: str, transient: bool = False) -> None:
-        super().__init__(message)
-        self.transient = transient
 
 
 def _load(path: Path) -> AudioSegment:

@@ -31,7 +31,7 @@ from typing import Any, Protocol
 
 from hotline import events as ev
 from hotline.config import Settings
-from hotline.recordings.archive import ArchiveError
+from hotline.recordings.errors import ArchiveError
 from hotline.recordings.pool import ArchivePool, archive_worker_count
 from hotline.recordings.wav import WAV_HEADER, look
 
