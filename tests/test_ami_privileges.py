@@ -16,6 +16,8 @@ from hotline import secrets as secrets_mod
 from hotline.pbx import asterisk
 from hotline.pbx import render as pbx_render
 from hotline.pbx.translate import EVENT_NAMES
+from hotline.queue.roster import WRAPUP_GUARD_SECONDS
+from hotline.queue.skills import skill_queues
 
 SRC = Path(__file__).resolve().parents[1] / "src/hotline"
 EXAMPLE = Path(__file__).resolve().parents[1] / "etc/site.example.toml"
@@ -93,7 +95,7 @@ def manager_conf(tmp_path: Path, monkeypatch: Any) -> dict[str, dict[str, list[s
     settings = config.load(site, {"HOTLINE_ASTERISK_ROOT": str(tmp_path / "root")})
     monkeypatch.setattr(pbx_render, "render_prompts", lambda *a, **k: [])
     assert settings.asterisk.instance_dir.is_relative_to(tmp_path)  # never the real installation
-    etc = asterisk.render(settings, secrets_mod.load_or_create(settings))
+    etc = asterisk.render(settings, secrets_mod.load_or_create(settings), skill_queues(settings), WRAPUP_GUARD_SECONDS)
     return parse_conf((etc / "manager.conf").read_text())
 
 
@@ -154,9 +156,9 @@ def test_the_templates_rendered_are_the_settings_folder(tmp_path: Path, monkeypa
     env = {"HOTLINE_ASTERISK_ROOT": str(tmp_path / "root"), "HOTLINE_ASTERISK_TEMPLATES": str(mine)}
     monkeypatch.setattr(pbx_render, "render_prompts", lambda *a, **k: [])
     settings = config.load(site, env)
-    etc = asterisk.render(settings, secrets_mod.load_or_create(settings))
+    etc = asterisk.render(settings, secrets_mod.load_or_create(settings), skill_queues(settings), WRAPUP_GUARD_SECONDS)
     assert (etc / "extensions.conf").read_text().endswith("; from my folder\n")
     (tmp_path / "empty").mkdir()
     settings = config.load(site, env | {"HOTLINE_ASTERISK_TEMPLATES": str(tmp_path / "empty")})
     with pytest.raises(asterisk.AsteriskError, match="templates not found in .*empty"):
-        asterisk.render(settings, secrets_mod.load_or_create(settings))
+        asterisk.render(settings, secrets_mod.load_or_create(settings), skill_queues(settings), WRAPUP_GUARD_SECONDS)

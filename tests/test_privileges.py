@@ -439,7 +439,7 @@ def test_run_stops_the_asterisk_it_started_when_it_cannot_drop(monkeypatch: pyte
     monkeypatch.setattr(secrets_mod, "load_or_create", lambda s: secrets_mod.Secrets("a", "b", {}))
     monkeypatch.setattr(privileges, "run_user", lambda s: pwd.getpwnam("nobody"))
     monkeypatch.setattr(asterisk, "install", lambda s: "Asterisk 22")
-    monkeypatch.setattr(asterisk, "render", lambda s, sec: calls.append("render"))
+    monkeypatch.setattr(asterisk, "render", lambda s, sec, queues, guard: calls.append("render"))
     monkeypatch.setattr(asterisk, "running_pid", lambda s: running[0] if running else None)
     monkeypatch.setattr(asterisk, "start", lambda s: running.append(99) or 99)
     monkeypatch.setattr(asterisk, "stop", lambda s: calls.append("stop") or True)

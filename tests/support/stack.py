@@ -21,6 +21,8 @@ from typing import Any
 from hotline import config, privileges
 from hotline import secrets as secrets_mod
 from hotline.pbx import asterisk
+from hotline.queue.roster import WRAPUP_GUARD_SECONDS
+from hotline.queue.skills import skill_queues
 from support.calls import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -251,7 +253,7 @@ class Stack:
         if prompt_cache is not None and not cache.exists():
             cache.symlink_to(prompt_cache)
         sec = secrets_mod.load_or_create(settings)
-        asterisk.render(settings, sec)
+        asterisk.render(settings, sec, skill_queues(settings), WRAPUP_GUARD_SECONDS)
         asterisk.start(settings)
         return cls(folder, site, settings, sec, home=home if home != folder else None)
 

@@ -12,12 +12,15 @@ from hotline.cli.common import load_settings
 
 def cmd_asterisk(args: argparse.Namespace) -> int:
     from hotline.pbx import asterisk
+    from hotline.queue.roster import WRAPUP_GUARD_SECONDS
+    from hotline.queue.skills import skill_queues
 
     settings = load_settings(args)
     if args.action == "install":
         print(asterisk.install(settings))
     elif args.action == "render":
-        etc = asterisk.render(settings, secrets_mod.load_or_create(settings))
+        etc = asterisk.render(settings, secrets_mod.load_or_create(settings), skill_queues(settings),
+                              WRAPUP_GUARD_SECONDS)
         print(f"rendered into {etc}")
     elif args.action == "start":
         print(f"Asterisk running, pid {asterisk.start(settings)}")

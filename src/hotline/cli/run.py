@@ -15,6 +15,8 @@ from hotline.cli.common import load_settings, log
 def cmd_run(args: argparse.Namespace) -> int:
     from hotline import privileges
     from hotline.pbx import asterisk
+    from hotline.queue.roster import WRAPUP_GUARD_SECONDS
+    from hotline.queue.skills import skill_queues
     from hotline.runtime import Hotline
 
     settings = load_settings(args)
@@ -30,7 +32,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         log.info("not root: using the running Asterisk, pid %d", pid)
     elif not args.no_asterisk:  # root's part: install, render, start (Asterisk drops to the user itself)
         asterisk.install(settings)
-        asterisk.render(settings, sec)
+        asterisk.render(settings, sec, skill_queues(settings), WRAPUP_GUARD_SECONDS)
         started = asterisk.running_pid(settings) is None
         asterisk.start(settings)
     if user is not None:

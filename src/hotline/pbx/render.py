@@ -1,12 +1,17 @@
 """Render Asterisk's configuration: asterisk_conf/*.j2 and the prompts into the instance folder,
-the package's stock files the hotline does not shape, and the SIP guard's blocks file."""
+the package's stock files the hotline does not shape, and the SIP guard's blocks file.
+
+The queue side (the skill queues, queues.conf's wrap-up guard) is passed in by the caller: pbx/
+does not import the queue package, which imports pbx/guard.py (no circle between packages)."""
 
 from __future__ import annotations
 
 import os
 import pwd
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Protocol
 
 import jinja2
 
@@ -16,11 +21,18 @@ from hotline.pbx import sip_acl
 from hotline.pbx.errors import AsteriskError
 from hotline.pbx.instance_dirs import make_instance_dirs
 from hotline.privileges import own_tree, run_user
-from hotline.queue.roster import WRAPUP_GUARD_SECONDS
-from hotline.queue.skills import skill_queues
 from hotline.secrets import Secrets
 
 STOCK_CONFIGS = ("indications.conf", "ccss.conf", "res_parking.conf", "pjsip_notify.conf")  # confbridge.conf is ours
+
+
+class QueueSection(Protocol):
+    """A queue queues.conf gets a section for (queue.skills.SkillQueue)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def language(self) -> str: ...
 
 
 def _templates_dir(settings: Settings) -> Path:
@@ -87,8 +99,11 @@ def _ensure_sip_acl(settings: Settings, user: pwd.struct_passwd | None) -> None:
         raise
 
 
-def render(settings: Settings, secrets: Secrets, citizen_match: tuple[str, ...] = ("127.0.0.0/8",)) -> Path:
-    """Render asterisk_conf/*.j2 and the prompts into the instance folder; return its etc/."""
+def render(settings: Settings, secrets: Secrets, queues: Sequence[QueueSection], wrapup_guard: int,
+           citizen_match: tuple[str, ...] = ("127.0.0.0/8",)) -> Path:
+    """Render asterisk_conf/*.j2 and the prompts into the instance folder; return its etc/.
+    ``queues``: the skill queues (queue.skills.skill_queues); ``wrapup_guard``: queues.conf's
+    wrapuptime (queue.roster.WRAPUP_GUARD_SECONDS)."""
     inst_host = settings.asterisk.instance_dir
     inst = settings.asterisk.instance_dir_in_chroot
     user = run_user(settings)
@@ -105,8 +120,8 @@ def render(settings: Settings, secrets: Secrets, citizen_match: tuple[str, ...] 
         "topics": settings.topics, "operators": settings.operators,
         "supervisors": settings.supervisors,
         "interpreters": [i for i in settings.interpreters if not i.dial], "passwords": secrets.sip_passwords,
-        "queues": skill_queues(settings), "routing": settings.routing, "citizen_match": citizen_match,
-        "menu_timeout": settings.routing.menu_timeout, "wrapup_guard": WRAPUP_GUARD_SECONDS,
+        "queues": queues, "routing": settings.routing, "citizen_match": citizen_match,
+        "menu_timeout": settings.routing.menu_timeout, "wrapup_guard": wrapup_guard,
         "sip_acl_db": sip_acl.DB_NAME, "sip_security": settings.sip_security,
     }
     etc = inst_host / "etc"
