@@ -191,11 +191,13 @@ def test_compare_table_with_no_interpreter_requests(tmp_path: Path) -> None:
     assert all(r["interpreting"]["within_target_pct"] is None for r in rows)
     lines = table(rows)
     assert len(lines) == 1 + len(rows)
+    assert "SL 1st ring" in lines[0] and "SL queue" in lines[0]  # both clocks, the first ring's first
     for r, line in zip(rows, lines[1:], strict=True):
         cells = line.split()
         assert cells[0] == r["strategy"]
-        assert cells[7:10] == ["0", "-", "worst"]  # requests, within target, no minority language
+        assert cells[1] == str(r["sl_over_offered"]) == cells[2]  # no IVR: the two clocks agree
+        assert cells[8:12] == ["0", "-", str(r["own_language"]), "worst"]  # requests, within target, no minority
     # a row without any answered call (every figure None) still prints
-    empty = dict(rows[0], sl_over_offered=None, sl_over_answered=None, abandon_rate=None,
+    empty = dict(rows[0], sl_over_offered=None, sl_queue_entry=None, abandon_rate=None, ivr_hangups=None,
                  avg_wait=None, p95_wait=None, occupancy=None, per_language={"ko": {"sl_over_offered": None}})
-    assert table([empty])[1].split()[1:7] == ["-"] * 6
+    assert table([empty])[1].split()[1:8] == ["-"] * 7

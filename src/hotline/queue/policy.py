@@ -3,7 +3,8 @@ call-center simulator (sim/engine.py), so what the simulator proves is what rout
 
 - ``entry``: at queue entry, the penalty ceiling, the queuerule and whether to overflow at once.
 - ``ceiling``: the ceiling a waiting caller has after ``elapsed`` seconds (the hl-widen rule).
-- ``overflow_stage``: 0 none, 1 free operators of the caller's language, 2 any free operator.
+- ``overflow_stage``: 0 none, 1 free operators of the caller's language, 2 any free operator
+  (from the first ring when given the caller's seconds in the IVR).
 - ``interpreter_needed``: the automatic offer of an interpreter when the answering operator
   does not speak the caller's language.
 """
@@ -45,10 +46,14 @@ def ceiling(routing: Routing, decision: Entry, elapsed: float) -> int:
     return MAX_PENALTY
 
 
-def overflow_stage(routing: Routing, elapsed: float, urgent: bool) -> int:
-    if elapsed >= routing.overflow_any_after:
+def overflow_stage(routing: Routing, elapsed: float, urgent: bool, ivr_seconds: float = 0.0) -> int:
+    """``elapsed``: seconds in the queue; ``ivr_seconds``: the seconds the caller spent in the IVR
+    before it (0, the default: the clock starts at queue entry). The deadline runs from the first
+    ring: a caller who spent 6 s in the IVR has 9 s left of 15."""
+    since_first_ring = elapsed + ivr_seconds
+    if since_first_ring >= routing.overflow_any_after:
         return 2
-    if urgent or elapsed >= routing.overflow_same_language_after:
+    if urgent or since_first_ring >= routing.overflow_same_language_after:
         return 1
     return 0
 

@@ -22,14 +22,17 @@ import bisect
 import math
 import random
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from hotline.config import Routing
 from hotline.queue import policy
 from hotline.queue.skills import GENERAL
 from hotline.sim.interpreting import InterpreterRequest, Pool
+from hotline.sim.ivr import IvrModel
+from hotline.sim.results import Result
 
 STRATEGIES = ("ours", "ringall", "leastrecent", "fewestcalls", "rrmemory", "linear")
+LIMITS = ("pooled",)  # every operator every skill: the bound no routing can beat
 
 
 @dataclass
@@ -57,10 +60,10 @@ class Agent:
 @dataclass
 class Call:
     id: int
-    arrival: float
+    arrival: float  # the first ring (arrival at the IVR)
     language: str
     topic: str
-    patience: float
+    patience: float  # from the first ring
     handle: float
     pressed_any: bool = False
     answered_at: float | None = None
@@ -68,6 +71,23 @@ class Call:
     agent: str | None = None
     entry: policy.Entry | None = None
     interpreted: bool = False
+    # the IVR (sim/ivr.py); the defaults: no IVR, the call is queued on arrival in its language
+    ivr_seconds: float = 0.0
+    queue_language: str = ""  # the queue it waits in ("": its language)
+    choose_after: float | None = None  # seconds from the first ring: moved to its language's queue
+    informed: bool = False  # hangs up after the surge announcement, before the queue
+    accepts_callback: bool = False  # presses the key when a queued call back is offered
+    callback_at: float | None = None  # the call back's request
+    ended_in: str = ""  # ivr, informed, queue (abandoned), operator
+    own_language: bool = False  # answered by an operator who speaks the caller's language
+    rule_start: float = 0.0  # the queuerule's clock: queue entry, or the move to another queue
+
+    def __post_init__(self) -> None:
+        self.queue_language = self.queue_language or self.language
+
+    @property
+    def queued_at(self) -> float:
+        return self.arrival + self.ivr_seconds
 
 
 @dataclass(frozen=True)
@@ -83,63 +103,26 @@ class Ladder:
         return c
 
 
-@dataclass
-class Result:
-    strategy: str
-    calls: list[Call]
-    agents: list[Agent]
-    target: float
-    duty_time: float
-    per_language: dict[str, dict[str, float | int | None]] = field(default_factory=dict)
-    pool: Pool | None = None
-
-    def figures(self, calls: list[Call] | None = None) -> dict[str, float | int | None]:
-        calls = self.calls if calls is None else calls
-        answered = [c for c in calls if c.answered_at is not None]
-        abandoned = [c for c in calls if c.abandoned_at is not None]
-        waits = sorted((c.answered_at or 0) - c.arrival for c in answered)
-        in_target = sum(1 for w in waits if w <= self.target)
-        offered = len(answered) + len(abandoned)
-        return {
-            "offered": len(calls), "answered": len(answered), "abandoned": len(abandoned),
-            "sl_over_answered": _pct(in_target, len(answered)), "sl_over_offered": _pct(in_target, offered),
-            "abandon_rate": _pct(len(abandoned), offered),
-            "avg_wait": round(sum(waits) / len(waits), 2) if waits else None,
-            "p95_wait": round(waits[min(len(waits) - 1, math.ceil(0.95 * len(waits)) - 1)], 2) if waits else None,
-        }
-
-    def summary(self) -> dict[str, object]:
-        busy = sum(a.busy_time for a in self.agents)
-        langs = sorted({c.language for c in self.calls})
-        out: dict[str, object] = {
-            "strategy": self.strategy, **self.figures(),
-            "occupancy": round(100 * busy / self.duty_time, 1) if self.duty_time else None,
-            "per_language": {lang: self.figures([c for c in self.calls if c.language == lang]) for lang in langs}}
-        if self.pool is not None:
-            horizon = max((c.arrival for c in self.calls), default=0.0) + 3600
-            out["interpreting"] = self.pool.summary(horizon)
-        return out
-
-
-def _pct(num: int, den: int) -> float | None:
-    return round(100.0 * num / den, 2) if den else None
-
-
 def simulate(agents: list[Agent], calls: list[Call], routing: Routing, strategy: str = "ours",
              ladder: Ladder | None = None, ring_delay: float = 1.0, wrapup: float | None = None,
-             seed: int = 1, tick: float = 1.0, pool: Pool | None = None) -> Result:
-    if strategy not in STRATEGIES:
-        raise ValueError(f"unknown strategy {strategy!r}; one of {', '.join(STRATEGIES)}")
+             seed: int = 1, tick: float = 1.0, pool: Pool | None = None, ivr: IvrModel | None = None) -> Result:
+    """``ivr``: the call back and short-abandon settings (the calls' IVR paths are made with
+    them by ``scenario.make_calls``); None: no call backs."""
+    if strategy not in STRATEGIES + LIMITS:
+        raise ValueError(f"unknown strategy {strategy!r}; one of {', '.join(STRATEGIES + LIMITS)}")
     ladder = ladder or Ladder()
+    ivr = ivr or IvrModel()
     wrap = routing.wrapup_seconds if wrapup is None else wrapup
     rng = random.Random(seed)
     calls = sorted(calls, key=lambda c: c.arrival)
+    entries = sorted(calls, key=lambda c: (c.queued_at, c.arrival))  # queue entry order, after the IVR
+    aht = sum(c.handle for c in calls) / len(calls) if calls else 0.0  # the call back's wait estimate
     order = {a.id: i for i, a in enumerate(agents)}
     rr_pointer: dict[tuple[str, str], int] = defaultdict(int)
     # duty transitions
     changes: list[tuple[float, int, Agent]] = []
     duty_time = 0.0
-    horizon = max((c.arrival for c in calls), default=0.0) + 3600
+    horizon = max((c.queued_at for c in calls), default=0.0) + 3600
     for a in agents:
         for s, e in a.shifts:
             changes.append((s, 1, a))
@@ -155,40 +138,44 @@ def simulate(agents: list[Agent], calls: list[Call], routing: Routing, strategy:
     t = 0.0
     end = horizon
 
-    def candidates(call: Call, elapsed: float) -> list[tuple[int, Agent]]:
+    def candidates(call: Call, t: float) -> list[tuple[int, Agent]]:
         out = []
+        lang = call.queue_language
+        if strategy == "pooled":  # the limit: every operator has every skill
+            return [(0, a) for a in free.values()]
         if strategy == "ours":
             assert call.entry is not None
-            ceiling = policy.ceiling(routing, call.entry, elapsed)
+            ceiling = policy.ceiling(routing, call.entry, t - call.rule_start)
             members = [(p, a) for a in free.values()
-                       if (p := a.penalty(call.language, call.topic)) is not None and p <= ceiling]
+                       if (p := a.penalty(lang, call.topic)) is not None and p <= ceiling]
             if members:
                 return members
-            stage = policy.overflow_stage(routing, elapsed, call.entry.urgent)
+            # the router's deadline runs from the first ring
+            stage = policy.overflow_stage(routing, t - call.queued_at, call.entry.urgent, call.ivr_seconds)
             if stage >= 1:
-                out = [(policy.MAX_PENALTY, a) for a in free.values() if call.language in a.languages]
+                out = [(policy.MAX_PENALTY, a) for a in free.values() if lang in a.languages]
             if stage >= 2 and not out:
                 out = [(policy.MAX_PENALTY, a) for a in free.values()]
             return out
-        ceiling = ladder.ceiling(elapsed)
+        ceiling = ladder.ceiling(t - call.rule_start)  # app_queue's clock: queue entry
         for a in free.values():
-            p = a.penalty(call.language, call.topic)
+            p = a.penalty(lang, call.topic)
             if p is None:
-                prof = a.languages.get(call.language)
+                prof = a.languages.get(lang)
                 p = 10 + (5 - prof) if prof is not None else 20
             if p <= ceiling:
                 out.append((p, a))
         return out
 
     def pick(call: Call, tier: list[Agent]) -> Agent:
-        if strategy in ("ours", "leastrecent"):
+        if strategy in ("ours", "leastrecent", "pooled"):
             return min(tier, key=lambda a: (a.free_since, order[a.id]))
         if strategy == "fewestcalls":
             return min(tier, key=lambda a: (a.calls, order[a.id]))
         if strategy == "linear":
             return min(tier, key=lambda a: order[a.id])
         if strategy == "rrmemory":
-            key = (call.language, call.topic)
+            key = (call.queue_language, call.topic)
             ranked = sorted(tier, key=lambda a: order[a.id])
             start = rr_pointer[key]
             chosen = next((a for a in ranked if order[a.id] >= start), ranked[0])
@@ -196,9 +183,22 @@ def simulate(agents: list[Agent], calls: list[Call], routing: Routing, strategy:
             return chosen
         return rng.choice(tier)  # ringall: whoever answers first
 
+    def enter(c: Call, t: float, since: float) -> None:
+        """Into a queue at ``since``: at queue entry, or moved by the caller's language choice."""
+        c.rule_start = since
+        if strategy == "ours":
+            members = [p for a in free.values() if (p := a.penalty(c.queue_language, c.topic)) is not None]
+            c.entry = policy.entry(routing, best_free=any(p <= routing.initial_max_penalty for p in members),
+                                   any_member_free=bool(members), pressed_any=c.pressed_any)
+        final = c.choose_after is None or c.queue_language == c.language
+        # the wait estimate app_queue announces: the callers ahead x AHT / operators on duty
+        if (final and ivr.callback_threshold > 0 and c.accepts_callback and not free and on_duty
+                and (len(waiting) + 1) * aht / len(on_duty) > ivr.callback_threshold):
+            c.callback_at = t  # hangs up and keeps the place
+
     pending: dict[int, Agent] = {}  # call id -> its operator, waiting for an interpreter
 
-    while t <= end and (ci < len(calls) or waiting or busy or pending):
+    while t <= end and (ci < len(entries) or waiting or busy or pending):
         # duty changes
         while ch < len(changes) and changes[ch][0] <= t:
             _, starting, a = changes[ch]
@@ -226,51 +226,60 @@ def simulate(agents: list[Agent], calls: list[Call], routing: Routing, strategy:
                 a.busy_time += start - req.requested_at + req.handle
                 a.busy_until = start + req.handle + wrap
                 bisect.insort(busy, (a.busy_until, a.id))
-        # arrivals
-        while ci < len(calls) and calls[ci].arrival <= t:
-            c = calls[ci]
+        # out of the IVR: hung up there, informed, or into the queue
+        while ci < len(entries) and entries[ci].queued_at <= t:
+            c = entries[ci]
             ci += 1
-            if strategy == "ours":
-                members = [p for a in free.values() if (p := a.penalty(c.language, c.topic)) is not None]
-                c.entry = policy.entry(routing, best_free=any(p <= routing.initial_max_penalty for p in members),
-                                       any_member_free=bool(members), pressed_any=c.pressed_any)
+            if c.patience < c.ivr_seconds:
+                c.abandoned_at, c.ended_in = c.arrival + c.patience, "ivr"
+                continue
+            if c.informed:
+                c.ended_in = "informed"
+                continue
+            enter(c, t, c.queued_at)
             waiting.append(c)
-        # abandonment, then assignment (oldest caller first)
+        # language choices, abandonment, then assignment (oldest caller first)
         still: list[Call] = []
         for c in waiting:
-            elapsed = t - c.arrival
-            if elapsed >= c.patience:
-                c.abandoned_at = c.arrival + c.patience
+            if c.callback_at is None and t - c.arrival >= c.patience:
+                c.abandoned_at, c.ended_in = c.arrival + c.patience, "queue"
                 continue
-            cands = candidates(c, elapsed) if free else []
+            if c.choose_after is not None and c.queue_language != c.language and t - c.arrival >= c.choose_after:
+                c.queue_language = c.language  # keeps its place and its arrival time
+                enter(c, t, t)
+            cands = candidates(c, t) if free else []
             if not cands:
                 still.append(c)
                 continue
             low = min(p for p, _ in cands)
             a = pick(c, [ag for p, ag in cands if p == low])
             free.pop(a.id)
-            c.answered_at = t + ring_delay
-            if c.answered_at - c.arrival > c.patience:  # hung up while it rang
+            c.answered_at = t + ring_delay + (ivr.callback_dial_seconds if c.callback_at is not None else 0.0)
+            if c.callback_at is None and c.answered_at - c.arrival > c.patience:  # hung up while it rang
                 c.answered_at = None
-                c.abandoned_at = c.arrival + c.patience
+                c.abandoned_at, c.ended_in = c.arrival + c.patience, "queue"
                 a.free_since = t
                 free[a.id] = a
                 continue
-            c.agent = a.id
+            c.agent, c.ended_in = a.id, "operator"
+            c.own_language = strategy == "pooled" or c.language in a.languages
             a.calls += 1
-            if pool is not None and pool.needed(c.language, a.languages):
+            reserved = c.answered_at - t
+            if pool is not None and strategy != "pooled" and pool.needed(c.language, a.languages):
                 c.interpreted = True
                 pool.request(InterpreterRequest(c.id, c.language, a.id, c.answered_at,
                                                 c.handle * pool.model.handle_factor))
                 pending[c.id] = a
-                a.busy_time += ring_delay
+                a.busy_time += reserved
                 a.busy_until = math.inf
                 continue
-            a.busy_time += ring_delay + c.handle
+            a.busy_time += reserved + c.handle
             a.busy_until = c.answered_at + c.handle + wrap
             bisect.insort(busy, (a.busy_until, a.id))
         waiting = still
         t += tick
     for c in waiting:
-        c.abandoned_at = c.arrival + c.patience
-    return Result(strategy, calls, agents, routing.target_seconds, duty_time, pool=pool)
+        c.abandoned_at, c.ended_in = (c.callback_at or c.arrival + c.patience), "queue"
+    return Result(strategy, calls, agents, routing.target_seconds, duty_time, pool=pool,
+                  short_abandon=ivr.short_abandon_seconds, callback_target=ivr.callback_target_minutes * 60,
+                  ivr=ivr.preset)

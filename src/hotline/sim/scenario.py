@@ -31,6 +31,17 @@ max_wait = 180           # then the operator goes on alone
 pool = { ko = 2, ja = 2, ru = 1 }   # interpreters on duty all day, per language
 ```
 or `[[interpreters]]` with `id`, `languages = ["ko"]` and `shifts = [[0, 86400]]`.
+The IVR (optional, sim/ivr.py; default none: a call is queued on arrival):
+```toml
+[ivr]
+preset = "after"         # none, before (today's dialplan), after (issue 16's intake)
+silent_share = 0.2       # any setting of sim/ivr.py's IvrModel overrides the preset's
+callback_threshold = 120 # offer a queued call back above this predicted wait (seconds)
+[ivr.announcement]       # a surge message before queueing
+topic = "housing"        # or "*"
+seconds = 8
+hangup_share = 0.3       # hang up informed
+```
 Or explicit staff and calls (for the validation against Asterisk):
 ```toml
 [[operators]]
@@ -56,9 +67,11 @@ from pathlib import Path
 from typing import Any
 
 from hotline.config import ConfigError
+from hotline.sim import ivr
 from hotline.sim.engine import Agent, Call
 from hotline.sim.erlang import agents_needed
 from hotline.sim.interpreting import Interpreter, InterpretingModel, Pool
+from hotline.sim.ivr import IvrModel
 
 # Share of a day's calls in each hour (Beijing-like: quiet nights, morning and afternoon peaks).
 BEIJING = [0.6, 0.4, 0.3, 0.3, 0.4, 0.8, 1.8, 3.6, 6.2, 7.4, 7.6, 7.0, 5.6, 5.4, 6.6, 7.0,
@@ -93,7 +106,31 @@ def hourly_calls(traffic: dict[str, Any]) -> list[float]:
     return [float(traffic["calls"]) * w / total for w in weights]
 
 
-def make_calls(data: dict[str, Any], seed: int) -> list[Call]:
+def make_calls(data: dict[str, Any], seed: int, model: IvrModel | None = None) -> list[Call]:
+    """The day's calls, each through the IVR of ``model`` (default: the scenario's ``[ivr]``)."""
+    model = ivr.model_of(data) if model is None else model
+    calls = _calls(data, seed)
+    if model.active:
+        through_ivr(calls, model, random.Random(seed + 16), data)
+    return calls
+
+
+def through_ivr(calls: list[Call], model: IvrModel, rng: random.Random, data: dict[str, Any]) -> None:
+    """Each call's path through the IVR (its own random stream: the calls stay the same)."""
+    t = data.get("traffic", {})
+    seen = list(t.get("languages", {})) or sorted({c.language for c in calls})
+    site_order = list(ivr.BEFORE_LANGUAGE_MENU)
+    languages = sorted(seen, key=lambda lang: site_order.index(lang) if lang in site_order else len(site_order))
+    default = str(data.get("ivr", {}).get("default_language", seen[0] if seen else "zh"))
+    topics = list(t.get("topics", {})) or sorted({c.topic for c in calls if c.topic != "general"})
+    for c in calls:
+        path = ivr.intake(model, rng, c.language, c.topic, c.pressed_any, default, languages, topics)
+        c.ivr_seconds, c.queue_language, c.topic, c.pressed_any = (path.queued_after, path.queue_language,
+                                                                   path.topic, path.pressed_any)
+        c.choose_after, c.informed, c.accepts_callback = path.choose_after, path.informed, path.accepts_callback
+
+
+def _calls(data: dict[str, Any], seed: int) -> list[Call]:
     if "calls" in data:
         return [Call(i, float(c["at"]), c["language"], c.get("topic", "general"), float(c.get("patience", 1e9)),
                      float(c["handle"]), bool(c.get("pressed_any", False))) for i, c in enumerate(data["calls"])]
