@@ -89,7 +89,7 @@ def test_a_queued_call_back_counts_under_its_own_figure() -> None:
     model = IvrModel("after", topic_menu=False, callback_threshold=60.0, callback_dial_seconds=10.0,
                      callback_target_minutes=10.0)
     r = simulate(agents, calls, Routing(wrapup_seconds=0), "ours", ivr=model)
-    first, back, third = r.calls
+    _, back, third = r.calls
     assert back.callback_at == pytest.approx(1.0)  # 1 caller ahead x 300 s AHT / 1 operator > 60 s
     # in its turn (before the third caller): the operator is reserved at 501, the citizen answers 11 s later
     assert back.answered_at == pytest.approx(501 + 1 + 10) and back.ended_in == "operator"
@@ -113,7 +113,8 @@ def test_the_routers_deadline_runs_from_the_first_ring() -> None:
 
 
 def test_the_choice_while_waiting_moves_the_call_and_keeps_the_arrival() -> None:
-    agents = [Agent("zh", {"zh": 5}, frozenset(), [(0.0, 1000.0)]), Agent("en", {"en": 5}, frozenset(), [(0.0, 1000.0)])]
+    agents = [Agent("zh", {"zh": 5}, frozenset(), [(0.0, 1000.0)]),
+              Agent("en", {"en": 5}, frozenset(), [(0.0, 1000.0)])]
     busy = Call(0, 0.0, "zh", "general", 1e9, 500.0)  # holds the Mandarin operator
     caller = Call(1, 1.0, "en", "general", 1e9, 60.0, ivr_seconds=3.5, queue_language="zh", choose_after=6.5)
     r = simulate(agents, [busy, caller], Routing(wrapup_seconds=0), "ours")
