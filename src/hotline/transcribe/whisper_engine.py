@@ -146,8 +146,8 @@ class WhisperStream:
         out: list[Result] = []
         for i, p in enumerate(probs):
             out += self._window(windows[i * WINDOW:(i + 1) * WINDOW], float(p))
-        if (self.in_utterance and self.speech >= self.t.min_speech * RATE
-                and self.clock - self.decoded_at >= self.t.partial_every * RATE):
+        if (self.in_utterance and self.speech >= self.t.min_speech * RATE and self.silence < WINDOW * 8
+                and self.clock - self.decoded_at >= self.t.partial_every * RATE):  # not when the final is near
             out += self._partial()
         return out
 
