@@ -216,6 +216,8 @@ class CallRegistry:
         call.queue = call.queue or e.queue
         call.caller_number = call.caller_number or e.caller_number
         call.language = call.language or e.language
+        if call.operator and call.operator != ext and self._by_operator.get(call.operator) == e.uniqueid:
+            del self._by_operator[call.operator]  # answered again elsewhere (a replay): one operator's call
         call.answered_at, call.wait, call.operator = e.at, float(e.hold_seconds), ext
         call.agent_channel, call.channel = e.agent_channel, e.channel
         self._set(call, "answered")
