@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from hotline.bus import Bus, Subscription, consume
 from hotline.cases.callback import CallbackPbx, CallbackService
 from hotline.cases.desk import CaseDesk
 from hotline.cases.desk_store import DeskStore
+from hotline.cases.overdue import OverdueCases
 from hotline.cases.search import SearchStore
 from hotline.cases.service import CaseService
 from hotline.cases.store import CaseStore, StoreError
@@ -53,9 +53,7 @@ from hotline.security.service import BlockList, SipSecurityService
 from hotline.web.hub import Hub
 from hotline.web.services import AfterCall, WebServices
 
-log = logging.getLogger(__name__)
 SayFn = Callable[[int, str, str], Awaitable[str]]
-Alert = dict[str, Any]
 
 
 class PbxControl(QueueControl, SpyControl, ConferenceControl, CallbackPbx, Protocol):
@@ -124,9 +122,9 @@ class Services:
     recording_store: RecordingStore
     recordings: RecordingService | None
     sip_security: SipSecurityService | None
+    overdue: OverdueCases
     pumps: list[Pump] = field(default_factory=list)
     clocks: list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]] = field(default_factory=list)
-    overdue: list[dict[str, Any]] = field(default_factory=list)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def apply(self, event: ev.Event) -> None:
@@ -176,25 +174,6 @@ class Services:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         self.tasks = []
-
-    def overdue_alert(self) -> list[Alert]:
-        """The wallboard's alert of cases past their deadline (the sweep keeps ``overdue``)."""
-        if not self.overdue:
-            return []
-        by: dict[str, int] = {}
-        for c in self.overdue:
-            by[c.get("department") or "?"] = by.get(c.get("department") or "?", 0) + 1
-        text = ", ".join(f"{k}: {v}" for k, v in sorted(by.items()))
-        return [{"id": "cases:overdue", "kind": "cases_overdue", "severity": "warning", "since": None,
-                 "target": "cases", "text": f"{len(self.overdue)} case(s) past their deadline ({text})"}]
-
-    async def sweep_deadlines(self) -> None:
-        """Warn and escalate cases near or past their deadline; the board's alert follows."""
-        _warned, escalated = await self.workflow.sweep()
-        before = len(self.overdue)
-        self.overdue = await self.flows.overdue(self.workflow.clock())
-        if escalated or len(self.overdue) != before:
-            self.wallboard.changed()
 
     def operator_language(self, extension: str, language: str) -> str:
         """The language an operator speaks on a call: the caller's if they have it (skills as set
@@ -251,7 +230,8 @@ def build_services(settings: Settings, store: CaseStore, pbx: PbxControl, bus: B
         callbacks=callbacks,
         # the form save as one command: its CaseSaved reaches the desktop and the wrap-up on the bus
         desk=CaseDesk(s, DeskStore(db), workflow, publish, clock), search=SearchStore(db),
-        recording_store=recording_store, recordings=recordings, sip_security=sip_security)
+        recording_store=recording_store, recordings=recordings, sip_security=sip_security,
+        overdue=OverdueCases(workflow, flows))
     _connect(services)
     _subscribe(services, deadline_every)
     return services
@@ -275,7 +255,8 @@ def _connect(g: Services) -> None:
     if g.sip_security is not None:
         g.sip_security.on_change = g.wallboard.changed
         g.board.extra_alerts.append(g.sip_security.alerts)
-    g.board.extra_alerts.append(g.overdue_alert)
+    g.overdue.on_change = g.wallboard.changed
+    g.board.extra_alerts.append(g.overdue.alerts)
 
 
 def _subscribe(g: Services, deadline_every: float) -> None:
@@ -303,12 +284,4 @@ def _subscribe(g: Services, deadline_every: float) -> None:
     if g.sip_security is not None:
         pump("sip-security", g.sip_security.handle, 50_000)
         g.clocks.append(("sip-security-expiry", g.sip_security.run))
-
-    async def sweeps() -> None:
-        while True:
-            try:
-                await g.sweep_deadlines()
-            except Exception:
-                log.exception("deadline sweep failed; retrying")
-            await asyncio.sleep(deadline_every)
-    g.clocks.append(("deadline-sweeps", sweeps))
+    g.clocks.append(("deadline-sweeps", lambda: g.overdue.run(deadline_every)))
