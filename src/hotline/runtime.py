@@ -71,7 +71,8 @@ class Hotline:
         files = RecordingFiles(s.asterisk.instance_dir / "spool" / "recordings", make_archive,
                                lambda p: shutil.disk_usage(p).free,
                                lambda fn: asyncio.get_running_loop().run_in_executor(self._rec_files, fn))
-        # the SIP guard: security events -> blocks (realtime ACL rows), the call limit's FastAGI
+        # the domain graph (graph.py) on the AMI's queue control; the SIP guard's blocks are
+        # realtime ACL rows, its call limit answers on FastAGI below
         g = self.services = build_services(s, self.store, self.pbx, self.bus, say=self._say, recording_files=files,
                                            sip_blocks=SipAclBlockList(db_path(s.asterisk.instance_dir)))
         changed = await g.load()
