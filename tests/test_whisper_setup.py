@@ -45,7 +45,7 @@ def test_whisper_for_every_language_without_a_vosk_folder() -> None:
 
 @pytest.mark.parametrize(("section", "key", "problem"), [
     ({"engines": {"zh": "vosk"}}, "transcription.engines.zh", "Vosk needs a model folder"),
-    ({"engines": {"zh": "kaldi"}}, "transcription.engines.zh", 'must be "vosk" or "whisper"'),
+    ({"engines": {"zh": "kaldi"}}, "transcription.engines.zh", 'must be "vosk", "whisper" or "off"'),
     ({"engines": {"xx": "whisper"}}, "transcription.engines.xx", "unknown language 'xx'"),
     ({"engines": "whisper"}, "transcription.engines", "must be a table"),
     ({"whisper_model": 3}, "transcription.whisper_model", "expected Path"),
@@ -63,6 +63,8 @@ def test_the_registry_gets_one_factory_per_language() -> None:
     assert registry.folders == {"en": Path("/w"), "ko": Path("/m/ko"), "zh": Path("/w")}
     assert set(registry.factories) == {"en", "zh"}  # Korean: the default factory, Vosk
     assert registry_for(Transcription(models={"ko": Path("/m/ko")}), pool).folders == {"ko": Path("/m/ko")}
+    off = registry_for(parse({"models": {"ko": "/m/ko"}, "engines": {"ko": "off", "en": "off"}}), pool)
+    assert set(off.folders) == {"zh"} and off.status("en") == "no speech model for 'en'"
     pool.shutdown()
 
 

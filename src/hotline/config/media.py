@@ -21,7 +21,7 @@ class Transcription:
     workers: int = 2  # threads running the recognizers (never the event loop)
     # language code -> Vosk model folder; HOTLINE_VOSK_MODEL_<LANG> overrides
     models: Mapping[str, Path] = field(default_factory=dict)
-    # language code -> engine ("vosk" or "whisper") for every site language, resolved by parse_transcription:
+    # language code -> engine ("vosk", "whisper" or "off") for every site language, resolved by parse_transcription:
     # [transcription.engines] as written, else vosk where `models` names a folder, else whisper
     engines: Mapping[str, str] = field(default_factory=dict)
     # the Whisper model (CTranslate2 folder), shared by every language Whisper transcribes
@@ -29,7 +29,7 @@ class Transcription:
     whisper_threads: int = 1  # CPU threads per decode (each worker decodes one leg at a time)
 
 
-ENGINES = ("vosk", "whisper")
+ENGINES = ("vosk", "whisper", "off")  # off: that language is never transcribed
 
 
 def default_whisper_model() -> Path:
@@ -88,15 +88,15 @@ def parse_transcription(data: Mapping[str, Any], base: Path, lang_codes: set[str
 
 
 def parse_engines(raw: Any, lang_codes: set[str], models: Mapping[str, Path]) -> dict[str, str]:
-    """``[transcription.engines]``: language code = "vosk" or "whisper"; a language not named gets
-    Vosk when ``models`` has a folder for it, else Whisper."""
+    """``[transcription.engines]``: language code = "vosk", "whisper" or "off"; a language not named
+    gets Vosk when ``models`` has a folder for it, else Whisper."""
     if not isinstance(raw, dict):
-        raise ConfigError("transcription.engines", 'must be a table: language code = "vosk" or "whisper"')
+        raise ConfigError("transcription.engines", 'must be a table: language code = "vosk", "whisper" or "off"')
     for code, name in raw.items():
         key = f"transcription.engines.{code}"
         checks.known_languages([code], key, lang_codes)
         if name not in ENGINES:
-            raise ConfigError(key, f'must be "vosk" or "whisper", got {name!r}')
+            raise ConfigError(key, f'must be "vosk", "whisper" or "off", got {name!r}')
         if name == "vosk" and code not in models:
             raise ConfigError(key, f"Vosk needs a model folder: set transcription.models.{code} "
                                    f"(or HOTLINE_VOSK_MODEL_{code.upper()})")

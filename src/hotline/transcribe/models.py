@@ -43,7 +43,7 @@ def registry_for(settings: Transcription, executor: Executor) -> ModelRegistry:
             folders[language] = settings.whisper_model
             factories[language] = functools.partial(_whisper, language=language, threads=settings.whisper_threads,
                                                     workers=settings.workers)
-        elif language in settings.models:
+        elif engine == "vosk" and language in settings.models:
             folders[language] = settings.models[language]
     return ModelRegistry(folders, executor, factories=factories)
 
