@@ -10,15 +10,21 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
+from aiohttp.test_utils import TestClient, TestServer, unused_port
 
 from hotline import config
 from hotline import events as ev
+from hotline.bus import Bus
 from hotline.cases.desk import CaseDesk, FormInvalid
 from hotline.cases.desk_store import DeskStore
 from hotline.cases.store import CaseStore, StoreError
 from hotline.cases.workflow import Actor, Workflow, WorkflowError
 from hotline.cases.workflow_store import WorkflowStore
+from hotline.graph import build_services
+from hotline.web.app import build_app
+from hotline.web.security import COOKIE
 
 SITE = Path(__file__).resolve().parents[1] / "etc/site.example.toml"
 BOSS = Actor("boss", "supervisor")
@@ -116,3 +122,52 @@ async def test_a_department_may_not_enter_a_case_and_nothing_is_left(d: Desk) ->
         await d.desk.enter(Actor("tb", "department", department="transport_bureau"), FORM)
     assert refused.value.error_id == "forbidden"
     assert d.nothing_written()
+
+
+class NoPbx:
+    def __getattr__(self, name: str) -> Any:
+        async def action(*a: Any, **kw: Any) -> None: ...
+        return action
+
+
+async def test_the_route_answers_as_before_and_a_failure_leaves_nothing(tmp_path: Path) -> None:
+    """POST /api/cases through the web app the graph serves: the answer's shape, the refusals'
+    status codes and ids, and a store failure midway answered 503 store-error with no case written."""
+    d = Desk(tmp_path)
+    port = unused_port()  # the origin check compares with the configured origins only
+    settings = replace(d.settings, http=replace(d.settings.http, port=port))
+    g = build_services(settings, d.store, NoPbx(), Bus())  # type: ignore[arg-type]
+    await d.store.open()
+    await g.users.add("boss", "supervisor", "correct horse battery", settings=settings)
+    token, csrf = await g.users.open_session("boss", "127.0.0.1")
+    client: TestClient[Any, Any] = TestClient(TestServer(build_app(g.web("tok")), port=port))
+    await client.start_server()
+    origin = str(client.server.make_url("")).rstrip("/")
+    session = aiohttp.ClientSession(base_url=origin, cookie_jar=aiohttp.CookieJar(unsafe=True))
+    session.cookie_jar.update_cookies({COOKIE: token}, client.server.make_url("/"))
+
+    async def post(body: dict[str, Any]) -> tuple[int, Any]:
+        async with session.post("/api/cases", json=body, headers={"X-CSRF-Token": csrf, "Origin": origin}) as r:
+            return r.status, await r.json()
+    try:
+        status, made = await post(FORM)
+        assert status == 200 and made == {"ok": True, "uniqueid": made["uniqueid"], "case_id": made["case_id"],
+                                          "status": "dispatched", "department": "housing_bureau"}
+        status, bad = await post({**FORM, "district": "Atlantis"})
+        assert (status, bad["error"], set(bad["fields"])) == (422, "invalid", {"district"})
+        assert bad["message"] == "the form has errors"
+        status, bad = await post({**FORM, "caller_number": "x"})
+        assert (status, bad["error"]) == (400, "bad-request")
+        status, bad = await post({**FORM, "department": "ministry_of_magic"})
+        assert (status, bad["error"]) == (400, "department-unknown")
+        await d.store.db.run(lambda db: db.execute(
+            "create trigger no_dispatch before insert on case_events when new.action = 'dispatched'"
+            " begin select raise(abort, 'the event row failed'); end"))
+        status, failed = await post(FORM)
+        assert (status, failed["error"]) == (503, "store-error")
+        # only the first case: not the one refused for its department, nor the one that failed midway
+        assert d.rows("select uniqueid from cases") == [made["uniqueid"]]
+    finally:
+        await session.close()
+        await client.close()
+        await d.store.close()
