@@ -39,11 +39,12 @@ from hotline.web import (
     login,
     pages,
     search,
+    security,
     staffing,
     trends,
     worklist,
 )
-from hotline.web.security import Proxies, build_middleware, response_headers
+from hotline.web.security import Proxies, response_headers
 from hotline.web.services import WebServices
 
 HERE = Path(__file__).parent
@@ -74,6 +75,7 @@ def _put(app: web.Application, services: WebServices) -> None:
     """The services under their keys; the optional ones only when given."""
     s = services
     app[keys.SETTINGS], app[keys.USERS], app[keys.COMMANDS] = s.settings, s.users, s.commands
+    app[keys.SERVICE_TOKEN] = s.service_token
     app[keys.ROSTER], app[keys.SL], app[keys.STORE] = s.roster, s.sl, s.store
     app[keys.DESKTOP], app[keys.HUB] = s.desktop, s.hub
     app[keys.THROTTLE] = s.throttle if s.throttle is not None else LoginThrottle()
@@ -91,18 +93,15 @@ def _put(app: web.Application, services: WebServices) -> None:
 
 
 def build_app(services: WebServices) -> web.Application:
-    http = services.settings.http
-    origins = http.allowed_origins()
-    proxies = Proxies(http.trusted_proxies)
     # the refusal audit outermost (it sees every answer, errors' too), then errors, the input
     # boundary, and who is asking (web/security.py)
     app = web.Application(middlewares=[case_access.refusal_audit, errors.middleware, boundary.middleware,
-                                       build_middleware(services.users, services.service_token, origins, proxies)],
-                          client_max_size=256 * 1024)
+                                       security.middleware], client_max_size=256 * 1024)
     app.on_response_prepare.append(response_headers)
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(HERE / "templates"),
                          autoescape=jinja2.select_autoescape(default=True))
-    app[keys.ORIGINS], app[keys.PROXIES] = origins, proxies
+    http = services.settings.http
+    app[keys.ORIGINS], app[keys.PROXIES] = http.allowed_origins(), Proxies(http.trusted_proxies)
     app[keys.HASHING] = asyncio.Semaphore(login.HASH_SLOTS)  # verifications queued or running, whoever asks
     _put(app, services)
 

@@ -8,6 +8,7 @@ registered only then; a route that reads one only if present uses ``request.app.
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -25,10 +26,13 @@ from hotline.queue.agents import AgentCommands
 from hotline.queue.roster import Roster
 from hotline.queue.service_level import ServiceLevel
 from hotline.web.hub import Hub
-from hotline.web.security import Proxies
 from hotline.web.services import AfterCall
 
+if TYPE_CHECKING:  # web/security.py reads its keys from here
+    from hotline.web.security import Proxies
+
 SETTINGS = web.AppKey("settings", Settings)
+SERVICE_TOKEN = web.AppKey("service-token", str)  # the CLI's bearer token (acts as admin)
 USERS = web.AppKey("users", UserDirectory)
 COMMANDS = web.AppKey("commands", AgentCommands)
 ROSTER = web.AppKey("roster", Roster)
@@ -45,5 +49,5 @@ INTERPRETER_DESK = web.AppKey("interpreter-desk", InterpreterDesk)
 AFTER_CALL = web.AppKey("after-call", AfterCall)
 # the allowed origins (settings.http.allowed_origins()) and the trusted proxies, read once
 ORIGINS: web.AppKey[frozenset[str]] = web.AppKey("origins", frozenset)
-PROXIES = web.AppKey("proxies", Proxies)
+PROXIES: web.AppKey[Proxies] = web.AppKey("proxies")
 HASHING = web.AppKey("hashing", asyncio.Semaphore)  # password checks queued or running (web/login.py)

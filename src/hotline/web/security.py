@@ -8,13 +8,13 @@ import hmac
 import ipaddress
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
 from urllib.parse import quote
 
 from aiohttp import web
 
-from hotline.auth.users import Principal, UserDirectory
+from hotline.auth.users import Principal
 from hotline.web import boundary
+from hotline.web.keys import ORIGINS, PROXIES, SERVICE_TOKEN, USERS
 
 log = logging.getLogger(__name__)
 
@@ -118,62 +118,61 @@ def public(handler: Handler) -> Handler:
     return handler
 
 
-def build_middleware(users: UserDirectory, service_token: str, origins: frozenset[str],
-                     proxies: Proxies | None = None) -> Any:
-    proxies = proxies or Proxies()
+@web.middleware
+async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Who is asking (the session cookie, or the service token as a bearer) and may they: the
+    route's roles, then CSRF and Origin for a state-changing request riding on a cookie. The user
+    directory, the token, the allowed origins and the trusted proxies are the app's (web/keys.py)."""
+    request[CLIENT] = request.app[PROXIES].client(request)
+    return await _check(request, handler)  # the headers: response_headers, on every response
 
-    @web.middleware
-    async def security(request: web.Request, handler: Handler) -> web.StreamResponse:
-        request[CLIENT] = proxies.client(request)
-        return await _check(request, handler)  # the headers: response_headers, on every response
 
-    async def _check(request: web.Request, handler: Handler) -> web.StreamResponse:
-        route_handler = getattr(request.match_info, "handler", None)
-        inner = getattr(route_handler, "__wrapped__", route_handler)
-        is_public = getattr(inner, "public", False) or request.path.startswith("/static/")
-        roles: Iterable[str] | None = getattr(inner, "roles", None)
-        principal: Principal | None = None
-        via_cookie = False
-        auth = request.headers.get("Authorization", "")
-        if auth.startswith("Bearer "):
-            if hmac.compare_digest(auth.encode(), f"Bearer {service_token}".encode()):
-                principal = Principal(SERVICE_USER, "admin", "the hotline CLI")
-            else:
-                log.warning("refused: wrong bearer token from %s: %s %s", request.remote, request.method,
-                            request.path)
-                return error(401, "unauthorized", "the bearer token is not valid")
+async def _check(request: web.Request, handler: Handler) -> web.StreamResponse:
+    route_handler = getattr(request.match_info, "handler", None)
+    inner = getattr(route_handler, "__wrapped__", route_handler)
+    is_public = getattr(inner, "public", False) or request.path.startswith("/static/")
+    roles: Iterable[str] | None = getattr(inner, "roles", None)
+    principal: Principal | None = None
+    via_cookie = False
+    auth = request.headers.get("Authorization", "")
+    if auth.startswith("Bearer "):
+        if hmac.compare_digest(auth.encode(), f"Bearer {request.app[SERVICE_TOKEN]}".encode()):
+            principal = Principal(SERVICE_USER, "admin", "the hotline CLI")
         else:
-            token = boundary.cookie(request, COOKIE)
-            if token:
-                principal = await users.session(token)
-                via_cookie = principal is not None
-        request[PRINCIPAL] = principal
-        if is_public:
-            return await handler(request)
-        if principal is None:  # unknown routes too: an anonymous caller learns nothing of the route table
-            if request.path.startswith("/api/") or request.path.startswith("/ws/"):
-                return error(401, "unauthorized", "log in first")
-            raise web.HTTPFound(f"/login?next={quote(request.path_qs, safe='/')}" if request.path != "/" else "/login")
-        unmatched = request.match_info.http_exception  # no such route (404), or not with this method (405)
-        if unmatched is not None:
-            raise unmatched
-        if roles is None or principal.role not in roles:
-            log.warning("refused: user=%s role=%s may not %s %s", principal.username, principal.role,
-                        request.method, request.path)
-            return error(403, "forbidden", f"the {principal.role} role may not do this")
-        if via_cookie and request.method not in SAFE_METHODS:
-            sent_origin = request.headers.get("Origin")
-            if sent_origin is not None and sent_origin not in origins:  # the configured ones, never Host
-                log.warning("refused: cross-origin %s %s from %s (user=%s)", request.method, request.path,
-                            sent_origin, principal.username)
-                return error(403, "bad-origin", "cross-origin request refused")
-            token = request.headers.get("X-CSRF-Token", "")
-            if not token and request.content_type == "application/x-www-form-urlencoded":
-                token = str((await boundary.form_of(request)).get("csrf", ""))
-            if not hmac.compare_digest(token.encode(), principal.csrf.encode()):
-                log.warning("refused: missing or wrong CSRF token: user=%s %s %s", principal.username,
-                            request.method, request.path)
-                return error(403, "csrf", "missing or wrong CSRF token; reload the page")
+            log.warning("refused: wrong bearer token from %s: %s %s", request.remote, request.method,
+                        request.path)
+            return error(401, "unauthorized", "the bearer token is not valid")
+    else:
+        token = boundary.cookie(request, COOKIE)
+        if token:
+            principal = await request.app[USERS].session(token)
+            via_cookie = principal is not None
+    request[PRINCIPAL] = principal
+    if is_public:
         return await handler(request)
+    if principal is None:  # unknown routes too: an anonymous caller learns nothing of the route table
+        if request.path.startswith("/api/") or request.path.startswith("/ws/"):
+            return error(401, "unauthorized", "log in first")
+        raise web.HTTPFound(f"/login?next={quote(request.path_qs, safe='/')}" if request.path != "/" else "/login")
+    unmatched = request.match_info.http_exception  # no such route (404), or not with this method (405)
+    if unmatched is not None:
+        raise unmatched
+    if roles is None or principal.role not in roles:
+        log.warning("refused: user=%s role=%s may not %s %s", principal.username, principal.role,
+                    request.method, request.path)
+        return error(403, "forbidden", f"the {principal.role} role may not do this")
+    if via_cookie and request.method not in SAFE_METHODS:
+        sent_origin = request.headers.get("Origin")
+        if sent_origin is not None and sent_origin not in request.app[ORIGINS]:  # the configured ones, never Host
+            log.warning("refused: cross-origin %s %s from %s (user=%s)", request.method, request.path,
+                        sent_origin, principal.username)
+            return error(403, "bad-origin", "cross-origin request refused")
+        token = request.headers.get("X-CSRF-Token", "")
+        if not token and request.content_type == "application/x-www-form-urlencoded":
+            token = str((await boundary.form_of(request)).get("csrf", ""))
+        if not hmac.compare_digest(token.encode(), principal.csrf.encode()):
+            log.warning("refused: missing or wrong CSRF token: user=%s %s %s", principal.username,
+                        request.method, request.path)
+            return error(403, "csrf", "missing or wrong CSRF token; reload the page")
+    return await handler(request)
 
-    return security
