@@ -208,7 +208,8 @@ def build_services(settings: Settings, store: CaseStore, pbx: PbxControl, bus: B
     interpreters = InterpreterService(s, calls, skills, pbx, store, publish,
                                       lambda req: desktop.interpreter(req.operator, req.to_json()), clock=clock)
     bus.add_filter(interpreters.keep)
-    wallboard = WallboardService(s, board, supervision, hub, store, since_day, clock=clock)
+    wallboard = WallboardService(s, board, supervision, hub, store, since_day, clock=clock,
+                                 interpreting=interpreters.board_section)
     db = store.db  # the one Database every repository shares
     flows = WorkflowStore(db)
     workflow = Workflow(s, flows, clock)
@@ -243,10 +244,8 @@ def _connect(g: Services) -> None:
       alerts (recordings, SIP guard, overdue cases), and each of those tells it when to re-read;
     - the workflow schedules the call back when a department replies, and the call back service
       drives the workflow.
-    (``wallboard.interpreting`` is no cycle, but WallboardService takes no constructor argument
-    for it yet.)"""
+    The board's extra alert sources are added here too, next to the link that announces them."""
     g.supervision.on_change = g.wallboard.audit_changed
-    g.wallboard.interpreting = g.interpreters.board_section
     g.interpreters.on_change = g.wallboard.changed
     g.workflow.on_replied = g.callbacks.schedule
     if g.recordings is not None:

@@ -43,7 +43,8 @@ class WallboardStore(Protocol):
 class WallboardService:
     def __init__(self, settings: Settings, board: Board, supervision: Supervision, hub: BoardNotifier,
                  store: WallboardStore, since_day: Callable[[], float], min_interval: float = 0.05,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 interpreting: Callable[[], dict[str, Any]] | None = None) -> None:
         self.settings = settings
         self.board = board
         self.supervision = supervision
@@ -59,7 +60,7 @@ class WallboardService:
         self._audit: list[dict[str, Any]] = []
         self._audit_stale = True
         self._audit_task: asyncio.Task[None] | None = None
-        self.interpreting: Callable[[], dict[str, Any]] | None = None  # the interpreter pool's section
+        self.interpreting = interpreting  # the interpreter pool's section (None: no interpreters section)
 
     # -- events -------------------------------------------------------------------------------------
 
