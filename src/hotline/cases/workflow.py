@@ -153,14 +153,6 @@ class Workflow:
             steps.append(self._dispatch(case, department, actor, "", now))
         return steps
 
-    async def recorded(self, uniqueid: str, actor: Actor, department: str = "") -> dict[str, Any]:
-        """``recorded_plan`` applied step by step (a case entered by hand; the desk's form save
-        applies the plan in the form's own transaction, cases/desk.py)."""
-        case = await self._case(uniqueid, actor)
-        for step in self.recorded_plan(case, actor, department):
-            case = await self._apply(case, actor, step)
-        return case
-
     def _dispatch(self, case: dict[str, Any], department: str, actor: Actor, note: str, now: float) -> Transition:
         if self.settings.department(department) is None:
             raise WorkflowError("department-unknown", f"no department {department!r}")
