@@ -13,7 +13,8 @@ service level is nearly, not strictly, monotone in the staff: the generated oper
 with it). Per seed, each contender's staffing and every language's service level there.
 
     .venv/bin/python bench/routing_compare.py [etc/scenarios/beijing-peak.toml]
-        [--seeds 1,2,3] [--step 0.25] [--ivr none,before,after] [--quick] [--jobs 1]
+        [--seeds 1,2,3] [--step 0.25] [--ivr none,before,after] [--short-abandon 5]
+        [--ivr-set greeting_seconds=2] [--quick] [--jobs 1]
 
 ``--quick``: one seed, 1% steps (a smoke run); the default is the honest one (3 seeds, 0.25%).
 """
@@ -58,6 +59,7 @@ class Task:
     high: float
     step: float  # fraction of the plan
     short_abandon: float = 0.0  # seconds: hang-ups sooner shown apart (a third figure)
+    ivr_changes: tuple[tuple[str, float], ...] = ()
 
 
 def one_run(data: dict[str, Any], preset: str, contender: str, seed: int, scale: float | None) -> Result:
@@ -77,8 +79,7 @@ def one_run(data: dict[str, Any], preset: str, contender: str, seed: int, scale:
 def search(task: Task) -> dict[str, Any]:
     """The smallest staffing meeting the goal on each clock (None: not reached at ``high``)."""
     data = scenario.load(Path(task.path))
-    if task.short_abandon > 0:
-        data.setdefault("ivr", {})["short_abandon_seconds"] = task.short_abandon
+    data.setdefault("ivr", {}).update(dict(task.ivr_changes))
     n_steps = round((task.high - task.low) / task.step)
     cache: dict[int, tuple[int, dict[str, Any]]] = {}
 
@@ -155,6 +156,17 @@ def report(results: list[dict[str, Any]], presets: list[str], plan: int) -> list
     return lines
 
 
+def _ivr_changes(p: argparse.ArgumentParser, pairs: list[str]) -> dict[str, float]:
+    out = {}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        try:
+            out[key.strip()] = float(value)
+        except ValueError:
+            p.error(f"--ivr-set {pair!r}: KEY=NUMBER expected")
+    return out
+
+
 def _other(clock: str) -> str:
     return CLOCKS["first ring" if clock == "queue entry" else "queue entry"]
 
@@ -170,6 +182,8 @@ def main() -> None:
     p.add_argument("--quick", action="store_true", help="one seed, 1%% steps")
     p.add_argument("--short-abandon", type=float, default=0.0,
                    help="seconds: also search with the hang-ups sooner than this shown apart (default 0: not)")
+    p.add_argument("--ivr-set", action="append", default=[], metavar="KEY=NUMBER",
+                   help="change an [ivr] setting of the scenario, e.g. greeting_seconds=2 (repeatable)")
     p.add_argument("--jobs", type=int, default=1, help="processes (default 1)")
     args = p.parse_args()
     seeds = [1] if args.quick else [int(s) for s in args.seeds.split(",")]
@@ -180,8 +194,10 @@ def main() -> None:
             p.error(f"--ivr: one of {', '.join(ivr.PRESETS)}")
     path = Path(args.scenario)
     data = scenario.load(path)
+    changes = _ivr_changes(p, args.ivr_set)
     if args.short_abandon > 0:
-        data.setdefault("ivr", {})["short_abandon_seconds"] = args.short_abandon
+        changes["short_abandon_seconds"] = args.short_abandon
+    data.setdefault("ivr", {}).update(changes)
     t0 = time.perf_counter()
     plan = 0
     for preset in presets:
@@ -196,7 +212,8 @@ def main() -> None:
     if "traffic" not in data or "operators" in data:
         print("\n(the scenario lists its operators: no staffing search)")
         return
-    tasks = [Task(str(path), preset, contender, seed, args.low, args.high, step / 100, args.short_abandon)
+    tasks = [Task(str(path), preset, contender, seed, args.low, args.high, step / 100, args.short_abandon,
+                  tuple(changes.items()))
              for preset in presets for contender in CONTENDERS for seed in seeds]
     if args.jobs > 1:
         with ProcessPoolExecutor(args.jobs) as ex:
