@@ -12,7 +12,7 @@ SERVICES = ["ivr", "queue", "security", "cases/service.py", "cases/form.py", "ev
             "transcribe/engine.py", "transcribe/models.py", "transcribe/pipeline.py",
             "floor",
             "cases/workflow.py", "cases/deadlines.py", "cases/callback.py", "cases/text_index.py", "cases/trends.py",
-            "recordings/service.py", "cases/access.py", "cases/desk.py"]
+            "recordings/service.py", "cases/access.py", "cases/desk.py", "cases/overdue.py"]
 FORBIDDEN = {"aiohttp", "panoramisk", "sqlite_utils", "vosk", "pydub", "pjsua2"}
 
 
