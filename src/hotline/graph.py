@@ -259,6 +259,9 @@ def _connect(g: Services) -> None:
 
 
 def _subscribe(g: Services, deadline_every: float) -> None:
+    """A subscription per consumer, in the order the runtime always took them: an event wakes its
+    consumers in subscription order, so the state pump (the floor as the event leaves it) comes
+    first and the desktop, wallboard and interpreter pumps after it read that state."""
     bus = g.bus
     stored = (StoreError,)
 
