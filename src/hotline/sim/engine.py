@@ -10,8 +10,13 @@ Strategies:
   with another topic, 20 for another language; queuerules raise the ceiling to 14 and 24 at
   fixed times (``ladder``). Within the lowest tier: ``ringall`` (first to answer: random),
   ``leastrecent``, ``fewestcalls``, ``rrmemory`` (round robin), ``linear`` (file order).
+- ``pooled`` (``LIMITS``): every operator has every skill, longest idle first: the bound.
 
-A ringing operator answers after ``ring_delay`` seconds; wait = answer time - arrival.
+A call arrives at the first ring and enters the queue ``ivr_seconds`` later (sim/ivr.py; 0
+without an IVR), in ``queue_language``'s queue, moved to its own language's at ``choose_after``.
+The router's deadline runs from the first ring; the queuerules (hl-widen, the ladders) from queue
+entry. A ringing operator answers after ``ring_delay`` seconds; the figures take the wait from the
+first ring and from queue entry (sim/results.py).
 With an interpreter ``Pool`` (sim/interpreting.py) a call answered by an operator who does not
 speak an automatically offered language waits for an interpreter, for every strategy alike.
 """
