@@ -14,7 +14,7 @@ with it). Per seed, each contender's staffing and every language's service level
 
     .venv/bin/python bench/routing_compare.py [etc/scenarios/beijing-peak.toml]
         [--seeds 1,2,3] [--step 0.25] [--ivr none,before,after] [--short-abandon 5]
-        [--ivr-set greeting_seconds=2] [--quick] [--jobs 1]
+        [--ivr-set greeting_seconds=2] [--quick] [--jobs 2]
 
 ``--quick``: one seed, 1% steps (a smoke run); the default is the honest one (3 seeds, 0.25%).
 """
@@ -184,7 +184,7 @@ def main() -> None:
                    help="seconds: also search with the hang-ups sooner than this shown apart (default 0: not)")
     p.add_argument("--ivr-set", action="append", default=[], metavar="KEY=NUMBER",
                    help="change an [ivr] setting of the scenario, e.g. greeting_seconds=2 (repeatable)")
-    p.add_argument("--jobs", type=int, default=1, help="processes (default 1)")
+    p.add_argument("--jobs", type=int, default=2, help="processes (default 2)")
     args = p.parse_args()
     seeds = [1] if args.quick else [int(s) for s in args.seeds.split(",")]
     step = 1.0 if args.quick else args.step

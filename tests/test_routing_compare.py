@@ -36,7 +36,8 @@ def test_the_benchmark_runs_quick_on_a_tiny_scenario_and_prints_both_clocks(tmp_
     path = tmp_path / "tiny.toml"
     path.write_text(TINY)
     out = subprocess.run([sys.executable, str(ROOT / "bench/routing_compare.py"), str(path), "--quick",
-                          "--ivr", "before,after", "--low", "0.8", "--high", "1.2", "--short-abandon", "5"],
+                          "--ivr", "before,after", "--low", "0.8", "--high", "1.2", "--short-abandon", "5",
+                          "--jobs", "1"],
                          capture_output=True, text=True, timeout=300, check=False)
     assert out.returncode == 0, out.stderr[-3000:]
     text = out.stdout
