@@ -144,3 +144,17 @@ def test_bad_ivr_settings_are_named() -> None:
     with pytest.raises(ConfigError, match="ivr.topic_menu"):
         ivr.model_of({"ivr": {"preset": "after", "topic_menu": True}})
     assert not ivr.model_of({}).active  # no [ivr]: calls are queued on arrival, as before
+
+
+def test_a_scenario_ivr_table_runs_through_make_calls() -> None:
+    from hotline.sim import scenario
+
+    data = {"traffic": {"calls": 2000, "hours": [8, 9], "languages": {"zh": 0.5, "en": 0.5},
+                        "topics": {"housing": 1.0}, "patience_mean": 0},
+            "ivr": {"preset": "after", "default_language": "zh", "silent_share": 0.0, "barge_in_share": 0.0}}
+    calls = scenario.make_calls(data, seed=1)
+    assert calls and all(c.ivr_seconds == pytest.approx(3.5) and c.queue_language == "zh" for c in calls)
+    assert all((c.choose_after is None) == (c.language == "zh") for c in calls)
+    before = scenario.make_calls(data, seed=1, model=ivr.model_of(data, "before"))
+    assert [c.arrival for c in before] == [c.arrival for c in calls]  # the same callers, another IVR
+    assert min(c.ivr_seconds for c in before) >= 14.99  # the menus alone take the 15 s

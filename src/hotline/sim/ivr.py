@@ -100,6 +100,7 @@ def model_of(data: dict[str, Any], preset: str | None = None) -> IvrModel:
     raw = dict(data.get("ivr", {}))
     name = preset or str(raw.pop("preset", "none"))
     raw.pop("preset", None)
+    raw.pop("default_language", None)  # the scenario's (scenario.through_ivr)
     if name not in PRESET_MODELS:
         raise ConfigError("ivr.preset", f"one of {', '.join(PRESETS)}, got {name!r}")
     known = {f.name for f in fields(IvrModel)} - {"preset"}
@@ -134,11 +135,13 @@ def intake(model: IvrModel, rng: random.Random, language: str, topic: str, press
            default: str, languages: list[str], topics: list[str]) -> Intake:
     """One caller through the IVR. ``languages``: the site's order (the menu's, the offers');
     ``topics``: the topic menu's order."""
-    silent = rng.random() < model.silent_share
-    barge = not silent and rng.random() < model.barge_in_share
-    known = rng.random() < model.known_share
-    topic_silent = rng.random() < model.topic_silent_share
-    accepts = rng.random() < model.callback_share
+    # the same draws for every caller whatever the settings: a caller behaves alike in both presets
+    draws = [rng.random() for _ in range(8)]
+    silent = draws[0] < model.silent_share
+    barge = not silent and draws[1] < model.barge_in_share
+    known = draws[2] < model.known_share
+    topic_silent = draws[3] < model.topic_silent_share
+    accepts = draws[4] < model.callback_share
     t = model.answer_seconds
     if model.preset == "before":
         out = _before(model, t, silent, barge, topic_silent, language, topic, pressed_any, default, topics)
@@ -146,12 +149,12 @@ def intake(model: IvrModel, rng: random.Random, language: str, topic: str, press
         out = _after(model, t, silent, barge, known, language, default, languages)
     out.accepts_callback = accepts
     a = model.announcement
-    if a is not None and (a.topic == "*" or a.topic == topic) and rng.random() < a.heard_share:
-        if rng.random() < a.optout_share:
+    if a is not None and (a.topic == "*" or a.topic == topic) and draws[5] < a.heard_share:
+        if draws[6] < a.optout_share:
             out.queued_after += a.optout_seconds
         else:
             out.queued_after += a.seconds
-            out.informed = rng.random() < a.hangup_share
+            out.informed = draws[7] < a.hangup_share
     return out
 
 
