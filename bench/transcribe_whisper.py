@@ -28,6 +28,7 @@ import uuid
 import wave
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from hotline import events as ev
 from hotline.config.media import Transcription, default_whisper_model
@@ -70,15 +71,37 @@ def mandarin(seconds: float) -> bytes:
     return (one * (int(seconds * 16000) // len(one) + 1))[:int(seconds * 16000) // 2 * 2]
 
 
-def fast_rtf(settings: Transcription, pcm: bytes, language: str) -> float:
+def cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def fast_rtf(settings: Transcription, pcm: bytes, language: str) -> dict[str, float]:
+    """One leg alone, as fast as it goes: wall and CPU seconds per second of audio, and the CPU
+    of each decode (a final's decode is what an utterance's end waits for, after the 0.5 s)."""
     from hotline.transcribe.whisper_engine import WhisperEngine
     engine = WhisperEngine(settings.whisper_model, language, threads=settings.whisper_threads)
+    decodes: list[float] = []
+    plain = engine.decode
+
+    def timed(audio: Any) -> tuple[str, float]:
+        c = cpu()
+        try:
+            return plain(audio)
+        finally:
+            decodes.append(cpu() - c)
+
+    engine.decode = timed  # type: ignore[method-assign]
     s = engine.stream(8000)
-    t = time.perf_counter()
+    t, c = time.perf_counter(), cpu()
+    finals = 0
     for i in range(0, len(pcm), 3200):
-        s.accept(pcm[i:i + 3200])
-    s.finish()
-    return (time.perf_counter() - t) / (len(pcm) / 16000)
+        finals += sum(r.kind == "final" for r in s.accept(pcm[i:i + 3200]))
+    finals += sum(r.kind == "final" for r in s.finish())
+    seconds = len(pcm) / 16000
+    return {"wall": (time.perf_counter() - t) / seconds, "cpu": (cpu() - c) / seconds, "decodes": len(decodes),
+            "finals": finals, "decode_p50": statistics.median(decodes),
+            "decode_max": max(decodes)}
 
 
 async def live(settings: Transcription, audio: dict[str, bytes], legs: int) -> dict[str, float]:
@@ -126,13 +149,13 @@ async def live(settings: Transcription, audio: dict[str, bytes], legs: int) -> d
         await w.drain()
         w.close()
 
-    cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+    cpu0 = cpu()
     t0 = time.time()
     await asyncio.gather(*(send(leg, audio["caller" if i % 2 == 0 else "operator"])
                            for i, leg in enumerate(leg_ids)))
     sent = time.time()
     await done.wait()
-    cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+    cpu1 = cpu()
     wall = time.time() - t0
     rss = rss_mb()
     await server.close()
@@ -143,12 +166,12 @@ async def live(settings: Transcription, audio: dict[str, bytes], legs: int) -> d
     for e in texts:
         if e.kind == "partial":
             first.setdefault((e.uniqueid, e.speaker, e.start), e.at - (answered + e.start))
-    cpu = (cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime) / wall
+    cores = (cpu1 - cpu0) / wall
     return {"finals": len(finals), "final_p50": statistics.median(final_lat),
             "final_p95": sorted(final_lat)[int(0.95 * (len(final_lat) - 1))], "final_max": max(final_lat),
             "partial_p50": statistics.median(first.values()) if first else float("nan"),
             "partial_max": max(first.values()) if first else float("nan"),
-            "behind": max(ended.values()) - sent, "cpu_cores": cpu, "rss": rss}
+            "behind": max(ended.values()) - sent, "cpu_cores": cores, "rss": rss}
 
 
 def main() -> None:
@@ -168,11 +191,16 @@ def main() -> None:
     WhisperEngine(settings.whisper_model, "zh", threads=args.threads, workers=args.workers)
     print(f"model load {time.perf_counter() - t:.1f} s; memory after load +{rss_mb() - base:.0f} MB "
           f"(RSS {rss_mb():.0f} MB); load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print(f"\none leg alone, as fast as it goes ({args.seconds:.0f} s of speech):")
+    print(f"{'lang':>4} {'RTF wall':>8} {'RTF CPU':>8} {'finals':>6} {'decodes':>7} {'decode CPU p50/max s':>21}")
     for lang, key in (("zh", "caller"), ("en", "operator")):
-        print(f"RTF one leg, as fast as it goes, {lang}: {fast_rtf(settings, audio[key], lang):.2f}")
+        f = fast_rtf(settings, audio[key], lang)
+        print(f"{lang:>4} {f['wall']:>8.2f} {f['cpu']:>8.2f} {f['finals']:>6.0f} {f['decodes']:>7.0f} "
+              f"{f['decode_p50']:>14.2f}/{f['decode_max']:.2f}")
+    print("\nlive, paced at real time, the pipeline (latencies from the utterance's end / start):")
     print(f"\n{'legs':>4} {'finals':>6} {'final p50/p95/max s':>20} {'1st partial p50/max s':>22} "
           f"{'behind s':>8} {'CPU cores':>9} {'RSS MB':>7}")
-    for legs in (int(n) for n in args.legs.split(",")):
+    for legs in (int(n) for n in args.legs.split(",") if n):
         r = asyncio.run(live(settings, audio, legs))
         print(f"{legs:>4} {r['finals']:>6.0f} {r['final_p50']:>8.2f}/{r['final_p95']:.2f}/{r['final_max']:.2f} "
               f"{r['partial_p50']:>13.2f}/{r['partial_max']:.2f} {r['behind']:>8.2f} {r['cpu_cores']:>9.2f} "
