@@ -80,7 +80,8 @@ def fast_rtf(settings: Transcription, pcm: bytes, language: str) -> dict[str, fl
     """One leg alone, as fast as it goes: wall and CPU seconds per second of audio, and the CPU
     of each decode (a final's decode is what an utterance's end waits for, after the 0.5 s)."""
     from hotline.transcribe.whisper_engine import WhisperEngine
-    engine = WhisperEngine(settings.whisper_model, language, threads=settings.whisper_threads)
+    engine = WhisperEngine(settings.whisper_model, language, threads=settings.whisper_threads,
+                           workers=settings.workers)  # the model the live runs use (one per process)
     decodes: list[float] = []
     plain = engine.decode
 
