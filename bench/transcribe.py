@@ -57,7 +57,7 @@ def baseline(engine: VoskEngine, pcm: bytes, legs: int) -> float:
 
 async def pipeline(engine: VoskEngine, pcm: bytes, legs: int) -> float:
     pool = ThreadPoolExecutor(legs, thread_name_prefix="speech")
-    registry = ModelRegistry({}, pool)
+    registry = ModelRegistry({}, pool, factory=lambda folder: engine)
     registry.engines["ko"] = engine
     ended = asyncio.Event()
     done = 0

@@ -33,7 +33,7 @@ from typing import Any
 from hotline import events as ev
 from hotline.config.media import Transcription, default_whisper_model
 from hotline.transcribe.audiosocket import KIND_AUDIO, KIND_HANGUP, KIND_UUID, AudioSocketServer
-from hotline.transcribe.models import registry_for
+from hotline.transcribe.engines import registry_for
 from hotline.transcribe.pipeline import TranscriptionService
 
 ROOT = Path(__file__).resolve().parents[1]

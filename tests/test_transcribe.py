@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from hotline import events as ev
+from hotline.transcribe import engines
 from hotline.transcribe.audiosocket import KIND_AUDIO, KIND_HANGUP, KIND_UUID, AudioSocketServer
 from hotline.transcribe.engine import ModelError, Result
 from hotline.transcribe.models import ModelRegistry
@@ -123,7 +124,7 @@ async def test_no_model_means_transcription_off_with_a_reason(tmp_path: Path) ->
     events: list[ev.Event] = []
     pool = ThreadPoolExecutor(1)
     (tmp_path / "am").mkdir()
-    registry = ModelRegistry({"ja": tmp_path}, pool)  # the real Vosk loader, on an incomplete folder
+    registry = ModelRegistry({"ja": tmp_path}, pool, factory=engines.vosk)  # real Vosk, incomplete folder
     spies = RecordingSpies()
     svc = TranscriptionService(registry, pool, events.append, spies, "127.0.0.1", PORT)
     for lang in ("fr", "ja"):

@@ -20,8 +20,10 @@ import pytest
 
 from hotline.config.base import ConfigError
 from hotline.config.media import Transcription, default_whisper_model, parse_transcription
+from hotline.transcribe import engines
 from hotline.transcribe.engine import ModelError
-from hotline.transcribe.models import ModelRegistry, registry_for
+from hotline.transcribe.engines import registry_for
+from hotline.transcribe.models import ModelRegistry
 
 ROOT = Path(__file__).resolve().parents[1]
 LANGS = {"zh", "en", "ko"}
@@ -108,7 +110,7 @@ def test_the_hub_is_never_asked(tmp_path: Path) -> None:
 def test_a_registry_without_factories_is_vosk_as_before(tmp_path: Path) -> None:
     async def load() -> str:
         pool = ThreadPoolExecutor(1)
-        registry = ModelRegistry({"ja": tmp_path}, pool)
+        registry = ModelRegistry({"ja": tmp_path}, pool, factory=engines.vosk)
         await registry.load_all()
         pool.shutdown()
         return registry.status("ja")
