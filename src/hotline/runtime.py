@@ -31,7 +31,7 @@ from hotline.secrets import Secrets
 from hotline.storage.database import Database
 from hotline.storage.values import ValueStore
 from hotline.transcribe.audiosocket import AudioSocketServer
-from hotline.transcribe.models import registry_for
+from hotline.transcribe.engines import registry_for
 from hotline.transcribe.pipeline import TranscriptionService
 from hotline.web.app import build_app
 
