@@ -25,6 +25,7 @@ from hotline import events as ev
 from hotline.bus import Bus
 from hotline.cases import access, audit_chain
 from hotline.cases.access import Viewer
+from hotline.cases.audit_store import AuditStore
 from hotline.cases.store import CaseStore
 from hotline.floor.calls import CallRegistry
 from hotline.floor.interpreter_view import InterpreterDesk
@@ -171,7 +172,7 @@ async def answered(w: Web, uid: str, number: str, operator: str) -> None:
 
 
 async def audit_rows(w: Web) -> list[dict[str, Any]]:
-    return [{**r, "detail": json.loads(r["detail"])} for r in reversed(await w.store.audit_log(1000))]
+    return [{**r, "detail": json.loads(r["detail"])} for r in reversed(await w.graph.audits.audit_log(1000))]
 
 
 async def test_a_confidential_case_per_role_and_route(web: Web) -> None:
@@ -310,7 +311,7 @@ async def test_a_confidential_case_per_role_and_route(web: Web) -> None:
     exports = [r["detail"]["kind"] for r in rows if r["action"] == "export"]
     assert exports == ["trends", "history-operators"]
     # the wallboard's audit panel keeps to the floor's actions (and refusals), not every read
-    shown = {r["action"] for r in await web.store.audit_log(1000, exclude=audit_chain.DATA_ACTIONS)}
+    shown = {r["action"] for r in await web.graph.audits.audit_log(1000, exclude=audit_chain.DATA_ACTIONS)}
     assert "case_read" not in shown and "refused" in shown
     await web.store.close()
     assert audit_chain.verify(web.store.path).ok
@@ -397,8 +398,9 @@ def verify_cli(site: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> t
 
 async def write_rows(db: Path, n: int) -> None:
     store = CaseStore(db)
+    audits = AuditStore(store.db)
     try:
-        await asyncio.gather(*(store.audit(f"user{i % 3}", "case_read", f"case-{i}", {"i": i, "name": "李雷"},
+        await asyncio.gather(*(audits.audit(f"user{i % 3}", "case_read", f"case-{i}", {"i": i, "name": "李雷"},
                                            1_000_000.0 + i, role="operator") for i in range(n)))
     finally:
         await store.close()
@@ -477,7 +479,7 @@ async def test_the_migration_chains_the_rows_already_there(tmp_path: Path, capsy
                                    "detail": json.dumps({"uniqueid": f"u{i}"})})
     old.conn.close()
     store = CaseStore(db)
-    await store.audit("boss", "case_read", "u9", {}, 200.0, role="supervisor")
+    await AuditStore(store.db).audit("boss", "case_read", "u9", {}, 200.0, role="supervisor")
     await store.close()
     code, out = verify_cli(site_for(tmp_path), capsys)
     assert code == 0 and "4 rows, chain intact" in out
@@ -487,11 +489,12 @@ async def test_the_migration_chains_the_rows_already_there(tmp_path: Path, capsy
 
 async def test_audit_writes_stay_cheap(tmp_path: Path) -> None:
     store = CaseStore(tmp_path / "c.db")
+    audits = AuditStore(store.db)
     try:
-        await store.audit("warm", "case_read", "x", {}, 1.0)
+        await audits.audit("warm", "case_read", "x", {}, 1.0)
         started = time.perf_counter()
         for i in range(500):
-            await store.audit("op1", "case_read", f"c{i}", {"case_id": i}, 2.0 + i, role="operator")
+            await audits.audit("op1", "case_read", f"c{i}", {"case_id": i}, 2.0 + i, role="operator")
         per_row = (time.perf_counter() - started) / 500
     finally:
         await store.close()
@@ -507,10 +510,11 @@ async def test_audit_values_that_sqlite_changes_still_verify(tmp_path: Path,
     """An int ``at`` comes back REAL, a non-str target as text: the hash is of what is stored; the
     service log names the row, never its detail (a search's words are citizens' names)."""
     store = CaseStore(tmp_path / "c.db")
+    audits = AuditStore(store.db)
     try:
         with caplog.at_level("INFO", logger="hotline.cases.store"):
-            await store.audit("op1", "search", cast(Any, 42), {"q": NAME}, cast(Any, 1000), role="operator")
-            await store.audit("op1", "case_read", "u1", {}, 1001.5, role="operator")
+            await audits.audit("op1", "search", cast(Any, 42), {"q": NAME}, cast(Any, 1000), role="operator")
+            await audits.audit("op1", "case_read", "u1", {}, 1001.5, role="operator")
     finally:
         await store.close()
     report = audit_chain.verify(tmp_path / "c.db")

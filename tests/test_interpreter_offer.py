@@ -60,7 +60,7 @@ def service(settings: config.Settings, pbx: RecordingPbx, caller_language: str =
     calls = CallRegistry()  # the one call the request reads: 1001 answered it
     calls.apply(ev.AgentConnected("9.1", "hl-zh-general", "PJSIP/1001", "1001", 4, 100.0, "PJSIP/citizens-00000001",
                                   "PJSIP/1001-00000002", caller_language, "139"))
-    return InterpreterService(settings, calls, SkillBook(settings), pbx, NoCases(), lambda e: None)
+    return InterpreterService(settings, calls, SkillBook(settings), pbx, NoCases(), NoCases(), lambda e: None)
 
 
 @pytest.mark.parametrize(("interpreters", "languages"), [

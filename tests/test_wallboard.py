@@ -305,10 +305,11 @@ async def test_history_agrees_with_the_case_rows(web: Web) -> None:
         else:
             await store.update(uid, {"state": "abandoned", "abandoned": 1, "wait_seconds": wait,
                                      "ended_at": at + wait})
-    await store.open_pause("1001", "meal", base)
-    await store.close_pause("1001", base + 600)
-    await store.open_pause("1001", "wrap-up", base + 700)
-    await store.close_pause("1001", base + 730)
+    pauses = web.floor.graph.operators
+    await pauses.open_pause("1001", "meal", base)
+    await pauses.close_pause("1001", base + 600)
+    await pauses.open_pause("1001", "wrap-up", base + 700)
+    await pauses.close_pause("1001", base + 730)
     boss, _ = await login(web, "boss")
     try:
         data = await (await boss.get(f"/history.json?from={day}&to={day}")).json()
@@ -349,7 +350,7 @@ async def test_automatic_offer_and_interpreters_on_the_wallboard(tmp_path: Path)
     data["interpreters"] = [{"extension": "3001", "name": "Park", "languages": {"ko": 5, "zh": 4}}]
     f = Floor(tmp_path, settings=config.parse(data, SITE.parent, {}))
     pbx = RecordingPbx()
-    svc = InterpreterService(f.settings, f.graph.calls, f.graph.skills, pbx, CaseRows(), lambda e: None,
+    svc = InterpreterService(f.settings, f.graph.calls, f.graph.skills, pbx, CaseRows(), CaseRows(), lambda e: None,
                              clock=f.clock)
     f.wallboard.interpreting = svc.board_section
     svc.set_state("3001", "login")

@@ -253,7 +253,7 @@ async def test_audit_rows_name_the_client_behind_the_proxy(proxied: App) -> None
     finally:
         await op1.close()
         await boss.close()
-    rows = [r for r in await proxied.store.audit_log(50)]
+    rows = [r for r in await proxied.graph.audits.audit_log(50)]
     assert {r["action"] for r in rows} >= {"case_list", "refused"}, rows
     assert {json.loads(r["detail"])["remote"] for r in rows} == {A}, "the client, not the proxy (127.0.0.1)"
 

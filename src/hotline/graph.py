@@ -24,9 +24,11 @@ from hotline.auth.throttle import LoginThrottle
 from hotline.auth.user_store import UserStore
 from hotline.auth.users import UserDirectory
 from hotline.bus import Bus, Subscription, consume
+from hotline.cases.audit_store import AuditStore
 from hotline.cases.callback import CallbackPbx, CallbackService
 from hotline.cases.desk import CaseDesk
 from hotline.cases.desk_store import DeskStore
+from hotline.cases.interpreting_store import InterpretingStore
 from hotline.cases.overdue import OverdueCases
 from hotline.cases.search import SearchStore
 from hotline.cases.service import CaseService
@@ -50,6 +52,7 @@ from hotline.queue.wrapup import WrapUp
 from hotline.recordings.service import ArchiveFn, FreeFn, RecordingService, RunFn
 from hotline.recordings.store import RecordingStore
 from hotline.security.service import BlockList, SipSecurityService
+from hotline.storage.operator_store import OperatorStore
 from hotline.web.hub import Hub
 from hotline.web.services import AfterCall, WebServices
 
@@ -95,6 +98,9 @@ class Services:
 
     settings: Settings
     store: CaseStore
+    audits: AuditStore
+    operators: OperatorStore
+    interpreting_log: InterpretingStore
     bus: Bus[ev.Event]
     pbx: PbxControl
     since_day: Callable[[], float]
@@ -153,7 +159,8 @@ class Services:
     def web(self, service_token: str, throttle: LoginThrottle | None = None) -> WebServices:
         """Everything the web app reads (``build_app(services.web(token))``)."""
         return WebServices(self.settings, service_token, self.users, self.commands, self.roster, self.sl,
-                           self.store, self.desktop, self.hub, throttle=throttle, wallboard=self.wallboard,
+                           self.store, self.desktop, self.hub, audits=self.audits,
+                           interpreting_log=self.interpreting_log, throttle=throttle, wallboard=self.wallboard,
                            supervision=self.supervision, interpreters=self.interpreters,
                            interpreter_desk=self.interpreter_desk,
                            after_call=AfterCall(self.workflow, self.flows, self.callbacks, self.recording_store,
@@ -194,6 +201,8 @@ def build_services(settings: Settings, store: CaseStore, pbx: PbxControl, bus: B
     ``sip_blocks`` there is no SIP guard (both: runtime only)."""
     s = settings
     publish = bus.publish
+    db = store.db  # the one Database every repository shares (one writer thread, one set of keys)
+    audits, operators, interpreting_log = AuditStore(db), OperatorStore(db), InterpretingStore(db)
     roster = Roster(s, clock)
     calls = CallRegistry(since_day(), clock=clock)  # the calls in progress: every floor service reads it
     sl = ServiceLevel(s.routing.target_seconds, clock, since=since_day(), calls=calls)
@@ -204,13 +213,12 @@ def build_services(settings: Settings, store: CaseStore, pbx: PbxControl, bus: B
     hub = Hub()
     desktop = DesktopService(s, roster, calls, wrapup, store, hub)
     board = Board(s, roster, calls, skills, clock)
-    supervision = Supervision(s, commands, board, calls, pbx, store, clock=clock)
-    interpreters = InterpreterService(s, calls, skills, pbx, store, publish,
+    supervision = Supervision(s, commands, board, calls, pbx, operators, audits, clock=clock)
+    interpreters = InterpreterService(s, calls, skills, pbx, store, interpreting_log, publish,
                                       lambda req: desktop.interpreter(req.operator, req.to_json()), clock=clock)
     bus.add_filter(interpreters.keep)
-    wallboard = WallboardService(s, board, supervision, hub, store, since_day, clock=clock,
-                                 interpreting=interpreters.board_section)
-    db = store.db  # the one Database every repository shares
+    wallboard = WallboardService(s, board, supervision, hub, store, audits, operators, since_day,
+                                 clock=clock, interpreting=interpreters.board_section)
     flows = WorkflowStore(db)
     workflow = Workflow(s, flows, clock)
     callbacks = CallbackService(s, flows, workflow, pbx, say, clock)
@@ -221,9 +229,10 @@ def build_services(settings: Settings, store: CaseStore, pbx: PbxControl, bus: B
         recordings = RecordingService(s, f.raw_dir, recording_store, f.archive, f.free_bytes, f.run, clock)
     sip_security = None
     if sip_blocks is not None:
-        sip_security = SipSecurityService(s.sip_security, sip_blocks, store.audits, clock)
+        sip_security = SipSecurityService(s.sip_security, sip_blocks, audits, clock)
     services = Services(
-        settings=s, store=store, bus=bus, pbx=pbx, since_day=since_day, roster=roster, calls=calls, sl=sl,
+        settings=s, store=store, audits=audits, operators=operators, interpreting_log=interpreting_log,
+        bus=bus, pbx=pbx, since_day=since_day, roster=roster, calls=calls, sl=sl,
         skills=skills, router=router, commands=commands, wrapup=wrapup, hub=hub, desktop=desktop, board=board,
         supervision=supervision, interpreters=interpreters, wallboard=wallboard,
         interpreter_desk=InterpreterDesk(s, calls, store, hub), cases=CaseService(store),

@@ -17,12 +17,9 @@ from typing import Any
 
 import sqlite_utils
 
-from hotline.cases.audit_store import AuditStore
-from hotline.cases.interpreting_store import InterpretingStore
 from hotline.cases.text_index import address_key, index_text
 from hotline.storage.database import Database, transaction
 from hotline.storage.errors import StoreBusy, StoreError
-from hotline.storage.operator_store import OperatorStore
 
 __all__ = ["OPEN_STATES", "CaseStore", "StoreBusy", "StoreError", "save_form_in"]
 
@@ -102,12 +99,6 @@ class CaseStore:
 
     def __init__(self, db: Database | Path | str, readers: int = 3, busy_timeout: float = 5.0) -> None:
         self.db = db if isinstance(db, Database) else Database(db, readers=readers, busy_timeout=busy_timeout)
-        # transitional (issue 15): the other aggregates' repositories on the same Database, for
-        # the callers that still reach them through the case store (the delegations at the end);
-        # each caller takes its own repository instead, then these go
-        self.audits = AuditStore(self.db)
-        self.operators = OperatorStore(self.db)
-        self.interpreting_log = InterpretingStore(self.db)
 
     @property
     def path(self) -> str:
@@ -282,37 +273,6 @@ class CaseStore:
         return await self.db.read(lambda db: [{"topic": r[0] or "general", "calls": r[1]} for r in db.execute(
             "select coalesce(nullif(category, ''), topic) as t, count(*) as n from cases where queued_at >= ?"
             " group by t order by n desc limit ?", [since, limit])])
-
-    # -- transitional (issue 15): the other aggregates, until their callers take their repositories --
-
-    async def audit(self, actor: str, action: str, target: str, detail: dict[str, Any], at: float,
-                    role: str = "") -> int:
-        return await self.audits.audit(actor, action, target, detail, at, role)
-
-    async def audit_log(self, limit: int = 100, exclude: tuple[str, ...] = ()) -> list[dict[str, Any]]:
-        return await self.audits.audit_log(limit, exclude)
-
-    async def save_skills(self, extension: str, languages: dict[str, int], topics: list[str], by: str,
-                          at: float) -> None:
-        await self.operators.save_skills(extension, languages, topics, by, at)
-
-    async def skills(self) -> dict[str, tuple[dict[str, int], list[str]]]:
-        return await self.operators.skills()
-
-    async def open_pause(self, extension: str, reason: str, at: float) -> None:
-        await self.operators.open_pause(extension, reason, at)
-
-    async def close_pause(self, extension: str, at: float) -> None:
-        await self.operators.close_pause(extension, at)
-
-    async def interpreting(self, row: dict[str, Any]) -> None:
-        await self.interpreting_log.interpreting(row)
-
-    async def interpreting_of(self, uniqueid: str) -> list[dict[str, Any]]:
-        return await self.interpreting_log.interpreting_of(uniqueid)
-
-    async def interpreter_minutes(self, since: float, until: float) -> list[dict[str, Any]]:
-        return await self.interpreting_log.interpreter_minutes(since, until)
 
     # the lifecycle of the Database, for the callers that made this store from a path
 

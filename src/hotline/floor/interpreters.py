@@ -49,19 +49,27 @@ class ConferenceControl(Protocol):
 
 
 class InterpreterStore(Protocol):
-    async def interpreting(self, row: dict[str, Any]) -> None: ...
+    """The case rows (cases/store.py): the case the interpreter joins."""
+
     async def get(self, uniqueid: str) -> dict[str, Any] | None: ...
+
+
+class InterpretingLog(Protocol):
+    """Who interpreted which case, the minutes (cases/interpreting_store.py)."""
+
+    async def interpreting(self, row: dict[str, Any]) -> None: ...
 
 
 class InterpreterService:
     def __init__(self, settings: Settings, calls: CallRegistry, skills: SkillBook, pbx: ConferenceControl,
-                 store: InterpreterStore, publish: Callable[[ev.Event], None],
+                 store: InterpreterStore, interpreting_log: InterpretingLog, publish: Callable[[ev.Event], None],
                  notify: Callable[[Request], None] = lambda r: None, clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
         self.calls = calls  # an operator's call, its channels (the call registry)
         self.skills = skills  # the operators' languages now (the automatic offer)
         self.pbx = pbx
         self.store = store
+        self.interpreting_log = interpreting_log
         self.publish = publish
         self.notify = notify
         self._clock = clock
@@ -278,7 +286,7 @@ class InterpreterService:
         self._changed(req)
         self.publish(ev.InterpreterLeft(req.uniqueid, req.id, req.interpreter, at))
         try:
-            await self.store.interpreting({
+            await self.interpreting_log.interpreting({
                 "case_uniqueid": req.uniqueid, "interpreter": req.interpreter, "language": req.language,
                 "requested_at": req.created_at, "joined_at": req.joined_at, "left_at": at,
                 "minutes": round((at - (req.joined_at or at)) / 60, 2), "requested_by": req.requested_by})

@@ -29,12 +29,17 @@ class SpyControl(Protocol):
     async def hangup(self, channel: str) -> None: ...
 
 
-class SupervisionStore(Protocol):
-    """What supervision keeps: the skills shift managers set, and the audit log (the store)."""
+class SkillOverrides(Protocol):
+    """The skills shift managers set, kept over the site file's (storage/operator_store.py)."""
 
     async def skills(self) -> dict[str, tuple[dict[str, int], list[str]]]: ...
     async def save_skills(self, extension: str, languages: dict[str, int], topics: list[str], by: str,
                           at: float) -> None: ...
+
+
+class AuditLog(Protocol):
+    """Where supervision's actions are audited (cases/audit_store.py, the hash chain)."""
+
     async def audit(self, actor: str, action: str, target: str, detail: dict[str, Any], at: float,
                     role: str = "") -> int: ...
 
@@ -56,14 +61,16 @@ class SpySession:
 
 class Supervision:
     def __init__(self, settings: Settings, commands: AgentCommands, board: Board, calls: CallRegistry,
-                 pbx: SpyControl, store: SupervisionStore, on_change: Callable[[], None] = lambda: None,
+                 pbx: SpyControl, overrides: SkillOverrides, audit_log: AuditLog,
+                 on_change: Callable[[], None] = lambda: None,
                  clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
         self.commands = commands
         self.board = board  # an operator's row changed (skills): marked for the next flush
         self.calls = calls  # an operator's call (the call registry)
         self.pbx = pbx
-        self.store = store
+        self.overrides = overrides
+        self.audit_log = audit_log
         self.on_change = on_change
         self._clock = clock
         self.sessions: dict[str, SpySession] = {}  # supervisor's extension -> session
@@ -71,7 +78,7 @@ class Supervision:
     async def load_skills(self) -> int:
         """The skills shift managers set earlier, over the site file's (at start, before logins)."""
         n = 0
-        for ext, (languages, topics) in (await self.store.skills()).items():
+        for ext, (languages, topics) in (await self.overrides.skills()).items():
             if self.commands.skills.get(ext) is not None:
                 self.commands.skills.set(ext, languages, tuple(topics))
                 n += 1
@@ -79,7 +86,7 @@ class Supervision:
 
     async def audit(self, who: Principal, action: str, target: str, detail: dict[str, Any]) -> None:
         at = self._clock()
-        await self.store.audit(who.username, action, target, detail, at)
+        await self.audit_log.audit(who.username, action, target, detail, at)
         log.info("audit: %s %s %s %s", who.username, action, target, detail)
         self.on_change()
 
@@ -91,7 +98,7 @@ class Supervision:
             raise AgentError("bad-request", "languages must be an object (code: proficiency 1-5), topics a list")
         old = self.commands.skills.get(ext)
         changes = await self.commands.set_skills(ext, languages, [str(t) for t in topics])
-        await self.store.save_skills(ext, languages, [str(t) for t in topics], who.username, self._clock())
+        await self.overrides.save_skills(ext, languages, [str(t) for t in topics], who.username, self._clock())
         await self.audit(who, "skills", ext, {"from": {"languages": dict(old.languages) if old else {},
                                                        "topics": list(old.topics) if old else []},
                                               "to": {"languages": languages, "topics": topics}, "queues": changes})
@@ -158,9 +165,9 @@ class Supervision:
         for phone, session in list(self.sessions.items()):
             if event.uniqueid in (session.channel_id, session.uniqueid):
                 del self.sessions[phone]
-                await self.store.audit(session.supervisor, "spy-ended", session.agent,
-                                       {"uniqueid": session.uniqueid, "mode": session.mode,
-                                        "seconds": round(event.at - session.started_at)}, event.at)
+                await self.audit_log.audit(session.supervisor, "spy-ended", session.agent,
+                                           {"uniqueid": session.uniqueid, "mode": session.mode,
+                                            "seconds": round(event.at - session.started_at)}, event.at)
                 log.info("supervision ended: supervisor=%s agent=%s uniqueid=%s mode=%s", session.supervisor,
                          session.agent, session.uniqueid, session.mode)
                 self.on_change()

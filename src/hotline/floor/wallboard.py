@@ -30,19 +30,29 @@ log = logging.getLogger(__name__)
 
 
 class WallboardStore(Protocol):
-    """What the wallboard reads and writes (the store): the big screen's figures, the floor's audit
-    rows, each operator's pauses."""
+    """The big screen's figures from the case rows (cases/store.py)."""
 
     async def cases_in_progress(self, since: float) -> int: ...
     async def top_topics(self, since: float, limit: int = 5) -> list[dict[str, Any]]: ...
+
+
+class AuditRows(Protocol):
+    """The floor's audit rows (cases/audit_store.py)."""
+
     async def audit_log(self, limit: int = 100, exclude: tuple[str, ...] = ()) -> list[dict[str, Any]]: ...
+
+
+class PauseLog(Protocol):
+    """Each operator's pauses, for the history report (storage/operator_store.py)."""
+
     async def open_pause(self, extension: str, reason: str, at: float) -> None: ...
     async def close_pause(self, extension: str, at: float) -> None: ...
 
 
 class WallboardService:
     def __init__(self, settings: Settings, board: Board, supervision: Supervision, hub: BoardNotifier,
-                 store: WallboardStore, since_day: Callable[[], float], min_interval: float = 0.05,
+                 store: WallboardStore, audits: AuditRows, pauses: PauseLog, since_day: Callable[[], float],
+                 min_interval: float = 0.05,
                  clock: Callable[[], float] = time.time,
                  interpreting: Callable[[], dict[str, Any]] | None = None) -> None:
         self.settings = settings
@@ -50,6 +60,8 @@ class WallboardService:
         self.supervision = supervision
         self.hub = hub
         self.store = store
+        self.audits = audits
+        self.pauses = pauses
         self.since_day = since_day
         self.min_interval = min_interval
         self._clock = clock
@@ -73,9 +85,9 @@ class WallboardService:
             log_, self.board.pause_log = self.board.pause_log, []
             for ext, paused, reason, at in log_:
                 try:
-                    await self.store.close_pause(ext, at)
+                    await self.pauses.close_pause(ext, at)
                     if paused:
-                        await self.store.open_pause(ext, reason, at)
+                        await self.pauses.open_pause(ext, reason, at)
                 except Exception as exc:  # the board goes on; the history misses this pause
                     log.error("pause log not written: agent=%s paused=%s reason=%s: %s", ext, paused, reason, exc)
 
@@ -149,7 +161,7 @@ class WallboardService:
     async def _refresh_audit(self) -> None:
         self._audit_stale = False
         try:
-            rows = await self.store.audit_log(20, exclude=audit_chain.DATA_ACTIONS)  # the floor's actions
+            rows = await self.audits.audit_log(20, exclude=audit_chain.DATA_ACTIONS)  # the floor's actions
         except Exception as exc:
             log.error("wallboard: audit log unreadable: %s", exc)
             return

@@ -15,7 +15,7 @@ from hotline.cases import access
 from hotline.cases.workflow import Actor
 from hotline.queue.agents import AgentCommands, AgentError
 from hotline.web import case_access
-from hotline.web.keys import COMMANDS, DESK, DESKTOP, ROSTER, SL, STORE, SUPERVISION
+from hotline.web.keys import AUDITS, COMMANDS, DESK, DESKTOP, ROSTER, SL, STORE, SUPERVISION
 from hotline.web.params import int_query, json_body, user
 from hotline.web.security import require
 
@@ -78,7 +78,8 @@ async def case_list(request: web.Request) -> web.Response:
     store = request.app[STORE]
     limit = int_query(request, "limit", 50, 1, 500)
     rows = await store.recent(limit)
-    await case_access.audit(request, store, "case_list", "/api/cases", {"limit": limit, "count": len(rows)})
+    await case_access.audit(request, request.app[AUDITS], "case_list", "/api/cases",
+                            {"limit": limit, "count": len(rows)})
     return web.json_response({"cases": rows})
 
 
@@ -106,7 +107,7 @@ async def case_get(request: web.Request) -> web.Response:
     if not seen.readable:
         raise case_access.refuse(seen.reason)
     transcript = await store.transcript(uid) if seen.transcript else []
-    await case_access.audit(request, store, "case_read", uid, {"case_id": case["id"], "level": seen.level,
+    await case_access.audit(request, request.app[AUDITS], "case_read", uid, {"case_id": case["id"], "level": seen.level,
                                                                "transcript": len(transcript)})
     return web.json_response({"case": access.redact(case, seen), "transcript": transcript})
 

@@ -78,6 +78,7 @@ def _put(app: web.Application, services: WebServices) -> None:
     app[keys.SERVICE_TOKEN] = s.service_token
     app[keys.ROSTER], app[keys.SL], app[keys.STORE] = s.roster, s.sl, s.store
     app[keys.DESKTOP], app[keys.HUB] = s.desktop, s.hub
+    app[keys.AUDITS], app[keys.INTERPRETING_LOG] = s.audits, s.interpreting_log
     app[keys.THROTTLE] = s.throttle if s.throttle is not None else LoginThrottle()
     app[keys.DESK] = s.desk if s.desk is not None else _own_desk(app, s)
     if s.wallboard is not None:

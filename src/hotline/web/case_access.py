@@ -2,7 +2,7 @@
 they are handling now (the call on their desktop, the call they interpret), the audit rows of
 every read, search and export, and the audit of every refused request (a middleware: any 403,
 whichever layer refused it, and any 422 unsafe-value: a value refused on its way to the PBX).
-The desktop, the interpreter desk and the store are the app's (web/keys.py)."""
+The desktop, the interpreter desk and the audit chain are the app's (web/keys.py)."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ from aiohttp import web
 
 from hotline.auth.users import Principal
 from hotline.cases import access
-from hotline.cases.store import CaseStore
+from hotline.cases.audit_store import AuditStore
 from hotline.queue.agents import AgentError
-from hotline.web.keys import DESKTOP, INTERPRETER_DESK, STORE
+from hotline.web.keys import AUDITS, DESKTOP, INTERPRETER_DESK
 from hotline.web.security import PRINCIPAL, client_of, principal_of
 
 log = logging.getLogger(__name__)
@@ -53,10 +53,10 @@ def refuse(why: str) -> AgentError:
     return AgentError("forbidden", why)
 
 
-async def audit(request: web.Request, store: CaseStore, action: str, target: str, detail: dict[str, Any]) -> None:
+async def audit(request: web.Request, audits: AuditStore, action: str, target: str, detail: dict[str, Any]) -> None:
     """One audit row for what the request's user did (who, role, action, target, when, details)."""
     p = principal_of(request)
-    await store.audit(p.username if p else "?", action, target, {**detail, "remote": client_of(request)},
+    await audits.audit(p.username if p else "?", action, target, {**detail, "remote": client_of(request)},
                       time.time(), role=p.role if p else "")
 
 
@@ -64,13 +64,13 @@ async def audit(request: web.Request, store: CaseStore, action: str, target: str
 async def refusal_audit(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
                         ) -> web.StreamResponse:
     """The outermost middleware: every 403, and the 422 of a value refused on its way to the PBX,
-    gets an audit row (the store of the app)."""
-    store = request.app[STORE]
+    gets an audit row (the app's audit chain)."""
+    audits = request.app[AUDITS]
     try:
         response = await handler(request)
     except web.HTTPException as exc:
         if exc.status == 403:
-            await _refused(request, store, "http-403", exc.reason)
+            await _refused(request, audits, "http-403", exc.reason)
         raise
     if response.status in (403, 422):
         error_id, message = "forbidden", ""
@@ -84,17 +84,17 @@ async def refusal_audit(request: web.Request, handler: Callable[[web.Request], A
         # every 403, and the 422 of a value refused on its way to the PBX (an injection attempt; the
         # message names the field and code point, never the value); a form's field errors are not refusals
         if response.status == 403 or error_id == "unsafe-value":
-            await _refused(request, store, error_id, message)
+            await _refused(request, audits, error_id, message)
     return response
 
 
-async def _refused(request: web.Request, store: CaseStore, error_id: str, message: str) -> None:
+async def _refused(request: web.Request, audits: AuditStore, error_id: str, message: str) -> None:
     p: Principal | None = request.get(PRINCIPAL)
     detail = {"method": request.method, "path": request.path, "error": error_id, "message": message[:300],
               "remote": client_of(request)}
     try:
-        await store.audit(p.username if p else "(anonymous)", "refused", request.match_info.get("uid", request.path),
-                          detail, time.time(), role=p.role if p else "")
+        await audits.audit(p.username if p else "(anonymous)", "refused",
+                           request.match_info.get("uid", request.path), detail, time.time(), role=p.role if p else "")
     except Exception as exc:  # the refusal stands even if its audit row could not be written
         log.error("audit of a refused request failed: %s %s by %s: %s", request.method, request.path,
                   p.username if p else "-", exc)

@@ -11,7 +11,7 @@ from aiohttp import web
 from hotline.cases.workflow import WorkflowError
 from hotline.web import case_access
 from hotline.web.case_views import dumps, page, view, visible_case
-from hotline.web.keys import AFTER_CALL, SETTINGS, STORE
+from hotline.web.keys import AFTER_CALL, AUDITS, SETTINGS, STORE
 from hotline.web.security import require
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ async def case_detail(request: web.Request) -> web.Response:
     uid = case["uniqueid"]
     rec = await after.recordings.recording(uid) if seen.recording else None
     transcript = await store.transcript(uid) if seen.transcript else []
-    await case_access.audit(request, store, "case_read", uid, {"case_id": case["id"], "level": seen.level,
+    await case_access.audit(request, request.app[AUDITS], "case_read", uid, {"case_id": case["id"], "level": seen.level,
                                                                "transcript": len(transcript)})
     body = {
         "case": view(request, case, seen), "events": await after.flows.case_events(uid),
@@ -57,7 +57,7 @@ async def recording(request: web.Request) -> web.StreamResponse:
         raise WorkflowError("case-unknown", "no recording of this call"
                             + (f" ({rec['status']})" if rec else ""))
     path = Path(rec["archive"])
-    await case_access.audit(request, request.app[STORE], "recording_played", case["uniqueid"],
+    await case_access.audit(request, request.app[AUDITS], "recording_played", case["uniqueid"],
                             {"case_id": case["id"]})
     log.info("recording of case %s played by %s (%s) uniqueid=%s", case["id"], actor.username, actor.role,
              case["uniqueid"])

@@ -16,7 +16,7 @@ from aiohttp import web
 from hotline.queue.agents import AgentError
 from hotline.web import boundary, case_access
 from hotline.web.hub import BOARD_CLIENT_TYPES, Client, board_message
-from hotline.web.keys import HUB, ORIGINS, SETTINGS, STORE, SUPERVISION, WALLBOARD
+from hotline.web.keys import AUDITS, HUB, ORIGINS, SETTINGS, STORE, SUPERVISION, WALLBOARD
 from hotline.web.params import date_range, int_query, json_body, user
 from hotline.web.security import require
 from hotline.web.sockets import serve_socket
@@ -89,7 +89,7 @@ async def spy_stop(request: web.Request) -> web.Response:
 @routes.get("/api/audit")
 @require("supervisor")
 async def audit(request: web.Request) -> web.Response:
-    rows = await request.app[STORE].audit_log(int_query(request, "limit", 100, 1, 1000))
+    rows = await request.app[AUDITS].audit_log(int_query(request, "limit", 100, 1, 1000))
     return web.json_response({"audit": [{**r, "detail": json.loads(r["detail"] or "{}")} for r in rows]})
 
 
@@ -137,7 +137,7 @@ async def history_csv(request: web.Request) -> web.StreamResponse:
     writer.writerow(HISTORY_COLUMNS[kind])
     for r in data[kind]:
         writer.writerow(["" if r.get(c) is None else r.get(c) for c in HISTORY_COLUMNS[kind]])
-    await case_access.audit(request, request.app[STORE], "export", "/history.csv", {
+    await case_access.audit(request, request.app[AUDITS], "export", "/history.csv", {
         "kind": f"history-{kind}", "from": str(first), "to": str(last), "rows": len(data[kind])})
     return web.Response(text=out.getvalue(), content_type="text/csv", headers={
         "Content-Disposition": f'attachment; filename="history-{kind}-{first}-{last}.csv"'})

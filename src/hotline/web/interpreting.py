@@ -14,7 +14,7 @@ from aiohttp import web
 from hotline.queue.agents import AgentError
 from hotline.web import boundary, case_access
 from hotline.web.hub import DESK_CLIENT_TYPES, Client, desk_message
-from hotline.web.keys import HUB, INTERPRETER_DESK, INTERPRETERS, ORIGINS, STORE
+from hotline.web.keys import HUB, INTERPRETER_DESK, INTERPRETERS, INTERPRETING_LOG, ORIGINS, STORE
 from hotline.web.params import date_range, json_body, user
 from hotline.web.security import require
 from hotline.web.sockets import serve_socket
@@ -116,7 +116,7 @@ async def pool(request: web.Request) -> web.Response:
 async def report(request: web.Request) -> web.Response:
     first, last, start, end = date_range(request)
     return web.json_response({"from": str(first), "to": str(last),
-                              "languages": await request.app[STORE].interpreter_minutes(start, end)})
+                              "languages": await request.app[INTERPRETING_LOG].interpreter_minutes(start, end)})
 
 
 @routes.get("/api/cases/{uid}/interpreting")
@@ -130,4 +130,4 @@ async def of_case(request: web.Request) -> web.Response:
     seen = case_access.decide(request, case)  # the one access rule (cases/access.py)
     if not seen.readable:
         raise case_access.refuse(seen.reason)
-    return web.json_response({"interpreting": await store.interpreting_of(uid)})
+    return web.json_response({"interpreting": await request.app[INTERPRETING_LOG].interpreting_of(uid)})

@@ -14,7 +14,9 @@ from aiohttp import web
 
 from hotline.auth.throttle import LoginThrottle
 from hotline.auth.users import UserDirectory
+from hotline.cases.audit_store import AuditStore
 from hotline.cases.desk import CaseDesk
+from hotline.cases.interpreting_store import InterpretingStore
 from hotline.cases.store import CaseStore
 from hotline.config import Settings
 from hotline.floor.desktop import DesktopService
@@ -38,6 +40,8 @@ COMMANDS = web.AppKey("commands", AgentCommands)
 ROSTER = web.AppKey("roster", Roster)
 SL = web.AppKey("service-level", ServiceLevel)
 STORE = web.AppKey("store", CaseStore)
+AUDITS = web.AppKey("audits", AuditStore)  # the audit chain's rows
+INTERPRETING_LOG = web.AppKey("interpreting-log", InterpretingStore)  # who interpreted which case
 DESKTOP = web.AppKey("desktop", DesktopService)
 HUB = web.AppKey("hub", Hub)
 THROTTLE = web.AppKey("throttle", LoginThrottle)  # the one given, or the app's own

@@ -9,7 +9,7 @@ from aiohttp import web
 from hotline.cases import access
 from hotline.web import case_access
 from hotline.web.case_views import dumps, views
-from hotline.web.keys import AFTER_CALL, STORE
+from hotline.web.keys import AFTER_CALL, AUDITS
 from hotline.web.params import date_range, int_query, user
 from hotline.web.security import require
 
@@ -28,7 +28,7 @@ async def search_cases(request: web.Request) -> web.Response:
     query = request.query.get("q", "")
     limit, offset = int_query(request, "limit", 50, 1, 500), int_query(request, "offset", 0, 0, 1_000_000)
     result = await request.app[AFTER_CALL].search.search(query, start, end, filters, limit, offset, scope)
-    await case_access.audit(request, request.app[STORE], "search", "/api/search", {
+    await case_access.audit(request, request.app[AUDITS], "search", "/api/search", {
         "q": query[:200], "filters": {k: v for k, v in filters.items() if v}, "from": str(first),
         "to": str(last), "offset": offset, "total": result["total"], "shown": len(result["cases"])})
     return web.json_response({"total": result["total"], "more": result["more"],

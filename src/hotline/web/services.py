@@ -10,8 +10,10 @@ from dataclasses import dataclass
 
 from hotline.auth.throttle import LoginThrottle
 from hotline.auth.users import UserDirectory
+from hotline.cases.audit_store import AuditStore
 from hotline.cases.callback import CallbackService
 from hotline.cases.desk import CaseDesk
+from hotline.cases.interpreting_store import InterpretingStore
 from hotline.cases.search import SearchStore
 from hotline.cases.store import CaseStore
 from hotline.cases.workflow import Workflow
@@ -55,6 +57,8 @@ class WebServices:
     store: CaseStore
     desktop: DesktopService
     hub: Hub
+    audits: AuditStore
+    interpreting_log: InterpretingStore
     throttle: LoginThrottle | None = None
     wallboard: WallboardService | None = None
     supervision: Supervision | None = None

@@ -14,7 +14,7 @@ from hotline.cases import trends as trend_rules
 from hotline.cases.workflow import WorkflowError
 from hotline.web import case_access
 from hotline.web.case_views import dumps, page
-from hotline.web.keys import AFTER_CALL, SETTINGS, STORE
+from hotline.web.keys import AFTER_CALL, AUDITS, SETTINGS
 from hotline.web.params import date_range
 from hotline.web.security import require
 
@@ -59,7 +59,7 @@ async def trends_csv(request: web.Request) -> web.Response:
     writer.writerow([period, by, "cases"])
     for r in rows:
         writer.writerow([r["bucket"], r["key"], r["cases"]])
-    await case_access.audit(request, request.app[STORE], "export", "/api/trends.csv", {
+    await case_access.audit(request, request.app[AUDITS], "export", "/api/trends.csv", {
         "kind": "trends", "period": period, "by": by, "from": request.query.get("from", ""),
         "to": request.query.get("to", ""), "rows": len(rows)})
     return web.Response(text=out.getvalue(), content_type="text/csv", headers={
