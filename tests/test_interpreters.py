@@ -187,6 +187,9 @@ ring_seconds = 5
 answer_target_seconds = 30
 auto_offer = ["ko"]
 
+[transcription.engines]
+zh = "off"  # the Mandarin operator's leg: switched off here, to show a leg without an engine is reported off
+
 [[operators]]
 extension = "2001"
 name = "Mandarin Only"
@@ -231,7 +234,7 @@ def test_automatic_offer_and_the_desktop_buttons(make_hotline: Any, phones: Any,
     Chromium) shows it, releases the interpreter with a click and adds one again with a click. The
     interpreter's page shows the case and the live transcript: the caller's leg and the
     interpreter's own, each recognised with the Korean model; the Mandarin operator's leg has no
-    model here and is reported off."""
+    engine in this site (``zh = "off"``) and is reported off, not mixed in."""
     h = make_hotline(AUTO_SITE)
     h.set_password("wang", PASSWORD)
     h.set_password("park", PASSWORD)
@@ -297,7 +300,7 @@ def test_automatic_offer_and_the_desktop_buttons(make_hotline: Any, phones: Any,
     rows = h.api("GET", f"/api/cases/{case['uniqueid']}/interpreting")["interpreting"]
     assert [(r["requested_by"], r["interpreter"]) for r in rows] == [("auto", "2003"), ("wang", "2003")]
     # the case holds a transcript with speakers: the caller's and the interpreter's legs in Korean;
-    # the Mandarin operator's leg was off (no Mandarin model here), said so, not mixed in
+    # the Mandarin operator's leg was off (no engine for zh in this site), said so, not mixed in
     import sqlite3
     con = sqlite3.connect(h.settings.database)
     try:
