@@ -150,8 +150,7 @@ class Router:
             except Exception as exc:  # a PBX error must not stop the watcher
                 log.error("overflow add failed: queue=%s agent=%s uniqueid=%s: %s", queue, ext, uid, exc)
                 continue
-            op.queues.add(queue)
-            current[ext] = stage
+            current[ext] = stage  # the roster learns it from Asterisk's QueueMemberAdded, not from here
             added.append(ext)
             log.info("overflow stage %d: queue=%s agent=%s for uniqueid=%s", stage, queue, ext, uid)
         return added
@@ -166,10 +165,7 @@ class Router:
                 except Exception as exc:
                     log.error("overflow remove failed: queue=%s agent=%s: %s", queue, ext, exc)
                     continue
-                op = self.roster.get(ext)
-                if op:
-                    op.queues.discard(queue)
-                del members[ext]
+                del members[ext]  # the roster learns it from QueueMemberRemoved
                 log.info("overflow released: queue=%s agent=%s", queue, ext)
             if not members:
                 del self.overflow[queue]
