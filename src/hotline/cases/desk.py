@@ -99,11 +99,9 @@ class CaseDesk:
         self.publish = publish
         self.clock = clock
 
-    async def save(self, actor: Actor, uniqueid: str, fields: Mapping[str, Any]) -> Saved:
-        clean, problems = case_form.validate(fields, self.settings)
-        if problems:
-            raise FormInvalid(problems)
-        department = str(clean.pop("department", ""))
+    def _plan(self, actor: Actor, department: str) -> Plan:
+        """The workflow's steps for the saved case, computed inside the store's transaction: to the chosen
+        department ("auto": the dispatch rules' suggestion), none without a workflow."""
         workflow = self.workflow
 
         def plan(case: dict[str, Any]) -> list[Transition]:
@@ -111,7 +109,14 @@ class CaseDesk:
                 return []
             chosen = workflow.suggest(case) if department == case_form.AUTO else department
             return workflow.recorded_plan(case, actor, chosen)
+        return plan
 
+    async def save(self, actor: Actor, uniqueid: str, fields: Mapping[str, Any]) -> Saved:
+        clean, problems = case_form.validate(fields, self.settings)
+        if problems:
+            raise FormInvalid(problems)
+        department = str(clean.pop("department", ""))
+        plan = self._plan(actor, department)
         now = self.clock()
         case = await self.repo.save_case(uniqueid, clean, actor.username, now, self.settings.trends.bundle_days,
                                          plan)
@@ -142,14 +147,7 @@ class CaseDesk:
         if problems:
             raise FormInvalid(problems)
         clean.pop("department", None)
-        workflow = self.workflow
-
-        def plan(case: dict[str, Any]) -> list[Transition]:
-            if workflow is None:
-                return []
-            chosen = workflow.suggest(case) if department == case_form.AUTO else department
-            return workflow.recorded_plan(case, actor, chosen)
-
+        plan = self._plan(actor, department)
         now = self.clock()
         uid = f"manual-{int(now)}-{secrets.token_hex(6)}"
         row = {"uniqueid": uid, "linkedid": "", "caller_number": number, "language": language,
