@@ -100,12 +100,7 @@ async def case_for(request: web.Request) -> dict[str, Any]:
 async def case_get(request: web.Request) -> web.Response:
     store = request.app[STORE]
     uid = request.match_info["uid"]
-    case = await store.get(uid)
-    if case is None:
-        raise AgentError("case-unknown", f"no case for call {uid}")
-    seen = case_access.decide(request, case)
-    if not seen.readable:
-        raise case_access.refuse(seen.reason)
+    case, seen = await case_access.readable(request)  # the one access rule (cases/access.py)
     transcript = await store.transcript(uid) if seen.transcript else []
     await case_access.audit(request, request.app[AUDITS], "case_read", uid, {"case_id": case["id"], "level": seen.level,
                                                                "transcript": len(transcript)})

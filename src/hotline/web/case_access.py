@@ -18,7 +18,7 @@ from hotline.auth.users import Principal
 from hotline.cases import access
 from hotline.cases.audit_store import AuditStore
 from hotline.queue.agents import AgentError
-from hotline.web.keys import AUDITS, DESKTOP, INTERPRETER_DESK
+from hotline.web.keys import AUDITS, DESKTOP, INTERPRETER_DESK, STORE
 from hotline.web.security import PRINCIPAL, client_of, principal_of
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,19 @@ def decide(request: web.Request, case: dict[str, Any]) -> access.Access:
 
 def refuse(why: str) -> AgentError:
     return AgentError("forbidden", why)
+
+
+async def readable(request: web.Request) -> tuple[dict[str, Any], access.Access]:
+    """The case of the route's ``{uid}`` and what its reader may see of it: 404 case-unknown when there is
+    none, 403 forbidden (audited by the middleware) when the access rule says no."""
+    uid = request.match_info["uid"]
+    case = await request.app[STORE].get(uid)
+    if case is None:
+        raise AgentError("case-unknown", f"no case for call {uid}")
+    seen = decide(request, case)
+    if not seen.readable:
+        raise refuse(seen.reason)
+    return case, seen
 
 
 async def audit(request: web.Request, audits: AuditStore, action: str, target: str, detail: dict[str, Any]) -> None:

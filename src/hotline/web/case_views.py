@@ -18,9 +18,9 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from hotline.cases import access
-from hotline.cases.workflow import Actor, WorkflowError
+from hotline.cases.workflow import Actor
 from hotline.web import case_access
-from hotline.web.keys import AFTER_CALL, SETTINGS, STORE
+from hotline.web.keys import AFTER_CALL, SETTINGS
 from hotline.web.params import user
 from hotline.web.security import Handler, require
 
@@ -49,14 +49,8 @@ def views(request: web.Request, rows: list[dict[str, Any]]) -> list[dict[str, An
 
 async def visible_case(request: web.Request) -> tuple[dict[str, Any], Actor, access.Access]:
     """The case of the route, if the access rule lets its reader open it (else 403, audited)."""
-    actor = actor_of(request)
-    case = await request.app[STORE].get(request.match_info["uid"])
-    if case is None:
-        raise WorkflowError("case-unknown", f"no case for call {request.match_info['uid']}")
-    seen = case_access.decide(request, case)
-    if not seen.readable:
-        raise WorkflowError("forbidden", seen.reason)
-    return case, actor, seen
+    case, seen = await case_access.readable(request)
+    return case, actor_of(request), seen
 
 
 def page(template: str, *roles: str) -> Handler:

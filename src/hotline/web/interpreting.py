@@ -14,7 +14,7 @@ from aiohttp import web
 from hotline.queue.agents import AgentError
 from hotline.web import boundary, case_access
 from hotline.web.hub import DESK_CLIENT_TYPES, Client, desk_message
-from hotline.web.keys import HUB, INTERPRETER_DESK, INTERPRETERS, INTERPRETING_LOG, ORIGINS, STORE
+from hotline.web.keys import HUB, INTERPRETER_DESK, INTERPRETERS, INTERPRETING_LOG, ORIGINS
 from hotline.web.params import date_range, json_body, user
 from hotline.web.security import require
 from hotline.web.sockets import serve_socket
@@ -122,12 +122,6 @@ async def report(request: web.Request) -> web.Response:
 @routes.get("/api/cases/{uid}/interpreting")
 @require("operator", "supervisor")
 async def of_case(request: web.Request) -> web.Response:
-    store = request.app[STORE]
     uid = request.match_info["uid"]
-    case = await store.get(uid)
-    if case is None:
-        raise AgentError("case-unknown", f"no case for call {uid}")
-    seen = case_access.decide(request, case)  # the one access rule (cases/access.py)
-    if not seen.readable:
-        raise case_access.refuse(seen.reason)
+    await case_access.readable(request)  # the one access rule (cases/access.py): 404 / 403 before the rows
     return web.json_response({"interpreting": await request.app[INTERPRETING_LOG].interpreting_of(uid)})
