@@ -277,7 +277,8 @@ def test_the_call_is_recorded_archived_and_each_listen_audited(make_hotline: Any
     assert rec["status"] == "archived", rec["error"]
     archive = Path(rec["archive"])
     assert archive.suffix == ".ogg" and archive.is_file() and rec["verified_at"]
-    assert not list(raw.glob(f"{uid}-*")), "the originals are removed once the copy is verified"
+    # the row says archived when the copy is verified; the originals go right after (the service's file thread)
+    wait_until(lambda: not list(raw.glob(f"{uid}-*")), 10, "the originals are removed once the copy is verified")
     seg = AudioSegment.from_file(str(archive))
     assert seg.channels == 2 and 4.0 < seg.duration_seconds < 12
     assert rec["bytes"] < seg.duration_seconds * 2 * 16000 / 4  # under a quarter of the two legs as 8 kHz WAV
