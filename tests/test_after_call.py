@@ -522,3 +522,17 @@ async def test_one_reply_answers_the_whole_bundle(web: Web) -> None:
     await web.callbacks.tick()
     assert {call[1] for call in web.pbx.calls} == {"PJSIP/citizens/sip:8613900000021@127.0.0.1:5092",
                                                    "PJSIP/citizens/sip:8613900000022@127.0.0.1:5092"}
+
+
+def test_a_spike_generated_just_after_midnight_still_falls_today() -> None:
+    """The generated spike stays on ``end``'s local day: CI once ran the hotspot test at 00:10 and the
+    spike's six hours fell on yesterday, so today's page showed no hotspot."""
+    import datetime as dt
+
+    midnight = dt.datetime(2026, 12, 2, 0, 0).timestamp()
+    for end in (midnight + 600, midnight + 5, midnight + 12 * 3600):
+        spike = [row for row, form in casegen.cases(2, 3, end=end, spike=casegen.Spike("88 Guanghua Road", "housing", 10))
+                 if form["address"] == "88 Guanghua Road"]
+        days = {dt.datetime.fromtimestamp(r["queued_at"]).date() for r in spike}
+        assert days == {dt.date(2026, 12, 2)}, (end - midnight, days)
+        assert all(r["queued_at"] <= end for r in spike)

@@ -4,6 +4,7 @@ with an optional spike of one address and topic today."""
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 import time
 from collections.abc import Iterator
@@ -35,7 +36,7 @@ def cases(days: int, per_day: int, end: float | None = None, spike: Spike | None
           seed: int = 7, topics: tuple[str, ...] = ("housing", "transport", "papers", "other")) -> Iterator[
               tuple[dict[str, Any], dict[str, Any]]]:
     """(case row, form) pairs over ``days`` days ending at ``end`` (default now), ``per_day``
-    each; the spike's cases fall in the last day's hours before ``end``."""
+    each; the spike's cases fall in the hours of ``end``'s local day before ``end``."""
     rng = random.Random(seed)
     end = time.time() if end is None else end
     start = end - days * 86400
@@ -53,9 +54,13 @@ def cases(days: int, per_day: int, end: float | None = None, spike: Spike | None
                     "urgency": "normal", "citizen_name": "", "confidential": 0, "notes": ""}
             yield _row(n, at, rng, topic), form
     if spike is not None:
+        # the spike's hours: up to 6 before ``end``, never before the local midnight of ``end``'s
+        # day (the day counts are local days), so a run just after midnight still has its spike today
+        midnight = dt.datetime.fromtimestamp(end).replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+        span = max(1.0, min(3600 * 6, end - midnight - 1))
         for i in range(spike.cases):
             n += 1
-            at = end - 3600 * 6 + i * (3600 * 6 / max(1, spike.cases))
+            at = end - span + i * (span / max(1, spike.cases))
             form = {"category": spike.topic, "district": spike.district, "address": spike.address,
                     "description": rng.choice(PHRASES.get(spike.topic, PHRASES["other"])), "urgency": "high",
                     "citizen_name": "", "confidential": 0, "notes": ""}

@@ -25,6 +25,8 @@ window.hl = (function () {
     return e;
   }
   const when = (t) => t ? new Date(t * 1000).toLocaleString() : "–";
+  // a local date as YYYY-MM-DD: the server counts cases by local day, so never toISOString (UTC)
+  const day = (d) => `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}-${String(d.getDate()).padStart(2, "0")}`;
   function left(due, now) {  // the deadline countdown
     if (!due) return "–";
     let s = Math.round(due - now);
@@ -33,5 +35,5 @@ window.hl = (function () {
     const d = Math.floor(s / 86400), h = Math.floor((s % 86400) / 3600), m = Math.floor((s % 3600) / 60);
     return sign + (d ? d + " d " : "") + h + " h " + m + " min" + (sign ? "" : " left");
   }
-  return { api, el, when, left };
+  return { api, el, when, left, day };
 })();

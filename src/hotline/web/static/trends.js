@@ -2,9 +2,9 @@
 // today's hotspots and their bundles, and full-text search with filters.
 "use strict";
 (function () {
-  const { api, el, when } = window.hl;
+  const { api, el, when, day } = window.hl;
   const $ = (id) => document.getElementById(id);
-  const iso = (d) => d.toISOString().slice(0, 10);
+  const iso = day;
   const today = new Date();
   $("t-to").value = iso(today);
   $("t-from").value = iso(new Date(today.getTime() - 27 * 86400000));

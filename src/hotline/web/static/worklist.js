@@ -16,7 +16,7 @@
     const rates = document.querySelector("#rates tbody");
     if (rates) {
       const to = new Date(), from = new Date(to.getTime() - 29 * 86400000);
-      const q = await api("GET", "/api/reports/rates?from=" + from.toISOString().slice(0, 10) + "&to=" + to.toISOString().slice(0, 10));
+      const q = await api("GET", "/api/reports/rates?from=" + window.hl.day(from) + "&to=" + window.hl.day(to));
       if (!q.ok) return;
       rates.innerHTML = "";
       const pct = (v) => v == null ? "–" : v + "%";
