@@ -113,7 +113,7 @@ def test_only_the_configuration_reads_the_environment() -> None:
 LAYERS: dict[str, int] = {
     "errors": 0, "events": 0, "bus": 0, "secrets": 0, "privileges": 0, "config": 0,
     "pbx": 1, "queue": 1, "cases": 1, "auth": 1, "ivr": 1, "security": 1, "transcribe": 1, "recordings": 1,
-    "sim": 1, "storage": 1,
+    "sim": 1, "storage": 1, "assist": 1,
     "floor": 2,
     "web": 3,
     "graph": 4, "runtime": 4, "cli": 4,
