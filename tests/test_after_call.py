@@ -385,7 +385,7 @@ async def test_search_trends_hotspot_and_bundle(web: Web) -> None:
     async with u["boss"].session.get(f"/api/trends.csv?from={week_ago}&to={day}&by=district&period=week") as r:
         assert r.status == 200 and r.content_type == "text/csv"
         text = await r.text()
-    assert text.splitlines()[0] == "week,district,cases"
+    assert text.splitlines()[0] == "\ufeffweek,district,cases"  # UTF-8 with BOM (web/csv_export.py)
     assert (await u["housing"].call("GET", f"/api/trends?from={week_ago}&to={day}"))[0] == 403
 
 

@@ -53,7 +53,6 @@ def cmd_sim(args: argparse.Namespace) -> int:
 
 
 def cmd_staffing(args: argparse.Namespace) -> int:
-    import csv
     import datetime as dt
 
     from hotline.cases.store import CaseStore
@@ -79,8 +78,9 @@ def cmd_staffing(args: argparse.Namespace) -> int:
             s.logged_in = now_in
     rows = plan.csv_rows()
     if args.csv:
-        with open(args.csv, "w", newline="") as fh:
-            csv.writer(fh).writerows(rows)
+        from hotline.web import csv_export
+
+        csv_export.write_file(args.csv, rows)  # UTF-8 with BOM, formulas neutralised, as the web's
         print(f"written {args.csv}")
     print(f"{day} ({day:%A}): forecast from {plan.weeks_of_history} weeks, hotspot factor {plan.hotspot_factor}, "
           f"AHT {plan.aht}s, languages " + ", ".join(f"{k} {v:.1%}" for k, v in sorted(plan.language_mix.items())))

@@ -3,9 +3,7 @@ WebSocket, skills and state changes, listen/whisper/barge, the audit log, the hi
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import json
 import logging
 from typing import Any
@@ -14,7 +12,7 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from hotline.queue.agents import AgentError
-from hotline.web import boundary, case_access
+from hotline.web import boundary, case_access, csv_export
 from hotline.web.hub import BOARD_CLIENT_TYPES, Client, board_message
 from hotline.web.keys import AUDITS, HUB, ORIGINS, SETTINGS, STORE, SUPERVISION, WALLBOARD
 from hotline.web.params import date_range, int_query, json_body, user
@@ -132,12 +130,7 @@ async def history_csv(request: web.Request) -> web.StreamResponse:
     kind = request.query.get("kind", "half_hours")
     if kind not in HISTORY_COLUMNS:
         raise AgentError("bad-request", f"kind must be one of {', '.join(HISTORY_COLUMNS)}")
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(HISTORY_COLUMNS[kind])
-    for r in data[kind]:
-        writer.writerow(["" if r.get(c) is None else r.get(c) for c in HISTORY_COLUMNS[kind]])
+    rows = [HISTORY_COLUMNS[kind], *([r.get(c) for c in HISTORY_COLUMNS[kind]] for r in data[kind])]
     await case_access.audit(request, request.app[AUDITS], "export", "/history.csv", {
         "kind": f"history-{kind}", "from": str(first), "to": str(last), "rows": len(data[kind])})
-    return web.Response(text=out.getvalue(), content_type="text/csv", headers={
-        "Content-Disposition": f'attachment; filename="history-{kind}-{first}-{last}.csv"'})
+    return csv_export.response(rows, f"history-{kind}-{first}-{last}.csv")

@@ -5,9 +5,7 @@ operators on the rota, those logged in now (the current slot), and the gap. The 
 from __future__ import annotations
 
 import asyncio
-import csv
 import datetime as dt
-import io
 import time
 
 import aiohttp_jinja2
@@ -15,6 +13,7 @@ from aiohttp import web
 
 from hotline.errors import HotlineError
 from hotline.sim import planner
+from hotline.web import csv_export
 from hotline.web.keys import ROSTER, SETTINGS, STORE
 from hotline.web.security import require
 
@@ -67,7 +66,4 @@ async def page(request: web.Request) -> web.StreamResponse:
 @require("supervisor")
 async def as_csv(request: web.Request) -> web.StreamResponse:
     plan = await build(request)
-    out = io.StringIO()
-    csv.writer(out).writerows(plan.csv_rows())
-    return web.Response(text=out.getvalue(), content_type="text/csv", headers={
-        "Content-Disposition": f'attachment; filename="staffing-{plan.day}.csv"'})
+    return csv_export.response(plan.csv_rows(), f"staffing-{plan.day}.csv")

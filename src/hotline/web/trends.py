@@ -3,16 +3,14 @@ audited), the hotspots of a day with the bundles, the dispatch rates."""
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 from typing import Any
 
 from aiohttp import web
 
 from hotline.cases import trends as trend_rules
 from hotline.cases.workflow import WorkflowError
-from hotline.web import case_access
+from hotline.web import case_access, csv_export
 from hotline.web.case_views import dumps, page
 from hotline.web.keys import AFTER_CALL, AUDITS, SETTINGS
 from hotline.web.params import date_range
@@ -54,16 +52,11 @@ async def trends(request: web.Request) -> web.Response:
 @require("supervisor")
 async def trends_csv(request: web.Request) -> web.Response:
     rows, period, by = await trend_rows(request)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow([period, by, "cases"])
-    for r in rows:
-        writer.writerow([r["bucket"], r["key"], r["cases"]])
+    table = [[period, by, "cases"], *([r["bucket"], r["key"], r["cases"]] for r in rows)]
     await case_access.audit(request, request.app[AUDITS], "export", "/api/trends.csv", {
         "kind": "trends", "period": period, "by": by, "from": request.query.get("from", ""),
         "to": request.query.get("to", ""), "rows": len(rows)})
-    return web.Response(text=out.getvalue(), content_type="text/csv", headers={
-        "Content-Disposition": f'attachment; filename="trends-{by}-{period}.csv"'})
+    return csv_export.response(table, f"trends-{by}-{period}.csv")
 
 
 @routes.get("/api/hotspots")
