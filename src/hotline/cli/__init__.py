@@ -12,7 +12,7 @@ import logging
 import sys
 
 from hotline import config
-from hotline.cli import asterisk, audit, planning, run, service_api, sip, users
+from hotline.cli import asterisk, audit, kb, planning, run, service_api, sip, users
 from hotline.cli.common import DEFAULT_SITE, load_settings
 from hotline.errors import HotlineError
 
@@ -38,6 +38,7 @@ def parser() -> argparse.ArgumentParser:
     audit.add_commands(sub)
     users.add_commands(sub)
     planning.add_commands(sub)  # sim, staffing
+    kb.add_commands(sub)  # kb import, kb search
     return p
 
 

@@ -232,6 +232,24 @@ def _m9_recording_attempts(db: sqlite_utils.Database) -> None:
         if column not in have:
             recordings.add_column(column, kind)
 
+def _m11_knowledge(db: sqlite_utils.Database) -> None:
+    # the knowledge base (issue 19): articles by a stable key (the import's id, or title + language),
+    # counted when opened (views) and when an operator says one helped (helped, once per article and case)
+    db.execute("create table knowledge (id integer primary key, key text not null unique, title text not null,"
+               " body text not null, topic text not null default '', tags text not null default '',"
+               " language text not null default '', updated_at real not null, views integer not null default 0,"
+               " helped integer not null default 0)")
+    db.execute("create index knowledge_topic on knowledge (topic, language, helped)")
+    db.execute("create table knowledge_helped (article_id integer not null, case_uniqueid text not null,"
+               " username text not null, at real not null, primary key (article_id, case_uniqueid)) without rowid")
+    # full text (rowid = knowledge.id): CJK and Hangul as bigrams (cases/text_index.py), the title
+    # weighing most; the vocabulary gives each term's document count (how rare a caller's word is)
+    db.execute("create virtual table knowledge_text using fts5(title, body, tags,"
+               " tokenize = 'unicode61 remove_diacritics 2')")
+    db.execute("insert into knowledge_text (knowledge_text, rank) values ('rank', 'bm25(4.0, 1.0, 2.0)')")
+    db.execute("create virtual table knowledge_vocab using fts5vocab(knowledge_text, 'row')")
+
+
 MIGRATIONS: list[Migration] = [
     ("0001_cases", _m1_cases),
     ("0002_kv", _m2_settings_kv),  # small persistent values (e.g. the queue_log replay offset)
@@ -242,6 +260,7 @@ MIGRATIONS: list[Migration] = [
     ("0007_after_the_call", _m7_after_the_call),
     ("0008_audit_chain", _m8_audit_chain),
     ("0009_recording_attempts", _m9_recording_attempts),
+    ("0011_knowledge", _m11_knowledge),
 ]
 
 
