@@ -34,6 +34,17 @@ def _refuse_taken(db: sqlite_utils.Database, username: str, extension: str) -> N
                         "disable that user first")
 
 
+def _refuse_last_admin(db: sqlite_utils.Database, username: str) -> None:
+    """``username`` stops being an enabled admin: refused when no other enabled admin is left."""
+    others = db.execute("select count(*) from users where role = 'admin' and disabled = 0 and username != ?",
+                        [username]).fetchone()[0]
+    if not others:
+        raise UserError("last-admin", f"{username!r} is the last enabled admin; make another admin first")
+
+
+PROFILE = ("role", "name", "extension", "department")  # what the admin page sets (update_user)
+
+
 class UserStore:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -90,10 +101,36 @@ class UserStore:
                 raise UserError("user-unknown", f"no user {username!r}")
             if not disabled and rows[0]["role"] == "operator":
                 _refuse_taken(db, username, str(rows[0]["extension"] or ""))
+            if disabled and rows[0]["role"] == "admin" and not rows[0]["disabled"]:
+                _refuse_last_admin(db, username)
             db.table("users").update(username, {"disabled": int(disabled), "updated_at": at})
             if disabled:
                 db.execute("delete from sessions where username = ?", [username])
         await self.db.transaction(upd, key=SESSIONS)
+
+    async def update_user(self, username: str, changes: dict[str, Any], at: float) -> dict[str, Any]:
+        """Set the user's role, name, extension and department (``PROFILE``): ``user-unknown``,
+        ``last-admin`` (the last enabled admin keeps the role), ``extension-taken`` (an enabled
+        operator's extension held by another); a changed role, extension or department ends the
+        user's sessions, in the same transaction. Returns the row as ``all_users`` gives it."""
+        def upd(db: sqlite_utils.Database) -> dict[str, Any]:
+            rows = list(db["users"].rows_where("username = ?", [username]))
+            if not rows:
+                raise UserError("user-unknown", f"no user {username!r}")
+            before = rows[0]
+            new = {k: str(changes[k]) for k in PROFILE}
+            enabled = not before["disabled"]
+            if enabled and before["role"] == "admin" and new["role"] != "admin":
+                _refuse_last_admin(db, username)
+            if enabled and new["role"] == "operator":
+                _refuse_taken(db, username, new["extension"])
+            db.table("users").update(username, {**new, "updated_at": at})
+            if any(str(before[k] or "") != new[k] for k in ("role", "extension", "department")):
+                db.execute("delete from sessions where username = ?", [username])
+            after = next(iter(db["users"].rows_where("username = ?", [username])))
+            return {k: v for k, v in after.items() if k != "password_hash"} | {"has_password": bool(
+                after["password_hash"])}
+        return await self.db.transaction(upd, key=SESSIONS)
 
     async def rehash(self, username: str, old_hash: str, new_hash: str) -> None:
         """Replace the password hash, only over ``old_hash`` (a password changed meanwhile stays)."""

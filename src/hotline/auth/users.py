@@ -28,7 +28,7 @@ class UserError(HotlineError, ValueError):
     status = 400
     statuses = by_id({"username-invalid": 400, "role-unknown": 400, "department-missing": 400,
                       "department-unknown": 400, "extension-unknown": 400, "user-unknown": 404, "user-exists": 409,
-                      "extension-taken": 409})
+                      "extension-taken": 409, "self-disable": 409, "self-demote": 409, "last-admin": 409})
 
     def __init__(self, error_id: str, message: str) -> None:
         super().__init__(message, error_id=error_id)
@@ -63,6 +63,28 @@ def valid_username(username: str) -> str:
     return name
 
 
+def check_profile(role: str, extension: str, department: str, settings: Settings | None) -> None:
+    """A role the hotline knows; a department for department users only (one of the site file's);
+    an operator's extension one of the site file's operators; a supervisor's phone, when given,
+    one of its ``[[supervisors]]`` (without settings only the role and department rule)."""
+    if role not in ROLES:
+        raise UserError("role-unknown", f"role must be one of {', '.join(ROLES)}")
+    if (role == "department") != bool(department):
+        raise UserError("department-missing", "a department user needs --department (and only they have one)")
+    if department and settings is not None and settings.department(department) is None:
+        raise UserError("department-unknown", f"no [[departments]] with code {department!r} in the site file")
+    if role == "operator" and settings is not None and settings.operator(extension) is None:
+        raise UserError("extension-unknown", f"no operator with extension {extension!r} in the site file")
+    if role == "supervisor" and extension and settings is not None and settings.supervisor_phone(extension) is None:
+        raise UserError("extension-unknown", f"no [[supervisors]] phone with extension {extension!r} in the site file")
+
+
+def generate_password() -> str:
+    """A one-time password for a new user or a reset (the admin page shows it once): 20 random
+    URL-safe characters, far past the strength rule."""
+    return _random.token_urlsafe(15)
+
+
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -75,6 +97,7 @@ class UserRepository(Protocol):
     async def add_user(self, row: dict[str, Any]) -> None: ...
     async def set_password_hash(self, username: str, pw_hash: str, at: float) -> None: ...
     async def set_disabled(self, username: str, disabled: bool, at: float) -> None: ...
+    async def update_user(self, username: str, changes: dict[str, Any], at: float) -> dict[str, Any]: ...
     async def rehash(self, username: str, old_hash: str, new_hash: str) -> None: ...
     async def user(self, username: str) -> dict[str, Any] | None: ...
     async def all_users(self) -> list[dict[str, Any]]: ...
@@ -105,18 +128,7 @@ class UserDirectory:
     async def add(self, username: str, role: str, password: str, name: str = "", extension: str = "",
                   settings: Settings | None = None, department: str = "") -> None:
         username = valid_username(username)
-        if role not in ROLES:
-            raise UserError("role-unknown", f"role must be one of {', '.join(ROLES)}")
-        if (role == "department") != bool(department):
-            raise UserError("department-missing", "a department user needs --department (and only they have one)")
-        if department and settings is not None and settings.department(department) is None:
-            raise UserError("department-unknown", f"no [[departments]] with code {department!r} in the site file")
-        if role == "operator" and settings is not None and settings.operator(extension) is None:
-            raise UserError("extension-unknown", f"no operator with extension {extension!r} in the site file")
-        if (role == "supervisor" and extension and settings is not None
-                and settings.supervisor_phone(extension) is None):
-            raise UserError("extension-unknown", f"no [[supervisors]] phone with extension {extension!r} in the "
-                            "site file")
+        check_profile(role, extension, department, settings)
         passwords.check_strength(password, (username, name))
         pw_hash = await passwords.hash_async(password, check=False)  # on the hashing executor
         now = time.time()
@@ -124,6 +136,24 @@ class UserDirectory:
                                    "department": department, "password_hash": pw_hash, "created_at": now,
                                    "updated_at": now})
         log.info("user added: %s (%s%s)", username, role, f", extension {extension}" if extension else "")
+
+    async def update(self, username: str, role: str, name: str, extension: str, department: str,
+                     settings: Settings | None = None, by: str = "") -> dict[str, Any]:
+        """Set a user's role, name, extension and department (the admin page), checked as ``add``
+        checks them. ``by`` may not change their own role (``self-demote``); the last enabled
+        admin stays one (``last-admin``, checked with the update in one transaction). A change of
+        role, extension or department ends the user's sessions. Returns the row (no hash)."""
+        username = username.strip().lower()
+        check_profile(role, extension, department, settings)
+        row = await self.get(username)
+        if row is None:
+            raise UserError("user-unknown", f"no user {username!r}")
+        if by and by == username and role != row["role"]:
+            raise UserError("self-demote", "you cannot change your own role; ask another admin")
+        updated = await self.store.update_user(username, {"role": role, "name": name, "extension": extension,
+                                                          "department": department}, time.time())
+        log.info("user updated: %s (%s%s)", username, role, f", extension {extension}" if extension else "")
+        return updated
 
     async def set_password(self, username: str, password: str) -> None:
         username = username.strip().lower()
@@ -133,8 +163,14 @@ class UserDirectory:
         # the new hash and the end of the old sessions together; a session check waits for it
         await self.store.set_password_hash(username, pw_hash, time.time())
 
-    async def set_disabled(self, username: str, disabled: bool) -> None:
-        await self.store.set_disabled(username.strip().lower(), disabled, time.time())
+    async def set_disabled(self, username: str, disabled: bool, by: str = "") -> None:
+        """Disable (ending the user's sessions) or enable again. ``by`` (the admin page's user) may
+        not disable themselves (``self-disable``); the last enabled admin is never disabled
+        (``last-admin``, in the store's transaction)."""
+        username = username.strip().lower()
+        if disabled and by and by == username:
+            raise UserError("self-disable", "you cannot disable yourself; ask another admin")
+        await self.store.set_disabled(username, disabled, time.time())
 
     async def get(self, username: str) -> dict[str, Any] | None:
         return await self.store.user(username)

@@ -3,7 +3,7 @@
 the security headers, and registers the route tables of the services it was given.
 
 Pages are Jinja2 templates (aiohttp-jinja2, autoescaped); their scripts are static files. The
-routes: pages, login, desktop_socket, api, staffing; with the after-call services case_page,
+routes: pages, login, desktop_socket, api, admin, staffing; with the after-call services case_page,
 case_actions, department, worklist, callbacks, search, trends; with a wallboard and supervision
 floor_routes; with interpreters interpreting (and the interpreter's page with an interpreter desk).
 """
@@ -24,6 +24,7 @@ from hotline.bus import Bus, consume
 from hotline.cases.desk import CaseDesk
 from hotline.cases.desk_store import DeskStore
 from hotline.web import (
+    admin,
     api,
     boundary,
     callbacks,
@@ -111,6 +112,7 @@ def build_app(services: WebServices) -> web.Application:
     app.router.add_routes(desktop_socket.routes)
     app.router.add_static("/static/", HERE / "static")
     app.router.add_routes(api.routes)
+    app.router.add_routes(admin.routes)  # the admin page: users, roles, extensions
     if services.after_call is not None:
         for table in AFTER_CALL_ROUTES:
             app.router.add_routes(table)
