@@ -1,0 +1,37 @@
+"""The crisis alerts' API (floor/crisis.py): the alerts of the call on an operator's desk (the
+desktop reads them after a reload), today's for a supervisor, and a supervisor's dismissal of
+one as a false alarm (written, audited, counted on the wallboard)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from hotline.floor.crisis import CrisisError
+from hotline.web.keys import CRISIS
+from hotline.web.params import json_body, user
+from hotline.web.security import require
+
+routes = web.RouteTableDef()  # registered when the app has the crisis service
+
+
+@routes.get("/api/crisis/alerts")
+@require("operator", "supervisor")
+async def alerts(request: web.Request) -> web.Response:
+    """An operator: the alerts of the call on their desk; a supervisor: today's, dismissed too."""
+    crisis, p = request.app[CRISIS], user(request)
+    if p.role == "operator":
+        return web.json_response({"alerts": crisis.of_operator(p.extension)})
+    return web.json_response({"alerts": [crisis.desk_json(a) | {"operator": a.operator}
+                                         for a in crisis.alerts.values()], **crisis.counts()})
+
+
+@routes.post(r"/api/crisis/alerts/{alert_id:[0-9A-Za-z._:-]{1,120}}/dismiss")
+@require("supervisor")
+async def dismiss(request: web.Request) -> web.Response:
+    body = await json_body(request)
+    reason = body.get("reason", "")
+    if not isinstance(reason, str):
+        raise CrisisError("reason must be text", error_id="bad-request")
+    crisis = request.app[CRISIS]
+    alert = await crisis.dismiss(user(request), request.match_info["alert_id"], reason)
+    return web.json_response({"ok": True, "alert": crisis.desk_json(alert), **crisis.counts()})
