@@ -11,6 +11,7 @@ import os
 import secrets as _random
 import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 from hotline.config import Settings
 from hotline.errors import HotlineError
@@ -21,27 +22,47 @@ class SecretsError(HotlineError, RuntimeError):
     status = 503  # the site's secrets file, not the caller
 
 
+class SecretsMissing(SecretsError):
+    error_id = "secrets-missing"
+
+
 @dataclass(frozen=True)
 class Secrets:
     ami_secret: str
     api_token: str
     sip_passwords: dict[str, str]
+    metrics_token: str = ""  # Prometheus' bearer token for /metrics (the metrics role only)
+
+
+def _read(path: Path) -> dict[str, object]:
+    try:
+        with open(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)) as fh:  # never through a link
+            data = json.load(fh)
+    except (OSError, json.JSONDecodeError) as exc:
+        raise SecretsError(f"{path} is unreadable or not JSON ({exc}); fix it or move it away "
+                           "to have new secrets generated (SIP phones then need the new passwords)") from None
+    if not isinstance(data, dict):
+        raise SecretsError(f"{path} must hold a JSON object")
+    return data
+
+
+def api_token(settings: Settings) -> str:
+    """The service token, read only: the commands that merely ask the running service (agents,
+    queues, ...) never create secrets. No file yet means the service has never run."""
+    path = settings.state_dir / "secrets.json"
+    if not path.exists():
+        raise SecretsMissing(f"{path} does not exist: the service has not run yet (`hotline run` creates it)")
+    token = _read(path).get("api_token")
+    if not isinstance(token, str) or not token:
+        raise SecretsMissing(f"{path} holds no api_token: `hotline run` adds one")
+    return token
 
 
 def load_or_create(settings: Settings) -> Secrets:
     path = settings.state_dir / "secrets.json"
-    data: dict[str, object] = {}
-    if path.exists():
-        try:
-            with open(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)) as fh:  # never through a link
-                data = json.load(fh)
-        except (OSError, json.JSONDecodeError) as exc:
-            raise SecretsError(f"{path} is unreadable or not JSON ({exc}); fix it or move it away "
-                               "to have new secrets generated (SIP phones then need the new passwords)") from None
-        if not isinstance(data, dict):
-            raise SecretsError(f"{path} must hold a JSON object")
+    data: dict[str, object] = _read(path) if path.exists() else {}
     changed = False
-    for key in ("ami_secret", "api_token"):
+    for key in ("ami_secret", "api_token", "metrics_token"):
         if not data.get(key):
             data[key] = _random.token_urlsafe(24)
             changed = True
@@ -64,4 +85,4 @@ def load_or_create(settings: Settings) -> Secrets:
             os.unlink(tmp)
             raise
     passwords = {op.extension: op.password or str(sip[op.extension]) for op in settings.phones}
-    return Secrets(str(data["ami_secret"]), str(data["api_token"]), passwords)
+    return Secrets(str(data["ami_secret"]), str(data["api_token"]), passwords, str(data["metrics_token"]))

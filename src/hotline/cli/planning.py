@@ -82,6 +82,12 @@ def cmd_staffing(args: argparse.Namespace) -> int:
 
         csv_export.write_file(args.csv, rows)  # UTF-8 with BOM, formulas neutralised, as the web's
         print(f"written {args.csv}")
+    if args.json:  # the same table as the CSV, one object a slot, with the plan's inputs
+        print(json.dumps({"day": day.isoformat(), "weeks_of_history": plan.weeks_of_history,
+                          "hotspot_factor": plan.hotspot_factor, "aht": plan.aht, "model": plan.model,
+                          "language_mix": plan.language_mix, "patience": plan.patience,
+                          "slots": [dict(zip(map(str, rows[0]), r, strict=True)) for r in rows[1:]]}, default=str))
+        return 0
     print(f"{day} ({day:%A}): forecast from {plan.weeks_of_history} weeks, hotspot factor {plan.hotspot_factor}, "
           f"AHT {plan.aht}s, languages " + ", ".join(f"{k} {v:.1%}" for k, v in sorted(plan.language_mix.items())))
     print(f"first estimate: {plan.model}" + (f" (callers' mean patience {plan.patience}s from {plan.abandoned} "
@@ -114,4 +120,5 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     st.add_argument("--confirm", action="store_true", help="confirm with the simulator and the real skill mix")
     st.add_argument("--live", action="store_true", help="compare with the operators logged in now (needs the service)")
     st.add_argument("--csv", help="also write the plan as CSV to this file")
+    st.add_argument("--json", action="store_true", help="the plan as JSON instead of the table")
     st.set_defaults(fn=cmd_staffing)

@@ -17,7 +17,7 @@ from hotline.cli.common import fmt, load_settings, log
 
 
 def api(settings: config.Settings, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-    token = secrets_mod.load_or_create(settings).api_token
+    token = secrets_mod.api_token(settings)  # read only: asking the service creates no secrets
     url = f"http://{settings.http.host}:{settings.http.port}{path}"
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(url, data=data, method=method,
@@ -55,6 +55,9 @@ def cmd_agent(args: argparse.Namespace) -> int:
 
 def cmd_agents(args: argparse.Namespace) -> int:
     data = api(load_settings(args), "GET", "/api/agents")
+    if args.json:
+        print(json.dumps(data["agents"], ensure_ascii=False))
+        return 0
     print(f"{'ext':<6} {'name':<20} {'state':<9} {'for':>6}  {'calls':>5}  note")
     for a in data["agents"]:
         secs = "" if a["seconds_in_state"] is None else f"{a['seconds_in_state']:.0f}s"
@@ -69,6 +72,12 @@ def cmd_queues(args: argparse.Namespace) -> int:
     settings = load_settings(args)
     while True:
         data = api(settings, "GET", "/api/queues")
+        if args.json:  # one JSON object a line (with --watch, one a refresh)
+            print(json.dumps(data), flush=True)
+            if not args.watch:
+                return 0
+            time.sleep(args.interval)
+            continue
         lines = [(f"target {data['target_seconds']}s   {'waiting':>7} {'longest':>7} {'answered':>8} "
                  f"{'abandon':>7} {'SL/ans%':>7} {'SL/off%':>7}")]
         rows = [("overall", data["overall"]), *data["queues"].items()]
@@ -99,11 +108,14 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     g.add_argument("--reason", default="", help="why (required with pause)")
     g.set_defaults(fn=cmd_agent)
 
-    sub.add_parser("agents", help="every operator's state").set_defaults(fn=cmd_agents)
+    ag = sub.add_parser("agents", help="every operator's state")
+    ag.add_argument("--json", action="store_true", help="the API's JSON instead of the table")
+    ag.set_defaults(fn=cmd_agents)
 
     q = sub.add_parser("queues", help="service level, waiting callers, longest wait per queue")
     q.add_argument("--watch", action="store_true", help="refresh until Ctrl-C")
     q.add_argument("--interval", type=float, default=1.0)
+    q.add_argument("--json", action="store_true", help="the API's JSON instead of the table")
     q.set_defaults(fn=cmd_queues)
 
     c = sub.add_parser("cases", help="the latest cases, one JSON object a line")

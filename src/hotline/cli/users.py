@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 
 from hotline.cli.common import load_settings
@@ -39,6 +40,9 @@ def cmd_users(args: argparse.Namespace) -> int:
         users = UserDirectory(UserStore(db))
         try:
             await users.sync_from_site(settings)
+            if args.action == "list" and args.json:
+                print(json.dumps(await users.all_users(), ensure_ascii=False, default=str))
+                return 0
             if args.action == "list":
                 for u in await users.all_users():
                     print(f"{u['username']:<20} {u['role']:<12} {u['extension'] or u['department'] or '-':<8} "
@@ -78,4 +82,5 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     u.add_argument("--department", help="department users: the code of their [[departments]] entry")
     u.add_argument("--name", help="the name shown on pages")
     u.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
+    u.add_argument("--json", action="store_true", help="with list: one JSON array instead of the table")
     u.set_defaults(fn=cmd_users)

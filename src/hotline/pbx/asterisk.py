@@ -28,8 +28,8 @@ from hotline.pbx.instance_dirs import make_instance_dirs
 from hotline.pbx.render import render
 from hotline.privileges import run_user
 
-__all__ = ["AsteriskError", "build_bindguard", "cli", "console_log", "install", "installed_version",
-           "make_instance_dirs", "render", "running_pid", "start", "status", "stop"]
+__all__ = ["AsteriskError", "build_bindguard", "cli", "command", "console_log", "install", "installed_version",
+           "make_instance_dirs", "render", "running_pid", "start", "status", "stop", "write_pid_file"]
 
 log = logging.getLogger(__name__)
 
@@ -137,10 +137,10 @@ def _write_pid_file(path: Path, pid: int, user: pwd.struct_passwd | None) -> Non
         os.close(fd)
 
 
-def start(settings: Settings, boot_timeout: float = 60) -> int:
-    """Start Asterisk in the chroot (foreground process, our own child) and wait for FullyBooted."""
-    if (pid := running_pid(settings)) is not None:
-        return pid
+def command(settings: Settings) -> list[str]:
+    """Check the instance can start and prepare it (the run user in the chroot, the instance's
+    folders, the bind guard); return Asterisk's command line in the foreground (``-f``): what
+    ``start`` runs as its child and the systemd unit execs (``hotline service asterisk``)."""
     conf = f"{settings.asterisk.instance_dir_in_chroot}/etc/asterisk.conf"
     if not (settings.asterisk.instance_dir / "etc" / "asterisk.conf").exists():
         raise AsteriskError("no rendered configuration: run 'hotline asterisk render' first")
@@ -152,7 +152,6 @@ def start(settings: Settings, boot_timeout: float = 60) -> int:
             raise AsteriskError(f"another Asterisk answers on instance {settings.asterisk.instance}'s control "
                                 "socket and is not ours; stop it first")
         time.sleep(0.1)
-    log_path = console_log(settings)
     cmd = ["chroot", str(settings.asterisk.root), "/usr/sbin/asterisk", "-f", "-C", conf]
     if (user := run_user(settings)) is not None:  # Asterisk drops to it after reading asterisk.conf
         group = chroot_user(settings, user)
@@ -163,6 +162,22 @@ def start(settings: Settings, boot_timeout: float = 60) -> int:
         cmd[2:2] = ["/usr/bin/env", f"LD_PRELOAD={BINDGUARD_IN_CHROOT}",
                     f"HOTLINE_BIND_ADDR={settings.asterisk.bind if ':' not in settings.asterisk.bind else ''}",
                     f"HOTLINE_BIND_ADDR6={settings.asterisk.bind if ':' in settings.asterisk.bind else ''}"]
+    return cmd
+
+
+def write_pid_file(settings: Settings, pid: int) -> None:
+    """Record ``pid`` as this instance's Asterisk (``running_pid`` believes it only while that
+    process runs this instance's asterisk.conf)."""
+    _write_pid_file(_pid_file(settings), pid, run_user(settings))
+
+
+def start(settings: Settings, boot_timeout: float = 60) -> int:
+    """Start Asterisk in the chroot (foreground process, our own child) and wait for FullyBooted."""
+    if (pid := running_pid(settings)) is not None:
+        return pid
+    cmd = command(settings)
+    user = run_user(settings)
+    log_path = console_log(settings)
     out_fd = _open_console_log(log_path)
     try:
         # umask 077: the recordings, logs (numbers) and astdb it writes are its user's alone
