@@ -80,3 +80,42 @@ async def test_watcher_overflows_same_language_then_anyone_and_releases() -> Non
     assert ("remove", "hl-en-housing", "PJSIP/1002") in pbx.calls
     assert ("remove", "hl-en-housing", "PJSIP/1005") in pbx.calls
     assert router.overflow == {}
+
+
+def english_speakers_busy(roster: Roster) -> None:
+    for ext in ("1001", "1003", "1005"):
+        op = roster.get(ext)
+        assert op is not None
+        roster.apply(member(sorted(op.queues)[0], ext, status=2))
+
+
+async def test_the_deadline_runs_from_the_first_ring() -> None:
+    """A caller who spent 6 s in the IVR has 9 s of 15 left: 3 s after queue entry it is 9 s from the
+    first ring (overflow_any_after), and any free operator is added; a caller who arrived just now
+    only gets the same-language stage at that point."""
+    router, roster, calls, pbx, clock = setup()
+    english_speakers_busy(roster)  # only the anyone stage adds someone (1002)
+    arrived = clock.now
+    clock.now += 6.0  # six seconds of IVR
+    d = router.decide("u1", "en", "housing", "", arrived_at=arrived)
+    u1 = calls.get("u1")
+    assert u1 is not None and u1.arrived_at == arrived
+    calls.apply(ev.CallerJoined("u1", "u1", d.queue, "139", "en", "housing", "", 1, clock.now))
+    await router.tick()
+    assert not any(c[2] == "PJSIP/1002" for c in pbx.calls if c[0] == "add"), "6 s from the first ring: not yet"
+    clock.now += 3.0  # 3 s in the queue, 9 s from the first ring
+    await router.tick()
+    assert ("add", "hl-en-housing", "PJSIP/1002", "4") in pbx.calls, "overflow_any_after counted from arrival"
+
+
+async def test_without_an_arrival_the_deadline_runs_from_queue_entry() -> None:
+    router, roster, calls, pbx, clock = setup()
+    english_speakers_busy(roster)
+    d = router.decide("u1", "en", "housing", "")  # an old dialplan: no HL_ARRIVED
+    calls.apply(ev.CallerJoined("u1", "u1", d.queue, "139", "en", "housing", "", 1, clock.now))
+    clock.now += 3.0
+    await router.tick()
+    assert not any(c[2] == "PJSIP/1002" for c in pbx.calls if c[0] == "add")
+    clock.now += 6.0
+    await router.tick()
+    assert ("add", "hl-en-housing", "PJSIP/1002", "4") in pbx.calls

@@ -118,9 +118,12 @@ def test_figures_both_definitions_windows_and_averages(tmp_path: Path) -> None:
     r = rows[q]
     assert (r["answered"], r["abandoned"], r["waiting"]) == (2, 1, 1)
     assert r["oldest_since"] == T0 - 12
-    assert r["sl"]["5m"] == {"over_answered": 100.0, "over_offered": 50.0, "answered": 1, "abandoned": 1}
+    # no arrival on these events: the first-ring clock starts at queue entry, both clocks agree
+    assert r["sl"]["5m"] == {"over_answered": 100.0, "over_offered": 50.0, "answered": 1, "abandoned": 1,
+                             "first_ring_over_answered": 100.0, "first_ring_over_offered": 50.0}
     assert r["sl"]["30m"]["over_answered"] == 50.0 and r["sl"]["30m"]["over_offered"] == pytest.approx(33.3)
-    assert r["sl"]["today"] == {"over_answered": 50.0, "over_offered": pytest.approx(33.3)}
+    assert r["sl"]["today"] == {"over_answered": 50.0, "over_offered": pytest.approx(33.3),
+                                "first_ring_over_answered": 50.0, "first_ring_over_offered": pytest.approx(33.3)}
     assert r["average_wait"] == round((20 + 5 + 30) / 3, 1) and r["average_handling"] == 100.0
     t = f.board.totals()
     assert (t["offered"], t["answered"], t["abandoned"], t["waiting"], t["talking"]) == (4, 2, 1, 1, 1)

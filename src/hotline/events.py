@@ -22,6 +22,7 @@ class CallerJoined:
     ivr_path: str
     position: int
     at: float
+    arrived_at: float = 0.0  # the first ring (HL_ARRIVED; 0: not known, e.g. an old queue_log line)
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class CallerAbandoned:
     queue: str
     hold_seconds: int
     at: float
+    arrived_at: float = 0.0  # the first ring (HL_ARRIVED; 0: not known)
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,7 @@ class AgentConnected:
     agent_channel: str = ""  # the operator's channel (PJSIP/2001-00000005)
     language: str = ""  # HL_LANG of the call
     caller_number: str = ""
+    arrived_at: float = 0.0  # the first ring (HL_ARRIVED; 0: not known)
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,20 @@ class ChannelHangup:
     channel: str
     cause: int
     at: float
+
+
+@dataclass(frozen=True)
+class IvrHangup:
+    """The caller hung up before entering any queue (the dialplan's hangup handler, pushed at
+    arrival, over FastAGI): an offered call not answered, ended in the IVR. Counted as offered in
+    the first-ring clock only."""
+
+    uniqueid: str
+    caller_number: str
+    language: str
+    ivr_path: str
+    arrived_at: float  # the first ring (HL_ARRIVED)
+    at: float  # the hang-up
 
 
 @dataclass(frozen=True)
@@ -289,4 +306,4 @@ class CaseSaved:
 Event = (CallerJoined | CallerLeft | CallerAbandoned | AgentRinging | AgentNoAnswer | AgentConnected
          | AgentCompleted | MemberStatus | MemberRemoved | ChannelHangup | PbxConnected | PbxDisconnected
          | Resynced | TranscriptText | TranscriptionStatus | ConferenceJoined | ConferenceLeft
-         | InterpreterJoined | InterpreterLeft | OriginateResult | SipAuthFailed | CaseSaved)
+         | InterpreterJoined | InterpreterLeft | OriginateResult | SipAuthFailed | CaseSaved | IvrHangup)

@@ -8,6 +8,7 @@ import logging
 import os
 import secrets as secrets_mod
 import shutil
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
@@ -25,6 +26,7 @@ from hotline.pbx.agi import AgiServer
 from hotline.pbx.ami import AmiSession, PbxError
 from hotline.pbx.queue_log import QueueLogReplay
 from hotline.pbx.sip_acl import SipAclBlockList, db_path
+from hotline.pbx.translate import epoch
 from hotline.queue.agents import AgentCommands
 from hotline.recordings.archive import make_archive
 from hotline.secrets import Secrets
@@ -87,7 +89,8 @@ class Hotline:
         self.audiosocket: AudioSocketServer | None = None
         if s.transcription.enabled:
             await self._start_transcription()
-        self.agi = AgiServer({"route": lambda uid, a: self.route(uid, a[0], a[1], a[2]),
+        self.agi = AgiServer({"route": lambda uid, a: self.route(uid, a[0], a[1], a[2], a[3]),
+                              "ivr_hangup": lambda uid, a: self.ivr_hangup(uid, a[0], a[1], a[2], a[3]),
                               "callback": lambda uid, a: g.callbacks.answer(a[0], a[1], a[2]),
                               "admit": g.sip_security.admit, "refused": g.sip_security.refused},
                              "127.0.0.1", s.asterisk.agi_port)
@@ -148,10 +151,19 @@ class Hotline:
         log.warning("no users yet: created user 'admin' (password in %s); add operators with "
                     "`hotline users add NAME --role operator --extension EXT`", path)
 
-    async def route(self, uniqueid: str, language: str, topic: str, path: str) -> dict[str, str]:
-        d = self.services.router.decide(uniqueid, language, topic, path)
+    async def route(self, uniqueid: str, language: str, topic: str, path: str, arrived: str = "") -> dict[str, str]:
+        d = self.services.router.decide(uniqueid, language, topic, path, epoch(arrived))
         return {"HL_QUEUE": d.queue, "QUEUE_MAX_PENALTY": str(d.max_penalty), "HL_RULE": d.rule,
                 "HL_RECORD": "1" if self._records() else "0", "HL_ROUTED": "1"}
+
+    async def ivr_hangup(self, uniqueid: str, arrived: str, language: str, path: str,
+                         caller: str) -> dict[str, str]:
+        """The hangup handler's report (every citizen's call, wherever it ended): a call that never
+        entered a queue is an IVR hang-up, offered and not answered; the queue's events count the
+        others. Sets nothing (the channel is gone)."""
+        if not self.services.calls.ever_queued(uniqueid):
+            self.bus.publish(ev.IvrHangup(uniqueid, caller, language, path, epoch(arrived), time.time()))
+        return {}
 
     def _records(self) -> bool:
         recordings = self.services.recordings

@@ -1,8 +1,13 @@
 """Cases from call events: every queued call becomes a case row, completed as the call goes.
 
-Created at queue entry (CallerJoined, which carries language, topic and IVR path from the
-channel variables), answered on AgentConnected, abandoned on CallerAbandoned, ended on
-AgentCompleted or the caller's hang-up. After an AMI (re)connect the Resynced snapshot
+Created at queue entry (CallerJoined, which carries language, topic, IVR path and the first ring
+from the channel variables), answered on AgentConnected, abandoned on CallerAbandoned, ended on
+AgentCompleted or the caller's hang-up. A caller who hung up before any queue (IvrHangup, the
+dialplan's hangup handler) leaves a row of its own: state ``abandoned-ivr``, ``ended_in`` 'ivr',
+``queued_at`` = its arrival (it never queued); the case lists and worklists never show it as a
+case to work (no status, no form). Every finished row says where it ended (``ended_in``: 'ivr',
+'queue', 'operator') and keeps ``arrived_at``, the first ring (null for rows before migration
+0010, whose clock starts at queued_at). After an AMI (re)connect the Resynced snapshot
 closes cases whose channels are gone and opens cases for calls that queued while we were
 away, so no case is lost and none is doubled (one row per uniqueid).
 """
@@ -13,9 +18,13 @@ import logging
 from typing import Any, Protocol
 
 from hotline import events as ev
+from hotline.queue.service_level import IVR_STATE  # the row of a caller who hung up in the IVR
 from hotline.queue.skills import extension_of, parse_queue
 
 log = logging.getLogger(__name__)
+
+# where a call ended (the cases' ended_in; migration 0010 backfilled the finished rows with these)
+ENDED_IN = {"ivr": "ivr", "queue": "queue", "operator": "operator"}
 
 
 class CaseRepository(Protocol):
@@ -42,16 +51,18 @@ class CaseService:
                          extension_of(event.interface), event.hold_seconds)
         elif isinstance(event, ev.CallerAbandoned):
             if await self.repo.update(event.uniqueid, {
-                    "state": "abandoned", "abandoned": 1, "ended_at": event.at,
+                    "state": "abandoned", "abandoned": 1, "ended_at": event.at, "ended_in": ENDED_IN["queue"],
                     "wait_seconds": float(event.hold_seconds)}, only_states=("queued",)):
                 log.info("case abandoned: uniqueid=%s queue=%s wait=%ss", event.uniqueid, event.queue,
                          event.hold_seconds)
         elif isinstance(event, ev.AgentCompleted):
             await self.repo.update(event.uniqueid, {
-                "state": "ended", "ended_at": event.at, "talk_seconds": float(event.talk_seconds)},
-                only_states=("answered",))
+                "state": "ended", "ended_at": event.at, "talk_seconds": float(event.talk_seconds),
+                "ended_in": ENDED_IN["operator"]}, only_states=("answered",))
         elif isinstance(event, ev.ChannelHangup):
             await self._hangup(event)
+        elif isinstance(event, ev.IvrHangup):
+            await self._ivr_hangup(event)
         elif isinstance(event, ev.Resynced):
             await self._resync(event)
         elif isinstance(event, ev.TranscriptText) and event.kind == "final":
@@ -67,10 +78,28 @@ class CaseService:
             lang, topic = parsed
         created = await self.repo.create({
             "uniqueid": e.uniqueid, "linkedid": e.linkedid, "caller_number": e.caller_number,
-            "language": lang, "topic": topic, "ivr_path": e.ivr_path, "queue": e.queue, "queued_at": e.at})
+            "language": lang, "topic": topic, "ivr_path": e.ivr_path, "queue": e.queue, "queued_at": e.at,
+            "arrived_at": e.arrived_at or None})
         if created:
             log.info("case opened: uniqueid=%s caller=%s queue=%s lang=%s topic=%s", e.uniqueid,
                      e.caller_number, e.queue, lang, topic)
+        elif e.ivr_path and await self.repo.update(e.uniqueid, {
+                "language": lang, "topic": topic, "ivr_path": e.ivr_path, "queue": e.queue}, only_states=("queued",)):
+            # the caller chose another language while waiting (the queue's exit context): the same
+            # case in its new queue, its queued_at (and arrival) kept
+            log.info("case moved: uniqueid=%s queue=%s lang=%s topic=%s", e.uniqueid, e.queue, lang, topic)
+
+    async def _ivr_hangup(self, e: ev.IvrHangup) -> None:
+        """An offered call that never reached a queue: its row (none if a case exists already)."""
+        arrived = e.arrived_at or e.at
+        created = await self.repo.create({
+            "uniqueid": e.uniqueid, "linkedid": e.uniqueid, "caller_number": e.caller_number,
+            "language": e.language, "topic": "", "ivr_path": e.ivr_path, "queue": "", "queued_at": arrived,
+            "arrived_at": arrived, "state": IVR_STATE, "abandoned": 1, "ended_at": e.at,
+            "ended_in": ENDED_IN["ivr"]})
+        if created:
+            log.info("call ended in the IVR: uniqueid=%s caller=%s after %.1fs path=%s", e.uniqueid,
+                     e.caller_number, e.at - arrived, e.ivr_path or "-")
 
     async def _hangup(self, e: ev.ChannelHangup) -> None:
         case = await self.repo.get(e.uniqueid)
@@ -79,11 +108,11 @@ class CaseService:
         if case["state"] == "queued":
             # left the queue without QueueCallerAbandon (e.g. hung up during the move): abandoned
             await self.repo.update(e.uniqueid, {
-                "state": "abandoned", "abandoned": 1, "ended_at": e.at,
+                "state": "abandoned", "abandoned": 1, "ended_at": e.at, "ended_in": ENDED_IN["queue"],
                 "wait_seconds": round(e.at - case["queued_at"], 3)}, only_states=("queued",))
         elif case["state"] == "answered":
             talk = e.at - (case["answered_at"] or e.at)
-            await self.repo.update(e.uniqueid, {"state": "ended", "ended_at": e.at,
+            await self.repo.update(e.uniqueid, {"state": "ended", "ended_at": e.at, "ended_in": ENDED_IN["operator"],
                                                 "talk_seconds": round(talk, 3)}, only_states=("answered",))
 
     async def _resync(self, snap: ev.Resynced) -> None:
@@ -95,6 +124,7 @@ class CaseService:
                 state = "abandoned" if case["state"] == "queued" else "ended"
                 await self.repo.update(uid, {"state": state, "ended_at": snap.at,
                                              "abandoned": int(state == "abandoned"),
+                                             "ended_in": ENDED_IN["queue" if state == "abandoned" else "operator"],
                                              "note": (case["note"] or "") + "closed at resync: channel gone;"},
                                        only_states=(case["state"],))
                 log.warning("case %s closed at resync (channel gone), uniqueid=%s", case["id"], uid)

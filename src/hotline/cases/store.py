@@ -111,11 +111,14 @@ class CaseStore:
         def insert(db: sqlite_utils.Database) -> bool:
             cur = db.execute(
                 "insert or ignore into cases (uniqueid, linkedid, caller_number, language, topic, ivr_path, queue,"
-                " state, operator, queued_at, answered_at, wait_seconds, abandoned, source, note)"
+                " state, operator, queued_at, answered_at, wait_seconds, abandoned, source, note, arrived_at,"
+                " ended_at, ended_in)"
                 " values (:uniqueid, :linkedid, :caller_number, :language, :topic, :ivr_path, :queue, :state,"
-                " :operator, :queued_at, :answered_at, :wait_seconds, 0, :source, :note)",
+                " :operator, :queued_at, :answered_at, :wait_seconds, :abandoned, :source, :note, :arrived_at,"
+                " :ended_at, :ended_in)",
                 {"linkedid": "", "operator": None, "answered_at": None, "wait_seconds": None, "note": "",
-                 "state": "queued", "source": "queue", **row})
+                 "state": "queued", "source": "queue", "abandoned": 0, "arrived_at": None, "ended_at": None,
+                 "ended_in": None, **row})
             return bool(cur.rowcount)
         return await self.db.run(insert, str(row["uniqueid"]))
 

@@ -25,6 +25,9 @@ class Routing:
     ring_seconds: int = 12
     wrapup_seconds: int = 5
     menu_timeout: int = 5  # seconds the IVR waits for a digit after each menu prompt
+    # abandons (in the IVR or the queue) shorter than this from the first ring are shown apart as
+    # short abandons; never dropped from offered (0: none shown apart)
+    short_abandon_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,8 @@ def parse_routing(data: Mapping[str, Any]) -> Routing:
             <= routing.overflow_any_after < routing.target_seconds):
         raise ConfigError("routing", "need widen_penalty_after < overflow_same_language_after <= "
                           "overflow_any_after < target_seconds")
+    if not 0 <= routing.short_abandon_seconds <= 60:
+        raise ConfigError("routing.short_abandon_seconds", "must be 0-60 seconds")
     return routing
 
 

@@ -2,7 +2,10 @@
 
 Per queue (language x topic): callers waiting and since when, the share answered within the
 target over the last 5 and 30 minutes and today, in both definitions (over answered, over
-answered + abandoned), answered, abandoned, average wait and handling time. Per operator:
+answered + abandoned) and on both clocks (from queue entry, Asterisk's: ``over_*``; from the
+first ring, the citizen's: ``first_ring_over_*``, the headline), answered, abandoned, average
+wait and handling time. Callers who hung up in the IVR (IvrHangup) belong to no queue: they are
+offered on the first-ring clock of the totals and the service-level alert only. Per operator:
 state and since when, the current call and its wait, calls today, skills. Alerts that come
 before the target slips. Today's finished calls are loaded from the case store at start and
 the roster and waiting callers are resynced from Asterisk after every AMI (re)connect, so a
@@ -22,6 +25,7 @@ from hotline import events as ev
 from hotline.config import Settings
 from hotline.floor.calls import Call, CallRegistry
 from hotline.queue.roster import Roster
+from hotline.queue.service_level import IVR_STATE, first_ring_wait
 from hotline.queue.skills import FALLBACK_QUEUE, SkillBook, extension_of, parse_queue
 
 WINDOWS = {"5m": 300, "30m": 1800}
@@ -29,12 +33,15 @@ WINDOWS = {"5m": 300, "30m": 1800}
 
 @dataclass
 class Finished:
-    """A call that left the queue: answered (with its wait) or abandoned."""
+    """A call that left the queue: answered (with its wait) or abandoned; or hung up in the IVR
+    (``queue`` "", ``ivr``: offered on the first-ring clock only)."""
 
     at: float
     queue: str
     answered: bool
     wait: float
+    first_ring: float = 0.0  # seconds from the first ring (the wait when the arrival is not known)
+    ivr: bool = False
 
 
 @dataclass
@@ -45,6 +52,9 @@ class Today:
     wait_total: float = 0.0
     handled: int = 0  # calls ended after an answer, for the average handling time
     talk_total: float = 0.0
+    first_ring_in_target: int = 0  # answered within the target from the first ring
+    ivr_abandoned: int = 0  # hung up in the IVR (the totals' "" entry only)
+    short_abandoned: int = 0  # abandons under routing.short_abandon_seconds from the first ring
 
 
 def mask_number(number: str) -> str:
@@ -87,12 +97,17 @@ class Board:
         self.since_day = since
         for c in cases:
             uid, queue = c["uniqueid"], c["queue"] or FALLBACK_QUEUE
+            wait, arrived = c["wait_seconds"] or 0.0, c.get("arrived_at")
             if c["answered_at"] is not None:
-                self._finish(uid, queue, True, c["wait_seconds"] or 0.0, c["answered_at"])
+                self._finish(uid, queue, True, wait, c["answered_at"], first_ring_wait(wait, c["answered_at"], arrived))
                 if c["state"] == "ended":
                     self._handled(queue, c["talk_seconds"] or 0.0)
             elif c["state"] == "abandoned":
-                self._finish(uid, queue, False, c["wait_seconds"] or 0.0, c["ended_at"] or c["queued_at"])
+                at = c["ended_at"] or c["queued_at"]
+                self._finish(uid, queue, False, wait, at, first_ring_wait(wait, at, arrived))
+            elif c["state"] == IVR_STATE:
+                at = c["ended_at"] or c["queued_at"]
+                self._finish(uid, "", False, 0.0, at, first_ring_wait(0.0, at, arrived), ivr=True)
 
     def new_day(self, since: float) -> None:
         """Midnight: today's counters start again (the windows slide on their own)."""
@@ -104,16 +119,24 @@ class Board:
             return parsed
         return language or "", topic or ""
 
-    def _finish(self, uid: str, queue: str, answered: bool, wait: float, at: float) -> None:
+    def _finish(self, uid: str, queue: str, answered: bool, wait: float, at: float, first_ring: float | None = None,
+                *, ivr: bool = False) -> None:
         if uid in self.counted or at < self.since_day:
             return
         self.counted.add(uid)
-        self.recent.append(Finished(at, queue, answered, wait))
+        ring = wait if first_ring is None else first_ring
+        self.recent.append(Finished(at, queue, answered, wait, ring, ivr))
         t = self.today.setdefault(queue, Today())
+        short = not answered and ring < self.settings.routing.short_abandon_seconds
+        t.short_abandoned += short
+        if ivr:
+            t.ivr_abandoned += 1
+            return
         t.wait_total += wait
         if answered:
             t.answered += 1
             t.answered_in_target += wait <= self.target
+            t.first_ring_in_target += ring <= self.target
         else:
             t.abandoned += 1
 
@@ -126,10 +149,17 @@ class Board:
         """After the roster, the call registry and the service level have applied the same event."""
         if isinstance(event, ev.AgentConnected):
             ext = extension_of(event.interface)
-            self._finish(event.uniqueid, event.queue, True, float(event.hold_seconds), event.at)
+            hold = float(event.hold_seconds)
+            self._finish(event.uniqueid, event.queue, True, hold, event.at,
+                         first_ring_wait(hold, event.at, event.arrived_at))
             self.dirty.add(ext)
         elif isinstance(event, ev.CallerAbandoned):
-            self._finish(event.uniqueid, event.queue, False, float(event.hold_seconds), event.at)
+            hold = float(event.hold_seconds)
+            self._finish(event.uniqueid, event.queue, False, hold, event.at,
+                         first_ring_wait(hold, event.at, event.arrived_at))
+        elif isinstance(event, ev.IvrHangup):
+            self._finish(event.uniqueid, "", False, 0.0, event.at, first_ring_wait(0.0, event.at, event.arrived_at),
+                         ivr=True)
         elif isinstance(event, ev.AgentCompleted):
             self._handled(event.queue, float(event.talk_seconds))
             self.dirty.add(extension_of(event.interface))
@@ -167,22 +197,26 @@ class Board:
     def queues(self) -> list[dict[str, Any]]:
         now = self._clock()
         self.trim()
-        windows: dict[str, dict[str, list[int]]] = {}  # queue -> window -> [answered, in target, abandoned]
+        # queue -> window -> [answered, in target, abandoned, in target from the first ring]
+        windows: dict[str, dict[str, list[int]]] = {}
         for f in self.recent:
-            per = windows.setdefault(f.queue, {w: [0, 0, 0] for w in WINDOWS})
+            if f.ivr:
+                continue  # no queue: the totals' and the alerts' first-ring figures
+            per = windows.setdefault(f.queue, {w: [0, 0, 0, 0] for w in WINDOWS})
             for w, seconds in WINDOWS.items():
                 if f.at >= now - seconds:
                     c = per[w]
                     if f.answered:
                         c[0] += 1
                         c[1] += f.wait <= self.target
+                        c[3] += f.first_ring <= self.target
                     else:
                         c[2] += 1
         waiting: dict[str, list[float]] = {}
         for call in self.calls.waiting():
             waiting.setdefault(call.queue, []).append(call.joined_at)
         out = []
-        for queue in sorted(set(self.today) | set(waiting) | set(windows)):
+        for queue in sorted((set(self.today) | set(waiting) | set(windows)) - {""}):
             t = self.today.get(queue, Today())
             lang, topic = self._lang_topic(queue)
             row: dict[str, Any] = {
@@ -192,24 +226,38 @@ class Board:
                 "average_wait": round(t.wait_total / (t.answered + t.abandoned), 1) if t.answered + t.abandoned
                 else None,
                 "average_handling": round(t.talk_total / t.handled, 1) if t.handled else None,
+                "short_abandoned": t.short_abandoned,
                 "sl": {"today": {"over_answered": _pct(t.answered_in_target, t.answered),
-                                 "over_offered": _pct(t.answered_in_target, t.answered + t.abandoned)}},
+                                 "over_offered": _pct(t.answered_in_target, t.answered + t.abandoned),
+                                 "first_ring_over_answered": _pct(t.first_ring_in_target, t.answered),
+                                 "first_ring_over_offered": _pct(t.first_ring_in_target, t.answered + t.abandoned)}},
             }
             for w in WINDOWS:
-                a, ok, ab = windows.get(queue, {}).get(w, [0, 0, 0])
+                a, ok, ab, ring_ok = windows.get(queue, {}).get(w, [0, 0, 0, 0])
                 row["sl"][w] = {"over_answered": _pct(ok, a), "over_offered": _pct(ok, a + ab),
+                                "first_ring_over_answered": _pct(ring_ok, a),
+                                "first_ring_over_offered": _pct(ring_ok, a + ab),
                                 "answered": a, "abandoned": ab}
             out.append(row)
         return out
 
     def totals(self) -> dict[str, Any]:
+        """Today's: ``offered`` and ``sl_*`` from queue entry (Asterisk's); ``first_ring_*`` from the
+        first ring (the headline: the IVR hang-ups are offered there)."""
         answered = sum(t.answered for t in self.today.values())
         abandoned = sum(t.abandoned for t in self.today.values())
         in_target = sum(t.answered_in_target for t in self.today.values())
+        ring_in_target = sum(t.first_ring_in_target for t in self.today.values())
+        ivr = sum(t.ivr_abandoned for t in self.today.values())
         waiting = len(self.calls.waiting())
         return {"offered": answered + abandoned + waiting, "answered": answered,
                 "abandoned": abandoned, "answered_in_target": in_target,
                 "sl_over_answered": _pct(in_target, answered), "sl_over_offered": _pct(in_target, answered + abandoned),
+                "first_ring_offered": answered + abandoned + ivr + waiting, "ivr_abandoned": ivr,
+                "short_abandoned": sum(t.short_abandoned for t in self.today.values()),
+                "first_ring_answered_in_target": ring_in_target,
+                "first_ring_sl_over_answered": _pct(ring_in_target, answered),
+                "first_ring_sl_over_offered": _pct(ring_in_target, answered + abandoned + ivr),
                 "waiting": waiting, "talking": self.calls.talking()}
 
     def waiting(self) -> list[dict[str, Any]]:
@@ -256,6 +304,35 @@ class Board:
 
     # -- alerts -------------------------------------------------------------------------------------
 
+    def _sl_alerts(self, now: float) -> list[dict[str, Any]]:
+        """A queue (or all of them) under the goal in the alert window, on the first-ring clock
+        (the IVR hang-ups are offered in "all"); the text gives both clocks."""
+        a = self.settings.alerts
+        goal = self.settings.routing.goal_percent
+        window = a.service_level_minutes * 60
+        # queue ("" the IVR hang-ups) -> [offered, in target from the first ring, from queue entry]
+        per: dict[str, list[int]] = {}
+        for f in self.recent:
+            if f.at >= now - window:
+                c = per.setdefault("" if f.ivr else f.queue, [0, 0, 0])
+                c[0] += 1
+                c[1] += f.answered and f.first_ring <= self.target
+                c[2] += f.answered and f.wait <= self.target
+        queues = sorted((q, c) for q, c in per.items() if q)
+        total = [sum(c[i] for _, c in queues) for i in range(3)]
+        rows = [*((q, c[0], c[0], c[1], c[2]) for q, c in queues),
+                ("all", total[0] + per.get("", [0])[0], total[0], total[1], total[2])]
+        out: list[dict[str, Any]] = []
+        for queue, offered, queued, ok, queue_ok in rows:
+            if offered and 100.0 * ok / offered < goal:
+                entry = f"{100.0 * queue_ok / queued:.1f}%" if queued else "–"
+                out.append({"id": f"sl:{queue}", "kind": "service_level", "severity": "warning", "since": None,
+                            "target": queue,
+                            "text": f"{queue}: {100.0 * ok / offered:.1f}% within {self.target} s from the first "
+                                    f"ring ({entry} from queue entry) in the last {a.service_level_minutes} min "
+                                    f"(goal {goal:g}%)"})
+        return out
+
     def _free_skilled(self, queue: str) -> bool:
         now = self._clock()
         return any(queue in op.queues and op.state(now) == "ready" for op in self.roster.ops.values())
@@ -276,20 +353,7 @@ class Board:
                 out.append({"id": f"waiting:{uid}", "kind": "waiting", "severity": "critical", "since": joined,
                             "target": queue, "text": f"caller waiting {waited:.0f} s in {queue} and no free "
                                                      "operator with the skill"})
-        goal = self.settings.routing.goal_percent
-        window = a.service_level_minutes * 60
-        per: dict[str, list[int]] = {}
-        for f in self.recent:
-            if f.at >= now - window:
-                c = per.setdefault(f.queue, [0, 0])
-                c[0] += 1
-                c[1] += f.answered and f.wait <= self.target
-        total = [sum(c[0] for c in per.values()), sum(c[1] for c in per.values())]
-        for queue, (offered, ok) in [*sorted(per.items()), ("all", (total[0], total[1]))]:
-            if offered and 100.0 * ok / offered < goal:
-                out.append({"id": f"sl:{queue}", "kind": "service_level", "severity": "warning", "since": None,
-                            "target": queue, "text": f"{queue}: {100.0 * ok / offered:.1f}% within {self.target} s "
-                                                     f"in the last {a.service_level_minutes} min (goal {goal:g}%)"})
+        out += self._sl_alerts(now)
         for op in self.roster.ops.values():
             state = op.state(now)
             limit = {"paused": a.pause_seconds, "wrap-up": a.wrapup_seconds}.get(state)

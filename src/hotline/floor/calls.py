@@ -37,7 +37,8 @@ class Call:
     caller_number: str = ""
     language: str = ""  # as the call's events carry them ("" when not known)
     topic: str = ""
-    joined_at: float = 0.0  # entered the queue (the wait counts from here)
+    joined_at: float = 0.0  # entered the queue (Asterisk's wait counts from here)
+    arrived_at: float = 0.0  # the first ring, at the IVR (the citizen's wait counts from here; 0: not known)
     answered_at: float | None = None
     wait: float | None = None  # Asterisk's hold time at the answer
     operator: str = ""  # the extension that answered
@@ -53,6 +54,11 @@ class Call:
     @property
     def waiting(self) -> bool:
         return self.state == "waiting"
+
+    @property
+    def first_ring_at(self) -> float:
+        """Where the citizen's clock starts: the arrival, or the queue entry when not known."""
+        return self.arrived_at or self.joined_at
 
     @property
     def live(self) -> bool:
@@ -96,6 +102,12 @@ class CallRegistry:
         """The callers waiting in ``queue``, oldest first."""
         return [c for c in self.waiting() if c.queue == queue]
 
+    def ever_queued(self, uniqueid: str) -> bool:
+        """The call entered a queue (it waits, was answered or gave up there): its hang-up is the
+        queue's to count, not an IVR hang-up."""
+        call = self._calls.get(uniqueid)
+        return uniqueid in self._done or (call is not None and (bool(call.joined_at) or call.answered_at is not None))
+
     def of_operator(self, extension: str) -> Call | None:
         """The call ``extension`` is on now (answered, not ended)."""
         uid = self._by_operator.get(extension)
@@ -114,11 +126,13 @@ class CallRegistry:
 
     # -- the router's entry decision ----------------------------------------------------------------
 
-    def decided(self, uniqueid: str, decision: RouteDecision, urgent: bool) -> None:
+    def decided(self, uniqueid: str, decision: RouteDecision, urgent: bool, arrived_at: float = 0.0) -> None:
+        """``arrived_at``: the first ring as the route request gave it (0.0: not known)."""
         call = self._calls.get(uniqueid)
         if call is None:
             call = self._calls[uniqueid] = Call(uniqueid, decision.queue)
         call.decision, call.urgent = decision, urgent
+        call.arrived_at = call.arrived_at or arrived_at
 
     # -- loading and events -------------------------------------------------------------------------
 
@@ -136,6 +150,7 @@ class CallRegistry:
             call.caller_number = c["caller_number"] or ""
             call.language, call.topic = c["language"] or "", c["topic"] or ""
             call.joined_at = c["queued_at"] or 0.0
+            call.arrived_at = c.get("arrived_at") or 0.0
             call.answered_at, call.wait, call.operator = c["answered_at"], c["wait_seconds"], c["operator"] or ""
             if c["answered_at"] is not None:
                 self._done.add(uid)
@@ -201,6 +216,7 @@ class CallRegistry:
         if not call.live or call.state == "answered":
             return
         call.queue, call.joined_at = e.queue, e.at
+        call.arrived_at = call.arrived_at or e.arrived_at  # a queue joined later keeps the first ring
         self._set(call, "waiting")
         call.caller_number = e.caller_number or call.caller_number
         call.language, call.topic = e.language or call.language, e.topic or call.topic
@@ -213,6 +229,7 @@ class CallRegistry:
         call = self._known(e.uniqueid, e.queue)
         if not call.joined_at:
             call.joined_at = e.at - e.hold_seconds
+        call.arrived_at = call.arrived_at or e.arrived_at
         call.queue = call.queue or e.queue
         call.caller_number = call.caller_number or e.caller_number
         call.language = call.language or e.language

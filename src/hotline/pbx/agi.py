@@ -1,6 +1,8 @@
-"""FastAGI server: the dialplan asks ``agi://127.0.0.1:<port>/route`` which queue to use, and
-reports a call back's answers to ``/callback``. Each script is a function of (uniqueid, args)
-returning the channel variables to set.
+"""FastAGI server: the dialplan asks ``agi://127.0.0.1:<port>/route`` which queue to use (with
+the call's first ring, HL_ARRIVED), reports a call back's answers to ``/callback`` and, from the
+hangup handler pushed at arrival, every citizen's hang-up to ``/ivr_hangup`` (the service counts
+the ones that never queued; on a dead channel the script sets nothing). Each script is a function
+of (uniqueid, args) returning the channel variables to set.
 
 panoramisk's Application reads the AGI header block in a loop that spins forever on a
 closed socket, so the header read is ours (bounded, with a timeout); panoramisk's Request
@@ -21,6 +23,7 @@ from hotline.pbx.guard import UnsafeValue, agi_set_variable
 log = logging.getLogger(__name__)
 
 ScriptFn = Callable[[str, list[str]], Awaitable[dict[str, str]]]
+MAX_ARGS = 5  # a script gets agi_arg_1..5 ("" for those the dialplan did not pass)
 
 
 class AgiServer:
@@ -72,7 +75,7 @@ class AgiServer:
             if fn is None:
                 log.error("FastAGI: unknown script %r (uniqueid=%s)", script, uid)
                 return
-            args = [headers.get(f"agi_arg_{i}", "") for i in (1, 2, 3)]
+            args = [headers.get(f"agi_arg_{i}", "") for i in range(1, MAX_ARGS + 1)]
             variables = await asyncio.wait_for(fn(uid, args), self.answer_timeout)
             # every command checked and quoted before the first is sent: all the variables or none
             commands = [(name, agi_set_variable(name, value)) for name, value in variables.items()]

@@ -7,6 +7,7 @@ MalformedAmi, which names the event and the field; the AMI session logs it and g
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -20,6 +21,7 @@ Headers = Mapping[str, Any]
 VAR_LANGUAGE = "HL_LANG"
 VAR_TOPIC = "HL_TOPIC"
 VAR_PATH = "HL_PATH"
+VAR_ARRIVED = "HL_ARRIVED"  # the first ring, epoch seconds (set at the top of [from-citizens])
 
 
 class MalformedAmi(HotlineError, ValueError):
@@ -67,13 +69,28 @@ def chan_vars(m: Headers, prefix: str = "") -> dict[str, str]:
     return out
 
 
+def epoch(text: str) -> float:
+    """Epoch seconds from the dialplan (``${EPOCH}`` or ``%s.%3q``); 0.0 when empty or not a time."""
+    try:
+        value = float(text or 0.0)
+    except ValueError:
+        return 0.0
+    return value if math.isfinite(value) and value > 0 else 0.0
+
+
+def arrived(v: Mapping[str, str]) -> float:
+    """HL_ARRIVED (the first ring) of an event's channel variables; 0.0 when not known."""
+    return epoch(v.get(VAR_ARRIVED, ""))
+
+
 def _caller_joined(m: Headers, at: float) -> ev.CallerJoined:
     e = "QueueCallerJoin"
     v = chan_vars(m)
     return ev.CallerJoined(
         uniqueid=_str(m, e, "Uniqueid"), linkedid=str(m.get("Linkedid", "")), queue=_str(m, e, "Queue"),
         caller_number=str(m.get("CallerIDNum", "")), language=v.get(VAR_LANGUAGE, ""),
-        topic=v.get(VAR_TOPIC, ""), ivr_path=v.get(VAR_PATH, ""), position=_int(m, e, "Position", 0), at=at)
+        topic=v.get(VAR_TOPIC, ""), ivr_path=v.get(VAR_PATH, ""), position=_int(m, e, "Position", 0), at=at,
+        arrived_at=arrived(v))
 
 
 def _caller_left(m: Headers, at: float) -> ev.CallerLeft:
@@ -83,7 +100,8 @@ def _caller_left(m: Headers, at: float) -> ev.CallerLeft:
 
 def _caller_abandoned(m: Headers, at: float) -> ev.CallerAbandoned:
     e = "QueueCallerAbandon"
-    return ev.CallerAbandoned(_str(m, e, "Uniqueid"), _str(m, e, "Queue"), _int(m, e, "HoldTime", 0), at)
+    return ev.CallerAbandoned(_str(m, e, "Uniqueid"), _str(m, e, "Queue"), _int(m, e, "HoldTime", 0), at,
+                              arrived_at=arrived(chan_vars(m)))
 
 
 def _agent_called(m: Headers, at: float) -> ev.AgentRinging:
@@ -103,11 +121,12 @@ def _agent_noanswer(m: Headers, at: float) -> ev.AgentNoAnswer:
 
 def _agent_connect(m: Headers, at: float) -> ev.AgentConnected:
     e = "AgentConnect"
+    v = chan_vars(m)
     return ev.AgentConnected(_str(m, e, "Uniqueid"), _str(m, e, "Queue"), _str(m, e, "Interface"),
                              str(m.get("MemberName", "")), _int(m, e, "HoldTime", 0), at,
                              channel=str(m.get("Channel", "")), agent_channel=str(m.get("DestChannel", "")),
-                             language=chan_vars(m).get(VAR_LANGUAGE, ""),
-                             caller_number=str(m.get("CallerIDNum", "")))
+                             language=v.get(VAR_LANGUAGE, ""),
+                             caller_number=str(m.get("CallerIDNum", "")), arrived_at=arrived(v))
 
 
 def _agent_complete(m: Headers, at: float) -> ev.AgentCompleted:

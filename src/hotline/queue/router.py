@@ -7,7 +7,9 @@ proficiency is free it starts at the widest ceiling; if nobody with the skill is
 wait is predicted to be long and the caller is marked for overflow at once.
 
 While callers wait, a watcher ticks and, for each caller with no free member in reach:
-after ``overflow_same_language_after`` s (or at once when marked) it adds free operators who
+after ``overflow_same_language_after`` s from the first ring (the arrival at the IVR, when the
+route request gave it or the queue events carry it; else from queue entry: a caller who spent 6 s
+in the IVR has 9 s of 15 left), or at once when marked, it adds free operators who
 speak the language as overflow members of that queue; after ``overflow_any_after`` s it adds
 any free operator. Overflow members leave again when nobody waits in that queue.
 """
@@ -64,7 +66,7 @@ class RoutedCalls(WaitingCalls, Protocol):
     """The calls in progress as the router sees them (the floor's call registry): the waiting
     callers, and where the entry decision is kept."""
 
-    def decided(self, uniqueid: str, decision: RouteDecision, urgent: bool) -> None: ...
+    def decided(self, uniqueid: str, decision: RouteDecision, urgent: bool, arrived_at: float = 0.0) -> None: ...
 
 
 class Router:
@@ -94,14 +96,15 @@ class Router:
                 out.append(ext)
         return out
 
-    def decide(self, uniqueid: str, language: str, topic: str, path: str) -> RouteDecision:
+    def decide(self, uniqueid: str, language: str, topic: str, path: str, arrived_at: float = 0.0) -> RouteDecision:
+        """``arrived_at``: the first ring (HL_ARRIVED), from which the caller's deadline runs."""
         lang = language if self.settings.language(language) else self.settings.default_language.code
         topic = topic if any(t.code == topic for t in self.settings.topics) else GENERAL
         queue = queue_name(lang, topic)
         e = policy.entry(self.routing, best_free=bool(self._free_members(queue, self.routing.initial_max_penalty)),
                          any_member_free=bool(self._free_members(queue, MAX_PENALTY)), pressed_any="any/" in path)
         decision = RouteDecision(queue, e.max_penalty, e.rule, e.reason)
-        self.calls.decided(uniqueid, decision, e.urgent)  # urgent: overflow at once
+        self.calls.decided(uniqueid, decision, e.urgent, arrived_at)  # urgent: overflow at once
         log.info("route uniqueid=%s lang=%s topic=%s -> queue=%s max_penalty=%d rule=%s (%s)", uniqueid, lang,
                  topic, decision.queue, decision.max_penalty, decision.rule or "-", decision.reason)
         return decision
@@ -116,8 +119,11 @@ class Router:
         for queue, waiting in by_queue.items():
             if queue == FALLBACK_QUEUE:
                 continue
-            uid = waiting[0].uniqueid
-            elapsed = now - waiting[0].joined_at
+            # the deadline runs from the first ring: the caller who arrived first, not who queued first
+            first = min(waiting, key=lambda c: c.arrived_at or c.joined_at)
+            uid = first.uniqueid
+            elapsed = now - first.joined_at
+            ivr_seconds = max(0.0, first.joined_at - first.arrived_at) if first.arrived_at else 0.0
             urgent = any(c.urgent for c in waiting)
             if self._free_members(queue, MAX_PENALTY) or self._ringing_for(uid):
                 continue
@@ -125,7 +131,7 @@ class Router:
             if lang_topic is None:
                 continue
             lang = lang_topic[0]
-            stage = policy.overflow_stage(self.routing, elapsed, urgent)
+            stage = policy.overflow_stage(self.routing, elapsed, urgent, ivr_seconds)
             if stage >= 1:
                 await self._add_overflow(queue, uid, lambda op, lang=lang: lang in op.languages, 1)
             if stage >= 2:

@@ -21,6 +21,9 @@ class WaitingCall(Protocol):
     @property
     def joined_at(self) -> float: ...
     @property
+    def arrived_at(self) -> float:
+        """The first ring (arrival at the IVR); 0.0 when not known (the clock starts at joined_at)."""
+    @property
     def urgent(self) -> bool:
         """Marked at entry for overflow at once (nobody with the skill free, or 0 pressed)."""
 

@@ -232,6 +232,24 @@ def _m9_recording_attempts(db: sqlite_utils.Database) -> None:
         if column not in have:
             recordings.add_column(column, kind)
 
+# the ended_in values 0010 wrote for the rows already finished (cases/service.py ENDED_IN), frozen
+ENDED_IN_0010 = {"operator": "operator", "queue": "queue"}
+
+
+def _m10_first_ring(db: sqlite_utils.Database) -> None:
+    # the call from its first ring (issue 16): when it arrived at the IVR (null for older rows: their
+    # clock starts at queued_at) and where it ended ('ivr', 'queue', 'operator'); an IVR hang-up is a
+    # row of its own (state 'abandoned-ivr', queued_at = its arrival, it never queued)
+    cases = db.table("cases")
+    have = cases.columns_dict
+    for column, kind in (("arrived_at", float), ("ended_in", str)):
+        if column not in have:
+            cases.add_column(column, kind)
+    db.execute("update cases set ended_in = case when answered_at is not null then ? else ? end"
+               " where ended_in is null and state in ('ended', 'abandoned') and source != 'manual'",
+               [ENDED_IN_0010["operator"], ENDED_IN_0010["queue"]])
+
+
 def _m11_knowledge(db: sqlite_utils.Database) -> None:
     # the knowledge base (issue 19): articles by a stable key (the import's id, or title + language),
     # counted when opened (views) and when an operator says one helped (helped, once per article and case)
@@ -260,6 +278,7 @@ MIGRATIONS: list[Migration] = [
     ("0007_after_the_call", _m7_after_the_call),
     ("0008_audit_chain", _m8_audit_chain),
     ("0009_recording_attempts", _m9_recording_attempts),
+    ("0010_first_ring", _m10_first_ring),
     ("0011_knowledge", _m11_knowledge),
 ]
 
