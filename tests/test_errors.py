@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from test_api import AUTH, App, browser, session
 
+from hotline.assist.kb import ArticleUnknown, KnowledgeError
 from hotline.auth.passwords import WeakPassword
 from hotline.auth.users import UserError
 from hotline.cases.desk import FormInvalid
@@ -56,6 +57,8 @@ EXAMPLES: list[tuple[HotlineError, int]] = [
     (UserError("role-unknown", "no such role"), 400),
     (WeakPassword("too short"), 400),
     (SearchError("period must be day or week"), 400),
+    (KnowledgeError("nothing to search for"), 400),
+    (ArticleUnknown("no article 7"), 404),
     (PlanError("date must be YYYY-MM-DD"), 400),
     (BadInput("not valid JSON"), 400),
     (BadInput("send UTF-8", "bad-charset", 415), 415),

@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from hotline import events as ev
+from hotline.assist.kb import KnowledgeBase
+from hotline.assist.kb_store import KnowledgeStore
 from hotline.auth.throttle import LoginThrottle
 from hotline.auth.user_store import UserStore
 from hotline.auth.users import UserDirectory
@@ -28,6 +30,7 @@ from hotline.cases.audit_store import AuditStore
 from hotline.cases.callback import CallbackPbx, CallbackService
 from hotline.cases.desk import CaseDesk
 from hotline.cases.desk_store import DeskStore
+from hotline.cases.form import categories
 from hotline.cases.interpreting_store import InterpretingStore
 from hotline.cases.overdue import OverdueCases
 from hotline.cases.search import SearchStore
@@ -41,6 +44,7 @@ from hotline.floor.calls import CallRegistry
 from hotline.floor.desktop import DesktopService
 from hotline.floor.interpreter_view import InterpreterDesk
 from hotline.floor.interpreters import ConferenceControl, InterpreterService
+from hotline.floor.knowledge import KnowledgeSuggestions
 from hotline.floor.supervision import SpyControl, Supervision
 from hotline.floor.wallboard import WallboardService
 from hotline.queue.agents import AgentCommands
@@ -129,6 +133,8 @@ class Services:
     recordings: RecordingService | None
     sip_security: SipSecurityService | None
     overdue: OverdueCases
+    knowledge: KnowledgeBase
+    suggestions: KnowledgeSuggestions
     pumps: list[Pump] = field(default_factory=list)
     clocks: list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]] = field(default_factory=list)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -162,7 +168,7 @@ class Services:
                            self.store, self.desktop, self.hub, audits=self.audits,
                            interpreting_log=self.interpreting_log, throttle=throttle, wallboard=self.wallboard,
                            supervision=self.supervision, interpreters=self.interpreters,
-                           interpreter_desk=self.interpreter_desk,
+                           interpreter_desk=self.interpreter_desk, knowledge=self.knowledge,
                            after_call=AfterCall(self.workflow, self.flows, self.callbacks, self.recording_store,
                                                 self.search), desk=self.desk)
 
@@ -205,8 +211,7 @@ def build_services(settings: Settings, store: CaseStore, pbx: PbxControl, bus: B
     audits, operators, interpreting_log = AuditStore(db), OperatorStore(db), InterpretingStore(db)
     roster = Roster(s, clock)
     calls = CallRegistry(since_day(), clock=clock)  # the calls in progress: every floor service reads it
-    sl = ServiceLevel(s.routing.target_seconds, clock, since=since_day(), calls=calls,
-                      short_abandon=s.routing.short_abandon_seconds)
+    sl = ServiceLevel(s.routing.target_seconds, clock, since=since_day(), calls=calls)
     skills = SkillBook(s)
     router = Router(s, roster, calls, pbx, clock, skills=skills)
     commands = AgentCommands(s, roster, router, pbx)
@@ -224,6 +229,8 @@ def build_services(settings: Settings, store: CaseStore, pbx: PbxControl, bus: B
     workflow = Workflow(s, flows, clock)
     callbacks = CallbackService(s, flows, workflow, pbx, say, clock)
     recording_store = RecordingStore(db)
+    knowledge = KnowledgeBase(KnowledgeStore(db), [lang.code for lang in s.languages],
+                              [c["code"] for c in categories(s)])
     recordings = None
     if recording_files is not None:
         f = recording_files
@@ -242,7 +249,8 @@ def build_services(settings: Settings, store: CaseStore, pbx: PbxControl, bus: B
         # the form save as one command: its CaseSaved reaches the desktop and the wrap-up on the bus
         desk=CaseDesk(s, DeskStore(db), workflow, publish, clock), search=SearchStore(db),
         recording_store=recording_store, recordings=recordings, sip_security=sip_security,
-        overdue=OverdueCases(workflow, flows))
+        overdue=OverdueCases(workflow, flows), knowledge=knowledge,
+        suggestions=KnowledgeSuggestions(calls, knowledge, hub))
     _connect(services)
     _subscribe(services, deadline_every)
     return services
@@ -266,6 +274,7 @@ def _connect(g: Services) -> None:
         g.board.extra_alerts.append(g.sip_security.alerts)
     g.overdue.on_change = g.wallboard.changed
     g.board.extra_alerts.append(g.overdue.alerts)
+    g.desktop.call_extras["knowledge"] = g.suggestions.shown  # the articles suggested, in the snapshot
 
 
 def _subscribe(g: Services, deadline_every: float) -> None:
@@ -286,6 +295,7 @@ def _subscribe(g: Services, deadline_every: float) -> None:
     pump("wallboard", g.wallboard.handle, 50_000)
     pump("interpreters", g.interpreters.handle)
     pump("interpreter-desk", g.interpreter_desk.handle, 50_000)
+    pump("knowledge", g.suggestions.handle, 50_000)
     g.clocks += [("deadline-watcher", g.router.run), ("desktop-tick", g.desktop.tick_forever),
                  ("wallboard-tick", g.wallboard.tick_forever), ("interpreter-tick", g.interpreters.run),
                  ("callback-clock", g.callbacks.run)]

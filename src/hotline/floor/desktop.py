@@ -19,6 +19,7 @@ import collections
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -87,6 +88,8 @@ class DesktopService:
         self._interpreter: dict[str, dict[str, Any]] = {}  # extension -> their latest interpreter request
         # extension -> the calls that left their desktop lately (a late draft for one is no error)
         self._gone: dict[str, collections.deque[str]] = {}
+        # what other floor services add to the snapshot's call, by field (graph.py: "knowledge")
+        self.call_extras: dict[str, Callable[[str], Any]] = {}
 
     # -- events ----------------------------------------------------------------------------------
 
@@ -323,6 +326,8 @@ class DesktopService:
                               if draft else None)}
             request = self._interpreter.get(principal.extension)
             call["interpreter"] = request if request and request.get("uniqueid") == view.uniqueid else None
+            for name, extra in self.call_extras.items():
+                call[name] = extra(view.uniqueid)
         return message("snapshot", me=principal.to_json(), status=self.status(principal.extension), call=call,
                        form={"categories": case_form.categories(self.settings),
                              "departments": [{"code": d.code, "name": d.name} for d in self.settings.departments],

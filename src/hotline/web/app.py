@@ -37,6 +37,7 @@ from hotline.web import (
     floor_routes,
     interpreting,
     keys,
+    knowledge,
     login,
     pages,
     search,
@@ -92,6 +93,8 @@ def _put(app: web.Application, services: WebServices) -> None:
         app[keys.INTERPRETER_DESK] = s.interpreter_desk
     if s.after_call is not None:
         app[keys.AFTER_CALL] = s.after_call
+    if s.knowledge is not None:
+        app[keys.KNOWLEDGE] = s.knowledge
 
 
 def build_app(services: WebServices) -> web.Application:
@@ -117,6 +120,8 @@ def build_app(services: WebServices) -> web.Application:
         for table in AFTER_CALL_ROUTES:
             app.router.add_routes(table)
     app.router.add_routes(staffing.routes)
+    if services.knowledge is not None:
+        app.router.add_routes(knowledge.routes)  # the desk's knowledge base: search, an article, helped
     if services.wallboard is not None and services.supervision is not None:
         app.router.add_routes(floor_routes.routes)
     if services.interpreters is not None:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from hotline.assist.kb import KnowledgeBase
 from hotline.auth.throttle import LoginThrottle
 from hotline.auth.users import UserDirectory
 from hotline.cases.audit_store import AuditStore
@@ -51,6 +52,7 @@ SUPERVISION = web.AppKey("supervision", Supervision)
 INTERPRETERS = web.AppKey("interpreters", InterpreterService)
 INTERPRETER_DESK = web.AppKey("interpreter-desk", InterpreterDesk)
 AFTER_CALL = web.AppKey("after-call", AfterCall)
+KNOWLEDGE = web.AppKey("knowledge", KnowledgeBase)  # the knowledge base (web/knowledge.py)
 # the allowed origins (settings.http.allowed_origins()) and the trusted proxies, read once
 ORIGINS: web.AppKey[frozenset[str]] = web.AppKey("origins", frozenset)
 PROXIES: web.AppKey[Proxies] = web.AppKey("proxies")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hotline.assist.kb import KnowledgeBase
 from hotline.auth.throttle import LoginThrottle
 from hotline.auth.users import UserDirectory
 from hotline.cases.audit_store import AuditStore
@@ -66,3 +67,4 @@ class WebServices:
     interpreter_desk: InterpreterDesk | None = None
     after_call: AfterCall | None = None
     desk: CaseDesk | None = None
+    knowledge: KnowledgeBase | None = None  # the knowledge base (web/knowledge.py's routes only with it)

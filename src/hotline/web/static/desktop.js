@@ -305,6 +305,7 @@
     transcript: addTranscript,
     transcription: transcriptionStatus,
     interpreter: showInterpreter,
+    knowledge: (m) => window.hlKb.suggested(m),  // the knowledge panel: kb.js
     case_saved: (m) => {
       showSaved(m.uniqueid, m);
       if (state.call && state.call.uniqueid === m.uniqueid && state.call.phase === "ended") clearCall();
@@ -319,6 +320,7 @@
     const m = JSON.parse(ev.data);
     hotline.received.push(m.kind ? m.type + ":" + m.kind : m.type);
     const h = handlers[m.type];
+    document.dispatchEvent(new CustomEvent("desk-message", { detail: m }));  // for kb.js (and any other)
     if (h) h(m); else console.warn("unknown message", m.type);
   }
   function send(m) {
