@@ -211,7 +211,8 @@ def build_services(settings: Settings, store: CaseStore, pbx: PbxControl, bus: B
     audits, operators, interpreting_log = AuditStore(db), OperatorStore(db), InterpretingStore(db)
     roster = Roster(s, clock)
     calls = CallRegistry(since_day(), clock=clock)  # the calls in progress: every floor service reads it
-    sl = ServiceLevel(s.routing.target_seconds, clock, since=since_day(), calls=calls)
+    sl = ServiceLevel(s.routing.target_seconds, clock, since=since_day(), calls=calls,
+                      short_abandon=s.routing.short_abandon_seconds)
     skills = SkillBook(s)
     router = Router(s, roster, calls, pbx, clock, skills=skills)
     commands = AgentCommands(s, roster, router, pbx)
