@@ -20,6 +20,7 @@ from hotline.bus import Bus, consume
 from hotline.cases.store import CaseStore
 from hotline.config import Settings
 from hotline.graph import RecordingFiles, build_services
+from hotline.ivr.known import known_language
 from hotline.ivr.prompts import synthesise
 from hotline.pbx.actions import AmiQueueControl
 from hotline.pbx.agi import AgiServer
@@ -92,7 +93,8 @@ class Hotline:
         self.agi = AgiServer({"route": lambda uid, a: self.route(uid, a[0], a[1], a[2], a[3]),
                               "ivr_hangup": lambda uid, a: self.ivr_hangup(uid, a[0], a[1], a[2], a[3]),
                               "callback": lambda uid, a: g.callbacks.answer(a[0], a[1], a[2]),
-                              "admit": g.sip_security.admit, "refused": g.sip_security.refused},
+                              "admit": g.sip_security.admit, "refused": g.sip_security.refused,
+                              "known": lambda uid, a: known_language(s, self.store, uid, a[0])},
                              "127.0.0.1", s.asterisk.agi_port)
         await self.agi.start()
         self.ami.start()

@@ -21,10 +21,11 @@ def wait_until(pred: Callable[[], Any], timeout: float, what: str, interval: flo
 
 
 def call_hotline(phones: Any, mic: Path | None, number: str, digits: list[str], number_dialled: str = "12345",
-                 pause: float = 1.5) -> Any:
+                 pause: float = 1.5, phone: Any = None) -> Any:
     """A citizen ``number`` dials the hotline and answers the IVR menus with ``digits`` (one per
-    menu, ``pause`` s apart; '' = say nothing). ``phones`` is a PhoneBank or Phones handle."""
-    caller = phones.caller(number, mic)
+    menu, ``pause`` s apart; '' = say nothing). ``phones`` is a PhoneBank or Phones handle;
+    ``phone``: the caller's phone when it is not one of ``phones`` (e.g. another codec's)."""
+    caller = phone if phone is not None else phones.caller(number, mic)
     call = phones.dial(caller, number_dialled)
     wait_until(lambda: call.connected_at, 10, "the IVR answered")
     # a person presses keys once they hear the menu: the call's audio must be up (DTMF rides on it)

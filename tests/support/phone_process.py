@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 
-def _serve(conn: Any, workdir: str, pbx_port: int, local_port: int) -> None:
+def _serve(conn: Any, workdir: str, pbx_port: int, local_port: int, codecs: tuple[str, ...]) -> None:
     from support.phones import PhoneBank
 
-    bank = PhoneBank(Path(workdir), pbx_port, local_port)
+    bank = PhoneBank(Path(workdir), pbx_port, local_port, codecs=codecs)
     bank.register_this_thread()
 
     def info(user: str, idx: int) -> dict[str, Any]:
@@ -88,11 +88,13 @@ class PhoneHandle:
 
 
 class PhoneProcess:
-    def __init__(self, workdir: Path, pbx_port: int, local_port: int) -> None:
+    def __init__(self, workdir: Path, pbx_port: int, local_port: int,
+                 codecs: tuple[str, ...] = ("PCMU/", "PCMA/")) -> None:
         ctx = mp.get_context("spawn")
         self._conn, child = ctx.Pipe()
         self._lock = threading.Lock()
-        self._proc = ctx.Process(target=_serve, args=(child, str(workdir), pbx_port, local_port), daemon=True)
+        self._proc = ctx.Process(target=_serve, args=(child, str(workdir), pbx_port, local_port, codecs),
+                                 daemon=True)
         self._proc.start()
 
     def _rpc(self, op: str, *args: Any, timeout: float = 30) -> Any:

@@ -127,7 +127,10 @@ class Phone(pj.Account):  # type: ignore[misc]
 class PhoneBank:
     """All the test phones of one process, on one SIP UDP port on 127.0.0.1."""
 
-    def __init__(self, workdir: Path, pbx_port: int, local_port: int = 5090, log_level: int = 1) -> None:
+    def __init__(self, workdir: Path, pbx_port: int, local_port: int = 5090, log_level: int = 1,
+                 codecs: tuple[str, ...] = ("PCMU/", "PCMA/")) -> None:
+        """``codecs``: the codec ids (prefixes, e.g. "G722/") the phones offer, first preferred."""
+        self.codecs = codecs
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.pbx = f"127.0.0.1:{pbx_port}"
@@ -166,9 +169,8 @@ class PhoneBank:
             self.ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tcfg)
             self.ep.audDevManager().setNullDev()
             for codec in self.ep.codecEnum2():
-                prio = 255 if codec.codecId.startswith("PCMU/") else (
-                    254 if codec.codecId.startswith("PCMA/") else 0)
-                self.ep.codecSetPriority(codec.codecId, prio)
+                ranks = [i for i, prefix in enumerate(self.codecs) if codec.codecId.startswith(prefix)]
+                self.ep.codecSetPriority(codec.codecId, 255 - ranks[0] if ranks else 0)
             self.ep.libStart()
         except Exception as exc:
             self._ready.set_exception(exc)

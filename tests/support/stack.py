@@ -236,6 +236,10 @@ class Stack:
                 # every test phone and sipp caller dials from 127.0.0.1: a "carrier", whose calls the
                 # per-source call limit counts per caller number (tests/test_sip_security.py sets its own)
                 text += '\n[sip_security]\ncarrier_sources = ["127.0.0.1"]\n'
+            if "[ivr]" not in operators:
+                # the tests' callers answer a topic menu after their language key (tests/test_intake.py
+                # sets its own intake)
+                text += '\n[ivr]\ntopic_menu = true\n'
             site.write_text(text)
             settings = config.load(site)
             user = privileges.run_user(settings)

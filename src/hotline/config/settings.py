@@ -8,6 +8,7 @@ from pathlib import Path
 from hotline.config.cases import Callback, Deadlines, Department, DispatchRule
 from hotline.config.floor import Alerts, Interpreting, Trends
 from hotline.config.http import HttpSettings
+from hotline.config.ivr import Ivr
 from hotline.config.media import Recordings, Transcription
 from hotline.config.pbx import AsteriskSettings, SipSecurity
 from hotline.config.phones import Interpreter, Operator, SupervisorPhone
@@ -43,6 +44,7 @@ class Settings:
     recordings: Recordings = field(default_factory=Recordings)
     trends: Trends = field(default_factory=Trends)
     sip_security: SipSecurity = field(default_factory=SipSecurity)
+    ivr: Ivr = field(default_factory=Ivr)
 
     def department(self, code: str) -> Department | None:
         return next((d for d in self.departments if d.code == code), None)

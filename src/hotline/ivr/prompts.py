@@ -3,7 +3,13 @@
 Prompts are synthesised at setup with espeak-ng (a voice per language, from the site file)
 and converted with sox to 8 kHz mono 16-bit WAV, the format Asterisk plays without
 transcoding. A recorded prompt dropped into ``<prompts_override>/<lang>/<name>.wav`` (or
-``<prompts_override>/language-menu.wav``) replaces the synthesised one.
+``<prompts_override>/greeting.wav``, ``<prompts_override>/language-menu.wav``) replaces the
+synthesised one.
+
+The offers intake (``[ivr] intake = "offers"``, issue 16): ``ivr/greeting`` in the default
+language; each queue's music on hold (``moh/<lang>/``, played in name order) is the other
+languages' offers, each in its own voice ("for English, press 2"), then "please hold" in the
+queue's language. The menu intake: ``ivr/language-menu`` and "please hold" as the music.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from hotline.config import Settings
+from hotline.config import Language, Settings
 from hotline.errors import HotlineError
 
 log = logging.getLogger(__name__)
@@ -24,30 +30,36 @@ log = logging.getLogger(__name__)
 # Phrases in each language's own words. A language not listed falls back to English words
 # spoken with its voice (and a warning at setup): add its phrases here or record prompts.
 PHRASES: dict[str, dict[str, str]] = {
-    "zh": {"welcome": "欢迎致电{number}市民服务热线。", "choose": "{lang}请按{digit}。",
+    "zh": {"welcome": "欢迎致电{number}市民服务热线。", "greeting": "市民热线您好。", "choose": "{lang}请按{digit}。",
            "topic": "{topic}请按{digit}。", "any": "人工服务请按0。", "hold": "请稍候，正在为您转接。",
            "self": "普通话"},
-    "en": {"welcome": "Welcome to the {number} citizen service hotline.", "choose": "For {lang}, press {digit}.",
+    "en": {"welcome": "Welcome to the {number} citizen service hotline.", "greeting": "Citizen hotline, hello.",
+           "choose": "For {lang}, press {digit}.",
            "topic": "For {topic}, press {digit}.", "any": "For any operator now, press 0.",
            "hold": "Please hold, an operator will answer shortly.", "self": "English",
            "interpreting": "Interpreting request.", "case": "Case number"},
-    "ja": {"welcome": "しみんサービス ホットラインです。", "choose": "{lang}は、{digit}を おしてください。",
+    "ja": {"welcome": "しみんサービス ホットラインです。", "greeting": "しみん ホットラインです。",
+           "choose": "{lang}は、{digit}を おしてください。",
            "topic": "{topic}は、{digit}を おしてください。", "any": "オペレーターは、0を おしてください。",
            "hold": "しょうしょう おまちください。", "self": "にほんご"},
-    "ko": {"welcome": "시민 서비스 핫라인입니다.", "choose": "{lang}는 {digit}번을 누르세요.",
+    "ko": {"welcome": "시민 서비스 핫라인입니다.", "greeting": "시민 핫라인입니다.",
+           "choose": "{lang}는 {digit}번을 누르세요.",
            "topic": "{topic}은 {digit}번을 누르세요.", "any": "상담원 연결은 0번을 누르세요.",
            "hold": "잠시만 기다려 주십시오.", "self": "한국어"},
-    "ru": {"welcome": "Горячая линия для граждан.", "choose": "{lang}: нажмите {digit}.",
+    "ru": {"welcome": "Горячая линия для граждан.", "greeting": "Горячая линия, здравствуйте.",
+           "choose": "{lang}: нажмите {digit}.",
            "topic": "{topic}: нажмите {digit}.", "any": "Чтобы сразу соединиться с оператором, нажмите 0.",
            "hold": "Пожалуйста, подождите, оператор скоро ответит.", "self": "Русский язык"},
-    "fr": {"welcome": "Bienvenue sur la ligne d'assistance aux citoyens.",
+    "fr": {"welcome": "Bienvenue sur la ligne d'assistance aux citoyens.", "greeting": "Ligne citoyenne, bonjour.",
            "choose": "Pour le {lang}, appuyez sur {digit}.",
            "topic": "Pour {topic}, appuyez sur {digit}.", "any": "Pour un opérateur tout de suite, appuyez sur 0.",
            "hold": "Veuillez patienter, un opérateur va vous répondre.", "self": "français"},
-    "de": {"welcome": "Willkommen beim Bürgertelefon.", "choose": "Für {lang} drücken Sie {digit}.",
+    "de": {"welcome": "Willkommen beim Bürgertelefon.", "greeting": "Bürgertelefon, guten Tag.",
+           "choose": "Für {lang} drücken Sie {digit}.",
            "topic": "Für {topic} drücken Sie {digit}.", "any": "Für den nächsten freien Mitarbeiter drücken Sie 0.",
            "hold": "Bitte warten Sie, gleich meldet sich ein Mitarbeiter.", "self": "Deutsch"},
-    "es": {"welcome": "Bienvenido a la línea de atención ciudadana.", "choose": "Para {lang}, pulse {digit}.",
+    "es": {"welcome": "Bienvenido a la línea de atención ciudadana.", "greeting": "Línea ciudadana, buenos días.",
+           "choose": "Para {lang}, pulse {digit}.",
            "topic": "Para {topic}, pulse {digit}.", "any": "Para hablar con un operador ahora, pulse 0.",
            "hold": "Por favor espere, un operador le atenderá en breve.", "self": "español"},
 }
@@ -118,20 +130,42 @@ def _phrases(code: str) -> dict[str, str]:
     return PHRASES.get(code, PHRASES["en"])
 
 
+def _offer(lang: Language) -> tuple[str, str]:
+    p = _phrases(lang.code)
+    return lang.voice, p["choose"].format(lang=p.get("self", lang.name), digit=lang.digit)
+
+
+def intake_prompts(settings: Settings) -> list[Prompt]:
+    """The greeting (or the language menu) and each queue's music on hold."""
+    default = settings.default_language
+    hold = {lang.code: Prompt(f"moh/{lang.code}/hold", ((lang.voice, _phrases(lang.code)["hold"]),),
+                              f"{lang.code}/hold.wav") for lang in settings.languages}
+    # hl-all's class (the fallback queue, no offers: it has no exit context)
+    out = [Prompt("moh/_default/hold", hold[default.code].parts, f"{default.code}/hold.wav")]
+    if settings.ivr.intake == "menu":
+        parts = [(default.voice, _phrases(default.code)["welcome"].format(number=" ".join(settings.number)))]
+        parts += [_offer(lang) for lang in settings.languages]
+        return [*out, Prompt("ivr/language-menu", tuple(parts), "language-menu.wav"), *hold.values()]
+    words = _phrases(default.code)
+    out.append(Prompt("ivr/greeting", ((default.voice, words.get("greeting", PHRASES["en"]["greeting"])),),
+                      "greeting.wav", True))
+    for queue_lang in settings.languages:
+        others = [lang for lang in settings.languages if lang.code != queue_lang.code]
+        out += [Prompt(f"moh/{queue_lang.code}/{i + 1:02d}-offer-{lang.code}", (_offer(lang),),
+                       f"{lang.code}/offer.wav") for i, lang in enumerate(others)]
+        h = hold[queue_lang.code]
+        out.append(Prompt(f"moh/{queue_lang.code}/90-hold", h.parts, h.override))
+    return out
+
+
 def prompts_for(settings: Settings) -> list[Prompt]:
     """Every prompt the dialplan needs for this site."""
-    default = settings.default_language
-    parts = [(default.voice, _phrases(default.code)["welcome"].format(number=" ".join(settings.number)))]
-    for lang in settings.languages:
-        p = _phrases(lang.code)
-        parts.append((lang.voice, p["choose"].format(lang=p.get("self", lang.name), digit=lang.digit)))
-    out = [Prompt("ivr/language-menu", tuple(parts), "language-menu.wav")]
+    out = intake_prompts(settings)
     for lang in settings.languages:
         p = _phrases(lang.code)
         menu = [(lang.voice, p["topic"].format(topic=t.name, digit=t.digit)) for t in settings.topics]
         menu.append((lang.voice, p["any"]))
         out.append(Prompt(f"ivr/{lang.code}/topic-menu", tuple(menu), f"{lang.code}/topic-menu.wav"))
-        out.append(Prompt(f"moh/{lang.code}/hold", ((lang.voice, p["hold"]),), f"{lang.code}/hold.wav"))
     out += interpreter_prompts(settings)
     out += callback_prompts(settings)
     return out
@@ -212,7 +246,16 @@ def render_prompts(settings: Settings, sounds_dir: Path, cache_dir: Path) -> lis
         else:
             _run(["sox", *map(str, pieces), str(dest)])
         written.append(dest)
+    _drop_stale_music(sounds_dir / "moh", set(written))
     return written
+
+
+def _drop_stale_music(moh: Path, written: set[Path]) -> None:
+    """Music on hold plays every file of its folder: one the site no longer makes (another intake,
+    a language removed) must go."""
+    for stale in moh.glob("*/*.wav") if moh.is_dir() else ():
+        if stale not in written:
+            stale.unlink(missing_ok=True)
 
 
 def synthesise(text: str, voice: str, dest: Path) -> Path:

@@ -121,7 +121,7 @@ def render(settings: Settings, secrets: Secrets, queues: Sequence[QueueSection],
         "supervisors": settings.supervisors,
         "interpreters": [i for i in settings.interpreters if not i.dial], "passwords": secrets.sip_passwords,
         "queues": queues, "routing": settings.routing, "citizen_match": citizen_match,
-        "menu_timeout": settings.routing.menu_timeout, "wrapup_guard": wrapup_guard,
+        "menu_timeout": settings.routing.menu_timeout, "wrapup_guard": wrapup_guard, "ivr": settings.ivr,
         "sip_acl_db": sip_acl.DB_NAME, "sip_security": settings.sip_security,
     }
     etc = inst_host / "etc"
