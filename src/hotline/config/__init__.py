@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from hotline.config.assist import parse_assist
 from hotline.config.base import DIGITS, ConfigError, path
 from hotline.config.cases import (
     Callback,
@@ -83,6 +84,7 @@ def parse(data: dict[str, Any], base: Path, env: Mapping[str, str] | None = None
     users = parse_users(data, phones, {d.code for d in departments})
     rota = parse_rota(data, phones["operator"])
     districts = parse_districts(data)
+    assist = parse_assist(data, districts, topic_codes | {"other"})
     transcription = parse_transcription(data, base, lang_codes, vosk_models(env))
     interpreting, alerts = parse_interpreting(data, lang_codes), parse_alerts(data)
     dispatch_rules = parse_dispatch_rules(data, departments, topic_codes, districts)
@@ -91,7 +93,7 @@ def parse(data: dict[str, Any], base: Path, env: Mapping[str, str] | None = None
     ivr = parse_ivr(data)
     state_dir = path(base, data.get("state_dir", "var"))
     return Settings(
-        number=number, state_dir=state_dir,
+        number=number, state_dir=state_dir, assist=assist,
         database=path(base, data.get("database", str(state_dir / "hotline.db"))),
         languages=languages, topics=topics, operators=operators, routing=routing,
         asterisk=place_asterisk(asterisk, data, base, state_dir), http=http, hotspot_days=hotspot_days,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hotline.config.assist import Assist
 from hotline.config.cases import Callback, Deadlines, Department, DispatchRule
 from hotline.config.floor import Alerts, Interpreting, Trends
 from hotline.config.http import HttpSettings
@@ -33,6 +34,7 @@ class Settings:
     rota: tuple[RotaEntry, ...] = ()
     districts: tuple[str, ...] = ()  # empty: the case form takes any district name
     transcription: Transcription = field(default_factory=Transcription)
+    assist: Assist = field(default_factory=Assist)  # the desk's suggestions from the caller's words
     supervisors: tuple[SupervisorPhone, ...] = ()
     alerts: Alerts = field(default_factory=Alerts)
     interpreters: tuple[Interpreter, ...] = ()

@@ -159,6 +159,11 @@ class DesktopService:
             self.hub.to_extension(ext, message("transcription", uniqueid=event.uniqueid, speaker=event.speaker,
                                                **status))
 
+    def desktop_of(self, uniqueid: str) -> str:
+        """The extension whose desktop shows ``uniqueid`` now ("" for none), for the floor services
+        that send to it (the suggestions)."""
+        return self._desktop_of(uniqueid)
+
     def _desktop_of(self, uniqueid: str) -> str:
         """The extension whose desktop shows ``uniqueid`` now ("" for none): the call registry's
         operator or the phones it rang (an ended call is still known there for a while)."""

@@ -20,6 +20,8 @@ class Result:
     start: float  # seconds from the start of this stream
     end: float
     confidence: float  # 0..1; 0 for partials
+    language: str = ""  # the spoken language the engine detected ("" when it does not tell)
+    language_probability: float = 0.0
 
 
 class Stream(Protocol):

@@ -107,7 +107,8 @@ class Leg:
             self.publish(ev.TranscriptText(
                 uniqueid=self.uniqueid, speaker=self.speaker, language=self.language, kind=r.kind, text=r.text,
                 start=round(offset + r.start, 2), end=round(offset + r.end, 2), confidence=r.confidence,
-                at=time.time(), engine=self.engine.name))
+                at=time.time(), engine=self.engine.name, detected_language=r.language,
+                detected_probability=r.language_probability))
 
 
 class TranscriptionService:

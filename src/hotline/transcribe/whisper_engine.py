@@ -7,7 +7,10 @@ most every 2 s (the first after 1 s of speech). 8 kHz legs are upsampled to 16 k
 FIR), 16 kHz legs are used as they are. Decoding is capped: temperature 0 with no fallback, no
 conditioning on earlier text, a token limit per second of audio, utterances cut at 20 s. The
 language is fixed (the IVR choice, one engine per language); Chinese comes out in simplified
-characters (OpenCC t2s).
+characters (OpenCC t2s). The finals of a stream's first utterances (``detect_utterances``) also say
+which language Whisper hears: its language head on the encoder output the decode computes anyway
+(one decoder step, 13-30 ms against 180-330 ms for the decode), so the desk can tell a caller who
+chose Mandarin in the IVR and speaks English.
 
 The model is loaded from a folder (never a size name, never a hub: offline flags set, the
 tokenizer in the folder) once per process and shared by every language and leg; a stream is
@@ -54,6 +57,7 @@ class Tuning:
     min_context: float = 10.0
     no_speech: float = 0.6  # Whisper's no-speech probability above which a decode ...
     min_logprob: float = -1.0  # ... with an average token log-probability below this is dropped
+    detect_utterances: int = 3  # the finals of this many first utterances report the detected language (0: none)
 
 
 def check_model_dir(path: Path) -> None:
@@ -132,6 +136,7 @@ class WhisperStream:
         self.decoded_at = 0  # clock of the last partial decode
         self.last_partial = ""
         self.decodes = 0
+        self.finals = 0  # utterances decoded to a final
 
     @property
     def in_utterance(self) -> bool:
@@ -202,8 +207,15 @@ class WhisperStream:
         self.utt, self.last_partial, self.silence, self.speech = [], "", 0, 0
         if speech < self.t.min_speech * RATE:
             return []
-        text, confidence = self._decode(audio)
-        return [Result("final", text, start, end, confidence)] if text else []
+        if self.finals < self.t.detect_utterances:
+            self.decodes += 1
+            text, confidence, language, probability = self.engine.decode_detect(audio)
+        else:
+            (text, confidence), language, probability = self._decode(audio), "", 0.0
+        if not text:
+            return []
+        self.finals += 1
+        return [Result("final", text, start, end, confidence, language, probability)]
 
     def _decode(self, audio: Audio) -> tuple[str, float]:
         self.decodes += 1
@@ -239,21 +251,35 @@ class WhisperEngine:
         """One utterance (16 kHz float) -> (text, confidence 0..1). faster-whisper's transcribe()
         always encodes a 30 s window; CTranslate2's encoder takes a shorter one, so the utterance
         (plus 1 s, at least ``min_context``) is encoded: a third of the CPU of a 30 s window."""
+        text, confidence, _, _ = self._run(audio, detect=False)
+        return text, confidence
+
+    def decode_detect(self, audio: Audio) -> tuple[str, float, str, float]:
+        """``decode`` and the language Whisper hears in the utterance, with its probability (the
+        language head on the same encoder output)."""
+        return self._run(audio, detect=True)
+
+    def _run(self, audio: Audio, detect: bool) -> tuple[str, float, str, float]:
         t = self.tuning
         features = self.model.feature_extractor(audio)
         frames = 100 * math.ceil(features.shape[-1] / 100 + 1)  # 100 frames a second
         features = self._pad(features, min(3000, max(frames, int(t.min_context * 100))))
         prompt = [*self._tokenizer.sot_sequence, self._tokenizer.no_timestamps]
         cap = min(220, 32 + int(t.tokens_per_second * len(audio) / RATE))
+        encoded = self.model.encode(features)
+        language, probability = "", 0.0
+        if detect:
+            token, p = self.model.model.detect_language(encoded)[0][0]  # the likeliest: ("<|en|>", 0.97)
+            language, probability = token.strip("<|>"), round(float(p), 3)
         result = self.model.model.generate(
-            self.model.encode(features), [prompt], beam_size=t.beam_size, max_length=len(prompt) + cap,
+            encoded, [prompt], beam_size=t.beam_size, max_length=len(prompt) + cap,
             return_scores=True, return_no_speech_prob=True, suppress_blank=True,
             suppress_tokens=self._suppress, sampling_topk=1)[0]  # greedy: temperature 0, no fallback
         tokens = [tok for tok in result.sequences_ids[0] if tok < self._tokenizer.eot]
         avg_logprob = float(result.scores[0]) if result.scores else -10.0
         if result.no_speech_prob > t.no_speech and avg_logprob < t.min_logprob:
-            return "", 0.0  # Whisper's own silence test: likely no speech, and not confident of any
+            return "", 0.0, "", 0.0  # Whisper's own silence test: likely no speech, and not confident of any
         text = self._tokenizer.decode(tokens).strip()
         if self._simplify is not None:
             text = self._simplify.convert(text)
-        return text, round(math.exp(min(0.0, avg_logprob)), 3) if text else 0.0
+        return text, round(math.exp(min(0.0, avg_logprob)), 3) if text else 0.0, language, probability

@@ -135,6 +135,7 @@
       clearTimeout(state.draftTimer);
       $("control-error").textContent = "";  // an error shown for the last call is not this call's
       clearForm();
+      window.hlSlots.reset(call.uniqueid);  // suggestions.js: nothing suggested for this call yet
       $("transcript").innerHTML = "";
       $("transcription-status").textContent = "";
     }
@@ -244,6 +245,7 @@
     } else {
       clearCall();
     }
+    window.hlSlots.load(m.call);  // suggestions.js: the call's suggestions and spoken language
   }
   // -- interpreter ----------------------------------------------------------------------------
   function showInterpreter(r) {
@@ -306,6 +308,8 @@
     transcription: transcriptionStatus,
     interpreter: showInterpreter,
     knowledge: (m) => window.hlKb.suggested(m),  // the knowledge panel: kb.js
+    suggestions: (m) => window.hlSlots.show(m),  // slot suggestions next to the fields: suggestions.js
+    spoken_language: (m) => window.hlSlots.language(m),  // "the caller seems to speak X": suggestions.js
     case_saved: (m) => {
       showSaved(m.uniqueid, m);
       if (state.call && state.call.uniqueid === m.uniqueid && state.call.phase === "ended") clearCall();
