@@ -11,6 +11,7 @@ import shutil
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import TypeVar
 
 from aiohttp import web
@@ -37,6 +38,7 @@ from hotline.transcribe.audiosocket import AudioSocketServer
 from hotline.transcribe.engines import registry_for
 from hotline.transcribe.pipeline import TranscriptionService
 from hotline.web.app import build_app
+from hotline.web.probes import Probes
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -103,10 +105,18 @@ class Hotline:
         except PbxError as exc:
             log.error("%s; carrying on, the session keeps trying", exc)
         if self.serve_http:
-            self._runner = web.AppRunner(build_app(g.web(self.secrets.api_token)), access_log=None)
+            services = replace(g.web(self.secrets.api_token), probes=self._probes(),
+                               metrics_token=self.secrets.metrics_token)
+            self._runner = web.AppRunner(build_app(services), access_log=None)
             await self._runner.setup()
             await web.TCPSite(self._runner, s.http.host, s.http.port).start()
             log.info("desktop and API on http://%s:%d", s.http.host, s.http.port)
+
+    def _probes(self) -> Probes:
+        """What /health and /metrics read from outside the graph (web/probes.py)."""
+        transcription = self.transcription
+        return Probes(ami_connected=self.ami.connected.is_set, ami_reconnects=lambda: max(0, self.ami.logins - 1),
+                      transcription_lag=transcription.lag_seconds if transcription is not None else None)
 
     async def _in_thread(self, fn: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._blocking, fn)

@@ -56,6 +56,7 @@ class Database:
         # per key (a case's uniqueid, "sessions"): the writer's newest job touching it, until done;
         # the writer runs jobs in order, so the newest one done means all of the key's are
         self._pending: dict[str, asyncio.Future[Any]] = {}
+        self._queued = 0  # writes handed to the writer and not finished (the health check's queue depth)
 
     def _open(self) -> None:
         if self.path != ":memory:":
@@ -143,6 +144,8 @@ class Database:
             return fn(self._db)
         job = asyncio.get_running_loop().run_in_executor(self._executor, call)
         job.add_done_callback(lambda f: f.cancelled() or f.exception())  # retrieved here for a cancelled caller
+        self._queued += 1
+        job.add_done_callback(self._done)
         if key is not None:
             self._pending[key] = job
 
@@ -151,6 +154,14 @@ class Database:
                     del self._pending[key]
             job.add_done_callback(done)
         return job
+
+    def _done(self, _job: asyncio.Future[Any]) -> None:
+        self._queued -= 1
+
+    @property
+    def queued_writes(self) -> int:
+        """Writes handed to the writer thread and not finished yet (running or waiting)."""
+        return self._queued
 
     async def _run(self, fn: Callable[[sqlite_utils.Database], T], key: str | None = None) -> T:
         job = self._submit(fn, key)

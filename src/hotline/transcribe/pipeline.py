@@ -55,10 +55,17 @@ class Leg:
     task: asyncio.Task[None] | None = None
     dropped: int = 0
     bytes_in: int = 0
+    bytes_queued: int = 0  # audio received and not yet recognised
+
+    @property
+    def lag_seconds(self) -> float:
+        """How far the recognizer is behind this leg's audio: the seconds queued for it."""
+        return self.bytes_queued / (2 * SAMPLE_RATE)
 
     def feed(self, pcm: bytes) -> None:
         try:
             self.queue.put_nowait(pcm)
+            self.bytes_queued += len(pcm)
         except asyncio.QueueFull:
             self.dropped += 1
             if self.dropped in (1, 100, 1000):
@@ -97,6 +104,7 @@ class Leg:
                 pcm = b"".join(parts)
                 self.bytes_in += len(pcm)
                 results = await loop.run_in_executor(self.executor, stream.accept, pcm)
+                self.bytes_queued = max(0, self.bytes_queued - len(pcm))  # recognised now
                 self._emit(results, offset)
         self._emit(await loop.run_in_executor(self.executor, stream.finish), offset)
         self.publish(ev.TranscriptionStatus(self.uniqueid, self.speaker, self.language, "ended", "",
@@ -158,6 +166,11 @@ class TranscriptionService:
         else:
             log.info("transcription started: uniqueid=%s speaker=%s channel=%s lang=%s", uniqueid, speaker,
                      channel, language)
+
+    def lag_seconds(self) -> float:
+        """The transcription lag: the most audio any leg in progress has queued, in seconds (0
+        with no leg)."""
+        return max((leg.lag_seconds for leg in self.active.values()), default=0.0)
 
     def open_leg(self, leg_id: str) -> Leg | None:
         leg = self.pending.pop(leg_id, None)

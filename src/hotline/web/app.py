@@ -35,6 +35,7 @@ from hotline.web import (
     desktop_socket,
     errors,
     floor_routes,
+    health,
     interpreting,
     keys,
     knowledge,
@@ -120,6 +121,7 @@ def build_app(services: WebServices) -> web.Application:
         for table in AFTER_CALL_ROUTES:
             app.router.add_routes(table)
     app.router.add_routes(staffing.routes)
+    health.setup(app, services.probes, services.metrics_token)  # /health (public), /metrics
     if services.knowledge is not None:
         app.router.add_routes(knowledge.routes)  # the desk's knowledge base: search, an article, helped
     if services.wallboard is not None and services.supervision is not None:

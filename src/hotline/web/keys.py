@@ -29,6 +29,7 @@ from hotline.queue.agents import AgentCommands
 from hotline.queue.roster import Roster
 from hotline.queue.service_level import ServiceLevel
 from hotline.web.hub import Hub
+from hotline.web.probes import Probes
 from hotline.web.services import AfterCall
 
 if TYPE_CHECKING:  # web/security.py reads its keys from here
@@ -56,4 +57,6 @@ KNOWLEDGE = web.AppKey("knowledge", KnowledgeBase)  # the knowledge base (web/kn
 # the allowed origins (settings.http.allowed_origins()) and the trusted proxies, read once
 ORIGINS: web.AppKey[frozenset[str]] = web.AppKey("origins", frozenset)
 PROXIES: web.AppKey[Proxies] = web.AppKey("proxies")
+PROBES = web.AppKey("probes", Probes)  # the AMI session, transcription, disk (web/health.py)
+METRICS_TOKEN = web.AppKey("metrics-token", str)  # Prometheus' bearer token: the metrics role only; "" none
 HASHING = web.AppKey("hashing", asyncio.Semaphore)  # password checks queued or running (web/login.py)

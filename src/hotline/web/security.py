@@ -1,4 +1,5 @@
-"""Who is asking and may they: sessions (cookie), the service token (bearer, the CLI), roles,
+"""Who is asking and may they: sessions (cookie), the service token (bearer, the CLI), the scrape
+token (bearer, Prometheus: /metrics only), roles,
 CSRF on every state-changing request that rides on a cookie, Origin on WebSockets, and the
 security headers of every response."""
 
@@ -14,13 +15,14 @@ from aiohttp import web
 
 from hotline.auth.users import Principal
 from hotline.web import boundary
-from hotline.web.keys import ORIGINS, PROXIES, SERVICE_TOKEN, USERS
+from hotline.web.keys import METRICS_TOKEN, ORIGINS, PROXIES, SERVICE_TOKEN, USERS
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 COOKIE = "hl_session"
 SERVICE_USER = "hotline-service"
+METRICS_USER = "metrics-scraper"  # the scrape token's principal: role "metrics", which only /metrics names
 PRINCIPAL: web.RequestKey[Principal | None] = web.RequestKey("principal", Principal | None)  # type: ignore[arg-type]
 CLIENT: web.RequestKey[str] = web.RequestKey("client-address", str)  # set once, by the middleware
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -136,8 +138,11 @@ async def _check(request: web.Request, handler: Handler) -> web.StreamResponse:
     via_cookie = False
     auth = request.headers.get("Authorization", "")
     if auth.startswith("Bearer "):
+        scrape = request.app.get(METRICS_TOKEN, "")
         if hmac.compare_digest(auth.encode(), f"Bearer {request.app[SERVICE_TOKEN]}".encode()):
             principal = Principal(SERVICE_USER, "admin", "the hotline CLI")
+        elif scrape and hmac.compare_digest(auth.encode(), f"Bearer {scrape}".encode()):
+            principal = Principal(METRICS_USER, "metrics", "Prometheus")
         else:
             log.warning("refused: wrong bearer token from %s: %s %s", request.remote, request.method,
                         request.path)
@@ -151,7 +156,7 @@ async def _check(request: web.Request, handler: Handler) -> web.StreamResponse:
     if is_public:
         return await handler(request)
     if principal is None:  # unknown routes too: an anonymous caller learns nothing of the route table
-        if request.path.startswith("/api/") or request.path.startswith("/ws/"):
+        if request.path.startswith(("/api/", "/ws/")) or request.path == "/metrics":  # machines: no login page
             return error(401, "unauthorized", "log in first")
         raise web.HTTPFound(f"/login?next={quote(request.path_qs, safe='/')}" if request.path != "/" else "/login")
     unmatched = request.match_info.http_exception  # no such route (404), or not with this method (405)

@@ -30,6 +30,7 @@ from hotline.queue.roster import Roster
 from hotline.queue.service_level import ServiceLevel
 from hotline.recordings.store import RecordingStore
 from hotline.web.hub import Hub
+from hotline.web.probes import Probes
 
 
 @dataclass(frozen=True)
@@ -67,4 +68,6 @@ class WebServices:
     interpreter_desk: InterpreterDesk | None = None
     after_call: AfterCall | None = None
     desk: CaseDesk | None = None
+    probes: Probes | None = None  # health and metrics: AMI, transcription (runtime.py); none: not monitored
+    metrics_token: str = ""  # /metrics' scrape token (secrets.json); "": sessions only
     knowledge: KnowledgeBase | None = None  # the knowledge base (web/knowledge.py's routes only with it)
