@@ -63,7 +63,9 @@ def test_the_cycles_are_closed_once_and_the_optional_services_only_when_given(tm
     assert g.interpreters.on_change == g.wallboard.changed
     assert g.wallboard.interpreting == g.interpreters.board_section
     assert g.workflow.on_replied == g.callbacks.schedule  # a department's reply schedules the call back
-    assert g.board.extra_alerts == [g.overdue.alerts] and g.overdue.on_change == g.wallboard.changed
+    assert g.board.extra_alerts == [g.overdue.alerts, g.crisis.board_alerts]
+    assert g.overdue.on_change == g.wallboard.changed
+    assert g.crisis.on_change == g.wallboard.audit_changed and g.wallboard.sections == {"crisis": g.crisis.counts}
     assert g.recordings is None and g.sip_security is None
     # one registry of calls, one roster, one hub: every service holds the same objects
     assert g.desktop.roster is g.roster and g.board.roster is g.roster and g.commands.roster is g.roster
@@ -77,7 +79,8 @@ def test_the_cycles_are_closed_once_and_the_optional_services_only_when_given(tm
     full, _ = graph(tmp_path / "x", recording_files=files, sip_blocks=Blocks())
     assert full.recordings is not None and full.sip_security is not None
     assert full.recordings.on_alert == full.wallboard.changed and full.sip_security.on_change == full.wallboard.changed
-    assert full.board.extra_alerts == [full.recordings.alerts, full.sip_security.alerts, full.overdue.alerts]
+    assert full.board.extra_alerts == [full.recordings.alerts, full.sip_security.alerts, full.overdue.alerts,
+                                       full.crisis.board_alerts]
     assert {p.name for p in full.pumps} - {p.name for p in g.pumps} == {"recordings", "sip-security"}
 
 

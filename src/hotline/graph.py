@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from hotline import events as ev
+from hotline.assist.crisis_store import CrisisStore
 from hotline.assist.kb import KnowledgeBase
 from hotline.assist.kb_store import KnowledgeStore
 from hotline.auth.throttle import LoginThrottle
@@ -41,6 +42,7 @@ from hotline.cases.workflow_store import WorkflowStore
 from hotline.config import Settings
 from hotline.floor.board import Board
 from hotline.floor.calls import CallRegistry
+from hotline.floor.crisis import CrisisService
 from hotline.floor.desktop import DesktopService
 from hotline.floor.interpreter_view import InterpreterDesk
 from hotline.floor.interpreters import ConferenceControl, InterpreterService
@@ -137,6 +139,7 @@ class Services:
     overdue: OverdueCases
     knowledge: KnowledgeBase
     suggestions: KnowledgeSuggestions
+    crisis: CrisisService
     pumps: list[Pump] = field(default_factory=list)
     clocks: list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]] = field(default_factory=list)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -172,7 +175,7 @@ class Services:
                            supervision=self.supervision, interpreters=self.interpreters,
                            interpreter_desk=self.interpreter_desk, knowledge=self.knowledge,
                            after_call=AfterCall(self.workflow, self.flows, self.callbacks, self.recording_store,
-                                                self.search), desk=self.desk)
+                                                self.search), desk=self.desk, crisis=self.crisis)
 
     def start(self, *, clocks: bool = True) -> list[asyncio.Task[None]]:
         """Feed every service from its subscription (in order, a store error retried); with
@@ -253,6 +256,7 @@ def build_services(settings: Settings, store: CaseStore, pbx: PbxControl, bus: B
         # the form save as one command: its CaseSaved reaches the desktop and the wrap-up on the bus
         desk=CaseDesk(s, DeskStore(db), workflow, publish, clock), search=SearchStore(db),
         recording_store=recording_store, recordings=recordings, sip_security=sip_security,
+        crisis=CrisisService(s, calls, hub, CrisisStore(db), audits, since_day, clock),
         overdue=OverdueCases(workflow, flows), knowledge=knowledge,
         suggestions=KnowledgeSuggestions(calls, knowledge, hub))
     _connect(services)
@@ -280,6 +284,9 @@ def _connect(g: Services) -> None:
         g.board.extra_alerts.append(g.sip_security.alerts)
     g.overdue.on_change = g.wallboard.changed
     g.board.extra_alerts.append(g.overdue.alerts)
+    g.crisis.on_change = g.wallboard.audit_changed  # its alerts and their audit lines
+    g.board.extra_alerts.append(g.crisis.board_alerts)
+    g.wallboard.sections["crisis"] = g.crisis.counts
     g.desktop.call_extras["knowledge"] = g.suggestions.shown  # the articles suggested, in the snapshot
 
 
@@ -314,3 +321,5 @@ def _subscribe(g: Services, deadline_every: float) -> None:
         pump("sip-security", g.sip_security.handle, 50_000)
         g.clocks.append(("sip-security-expiry", g.sip_security.run))
     g.clocks.append(("deadline-sweeps", lambda: g.overdue.run(deadline_every)))
+    pump("crisis", g.crisis.handle, 50_000)
+    g.clocks.append(("crisis-alerts", g.crisis.run))

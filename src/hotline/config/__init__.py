@@ -29,6 +29,7 @@ from hotline.config.cases import (
     parse_dispatch_rules,
 )
 from hotline.config.checks import languages_problem
+from hotline.config.crisis import Crisis, parse_crisis
 from hotline.config.environment import apply_overrides, command_user, environ, site_file, vosk_models
 from hotline.config.floor import Alerts, Interpreting, Trends, parse_alerts, parse_interpreting, parse_trends
 from hotline.config.http import HttpSettings, parse_http
@@ -57,7 +58,7 @@ from hotline.config.site import Language, Topic, parse_districts, parse_language
 from hotline.config.users import ROLES, User, parse_users
 
 __all__ = [
-    "DIGITS", "ROLES", "WEEKDAYS", "Alerts", "AsteriskSettings", "Callback", "ConfigError", "Deadlines",
+    "DIGITS", "ROLES", "WEEKDAYS", "Alerts", "AsteriskSettings", "Callback", "ConfigError", "Crisis", "Deadlines",
     "Department", "DispatchRule", "HotspotDay", "HttpSettings", "Interpreter", "Interpreting", "Ivr", "Language",
     "Operator", "Recordings", "RotaEntry", "Routing", "Settings", "SipSecurity", "SupervisorPhone", "Topic",
     "Transcription", "Trends", "User", "command_user", "languages_problem", "load", "parse", "site_file",
@@ -90,6 +91,7 @@ def parse(data: dict[str, Any], base: Path, env: Mapping[str, str] | None = None
     dispatch_rules = parse_dispatch_rules(data, departments, topic_codes, districts)
     deadlines, callback = parse_deadlines(data), parse_callback(data)
     recordings, trends, sip_security = parse_recordings(data), parse_trends(data), parse_sip_security(data)
+    crisis = parse_crisis(data, lang_codes)
     ivr = parse_ivr(data)
     state_dir = path(base, data.get("state_dir", "var"))
     return Settings(
@@ -101,6 +103,7 @@ def parse(data: dict[str, Any], base: Path, env: Mapping[str, str] | None = None
         supervisors=supervisors, alerts=alerts, interpreters=interpreters, interpreting=interpreting,
         departments=departments, dispatch_rules=dispatch_rules, deadlines=deadlines, callback=callback,
         recordings=place_recordings(recordings, state_dir), trends=trends, sip_security=sip_security,
+        crisis=crisis,
         ivr=ivr,
     )
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from hotline.config.assist import Assist
 from hotline.config.cases import Callback, Deadlines, Department, DispatchRule
+from hotline.config.crisis import Crisis
 from hotline.config.floor import Alerts, Interpreting, Trends
 from hotline.config.http import HttpSettings
 from hotline.config.ivr import Ivr
@@ -46,6 +47,7 @@ class Settings:
     recordings: Recordings = field(default_factory=Recordings)
     trends: Trends = field(default_factory=Trends)
     sip_security: SipSecurity = field(default_factory=SipSecurity)
+    crisis: Crisis = field(default_factory=Crisis)  # the crisis words (floor/crisis.py)
     ivr: Ivr = field(default_factory=Ivr)
 
     def department(self, code: str) -> Department | None:

@@ -73,6 +73,7 @@ class WallboardService:
         self._audit_stale = True
         self._audit_task: asyncio.Task[None] | None = None
         self.interpreting = interpreting  # the interpreter pool's section (None: no interpreters section)
+        self.sections: dict[str, Callable[[], Any]] = {}  # other services' sections (the crisis alerts' counts)
 
     # -- events -------------------------------------------------------------------------------------
 
@@ -125,7 +126,8 @@ class WallboardService:
                 "summary": {**self.summary, "calls_today": totals["offered"],
                             "sl_today": totals["sl_over_offered"]},
                 "sessions": [s.to_json() for s in self.supervision.sessions.values()],
-                "interpreting": self.interpreting() if self.interpreting is not None else None}
+                "interpreting": self.interpreting() if self.interpreting is not None else None,
+                **{name: section() for name, section in self.sections.items()}}
 
     def flush(self, agents: list[dict[str, Any]]) -> dict[str, Any] | None:
         """Send what changed; ``agents`` are the operator rows to compare with what was sent."""

@@ -268,6 +268,17 @@ def _m11_knowledge(db: sqlite_utils.Database) -> None:
     db.execute("create virtual table knowledge_vocab using fts5vocab(knowledge_text, 'row')")
 
 
+def _m12_crisis_alerts(db: sqlite_utils.Database) -> None:
+    # crisis words in a caller's line (issue 19): one alert per call and category, its words and the
+    # line, whose desk it reached, and a supervisor's dismissal as a false alarm (who, when, why)
+    db.execute("create table crisis_alerts (id text primary key, uniqueid text not null, case_id integer,"
+               " category text not null, language text not null default '', words text not null,"
+               " line text not null default '', operator text not null default '', raised_at real not null,"
+               " dismissed_at real, dismissed_by text, reason text)")
+    db.execute("create index crisis_alerts_raised on crisis_alerts (raised_at)")
+    db.execute("create index crisis_alerts_call on crisis_alerts (uniqueid)")
+
+
 MIGRATIONS: list[Migration] = [
     ("0001_cases", _m1_cases),
     ("0002_kv", _m2_settings_kv),  # small persistent values (e.g. the queue_log replay offset)
@@ -280,6 +291,7 @@ MIGRATIONS: list[Migration] = [
     ("0009_recording_attempts", _m9_recording_attempts),
     ("0010_first_ring", _m10_first_ring),
     ("0011_knowledge", _m11_knowledge),
+    ("0012_crisis_alerts", _m12_crisis_alerts),
 ]
 
 

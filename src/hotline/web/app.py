@@ -31,6 +31,7 @@ from hotline.web import (
     case_access,
     case_actions,
     case_page,
+    crisis_routes,
     department,
     desktop_socket,
     errors,
@@ -94,6 +95,8 @@ def _put(app: web.Application, services: WebServices) -> None:
         app[keys.INTERPRETER_DESK] = s.interpreter_desk
     if s.after_call is not None:
         app[keys.AFTER_CALL] = s.after_call
+    if s.crisis is not None:
+        app[keys.CRISIS] = s.crisis
     if s.knowledge is not None:
         app[keys.KNOWLEDGE] = s.knowledge
 
@@ -126,6 +129,8 @@ def build_app(services: WebServices) -> web.Application:
         app.router.add_routes(knowledge.routes)  # the desk's knowledge base: search, an article, helped
     if services.wallboard is not None and services.supervision is not None:
         app.router.add_routes(floor_routes.routes)
+    if services.crisis is not None:
+        app.router.add_routes(crisis_routes.routes)  # the crisis alerts: the desk's, a dismissal
     if services.interpreters is not None:
         if services.interpreter_desk is not None:
             app.router.add_routes(interpreting.desk_routes)

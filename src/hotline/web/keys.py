@@ -20,6 +20,7 @@ from hotline.cases.desk import CaseDesk
 from hotline.cases.interpreting_store import InterpretingStore
 from hotline.cases.store import CaseStore
 from hotline.config import Settings
+from hotline.floor.crisis import CrisisService
 from hotline.floor.desktop import DesktopService
 from hotline.floor.interpreter_view import InterpreterDesk
 from hotline.floor.interpreters import InterpreterService
@@ -53,6 +54,7 @@ SUPERVISION = web.AppKey("supervision", Supervision)
 INTERPRETERS = web.AppKey("interpreters", InterpreterService)
 INTERPRETER_DESK = web.AppKey("interpreter-desk", InterpreterDesk)
 AFTER_CALL = web.AppKey("after-call", AfterCall)
+CRISIS = web.AppKey("crisis", CrisisService)  # the crisis words' alerts (web/crisis_routes.py)
 KNOWLEDGE = web.AppKey("knowledge", KnowledgeBase)  # the knowledge base (web/knowledge.py)
 # the allowed origins (settings.http.allowed_origins()) and the trusted proxies, read once
 ORIGINS: web.AppKey[frozenset[str]] = web.AppKey("origins", frozenset)

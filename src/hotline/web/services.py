@@ -20,6 +20,7 @@ from hotline.cases.store import CaseStore
 from hotline.cases.workflow import Workflow
 from hotline.cases.workflow_store import WorkflowStore
 from hotline.config import Settings
+from hotline.floor.crisis import CrisisService
 from hotline.floor.desktop import DesktopService
 from hotline.floor.interpreter_view import InterpreterDesk
 from hotline.floor.interpreters import InterpreterService
@@ -68,6 +69,7 @@ class WebServices:
     interpreter_desk: InterpreterDesk | None = None
     after_call: AfterCall | None = None
     desk: CaseDesk | None = None
+    crisis: CrisisService | None = None  # the crisis words' alerts (their routes only with it)
     probes: Probes | None = None  # health and metrics: AMI, transcription (runtime.py); none: not monitored
     metrics_token: str = ""  # /metrics' scrape token (secrets.json); "": sessions only
     knowledge: KnowledgeBase | None = None  # the knowledge base (web/knowledge.py's routes only with it)

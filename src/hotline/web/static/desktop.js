@@ -298,7 +298,7 @@
   }
 
   const handlers = {
-    snapshot: applySnapshot,
+    snapshot: (m) => { applySnapshot(m); window.hlCrisis.deskLoad(); },  // crisis.js: the call's alerts
     status: showStatus,
     offer: (m) => showCall(Object.assign({ phase: "ringing" }, m), null),
     offer_withdrawn: (m) => { if (state.call && state.call.uniqueid === m.uniqueid) clearCall(); },
@@ -307,6 +307,7 @@
     transcript: addTranscript,
     transcription: transcriptionStatus,
     interpreter: showInterpreter,
+    crisis_alert: (m) => window.hlCrisis.desk(m),  // crisis words: crisis.js shows the alert
     knowledge: (m) => window.hlKb.suggested(m),  // the knowledge panel: kb.js
     suggestions: (m) => window.hlSlots.show(m),  // slot suggestions next to the fields: suggestions.js
     spoken_language: (m) => window.hlSlots.language(m),  // "the caller seems to speak X": suggestions.js

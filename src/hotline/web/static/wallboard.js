@@ -49,6 +49,7 @@
     ul.replaceChildren(...S.alerts.map((a) => {
       const li = el("li", a.text, a.severity + " " + a.kind);
       li.dataset.id = a.id;
+      if (a.kind === "crisis" && window.hlCrisis) window.hlCrisis.decorate(li, a);  // listen, barge, dismiss
       return li;
     }));
   }
@@ -242,6 +243,7 @@
     for (const a of m.agents || []) { S.agents[a.extension] = a; renderAgent(a); }
     if (m.waiting) { S.waiting = m.waiting; renderWaiting(); }
     if (m.alerts) { S.alerts = m.alerts; renderAlerts(); }
+    if (m.crisis && window.hlCrisis) window.hlCrisis.counts(m.crisis);  // today's crisis alerts (crisis.js)
     if (m.totals) renderTotals(m.totals);
     if (m.summary) renderSummary(m.summary);
     if (m.sessions) { S.sessions = m.sessions; renderSessions(); }
