@@ -242,3 +242,53 @@ async def test_an_alert_leaves_the_board_a_while_after_its_call_ended(tmp_path: 
         assert crisis.board_alerts() == [] and crisis.counts()["raised_today"] == 1
     finally:
         await store.close()
+
+
+# -- through the web app (the graph as built for the service) ------------------------------------------
+
+@pytest.fixture
+async def web(tmp_path: Path) -> Any:
+    from test_wallboard import Web
+    w = Web(tmp_path)
+    await w.start()
+    yield w
+    await w.client.close()
+    await w.floor.graph.stop()
+    await w.floor.store.close()
+
+
+async def test_the_desk_reads_its_alerts_and_only_a_supervisor_dismisses(web: Any) -> None:
+    from test_wallboard import login
+    f = web.floor
+    f.login("1001")
+    f.call("u9", "hl-zh-housing", T0, answered_by="1001", wait=3)
+    await f.graph.crisis.handle(line("u9", "我 不想活了", "final"))
+    op, op_csrf = await login(web, "op1")
+    boss, csrf = await login(web, "boss")
+    try:
+        mine = await (await op.get("/api/crisis/alerts")).json()
+        assert [(a["id"], a["words"]) for a in mine["alerts"]] == [("u9:self_harm", ["不想活了"])]
+        snap = await (await boss.get("/api/wallboard")).json()
+        assert [a["alert_id"] for a in snap["alerts"] if a["kind"] == "crisis"] == ["u9:self_harm"]
+        assert snap["crisis"] == {"raised_today": 1, "dismissed_today": 0}
+        path = "/api/crisis/alerts/u9:self_harm/dismiss"
+        r = await op.post(path, json={"reason": "x"}, headers={"X-CSRF-Token": op_csrf})
+        assert r.status == 403  # an operator cannot dismiss
+        r = await boss.post(path, json={"reason": 5}, headers={"X-CSRF-Token": csrf})
+        assert r.status == 400 and (await r.json())["error"] == "bad-request"
+        r = await boss.post(path, json={"reason": "a song"}, headers={"X-CSRF-Token": csrf})
+        body = await r.json()
+        assert r.status == 200 and body["dismissed_today"] == 1 and body["alert"]["dismissed_by"] == "boss"
+        r = await boss.post(path, json={}, headers={"X-CSRF-Token": csrf})
+        assert r.status == 409 and (await r.json())["error"] == "alert-dismissed"
+        r = await boss.post("/api/crisis/alerts/nope:self_harm/dismiss", json={}, headers={"X-CSRF-Token": csrf})
+        assert r.status == 404 and (await r.json())["error"] == "alert-unknown"
+        snap = await (await boss.get("/api/wallboard")).json()
+        assert not [a for a in snap["alerts"] if a["kind"] == "crisis"]
+        assert snap["crisis"] == {"raised_today": 1, "dismissed_today": 1}
+        audit = await (await boss.get("/api/audit")).json()
+        assert [r["action"] for r in audit["audit"] if r["action"].startswith("crisis")] == [
+            "crisis_dismissed", "crisis_alert"]
+    finally:
+        await op.close()
+        await boss.close()
