@@ -331,7 +331,8 @@ def test_a_spiking_address_shows_as_a_hotspot_with_its_bundle(make_hotline: Any,
     assert any("88 Guanghua Road (housing)" in s for s in spots), spots
     bundles = page.locator("#bundles tr.bundle").all_text_contents()
     assert any("88 Guanghua Road" in b for b in bundles), bundles
-    assert page.locator("#chart polyline").count() >= 4  # a line per topic
+    page.wait_for_function("() => window.hotlineTrends && window.hlCharts.all.chart")
+    assert page.evaluate("window.hlCharts.all.chart.series.length") >= 5  # x and a line per topic (uPlot)
     page.fill("#s-q", "Guanghua")
     page.click("#search-form button")
     page.wait_for_function("document.getElementById('s-total').textContent.endsWith('case(s)')")

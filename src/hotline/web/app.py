@@ -5,7 +5,8 @@ the security headers, and registers the route tables of the services it was give
 Pages are Jinja2 templates (aiohttp-jinja2, autoescaped); their scripts are static files. The
 routes: pages, login, desktop_socket, api, admin, staffing; with the after-call services case_page,
 case_actions, department, worklist, callbacks, search, trends; with a wallboard and supervision
-floor_routes; with interpreters interpreting (and the interpreter's page with an interpreter desk).
+floor_routes and series (the wallboard's charts); with interpreters interpreting (and the
+interpreter's page with an interpreter desk).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from hotline.web import (
     pages,
     search,
     security,
+    series,
     staffing,
     trends,
     worklist,
@@ -129,6 +131,7 @@ def build_app(services: WebServices) -> web.Application:
         app.router.add_routes(knowledge.routes)  # the desk's knowledge base: search, an article, helped
     if services.wallboard is not None and services.supervision is not None:
         app.router.add_routes(floor_routes.routes)
+        app.router.add_routes(series.routes)  # the wallboard's charts
     if services.crisis is not None:
         app.router.add_routes(crisis_routes.routes)  # the crisis alerts: the desk's, a dismissal
     if services.interpreters is not None:

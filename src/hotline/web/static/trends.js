@@ -1,4 +1,4 @@
-// Trends: counts per day or week by topic, district or keyword (an SVG line per key), the CSV,
+// Trends: counts per day or week by topic, district or keyword (a uPlot chart, a line per key), the CSV,
 // today's hotspots and their bundles, and full-text search with filters.
 "use strict";
 (function () {
@@ -9,42 +9,39 @@
   $("t-to").value = iso(today);
   $("t-from").value = iso(new Date(today.getTime() - 27 * 86400000));
   $("h-day").value = iso(today);
-  const COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"];
 
   function query() {
     const p = new URLSearchParams(new FormData($("trend-form")));
     if (!p.get("words")) p.delete("words");
     return p.toString();
   }
+  // the chart (static/charts.js over uPlot): a line per key (the 8 largest), every day or week of the
+  // chosen range on the x axis (0 where a key had no case), so one day of data still shows its points
+  function periods() {
+    const week = $("t-period").value === "week";
+    const from = $("t-from").value, to = $("t-to").value;
+    if (!from || !to) return [];
+    const d = new Date(...from.split("-").map((v, i) => Number(v) - (i === 1 ? 1 : 0)));
+    if (week) d.setDate(d.getDate() - ((d.getDay() + 6) % 7));  // the Monday, as the server buckets weeks
+    const out = [];
+    while (iso(d) <= to && out.length < 400) { out.push(iso(d)); d.setDate(d.getDate() + (week ? 7 : 1)); }
+    return out;
+  }
   function chart(rows) {
-    const svg = $("chart");
-    svg.innerHTML = "";
-    const buckets = [...new Set(rows.map((r) => r.bucket))].sort();
+    const C = window.hlCharts;
+    let buckets = periods();
+    for (const r of rows) if (!buckets.includes(r.bucket)) buckets.push(r.bucket);
+    buckets = buckets.sort();
     const totals = {};
     for (const r of rows) totals[r.key] = (totals[r.key] || 0) + r.cases;
     const keys = Object.keys(totals).sort((a, b) => totals[b] - totals[a]).slice(0, 8);
-    const max = Math.max(1, ...rows.map((r) => r.cases));
-    const ns = "http://www.w3.org/2000/svg";
-    const x = (i) => 40 + (buckets.length > 1 ? i * 740 / (buckets.length - 1) : 370);
-    const y = (v) => 200 - v * 180 / max;
-    keys.forEach((k, n) => {
-      const pts = buckets.map((b, i) => { const r = rows.find((q) => q.bucket === b && q.key === k); return x(i) + "," + y(r ? r.cases : 0); });
-      const line = document.createElementNS(ns, "polyline");
-      line.setAttribute("points", pts.join(" "));
-      line.setAttribute("fill", "none");
-      line.setAttribute("stroke", COLORS[n]);
-      line.setAttribute("stroke-width", "2");
-      line.setAttribute("data-key", k);
-      svg.append(line);
-      const label = document.createElementNS(ns, "text");
-      label.setAttribute("x", 45 + n * 95); label.setAttribute("y", 14); label.setAttribute("fill", COLORS[n]); label.setAttribute("font-size", "11");
-      label.textContent = k;
-      svg.append(label);
-    });
-    const axis = document.createElementNS(ns, "text");
-    axis.setAttribute("x", 2); axis.setAttribute("y", 24); axis.setAttribute("font-size", "10");
-    axis.textContent = max;
-    svg.append(axis);
+    const count = {};
+    for (const r of rows) count[r.bucket + "\u0000" + r.key] = r.cases;
+    const series = keys.map((k) => ({ label: k, values: buckets.map((b) => count[b + "\u0000" + k] || 0) }));
+    if (!series.length) series.push({ label: "no cases", values: buckets.map(() => 0) });
+    const week = $("t-period").value === "week";
+    C.draw("chart", { title: "Cases per " + (week ? "week (from Monday)" : "day") + " by " + $("t-by").value,
+                      x: buckets.map(C.epoch), series, dates: true, step: week ? 7 * 86400 : 86400, yLabel: "cases" });
   }
   async function trends(ev) {
     if (ev) ev.preventDefault();
@@ -56,6 +53,7 @@
     if (!r.ok) { body.append(el("tr", {}, el("td", { colspan: 3, class: "error" }, r.data.message))); return; }
     for (const row of r.data.rows) body.append(el("tr", {}, el("td", {}, row.bucket), el("td", {}, row.key), el("td", {}, row.cases)));
     chart(r.data.rows);
+    window.hotlineTrends = r.data;
   }
   async function hotspots() {
     const r = await api("GET", "/api/hotspots?day=" + $("h-day").value);
