@@ -179,18 +179,19 @@ def test_caller_hangs_up_while_waiting_is_abandoned(make_hotline: Any, phones: A
     assert float(ast["sl"]) == sl["sl_over_answered"]
 
 
-def test_invalid_then_missing_digit_falls_back_to_mandarin(make_hotline: Any, phones: Any, tones: Any) -> None:
+def test_an_invalid_digit_in_the_greeting_queues_in_mandarin_at_once(make_hotline: Any, phones: Any,
+                                                                    tones: Any) -> None:
     h = make_hotline(OPERATORS)
     h.start_service()
     op2 = register(h, phones, tones, "2002", OP2_HZ)
     h.login("2002")
-    call = call_in(phones, tones, "13900000031", ["9"])  # invalid, then silence everywhere
-    wait_until(lambda: op2.calls and op2.calls[0].connected_at, 60, "the Mandarin operator answered")
+    call = call_in(phones, tones, "13900000031", ["9"])  # not a language's key: no menu again (issue 16)
+    wait_until(lambda: op2.calls and op2.calls[0].connected_at, 15, "the Mandarin operator answered")
     phones.hangup(call)
     wait_until(lambda: h.cases() and h.cases()[0]["state"] == "ended", 10, "case ended")
     case = h.cases()[0]
     assert (case["language"], case["topic"], case["operator"]) == ("zh", "general", "2002")
-    assert case["ivr_path"] == "lang-retry:9/lang-retry:timeout/lang-default/lang:zh/topic:general/"
+    assert case["ivr_path"] == "greeting:9/lang:zh/topic:general/"
 
 
 def test_router_down_calls_are_answered_through_the_fallback(make_hotline: Any, phones: Any, tones: Any) -> None:

@@ -155,3 +155,20 @@ def test_a_g722_phone_calls_the_hotline_and_both_sides_hear(make_hotline: Any, p
         assert tone_share(call.recording, OP2_HZ, start=bridged + 0.5) > 0.5, "the G.722 caller heard the operator"
     finally:
         wideband.close()
+
+
+def test_the_menu_intake_stays_behind_its_setting(make_hotline: Any, phones: Any, tones: Any) -> None:
+    """``[ivr] intake = "menu"``: the language menu before the queue, then the topic menu, as before."""
+    h = make_hotline(SITE.replace('intake = "offers"', 'intake = "menu"'))
+    assert (h.settings.asterisk.instance_dir / "sounds" / "ivr" / "language-menu.wav").is_file()
+    assert sorted(p.name for p in (h.settings.asterisk.instance_dir / "sounds" / "moh" / "en").iterdir()) == \
+        ["hold.wav"], "no offers in the music: the menu made the choice"
+    h.start_service()
+    op1 = register(h, phones, tones, "2001", OP1_HZ)
+    h.login("2001")
+    call = call_hotline(phones, tones[CALLER_HZ], "13900001605", ["2", "1"])  # English, housing
+    wait_until(lambda: op1.calls and op1.calls[0].connected_at, 20, "the English operator answered")
+    phones.hangup(call)
+    wait_until(lambda: h.cases() and h.cases()[0]["state"] == "ended", 10, "case ended")
+    case = h.cases()[0]
+    assert (case["queue"], case["ivr_path"]) == ("hl-en-housing", "lang:en/topic:housing/")
