@@ -141,7 +141,11 @@ def test_busy_skill_overflows_to_same_language_then_any_operator_before_15s(
     assert cases["13900000012"]["operator"] == "2003"
     assert cases["13900000012"]["wait_seconds"] < 5, "same-language overflow is immediate when the skill is busy"
     assert cases["13900000013"]["operator"] == "2002"
-    assert 7 <= cases["13900000013"]["wait_seconds"] < 15, cases["13900000013"]
+    # the deadline runs from the first ring (issue 16): the any-operator stage 9 s after the arrival,
+    # the IVR's seconds included, so the queue's own wait is shorter
+    c_case = cases["13900000013"]
+    assert 7 <= c_case["answered_at"] - c_case["arrived_at"] < 15, c_case
+    assert c_case["wait_seconds"] < c_case["answered_at"] - c_case["arrived_at"], c_case
     assert {x["queue"] for x in cases.values()} == {"hl-en-housing"}
 
     sl = h.api("GET", "/api/queues")["queues"]["hl-en-housing"]

@@ -115,3 +115,21 @@ def test_the_ended_in_values_0010_wrote_are_the_live_ones(tmp_path: Path) -> Non
     got = dict(db.execute("select uniqueid, ended_in from cases").fetchall())
     assert got == {"a": "operator", "b": "queue", "c": None, "m": None}
     assert db.execute("select count(*) from cases where arrived_at is not null").fetchone()[0] == 0
+
+
+async def test_the_history_gives_both_clocks(tmp_path: Path) -> None:
+    store = CaseStore(tmp_path / "cases.db")
+    svc = CaseService(store)
+    await svc.handle(joined("late", T0 + 8, arrived=T0))  # 8 s in the IVR, 10 s in the queue: 18 s
+    await svc.handle(ev.AgentConnected("late", Q, "PJSIP/1001", "1001", 10, T0 + 18, arrived_at=T0))
+    await svc.handle(joined("quick", T0 + 3, arrived=T0 + 1))
+    await svc.handle(ev.AgentConnected("quick", Q, "PJSIP/1001", "1001", 2, T0 + 5, arrived_at=T0 + 1))
+    await svc.handle(ev.IvrHangup("ivr", "139", "", "", T0 + 2, T0 + 3))  # 1 s: a short abandon
+    day = (await store.history(T0 - 86400, T0 + 86400, 15, short_abandon=2.0))["days"]
+    await store.close()
+    d = {k: sum(r[k] for r in day) for k in ("offered", "answered", "abandoned", "answered_in_target",
+                                             "first_ring_offered", "ivr_abandoned",
+                                             "first_ring_answered_in_target", "short_abandoned")}
+    assert (d["offered"], d["answered"], d["abandoned"], d["answered_in_target"]) == (2, 2, 0, 2)
+    assert (d["first_ring_offered"], d["ivr_abandoned"], d["first_ring_answered_in_target"]) == (3, 1, 1)
+    assert d["short_abandoned"] == 1

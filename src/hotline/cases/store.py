@@ -18,6 +18,7 @@ from typing import Any
 import sqlite_utils
 
 from hotline.cases.text_index import address_key, index_text
+from hotline.queue.service_level import IVR_STATE
 from hotline.storage.database import Database, transaction
 from hotline.storage.errors import StoreBusy, StoreError
 
@@ -209,14 +210,16 @@ class CaseStore:
     async def half_hour_history(self, since: float, until: float) -> list[dict[str, Any]]:
         """Offered calls per local date, half-hour slot and language, with their talk time, the
         abandoned calls and the seconds all callers waited (for the callers' patience):
-        aggregated in SQL, so a year of city-scale cases never loads into memory."""
+        aggregated in SQL, so a year of city-scale cases never loads into memory. The calls that
+        reached a queue: an IVR hang-up took no operator's time (the planner's load is unchanged)."""
         sql = ("select date(queued_at, 'unixepoch', 'localtime') as day,"
                " cast(strftime('%H', queued_at, 'unixepoch', 'localtime') as integer) * 2"
                " + cast(strftime('%M', queued_at, 'unixepoch', 'localtime') as integer) / 30 as slot,"
                " language, count(*) as calls, sum(coalesce(talk_seconds, 0)) as talk,"
                " sum(case when answered_at is not null then 1 else 0 end) as answered,"
                " sum(abandoned) as abandoned, sum(coalesce(wait_seconds, 0)) as waited"
-               " from cases where queued_at >= ? and queued_at < ? group by day, slot, language")
+               f" from cases where queued_at >= ? and queued_at < ? and state != '{IVR_STATE}'"
+               " group by day, slot, language")
         keys = ("day", "slot", "language", "calls", "talk", "answered", "abandoned", "waited")
         return await self.db.read(lambda db: [dict(zip(keys, r, strict=True)) for r in db.execute(sql, [since, until])])
 
@@ -225,16 +228,32 @@ class CaseStore:
 
     # -- reports: the floor's history and summary -------------------------------------------------
 
-    async def history(self, since: float, until: float, target: int) -> dict[str, list[dict[str, Any]]]:
+    async def history(self, since: float, until: float, target: int,
+                      short_abandon: float = 0.0) -> dict[str, list[dict[str, Any]]]:
         """Per local day and per half hour: offered, answered, abandoned, answered within ``target``,
-        average speed of answer, average handling time; per operator: calls, talk, pause and
-        wrap-up seconds. Aggregated in SQL from the case rows and the pause log."""
+        average speed of answer, average handling time, on both clocks: from queue entry (offered:
+        the calls that reached a queue) and from the first ring (``first_ring_*``: the IVR hang-ups
+        are offered there too; a row without ``arrived_at`` counts from its queue entry), and the
+        abandons under ``short_abandon`` seconds from the first ring (shown apart, still offered);
+        per operator: calls, talk, pause and wrap-up seconds. Aggregated in SQL from the case rows
+        and the pause log."""
+        ivr = f"state = '{IVR_STATE}'"
+        ring_wait = ("case when arrived_at is null then coalesce(wait_seconds, 0)"
+                     " else max(coalesce(wait_seconds, 0), answered_at - arrived_at) end")
+
         def slot_sql(bucket: str) -> str:
-            return (f"select {bucket} as bucket, count(*) as offered,"
-                    " sum(answered_at is not null) as answered, sum(abandoned) as abandoned,"
+            return (f"select {bucket} as bucket, sum(not {ivr}) as offered,"
+                    " sum(answered_at is not null) as answered,"
+                    f" sum(case when {ivr} then 0 else abandoned end) as abandoned,"
                     " coalesce(sum(answered_at is not null and wait_seconds <= :t), 0) as answered_in_target,"
                     " avg(case when answered_at is not null then wait_seconds end) as asa,"
-                    " avg(case when state = 'ended' then talk_seconds end) as aht"
+                    " avg(case when state = 'ended' then talk_seconds end) as aht,"
+                    f" count(*) as first_ring_offered, sum({ivr}) as ivr_abandoned,"
+                    f" coalesce(sum(answered_at is not null and {ring_wait} <= :t), 0)"
+                    " as first_ring_answered_in_target,"
+                    f" avg(case when answered_at is not null then {ring_wait} end) as first_ring_asa,"
+                    " sum(abandoned = 1 and coalesce(ended_at, queued_at) - coalesce(arrived_at, queued_at) < :short)"
+                    " as short_abandoned"
                     " from cases where queued_at >= :a and queued_at < :b and state != 'queued'"
                     " group by bucket order by bucket")
         day = "date(queued_at, 'unixepoch', 'localtime')"
@@ -248,7 +267,7 @@ class CaseStore:
                      " where started_at < :b and coalesce(ended_at, :now) > :a group by extension, wrapup")
 
         def run(db: sqlite_utils.Database) -> dict[str, list[dict[str, Any]]]:
-            params = {"a": since, "b": until, "t": target, "now": time.time()}
+            params = {"a": since, "b": until, "t": target, "now": time.time(), "short": short_abandon}
 
             def rows(sql: str) -> list[dict[str, Any]]:
                 cur = db.execute(sql, params)

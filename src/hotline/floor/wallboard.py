@@ -123,8 +123,11 @@ class WallboardService:
     def _sections(self) -> dict[str, Any]:
         totals = self.board.totals()
         return {"waiting": self.board.waiting(), "alerts": self.board.alerts(), "totals": totals,
-                "summary": {**self.summary, "calls_today": totals["offered"],
-                            "sl_today": totals["sl_over_offered"]},
+                # the big screen: the citizen's calls and clock first (the IVR hang-ups offered), and
+                # Asterisk's (from queue entry) beside it
+                "summary": {**self.summary, "calls_today": totals["first_ring_offered"],
+                            "sl_today": totals["sl_over_offered"],
+                            "sl_today_first_ring": totals["first_ring_sl_over_offered"]},
                 "sessions": [s.to_json() for s in self.supervision.sessions.values()],
                 "interpreting": self.interpreting() if self.interpreting is not None else None,
                 **{name: section() for name, section in self.sections.items()}}

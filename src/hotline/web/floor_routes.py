@@ -22,13 +22,21 @@ from hotline.web.sockets import serve_socket
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()  # registered when the app has a wallboard and supervision
 
+# both clocks (issue 16): from queue entry (Asterisk's: offered = the calls that reached a queue)
+# and from the first ring (the citizen's, the headline: first_ring_*, the IVR hang-ups offered too)
+FIRST_RING_COLUMNS = ("first_ring_offered", "ivr_abandoned", "short_abandoned", "first_ring_answered_in_target",
+                      "first_ring_sl_over_answered", "first_ring_sl_over_offered", "first_ring_asa")
 HISTORY_COLUMNS = {
     "days": ("bucket", "offered", "answered", "abandoned", "answered_in_target", "sl_over_answered",
-             "sl_over_offered", "asa", "aht"),
+             "sl_over_offered", "asa", "aht", *FIRST_RING_COLUMNS),
     "half_hours": ("bucket", "offered", "answered", "abandoned", "answered_in_target", "sl_over_answered",
-                   "sl_over_offered", "asa", "aht"),
+                   "sl_over_offered", "asa", "aht", *FIRST_RING_COLUMNS),
     "operators": ("operator", "name", "calls", "talk", "pause", "wrapup"),
 }
+
+
+def _pct(part: int, whole: int) -> float | None:
+    return round(100 * part / whole, 1) if whole else None
 
 
 def _dumps(o: Any) -> str:
@@ -94,15 +102,17 @@ async def audit(request: web.Request) -> web.Response:
 async def history_data(request: web.Request) -> tuple[dt.date, dt.date, dict[str, list[dict[str, Any]]]]:
     settings = request.app[SETTINGS]
     first, last, start, end = date_range(request)
-    data = await request.app[STORE].history(start, end, settings.routing.target_seconds)
+    data = await request.app[STORE].history(start, end, settings.routing.target_seconds,
+                                            settings.routing.short_abandon_seconds)
     for kind in ("days", "half_hours"):
         for r in data[kind]:
-            r["sl_over_answered"] = round(100 * r["answered_in_target"] / r["answered"], 1) if r["answered"] \
-                else None
+            r["sl_over_answered"] = _pct(r["answered_in_target"], r["answered"])
             done = r["answered"] + r["abandoned"]
-            r["sl_over_offered"] = round(100 * r["answered_in_target"] / done, 1) if done else None
-            r["asa"] = round(r["asa"], 1) if r["asa"] is not None else None
-            r["aht"] = round(r["aht"], 1) if r["aht"] is not None else None
+            r["sl_over_offered"] = _pct(r["answered_in_target"], done)
+            r["first_ring_sl_over_answered"] = _pct(r["first_ring_answered_in_target"], r["answered"])
+            r["first_ring_sl_over_offered"] = _pct(r["first_ring_answered_in_target"], done + r["ivr_abandoned"])
+            for k in ("asa", "aht", "first_ring_asa"):
+                r[k] = round(r[k], 1) if r[k] is not None else None
     names = {op.extension: op.name for op in settings.operators}
     for r in data["operators"]:
         r["name"] = names.get(r["operator"], "")

@@ -36,9 +36,15 @@
     $("t-abandoned").textContent = t.abandoned; $("t-sl-answered").textContent = pct(t.sl_over_answered);
     $("t-sl-offered").textContent = pct(t.sl_over_offered); $("t-waiting").textContent = t.waiting;
     $("t-talking").textContent = t.talking; $("b-waiting").textContent = t.waiting;
+    // from the first ring (the headline): the IVR hang-ups are offered there too
+    $("t-ring-offered").textContent = t.first_ring_offered; $("t-ivr").textContent = t.ivr_abandoned;
+    $("t-ring-sl-answered").textContent = pct(t.first_ring_sl_over_answered);
+    $("t-ring-sl-offered").textContent = pct(t.first_ring_sl_over_offered);
+    $("t-short").textContent = t.short_abandoned; $("t-short-box").hidden = !t.short_abandoned;
   }
   function renderSummary(s) {
-    $("b-calls").textContent = s.calls_today; $("b-sl").textContent = pct(s.sl_today);
+    $("b-calls").textContent = s.calls_today; $("b-sl").textContent = pct(s.sl_today_first_ring);
+    $("b-sl-queue").textContent = pct(s.sl_today);
     $("b-cases").textContent = s.cases_in_progress;
     const ol = $("b-topics");
     ol.replaceChildren(...s.top_topics.map((t) => el("li", t.topic + " · " + t.calls)));
@@ -65,8 +71,9 @@
       return tr;
     }));
   }
-  function slCell(sl) {
-    return pct(sl.over_answered) + " / " + pct(sl.over_offered);
+  function slCell(sl) {  // from the first ring (the headline), then from queue entry (Asterisk's)
+    return "ring " + pct(sl.first_ring_over_answered) + " / " + pct(sl.first_ring_over_offered) +
+      " · queue " + pct(sl.over_answered) + " / " + pct(sl.over_offered);
   }
   function renderQueue(q) {
     let tr = document.querySelector('#queues tr[data-queue="' + q.queue + '"]');
