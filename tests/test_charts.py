@@ -54,14 +54,16 @@ def test_series_buckets_both_clocks_and_the_callers_waiting() -> None:
              call(start + 100, 12, arrived=start + 80),   # 12 s / 32 s
              call(start + 200, 30, answered=False),       # gave up after 30 s
              call(start + 400, 3),                        # next bucket: no first ring known (queue entry used)
-             call(start + 650, waiting=True)]             # waiting now
+             call(start + 650, waiting=True),             # waiting now
+             CallTimes(start + 20, None, None, None, True, start + 20, ivr=True)]  # hung up in the IVR
     d = series(calls, start, start + 86400, 300, 15, now=start + 700, first_ring=True)
     assert d["at"] == [start, start + 300, start + 600]
     assert (d["offered"], d["answered"], d["abandoned"]) == ([3, 1, 1], [2, 1, 0], [1, 0, 0])
     assert d["sl"]["over_offered"] == [66.7, 100.0, None] and d["sl"]["over_answered"] == [100.0, 100.0, None]
-    assert d["first_ring_sl"]["over_offered"] == [33.3, 100.0, None]
+    # the first-ring clock: the IVR hang-up offered and abandoned too
+    assert d["first_ring_sl"]["over_offered"] == [25.0, 100.0, None] and d["abandoned_in_ivr"] == [1, 0, 0]
     assert d["sl"]["day_over_offered"] == [66.7, 75.0, 75.0]
-    assert d["first_ring_sl"]["day_over_offered"] == [33.3, 50.0, 50.0]
+    assert d["first_ring_sl"]["day_over_offered"] == [25.0, 40.0, 40.0]
     assert d["clocks"] == ["queue", "first_ring"]
     # waiting: one at a time, and the caller waiting now at the end of the last bucket
     assert d["waiting_max"] == [1, 1, 1] and d["waiting_end"] == [0, 0, 1]
@@ -82,10 +84,13 @@ async def test_the_store_reads_the_days_calls_and_the_first_ring_when_the_rows_h
                             "queue": "hl-zh-general", "queued_at": t + 5})
         await store.create({"uniqueid": "m", "caller_number": "1", "language": "zh", "topic": "", "ivr_path": "",
                             "queue": "", "queued_at": t + 6, "state": "ended", "source": "manual"})
+        await store.create({"uniqueid": "i", "caller_number": "1", "language": "zh", "topic": "", "ivr_path": "",
+                            "queue": "", "queued_at": t + 7, "arrived_at": t + 7, "state": "abandoned-ivr",
+                            "abandoned": 1, "ended_at": t + 20, "ended_in": "ivr"})
         calls, first_ring = await DaySeriesStore(store.db).calls(t - 1, t + 60)
-        assert [(c.queued_at, c.answered_at, c.left_at) for c in calls] == [(t, t + 4, t + 4), (t + 5, None, None)]
-        columns = await store.db.read(lambda db: {str(r[1]) for r in db.execute("pragma table_info(cases)")})
-        assert first_ring == ("arrived_at" in columns)
+        assert [(c.queued_at, c.answered_at, c.left_at, c.ivr) for c in calls] == [
+            (t, t + 4, t + 4, False), (t + 5, None, None, False), (t + 7, None, None, True)]
+        assert first_ring  # migration 0010's arrived_at
     finally:
         await store.close()
 
@@ -126,7 +131,8 @@ class Floor:
                 uid = f"c{week}-{i}"
                 await self.store.create({"uniqueid": uid, "caller_number": "13900000000", "language": "zh",
                                          "topic": "housing" if i % 3 else "transport", "ivr_path": "1",
-                                         "queue": "hl-zh-housing", "queued_at": q})
+                                         "queue": "hl-zh-housing", "queued_at": q,
+                                         "arrived_at": q - (12 if i % 3 else 4)})  # the IVR's seconds
                 if i % 4 == 3:
                     await self.store.update(uid, {"state": "abandoned", "abandoned": 1, "ended_at": q + 40,
                                                   "wait_seconds": 40.0})
@@ -139,6 +145,9 @@ class Floor:
                     await self.store.save_form(uid, {**FORM, "category": category}, "boss", q + wait + 150)
         await self.store.create({"uniqueid": "w", "caller_number": "13900000001", "language": "zh", "topic": "",
                                  "ivr_path": "", "queue": "hl-zh-general", "queued_at": now - 30})
+        await self.store.create({"uniqueid": "ivr", "caller_number": "13900000002", "language": "zh", "topic": "",
+                                 "ivr_path": "", "queue": "", "queued_at": now - 300, "arrived_at": now - 300,
+                                 "state": "abandoned-ivr", "abandoned": 1, "ended_at": now - 290, "ended_in": "ivr"})
 
 
 async def login(client: TestClient[Any, Any]) -> aiohttp.ClientSession:
@@ -163,6 +172,8 @@ async def test_the_series_api_gives_todays_buckets(tmp_path: Path) -> None:
             assert d["start"] == dt.datetime.combine(dt.date.today(), dt.time()).timestamp()
             assert len(d["at"]) == len(d["sl"]["over_offered"]) == len(d["waiting_max"])
             assert d["waiting_end"][-1] >= 1  # the caller waiting now
+            assert d["clocks"] == ["queue", "first_ring"] and sum(d["abandoned_in_ivr"]) == 1
+            assert sum(d["answered_in_target_first_ring"]) < sum(d["answered_in_target"])  # the IVR's seconds count
             last = await (await boss.get("/api/wallboard/series?step=300&minutes=30")).json()
             assert 6 <= len(last["at"]) <= 8 and last["at"][-1] <= last["now"] < last["at"][-1] + 300
             r = await boss.get("/api/wallboard/series?step=7")
@@ -240,7 +251,8 @@ def test_the_pages_draw_their_charts_under_the_csp(tmp_path: Path, browser: Any)
         page.wait_for_function("() => window.hotlineCharts && window.hlCharts.all['chart-waiting']", timeout=15000)
         day = page.evaluate(CHART, "chart-sl-day")
         assert day["canvas"] and day["width"] > 0
-        assert day["labels"][:2] == ["of offered, from queue entry", "today so far, from queue entry"]
+        assert day["labels"][:4] == ["of offered, from the first ring", "today so far, from the first ring",
+                                     "of offered, from queue entry", "today so far, from queue entry"]
         assert day["points"][0] >= 1 and day["labels"][-1] == "goal"
         last = page.evaluate(CHART, "chart-sl-30")
         assert last["canvas"] and 6 <= last["xs"] <= 8 and last["points"][0] >= 1

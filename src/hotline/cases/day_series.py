@@ -2,7 +2,8 @@
 seconds the calls offered, answered, abandoned and answered within the target, on two clocks
 (from queue entry, ``wait_seconds``; from the first ring, ``answered_at - arrived_at``, when the
 case rows carry ``arrived_at``), and the callers waiting (the most at once in the bucket, and at
-its end).
+its end). A caller who hung up in the IVR (state ``abandoned-ivr``, queue/service_level.py's
+IVR_STATE) is offered and abandoned on the first-ring clock only, as the board counts it.
 
 ``DaySeriesStore`` reads the few columns of the day's call rows on the read pool (the
 ``queued_at`` index keeps it to the day's rows); ``series`` buckets them (pure)."""
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     import sqlite_utils
 
 __all__ = ["CallTimes", "DaySeriesStore", "series"]
+IVR_STATE = "abandoned-ivr"  # queue/service_level.py's (cases/ does not import queue/)
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +31,7 @@ class CallTimes:
     wait_seconds: float | None
     abandoned: bool
     arrived_at: float | None  # the first ring (the first-ring clock), when the rows have it
+    ivr: bool = False  # hung up in the IVR: never queued (counted on the first-ring clock only)
 
 
 class DaySeriesStore:
@@ -53,9 +56,10 @@ class DaySeriesStore:
                     left = None
                 else:
                     left = float(ended) if ended is not None else float(q) + float(wait or 0.0)
-                out.append(CallTimes(float(q), None if a is None else float(a), left,
+                ivr = state == IVR_STATE
+                out.append(CallTimes(float(q), None if a is None else float(a), None if ivr else left,
                                      None if wait is None else float(wait), bool(abandoned),
-                                     None if arr is None else float(arr)))
+                                     None if arr is None else float(arr), ivr))
             return out, first_ring
         return await self.db.read(run)
 
@@ -73,11 +77,15 @@ def series(calls: list[CallTimes], start: float, end: float, step: int, target: 
     last = min(now, end)
     n = max(1, math.ceil((last - start) / step)) if last > start else 1
     at = [start + i * step for i in range(n)]
-    offered, answered, abandoned = [0] * n, [0] * n, [0] * n
+    offered, answered, abandoned, ivr = [0] * n, [0] * n, [0] * n, [0] * n
     in_target, first_in_target = [0] * n, [0] * n
     moves: list[tuple[float, int]] = []
     for c in calls:
         i = int((c.queued_at - start) // step)
+        if c.ivr:
+            if 0 <= i < n:
+                ivr[i] += 1
+            continue
         if 0 <= i < n:
             offered[i] += 1
             if c.answered_at is not None:
@@ -107,8 +115,8 @@ def series(calls: list[CallTimes], start: float, end: float, step: int, target: 
             peak = max(peak, level)
         waiting_max[i], waiting_end[i] = peak, level
 
-    def levels(hits: list[int]) -> dict[str, list[float | None]]:
-        done = [answered[i] + abandoned[i] for i in range(n)]
+    def levels(hits: list[int], gave_up: list[int]) -> dict[str, list[float | None]]:
+        done = [answered[i] + gave_up[i] for i in range(n)]
         run_hits, run_done, run_answered = 0, 0, 0
         day_offered: list[float | None] = []
         day_answered: list[float | None] = []
@@ -122,9 +130,10 @@ def series(calls: list[CallTimes], start: float, end: float, step: int, target: 
     out: dict[str, Any] = {
         "start": start, "step": step, "target_seconds": target, "at": at,
         "offered": offered, "answered": answered, "abandoned": abandoned, "answered_in_target": in_target,
-        "sl": levels(in_target), "waiting_max": waiting_max, "waiting_end": waiting_end,
+        "sl": levels(in_target, abandoned), "waiting_max": waiting_max, "waiting_end": waiting_end,
         "clocks": ["queue", "first_ring"] if first_ring else ["queue"]}
     if first_ring:
         out["answered_in_target_first_ring"] = first_in_target
-        out["first_ring_sl"] = levels(first_in_target)
+        out["abandoned_in_ivr"] = ivr
+        out["first_ring_sl"] = levels(first_in_target, [abandoned[i] + ivr[i] for i in range(n)])
     return out

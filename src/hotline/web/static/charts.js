@@ -82,7 +82,9 @@ window.hlCharts = (function () {
     if (usesPct) scales["%"] = { range: [0, 100] };
     const midnight = (t) => { const d = new Date(t * 1000); return d.getHours() === 0 && d.getMinutes() === 0; };
     const axes = [{
-      values: dates ? (u, ticks) => ticks.map(dayOf) : (u, ticks) => ticks.map((t) => (midnight(t) ? dayOf(t) : timeOf(t))),
+      // times; a midnight tick names its day when the chart spans more than one
+      values: dates ? (u, ticks) => ticks.map(dayOf) : (u, ticks) => ticks.map((t) =>
+        (midnight(t) && u.scales.x.max - u.scales.x.min > 86400 ? dayOf(t) : timeOf(t))),
       stroke: "#333", grid: { stroke: "#e6e6e6" },
     }];
     if (dates) {  // ticks on the days (or weeks) themselves, one label per ~90 px at most

@@ -11,16 +11,13 @@
   let day = null;
 
   function slSeries(d) {
-    const out = [
-      { label: "of offered, from queue entry", values: d.sl.over_offered, scale: "%" },
-      { label: "today so far, from queue entry", values: d.sl.day_over_offered, scale: "%", dash: [2, 3] },
-    ];
-    if (d.first_ring_sl) {
-      out.push({ label: "of offered, from the first ring", values: d.first_ring_sl.over_offered, scale: "%", color: C.COLORS[1] });
-      out.push({ label: "today so far, from the first ring", values: d.first_ring_sl.day_over_offered, scale: "%",
-                 color: C.COLORS[1], dash: [2, 3] });
-    }
-    return out;
+    // one colour per clock: solid per bucket, dotted the day so far; the first ring (the citizen's
+    // whole wait, the headline figure) first when the rows carry it
+    const clock = (sl, name, color) => [
+      { label: "of offered, from " + name, values: sl.over_offered, scale: "%", color },
+      { label: "today so far, from " + name, values: sl.day_over_offered, scale: "%", color, dash: [2, 3] }];
+    return [...(d.first_ring_sl ? clock(d.first_ring_sl, "the first ring", C.COLORS[1]) : []),
+            ...clock(d.sl, "queue entry", C.COLORS[0])];
   }
   function waitingNow() {
     const s = window.hotline && window.hotline.state;
