@@ -75,7 +75,9 @@ async def test_backup_and_restore_round_trip_cases_transcripts_and_search(tmp_pa
 
     # the backup is taken while a "service" keeps writing the case file
     store = CaseStore(db_path)
-    writes = asyncio.create_task(_keep_writing(store))
+    started = asyncio.Event()
+    writes = asyncio.create_task(_keep_writing(store, started))
+    await asyncio.wait_for(started.wait(), 10)
     code = await asyncio.to_thread(cli.main, ["backup", "--site", str(s), "--json"])
     writes.cancel()
     await asyncio.gather(writes, return_exceptions=True)
@@ -106,12 +108,14 @@ def lose(db_path: Path) -> None:
     sqlite3.connect(db_path).execute("create table junk (x)").connection.close()  # a wrong file in its place
 
 
-async def _keep_writing(store: CaseStore) -> None:
+async def _keep_writing(store: CaseStore, started: asyncio.Event) -> None:
     n = 0
     while True:
         n += 1
         await store.create({"uniqueid": f"live-{n}", "caller_number": "13900001234", "language": "zh",
                             "topic": "housing", "ivr_path": "", "queue": "hl-zh-housing", "queued_at": time.time()})
+        if n == 3:
+            started.set()  # the backup starts with the writes under way
         await asyncio.sleep(0.002)
 
 
