@@ -63,7 +63,10 @@ class Hotline:
         self.bus: Bus[ev.Event] = Bus()
         self.database = Database(s.database)  # one file, one writer: every repository shares it
         await self.database.open()
-        self.store = CaseStore(self.database)
+        self.store = CaseStore(self.database, phone_region=s.phone_region)  # the callers' keys' region
+        rekeyed = await self.store.rekey_callers()  # another phone_region or phonenumbers than the keys'
+        if rekeyed:
+            log.info("callers' keys made again for %d numbers (phone_region %s)", rekeyed, s.phone_region)
         self.replay = QueueLogReplay(s.asterisk.instance_dir / "log" / "queue_log", ValueStore(self.database),
                                      self.bus.publish)
         self.ami = AmiSession(self.bus, "127.0.0.1", s.asterisk.ami_port, "hotline", self.secrets.ami_secret,

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 NONE, MASKED, FULL = "none", "masked", "full"
-IDENTITY = ("caller_number", "citizen_name")
+IDENTITY = ("caller_number", "caller_key", "citizen_name")  # caller_key: the number normalised (caller_key.py)
 ADDRESS = ("address", "address_key")
 FORM_TEXT = ("description", "notes", "reply", "reply_summary", "return_reason")
 HIDDEN = "(confidential)"

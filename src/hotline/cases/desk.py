@@ -28,6 +28,7 @@ from typing import Any, Protocol
 
 from hotline import events as ev
 from hotline.cases import form as case_form
+from hotline.cases.caller_key import caller_key
 from hotline.cases.workflow import Actor, Transition, Workflow, WorkflowError
 from hotline.config import Settings
 from hotline.errors import HotlineError
@@ -150,7 +151,8 @@ class CaseDesk:
         plan = self._plan(actor, department)
         now = self.clock()
         uid = f"manual-{int(now)}-{secrets.token_hex(6)}"
-        row = {"uniqueid": uid, "linkedid": "", "caller_number": number, "language": language,
+        row = {"uniqueid": uid, "linkedid": "", "caller_number": number,
+               "caller_key": caller_key(number, self.settings.phone_region), "language": language,
                "topic": clean["category"], "ivr_path": "", "queue": "", "state": "ended", "operator": None,
                "queued_at": now, "answered_at": None, "wait_seconds": None, "abandoned": 0, "source": "manual",
                "note": ""}

@@ -16,7 +16,7 @@ from hotline.errors import HotlineError
 from hotline.storage.database import Database
 
 TOPIC = "coalesce(nullif(category, ''), topic, 'general')"
-FILTERS = ("district", "department", "status")
+FILTERS = ("district", "department", "status", "caller_key")  # caller_key: one caller's cases (cases/caller_key.py)
 COUNT_CAP = 10_000  # a search counts its matches up to here ("10,000 or more")
 
 
@@ -83,6 +83,8 @@ class SearchStore:
             params.update({"scope_ext": scope.extension or None, "scope_user": scope.username or None})
         elif scope.confidential == "form":  # found by its form's text, never by its transcript
             text_where = " and (coalesce(c.confidential, 0) = 0 or case_text.kind = 'form')"
+            if filters.get("caller_key"):  # nor by the caller they may not see
+                where.append("coalesce(c.confidential, 0) = 0")
         match = match_query(query)
         if query.strip() and not match:
             raise SearchError("nothing to search for in the query")

@@ -17,6 +17,7 @@ from typing import Any
 
 import sqlite_utils
 
+from hotline.cases.caller_key import DEFAULT_REGION, caller_key, key_format
 from hotline.cases.text_index import address_key, index_text
 from hotline.queue.service_level import IVR_STATE
 from hotline.storage.database import Database, transaction
@@ -96,10 +97,17 @@ def save_form_in(db: sqlite_utils.Database, uniqueid: str, form: dict[str, Any],
 
 class CaseStore:
     """The case rows. ``db``: the Database it runs on (a path: a Database of its own, opened
-    and closed with this store: the tests' and the CLI's shorthand)."""
+    and closed with this store: the tests' and the CLI's shorthand). ``phone_region``: the
+    site's, for the callers' keys (cases/caller_key.py)."""
 
-    def __init__(self, db: Database | Path | str, readers: int = 3, busy_timeout: float = 5.0) -> None:
+    def __init__(self, db: Database | Path | str, readers: int = 3, busy_timeout: float = 5.0,
+                 phone_region: str = DEFAULT_REGION) -> None:
         self.db = db if isinstance(db, Database) else Database(db, readers=readers, busy_timeout=busy_timeout)
+        self.phone_region = phone_region
+
+    def caller_key(self, number: str) -> str:
+        """The key this store files ``number``'s cases under."""
+        return caller_key(number, self.phone_region)
 
     @property
     def path(self) -> str:
@@ -120,8 +128,30 @@ class CaseStore:
                 {"linkedid": "", "operator": None, "answered_at": None, "wait_seconds": None, "note": "",
                  "state": "queued", "source": "queue", "abandoned": 0, "arrived_at": None, "ended_at": None,
                  "ended_in": None, **row})
+            if cur.rowcount:  # one caller under one number: the key with the row, in its transaction
+                db.execute("update cases set caller_key = ? where uniqueid = ?",
+                           [key, row["uniqueid"]])
             return bool(cur.rowcount)
+        key = row.get("caller_key") or self.caller_key(str(row.get("caller_number") or ""))
         return await self.db.run(insert, str(row["uniqueid"]))
+
+    async def rekey_callers(self) -> int:
+        """Make the callers' keys again when they were made with another region or library version
+        than this store's (the site's ``phone_region`` changed, a new ``phonenumbers``); at start.
+        Returns the numbers re-keyed (0: the keys were current)."""
+        wanted = key_format(self.phone_region)
+
+        def rekey(db: sqlite_utils.Database) -> int:
+            row = db.execute("select value from kv where key = 'caller_key_format'").fetchone()
+            if row is not None and row[0] == wanted:
+                return 0
+            numbers = [str(r[0]) for r in db.execute(
+                "select distinct caller_number from cases where caller_number != ''")]
+            for number in numbers:
+                db.execute("update cases set caller_key = ? where caller_number = ?", [self.caller_key(number), number])
+            db.execute("insert or replace into kv (key, value) values ('caller_key_format', ?)", [wanted])
+            return len(numbers)
+        return await self.db.transaction(rekey)
 
     async def update(self, uniqueid: str, changes: dict[str, Any], only_states: tuple[str, ...] = ()) -> bool:
         """Update the case of ``uniqueid`` (only while in one of ``only_states`` when given)."""
@@ -186,14 +216,16 @@ class CaseStore:
         return await self.db.read(get, after=uniqueid)
 
     async def caller_history(self, caller_number: str, exclude: str, limit: int = 5) -> list[dict[str, Any]]:
-        """The caller's earlier cases, newest first (for the screen pop)."""
-        if not caller_number:
+        """The caller's earlier cases, newest first (for the screen pop): every case filed under
+        the number's key (``13912341234`` finds ``+8613912341234``'s; cases/caller_key.py)."""
+        key = self.caller_key(caller_number)
+        if not key:
             return []
         return await self.db.read(lambda db: [dict(r) for r in db.query(
             "select id, uniqueid, queued_at, state, language, topic, category, description, operator,"
-            " confidential, form_saved_by, source from cases where caller_number = ? and uniqueid != ?"
+            " confidential, form_saved_by, source from cases where caller_key = ? and uniqueid != ?"
             " order by queued_at desc limit ?",
-            [caller_number, exclude, limit])])
+            [key, exclude, limit])])
 
     async def answered_today(self, since: float) -> list[tuple[str, str]]:
         """(operator, uniqueid) of the calls answered since ``since``."""

@@ -54,7 +54,15 @@ from hotline.config.routing import (
     parse_routing,
 )
 from hotline.config.settings import Settings
-from hotline.config.site import Language, Topic, parse_districts, parse_languages, parse_number, parse_topics
+from hotline.config.site import (
+    Language,
+    Topic,
+    parse_districts,
+    parse_languages,
+    parse_number,
+    parse_phone_region,
+    parse_topics,
+)
 from hotline.config.users import ROLES, User, parse_users
 
 __all__ = [
@@ -97,6 +105,7 @@ def parse(data: dict[str, Any], base: Path, env: Mapping[str, str] | None = None
     return Settings(
         number=number, state_dir=state_dir, assist=assist,
         database=path(base, data.get("database", str(state_dir / "hotline.db"))),
+        phone_region=parse_phone_region(data),
         languages=languages, topics=topics, operators=operators, routing=routing,
         asterisk=place_asterisk(asterisk, data, base, state_dir), http=http, hotspot_days=hotspot_days,
         users=users, rota=rota, districts=tuple(d.strip() for d in districts), transcription=transcription,

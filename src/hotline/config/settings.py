@@ -27,6 +27,7 @@ class Settings:
     languages: tuple[Language, ...]
     topics: tuple[Topic, ...]
     operators: tuple[Operator, ...]
+    phone_region: str = "CN"  # callers' numbers without a country code are read in this country (caller_key)
     routing: Routing = field(default_factory=Routing)
     asterisk: AsteriskSettings = field(default_factory=AsteriskSettings)
     http: HttpSettings = field(default_factory=HttpSettings)

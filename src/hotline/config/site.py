@@ -31,6 +31,15 @@ def parse_number(data: Mapping[str, Any]) -> str:
     return number
 
 
+def parse_phone_region(data: Mapping[str, Any]) -> str:
+    """``phone_region``: the country a caller's number without a country code is read in (ISO
+    3166 letters, as libphonenumber knows them; cases/caller_key.py)."""
+    region = data.get("phone_region", "CN")
+    if not isinstance(region, str) or not (len(region) == 2 and region.isascii() and region.isalpha()):
+        raise ConfigError("phone_region", f"must be a two-letter country code such as CN, got {region!r}")
+    return region.upper()
+
+
 def parse_languages(data: Mapping[str, Any]) -> tuple[Language, ...]:
     languages: list[Language] = []
     raw_langs = data.get("languages")

@@ -279,6 +279,45 @@ def _m12_crisis_alerts(db: sqlite_utils.Database) -> None:
     db.execute("create index crisis_alerts_call on crisis_alerts (uniqueid)")
 
 
+# the caller keys 0013 wrote (cases/caller_key.py as of then), frozen: E.164 when valid, else the digits
+CALLER_KEY_REGION_0013 = "CN"
+CALLER_KEY_FORMAT = "caller_key_format"  # kv: the region and library version the keys were made with
+_NOT_DIAL = re.compile(r"[^\d+]")
+
+
+def _caller_key(number: str, region: str) -> str:
+    import phonenumbers  # only here: the one migration that needs it
+
+    dial = _NOT_DIAL.sub("", number or "")
+    dial = dial[:1] + dial[1:].replace("+", "")
+    if not dial.strip("+"):
+        return ""
+    try:
+        parsed = phonenumbers.parse(dial, region)
+    except phonenumbers.NumberParseException:
+        return dial
+    if phonenumbers.is_valid_number(parsed):
+        return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    return dial
+
+
+def _m13_caller_key(db: sqlite_utils.Database) -> None:
+    # one caller under one number (issue 18): the caller's number normalised (E.164), which the
+    # caller's history and the search by number read; the rows already there keyed with the default
+    # region (a site with another phone_region is re-keyed at start: CaseStore.rekey_callers)
+    import phonenumbers
+
+    cases = db.table("cases")
+    if "caller_key" not in cases.columns_dict:
+        cases.add_column("caller_key", str)
+    for number in [r[0] for r in db.execute("select distinct caller_number from cases where caller_number != ''")]:
+        db.execute("update cases set caller_key = ? where caller_number = ?",
+                   [_caller_key(str(number), CALLER_KEY_REGION_0013), number])
+    db.execute("create index if not exists cases_caller_key on cases (caller_key, queued_at)")
+    db.execute("insert or replace into kv (key, value) values (?, ?)",
+               [CALLER_KEY_FORMAT, f"{CALLER_KEY_REGION_0013}|phonenumbers {phonenumbers.__version__}"])
+
+
 MIGRATIONS: list[Migration] = [
     ("0001_cases", _m1_cases),
     ("0002_kv", _m2_settings_kv),  # small persistent values (e.g. the queue_log replay offset)
@@ -292,6 +331,7 @@ MIGRATIONS: list[Migration] = [
     ("0010_first_ring", _m10_first_ring),
     ("0011_knowledge", _m11_knowledge),
     ("0012_crisis_alerts", _m12_crisis_alerts),
+    ("0013_caller_key", _m13_caller_key),
 ]
 
 
