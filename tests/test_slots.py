@@ -250,6 +250,18 @@ async def test_caller_finals_become_the_calls_suggestions_sent_to_its_desktop() 
     assert len(hub.sent) == 2 and svc.items_of("u2")[0]["value"] == "13901285678"
 
 
+async def test_a_site_without_a_district_list_gets_its_aliases_or_beijings_names() -> None:
+    s = replace(config.load(SITE, {}), districts=())
+    hub = Hub()
+    svc = SuggestionService(s, hub, lambda uid: "1001")
+    await svc.handle(line("我住在朝阳区"))  # the example's [assist.districts] Chaoyang = ["朝阳"]
+    assert [(i["value"], i["source"]) for i in svc.items_of("u1")] == [("Chaoyang", "朝阳区")]
+    svc = SuggestionService(replace(s, assist=Assist()), hub, lambda uid: "1001")
+    await svc.handle(line("我住在海淀区中关村大街27号"))
+    assert [(i["slot"], i["value"]) for i in svc.items_of("u1")] == [("district", "海淀区"),
+                                                                    ("address", "中关村大街27号")]
+
+
 async def test_no_suggestions_when_the_site_turns_them_off() -> None:
     svc, hub = service(suggestions=False)
     await svc.handle(line("我的电话是13901285678"))

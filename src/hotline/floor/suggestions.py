@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hotline import events as ev
-from hotline.assist.slots import SlotRules, Suggestion
+from hotline.assist.slots import BEIJING, SlotRules, Suggestion
 from hotline.config import Settings
 from hotline.floor.interpreter_requests import interpretable
 from hotline.floor.messages import message
@@ -50,7 +50,10 @@ class SuggestionService:
         self.hub = hub
         self.desktop_of = desktop_of
         a = settings.assist
-        self.rules = SlotRules(settings.districts, a.districts, a.keywords)
+        # a site without a list of districts takes any name: the districts its [assist.districts] names,
+        # else Beijing's by their Chinese names, as said
+        districts = settings.districts or tuple(a.districts) or tuple(BEIJING.values())
+        self.rules = SlotRules(districts, a.districts, a.keywords)
         self.calls: collections.OrderedDict[str, CallSuggestions] = collections.OrderedDict()
 
     def _call(self, uniqueid: str) -> CallSuggestions:
