@@ -305,3 +305,35 @@ async def test_the_desktop_snapshot_carries_the_suggestions_and_the_spoken_langu
         assert "slots" in {p.name for p in g.pumps}
     finally:
         await g.store.close()
+
+
+# -- the spoken language, with the real model -----------------------------------------------------
+
+SOUNDS = ROOT / "var/asterisk/root/usr/share/asterisk/sounds/en_US_f_Allison"
+
+
+def pcm8k(path: Path) -> bytes:
+    """A WAV or one of Asterisk's GSM prompts as 8 kHz 16-bit PCM, with silence around it."""
+    import subprocess
+    raw = subprocess.run(["sox", str(path), "-t", "raw", "-r", "8000", "-c", "1", "-b", "16", "-e", "signed", "-"],
+                         capture_output=True, check=True).stdout
+    return b"\0\0" * 4000 + raw + b"\0\0" * 12000
+
+
+@pytest.mark.whisper
+def test_whisper_says_which_language_it_hears_on_the_first_utterances() -> None:
+    from hotline.config.media import default_whisper_model
+    if not (default_whisper_model() / "model.bin").is_file() or not (SOUNDS / "vm-intro.gsm").is_file():
+        pytest.skip("no Whisper model or no Asterisk English prompts here")
+    from hotline.transcribe.whisper_engine import Tuning, WhisperEngine
+    engine = WhisperEngine(default_whisper_model(), "zh", tuning=Tuning(detect_utterances=2))
+    stream = engine.stream(8000)
+    said = [pcm8k(ROOT / "tests/data/whisper/zh-slots/01.wav"), pcm8k(SOUNDS / "vm-intro.gsm"),
+            pcm8k(ROOT / "tests/data/whisper/zh/04.wav")]
+    finals = []
+    for pcm in said:
+        for i in range(0, len(pcm), 3200):
+            finals += [r for r in stream.accept(pcm[i:i + 3200]) if r.kind == "final"]
+    finals += stream.finish()
+    assert [(r.language, r.language_probability >= 0.9) for r in finals] == [("zh", True), ("en", True), ("", False)]
+    assert finals[0].text.endswith("13901285678")  # decoded in the IVR's language all along
