@@ -25,6 +25,7 @@ from hotline.cases.workflow import WorkflowError
 from hotline.cli.service_api import api_error as _api_error
 from hotline.config import ConfigError
 from hotline.errors import HotlineError
+from hotline.floor.crisis import CrisisError
 from hotline.ivr.prompts import PromptError
 from hotline.pbx.asterisk import AsteriskError
 from hotline.pbx.guard import PbxError, UnsafeValue
@@ -58,6 +59,9 @@ EXAMPLES: list[tuple[HotlineError, int]] = [
     (WeakPassword("too short"), 400),
     (SearchError("period must be day or week"), 400),
     (KnowledgeError("nothing to search for"), 400),
+    (CrisisError("no crisis alert 'u1:x' today", error_id="alert-unknown"), 404),
+    (CrisisError("alert already dismissed by boss", error_id="alert-dismissed"), 409),
+    (CrisisError("reason must be text", error_id="bad-request"), 400),
     (ArticleUnknown("no article 7"), 404),
     (PlanError("date must be YYYY-MM-DD"), 400),
     (BadInput("not valid JSON"), 400),

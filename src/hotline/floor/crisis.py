@@ -35,6 +35,8 @@ ACTOR = "crisis-words"  # the audit rows' actor of a raised alert
 
 
 class CrisisError(HotlineError):
+    error_id = "bad-request"
+    status = 400
     statuses = by_id({"alert-unknown": 404, "alert-dismissed": 409, "bad-request": 400})
 
 
