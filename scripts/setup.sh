@@ -7,9 +7,10 @@ PATH="$PATH:/usr/sbin:/sbin"
 cd "$(dirname "$0")/.."
 
 need=()
-# gcc (with libc6-dev, which apt recommends): Asterisk's bind guard (src/hotline/pbx/bindguard.c) is compiled into the chroot
+# gcc (with libc6-dev, which apt recommends): Asterisk's bind guard (src/hotline/pbx/bindguard.c) is compiled into the chroot;
+# baresip: the end-to-end tests' Opus phone (the pjsua2 wheel has no Opus)
 for pair in mmdebstrap:mmdebstrap espeak-ng:espeak-ng sox:sox sipp:sip-tester ffmpeg:ffmpeg ip:iproute2 \
-            unshare:util-linux chromium:chromium gcc:gcc; do
+            unshare:util-linux chromium:chromium gcc:gcc baresip:baresip-core; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair##*:}")
 done
 [ -f /usr/include/stdio.h ] || need+=(libc6-dev)  # gcc alone cannot build the bind guard

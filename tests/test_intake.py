@@ -2,7 +2,8 @@
 
 A short greeting in the default language; a caller who presses nothing is queued in it at once;
 the other languages are chosen while waiting (the queue's exit context); a known caller is
-queued in their last case's language; G.722 phones are answered and heard both ways."""
+queued in their last case's language; a G.722 phone and an Opus phone (baresip) are answered and
+heard both ways."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from support import baresip
 from support.audio import tone_share
 from support.calls import call_hotline, wait_until
 from support.phone_process import PhoneProcess
@@ -172,3 +174,42 @@ def test_the_menu_intake_stays_behind_its_setting(make_hotline: Any, phones: Any
     wait_until(lambda: h.cases() and h.cases()[0]["state"] == "ended", 10, "case ended")
     case = h.cases()[0]
     assert (case["queue"], case["ivr_path"]) == ("hl-en-housing", "lang:en/topic:housing/")
+
+
+def native_formats(h: Any, prefix: str) -> str:
+    """The codecs of the channel whose name starts with ``prefix`` (e.g. "PJSIP/2002-")."""
+    channels = h.asterisk_cli("core show channels concise")
+    name = next(line.split("!")[0] for line in channels.splitlines() if line.startswith(prefix))
+    shown = h.asterisk_cli(f"core show channel {name}")
+    return next(line for line in shown.splitlines() if "NativeFormats" in line)
+
+
+@pytest.mark.skipif(not baresip.available(), reason="the Opus phone is baresip (scripts/setup.sh installs it)")
+def test_a_g722_caller_and_an_opus_operator_hear_each_other(make_hotline: Any, phones: Any, tones: Any,
+                                                            tmp_path: Path) -> None:
+    """Wideband both sides, different codecs: Asterisk transcodes G.722 <-> Opus (codec_g722,
+    codec_opus_open_source), and each phone hears the other's tone."""
+    h = make_hotline(SITE)
+    h.start_service()
+    opus = baresip.OpusPhone(tmp_path / "opus-phone", "2002", h.secrets.sip_passwords["2002"], tones[OP2_HZ])
+    wideband = PhoneProcess(tmp_path / "g722-phones", SIP_PORT, 5094, codecs=("G722/",))
+    try:
+        h.login("2002")
+        caller = wideband.caller("13900001606", tones[CALLER_HZ])
+        call = call_hotline(phones, tones[CALLER_HZ], "13900001606", [], phone=caller)
+        wait_until(lambda: h.cases() and h.cases()[0]["state"] == "answered", 20, "the Opus operator answered")
+        answered = time.time()
+        assert "opus" in native_formats(h, "PJSIP/2002-")
+        assert "g722" in native_formats(h, "PJSIP/citizens-")
+        time.sleep(4)
+        phones.hangup(call)
+        wait_until(lambda: call.ended_at, 10, "the caller's leg ended")
+        wait_until(lambda: opus.heard(), 10, "the Opus phone kept what it heard")
+        time.sleep(1.0)
+        heard = opus.heard()[-1]
+        assert tone_share(heard, CALLER_HZ, start=0.5) > 0.5, f"the Opus operator heard the G.722 caller ({heard})"
+        bridged = answered - call.connected_at
+        assert tone_share(call.recording, OP2_HZ, start=bridged + 0.5) > 0.5, "the G.722 caller heard the operator"
+    finally:
+        wideband.close()
+        opus.close()
