@@ -279,14 +279,14 @@ def test_the_pages_draw_their_charts_under_the_csp(tmp_path: Path, browser: Any)
         page.goto(served.base + "/history")
         page.wait_for_function("() => window.hlCharts && window.hlCharts.all['chart-history-sl']")
         calls = page.evaluate(CHART, "chart-history-calls")
-        assert calls["canvas"] and calls["labels"] == ["offered", "answered", "abandoned"] and calls["xs"] >= 1
+        assert calls["canvas"] and calls["labels"][:3] == ["offered", "answered", "abandoned"] and calls["xs"] >= 1
         sl = page.evaluate(CHART, "chart-history-sl")
         assert sl["points"][0] >= 1
         heads = page.locator("#history-half_hours thead th")
         words = heads.all_text_contents()
         target = served.floor.settings.routing.target_seconds
         assert f"Answered within {target} s, of offered" in words and "Average speed of answer (s)" in words
-        assert "Average handling time (s)" in words and not {"sl_over_offered", "asa", "aht", "bucket"} & set(words)
+        assert "Average handling time (s)" in words and not [w for w in words if "_" in w or w.islower()], words
         asa = page.locator('#history-half_hours th[data-column="asa"]')
         assert "waited" in (asa.get_attribute("title") or "")
         link = page.evaluate("""() => { const a = document.querySelector('.bar a');

@@ -1,6 +1,7 @@
-// The history page's charts (issue 18): per half hour, the calls offered, answered and abandoned,
-// and the service level (answered within the target, of offered and of answered), from the
-// rows the server rendered into the page (#history-data, the same rows as the table below).
+// The history page's charts (issue 18): per half hour, the calls offered, answered and abandoned
+// (and hung up in the IVR), and the service level (answered within the target, of offered and of
+// answered; from the first ring too when the rows carry it), from the rows the server rendered
+// into the page (#history-data, the same rows as the table below).
 "use strict";
 document.addEventListener("DOMContentLoaded", () => {
   const C = window.hlCharts;
@@ -9,12 +10,19 @@ document.addEventListener("DOMContentLoaded", () => {
   const rows = d.half_hours;
   const x = rows.map((r) => C.epoch(r.bucket));
   const col = (k) => rows.map((r) => r[k]);
-  C.draw("chart-history-calls", { title: "Calls per half hour", x, step: 1800, yLabel: "calls", series: [
-    { label: "offered", values: col("offered") },
-    { label: "answered", values: col("answered") },
-    { label: "abandoned", values: col("abandoned") }] });
+  const ring = "first_ring_sl_over_offered" in rows[0];  // the first-ring clock (issue 16), when the rows carry it
+  const calls = [{ label: "offered", values: col("offered") }, { label: "answered", values: col("answered") },
+                 { label: "abandoned", values: col("abandoned") }];
+  if ("ivr_abandoned" in rows[0]) calls.push({ label: "hung up in the IVR", values: col("ivr_abandoned") });
+  C.draw("chart-history-calls", { title: "Calls per half hour", x, step: 1800, yLabel: "calls", series: calls });
+  const sl = [{ label: ring ? "of offered, from queue entry" : "of offered", values: col("sl_over_offered"), scale: "%",
+                color: C.COLORS[0] },
+              { label: ring ? "of answered, from queue entry" : "of answered", values: col("sl_over_answered"), scale: "%",
+                color: C.COLORS[0], dash: [4, 3] }];
+  if (ring) {
+    sl.unshift({ label: "of offered, from the first ring", values: col("first_ring_sl_over_offered"), scale: "%",
+                 color: C.COLORS[1] });
+  }
   C.draw("chart-history-sl", { title: "Answered within " + d.target + " s, per half hour", x, step: 1800,
-    y2Label: "service level", series: [
-      { label: "of offered", values: col("sl_over_offered"), scale: "%" },
-      { label: "of answered", values: col("sl_over_answered"), scale: "%", dash: [4, 3] }] });
+    y2Label: "service level", series: sl });
 });
