@@ -275,10 +275,12 @@ def test_the_admin_page_in_chromium(tmp_path: Path, browser: Any) -> None:
         page.wait_for_selector("#one-time:not([hidden])")
         new_password = page.text_content("#one-time-password") or ""
         assert new_password and new_password != password
+        page.screenshot(path=str(tmp_path / "admin-reset.png"), full_page=True)
         page_login(browser, site.base, "op2", new_password, "/desktop").context.close()
 
         # role and extension: op1 moves to a supervisor without a phone
         page.click('tr[data-user="op1"] button.edit')
+        assert not page.is_visible("#one-time")  # the next action closed the one-time password
         page.select_option("#f-role", "supervisor")
         page.select_option("#f-extension", "")
         page.click("#f-save")

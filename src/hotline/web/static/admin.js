@@ -15,6 +15,10 @@
   function failed(r) {
     say((r.data.message || "failed") + " (" + (r.data.error || r.status) + ")", true);
   }
+  function hideOneTime() {  // the next action closes it: a password is not left on the screen
+    $("one-time").hidden = true;
+    $("one-time-password").textContent = "";
+  }
   function oneTime(username, password) {
     if (!password) return;
     $("one-time-user").textContent = username;
@@ -29,8 +33,8 @@
   }
   function fillSelect(select, options, value) {
     select.innerHTML = "";
-    for (const [v, label] of options) select.append(el("option", { value: v, selected: v === value }, label));
-    if (value !== undefined) select.value = value;
+    for (const [v, label] of options) select.append(el("option", { value: v }, label));
+    if (options.some(([v]) => v === value)) select.value = value;  // else the first option
   }
   function showFields(extension, department) {
     const role = $("f-role").value;
@@ -52,6 +56,7 @@
     showFields("", "");
   }
   function edit(u) {
+    hideOneTime();
     editing = u.username;
     $("f-username").value = u.username;
     $("f-username").disabled = true;
@@ -65,6 +70,7 @@
     $("f-name").focus();
   }
   async function act(u, what) {
+    hideOneTime();
     const r = await api("POST", "/api/admin/users/" + encodeURIComponent(u.username) + "/" + what, {});
     if (!r.ok) return failed(r);
     if (what === "password") {
@@ -98,9 +104,10 @@
   }
   $("f-role").addEventListener("change", () => showFields("", ""));
   $("f-cancel").addEventListener("click", reset);
-  $("one-time-done").addEventListener("click", () => { $("one-time").hidden = true; $("one-time-password").textContent = ""; });
+  $("one-time-done").addEventListener("click", hideOneTime);
   $("user-form").addEventListener("submit", async (e) => {
     e.preventDefault();
+    hideOneTime();
     const role = $("f-role").value;
     const body = { role, name: $("f-name").value, extension: $("p-extension").hidden ? "" : $("f-extension").value,
       department: role === "department" ? $("f-department").value : "" };
