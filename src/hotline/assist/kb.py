@@ -181,10 +181,15 @@ def line_terms(text: str) -> list[str]:
     return [t for t in dict.fromkeys(out) if len(t) > 1 or not _IS_CJK.match(t)]
 
 
+def common_count(total: int) -> int:
+    """In more articles than this a word says nothing about one: ``COMMON_SHARE`` of them, at least 50."""
+    return max(50, int(total * COMMON_SHARE))
+
+
 def rare_terms(counts: dict[str, int], total: int, limit: int = MAX_TERMS) -> list[str]:
     """The terms that say most about an article: found in some article but not in too many
-    (``COMMON_SHARE`` of them, at least 50), the rarest first, at most ``limit``."""
-    common = max(50, int(total * COMMON_SHARE))
+    (``common_count``), the rarest first, at most ``limit``."""
+    common = common_count(total)
     kept = [t for t, n in counts.items() if 0 < n <= common]
     return sorted(kept, key=lambda t: (counts[t], t))[:limit]
 
