@@ -29,6 +29,7 @@ def test_every_setting_is_documented() -> None:
                 config.HotspotDay, config.HttpSettings, config.User, config.Transcription,
                 config.RotaEntry, config.SupervisorPhone, config.Alerts,
                 config.Interpreter, config.Interpreting, config.Department, config.DispatchRule,
-                config.Deadlines, config.Callback, config.Recordings, config.Trends, config.SipSecurity):
+                config.Deadlines, config.Callback, config.Recordings, config.Trends, config.SipSecurity,
+                config.Ivr):
         keys |= {f.name for f in fields(cls)}
     assert sorted(k for k in keys if f"`{k}`" not in text) == []
