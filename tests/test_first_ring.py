@@ -133,3 +133,14 @@ async def test_the_history_gives_both_clocks(tmp_path: Path) -> None:
     assert (d["offered"], d["answered"], d["abandoned"], d["answered_in_target"]) == (2, 2, 0, 2)
     assert (d["first_ring_offered"], d["ivr_abandoned"], d["first_ring_answered_in_target"]) == (3, 1, 1)
     assert d["short_abandoned"] == 1
+
+
+async def test_an_ivr_hang_up_is_no_topic_on_the_big_screen(tmp_path: Path) -> None:
+    store = CaseStore(tmp_path / "cases.db")
+    svc = CaseService(store)
+    await svc.handle(joined("a", T0 + 5, arrived=T0))
+    await svc.handle(ev.IvrHangup("ivr", "139", "", "", T0 + 1, T0 + 2))
+    topics = await store.top_topics(T0 - 60)
+    in_progress = await store.cases_in_progress(T0 - 60)
+    await store.close()
+    assert topics == [{"topic": "housing", "calls": 1}] and in_progress == 1

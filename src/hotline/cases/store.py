@@ -324,9 +324,10 @@ class CaseStore:
             " or (state = 'ended' and form_saved_at is null))", [since]).fetchone()[0]))
 
     async def top_topics(self, since: float, limit: int = 5) -> list[dict[str, Any]]:
+        """Today's calls per topic (the IVR hang-ups have none: not counted as "general")."""
         return await self.db.read(lambda db: [{"topic": r[0] or "general", "calls": r[1]} for r in db.execute(
             "select coalesce(nullif(category, ''), topic) as t, count(*) as n from cases where queued_at >= ?"
-            " group by t order by n desc limit ?", [since, limit])])
+            f" and state != '{IVR_STATE}' group by t order by n desc limit ?", [since, limit])])
 
     # the lifecycle of the Database, for the callers that made this store from a path
 
