@@ -219,7 +219,8 @@ class DesktopService:
         operator's confidential case only as a line saying there was one."""
         seen = access.decide(access.Viewer("", "operator", ext), row)
         shown = access.redact(row, seen)
-        out = {k: shown.get(k) for k in ("id", "queued_at", "state", "topic", "category", "description")}
+        out = {k: shown.get(k) for k in ("id", "queued_at", "state", "language", "topic", "category",
+                                         "description")}
         if not seen.readable:
             out.update(topic="", category="", description=access.HIDDEN, confidential=True)
         return out

@@ -125,7 +125,7 @@
     tbody.innerHTML = "";
     for (const h of call.history || []) {
       const tr = tbody.insertRow();
-      for (const v of [h.id, new Date(h.queued_at * 1000).toLocaleString(), h.state, h.category || h.topic || "", h.description || ""]) {
+      for (const v of [h.id, new Date(h.queued_at * 1000).toLocaleString(), h.state, h.language || "", h.category || h.topic || "", h.description || ""]) {
         tr.insertCell().textContent = v == null ? "" : v;
       }
     }
