@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from test_kb import CSV
 
 from hotline import config
 from hotline import events as ev
@@ -21,7 +22,6 @@ from hotline.bus import Bus
 from hotline.cases.store import CaseStore
 from hotline.graph import Services, build_services
 from hotline.web.app import build_app
-from test_kb import CSV
 
 ROOT = Path(__file__).resolve().parents[1]
 SITE = ROOT / "etc/site.example.toml"
