@@ -22,8 +22,9 @@ async def known_language(settings: Settings, history: CallerHistory, uniqueid: s
     (nothing else: the dialplan queues in the default language then)."""
     if not settings.ivr.known_caller or not caller_number:
         return {}
-    earlier = await history.caller_history(caller_number, uniqueid, 1)
-    code = str(earlier[0]["language"] or "") if earlier else ""
+    # the newest case with a language (a hang-up in the greeting leaves a row without one)
+    earlier = await history.caller_history(caller_number, uniqueid, 5)
+    code = next((str(row["language"]) for row in earlier if row.get("language")), "")
     if not settings.language(code) or code == settings.default_language.code:
         return {}
     log.info("known caller uniqueid=%s: last case in %s", uniqueid, code)
