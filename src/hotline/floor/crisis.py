@@ -167,10 +167,9 @@ class CrisisService:
                 "dismissed_at": alert.dismissed_at, "dismissed_by": alert.dismissed_by, "reason": alert.reason}
 
     def of_operator(self, extension: str) -> list[dict[str, Any]]:
-        """The alerts of the call on this operator's desk now (a reloaded page shows them again)."""
-        call = self.calls.of_operator(extension)
-        return [self.desk_json(a) for a in self.alerts.values()
-                if a.operator == extension and call is not None and a.uniqueid == call.uniqueid]
+        """Today's alerts of this operator's calls (a reloaded desk shows those of the call on it, live
+        or ended and not yet saved)."""
+        return [self.desk_json(a) for a in self.alerts.values() if a.operator == extension]
 
     def _showing(self, alert: CrisisAlert, now: float) -> bool:
         if alert.dismissed_at is not None:

@@ -1,5 +1,5 @@
-"""The crisis alerts' API (floor/crisis.py): the alerts of the call on an operator's desk (the
-desktop reads them after a reload), today's for a supervisor, and a supervisor's dismissal of
+"""The crisis alerts' API (floor/crisis.py): an operator's alerts today (the desktop reads them after
+a reload and shows those of the call on it), today's for a supervisor, and a supervisor's dismissal of
 one as a false alarm (written, audited, counted on the wallboard)."""
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ routes = web.RouteTableDef()  # registered when the app has the crisis service
 @routes.get("/api/crisis/alerts")
 @require("operator", "supervisor")
 async def alerts(request: web.Request) -> web.Response:
-    """An operator: the alerts of the call on their desk; a supervisor: today's, dismissed too."""
+    """An operator: today's alerts of their calls (the desk shows those of the call on it); a
+    supervisor: everyone's today, dismissed ones too."""
     crisis, p = request.app[CRISIS], user(request)
     if p.role == "operator":
         return web.json_response({"alerts": crisis.of_operator(p.extension)})
