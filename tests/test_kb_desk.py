@@ -22,6 +22,7 @@ from hotline.bus import Bus
 from hotline.cases.store import CaseStore
 from hotline.graph import Services, build_services
 from hotline.web.app import build_app
+from hotline.web.security import COOKIE
 
 ROOT = Path(__file__).resolve().parents[1]
 SITE = ROOT / "etc/site.example.toml"
@@ -147,5 +148,11 @@ async def test_the_routes(floor: Services) -> None:
             assert (r.status, (await r.json())["error"]) == (status, error), body
         r = await client.get("/api/kb/search?q=x")  # anonymous
         assert r.status == 401
+        # an operator: their own calls only
+        op1, csrf = await g.users.open_session("op1", "127.0.0.1")
+        r = await client.post(url, json={"uniqueid": "c9"}, cookies={COOKIE: op1}, headers={"X-CSRF-Token": csrf})
+        assert (r.status, (await r.json())["error"]) == (403, "forbidden")
+        r = await client.get("/api/kb/search", params={"q": "电梯"}, cookies={COOKIE: op1})
+        assert r.status == 200 and len((await r.json())["articles"]) == 2
     finally:
         await client.close()

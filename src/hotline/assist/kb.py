@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from hotline.cases.text_index import index_text
+from hotline.cases.text_index import index_text, match_query
 from hotline.errors import HotlineError
 
 COLUMNS = ("id", "title", "body", "topic", "tags", "language")
@@ -242,7 +242,7 @@ class KnowledgeBase:
     async def search(self, words: str, topic: str = "", language: str = "", limit: int = 10) -> list[dict[str, Any]]:
         """Articles with every word (CJK: the characters as written); when none has all of them,
         those with the rarest of them. The call's topic and language rank first among equals."""
-        if not line_terms(words) and not words.strip():
+        if not match_query(words):
             raise KnowledgeError("nothing to search for")
         found = await self.repository.search(words, topic, language, limit)
         if found:

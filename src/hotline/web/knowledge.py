@@ -10,7 +10,7 @@ from aiohttp import web
 
 from hotline.assist.kb import KnowledgeError
 from hotline.cases.workflow import WorkflowError
-from hotline.web.keys import KNOWLEDGE, STORE
+from hotline.web.keys import DESKTOP, KNOWLEDGE, STORE
 from hotline.web.params import int_query, json_body, user
 from hotline.web.security import require
 
@@ -52,13 +52,19 @@ async def article(request: web.Request) -> web.Response:
 @routes.post("/api/kb/articles/{id}/helped")
 @require("operator", "supervisor")
 async def helped(request: web.Request) -> web.Response:
-    """Body ``{"uniqueid": the call}``: the article helped on that call (once per article and case)."""
+    """Body ``{"uniqueid": the call}``: the article helped on that call (once per article and case);
+    an operator's own call only (on their desk, or answered by them)."""
     article_id = _article_id(request)
     body = await json_body(request)
     uniqueid = body.get("uniqueid")
     if not isinstance(uniqueid, str) or not 0 < len(uniqueid) <= 64:
         raise KnowledgeError("uniqueid: the call the article helped on")
-    if await request.app[STORE].get(uniqueid) is None:
+    p = user(request)
+    case = await request.app[STORE].get(uniqueid)
+    if case is None:
         raise WorkflowError("case-unknown", f"no case for call {uniqueid}")
-    counted, total = await request.app[KNOWLEDGE].helped(article_id, uniqueid, user(request).username, time.time())
+    if p.role == "operator" and request.app[DESKTOP].view_for(p, uniqueid) is None \
+            and str(case.get("operator") or "") != p.extension:
+        raise WorkflowError("forbidden", "not a call of yours")
+    counted, total = await request.app[KNOWLEDGE].helped(article_id, uniqueid, p.username, time.time())
     return web.json_response({"id": article_id, "counted": counted, "helped": total})
