@@ -33,7 +33,8 @@ from hotline.pbx.translate import MalformedAmi
 from hotline.privileges import PrivilegeError
 from hotline.queue.agents import AgentError
 from hotline.recordings.archive import ArchiveError
-from hotline.secrets import SecretsError
+from hotline.secrets import SecretsError, SecretsMissing
+from hotline.storage.backup import BackupError
 from hotline.transcribe.engine import ModelError
 from hotline.web.boundary import BadInput
 from hotline.web.login import Busy
@@ -73,6 +74,8 @@ EXAMPLES: list[tuple[HotlineError, int]] = [
     (StoreBusy("case store c.db: database is locked"), 503),
     (ConfigError("http.port", "expected int"), 503),
     (SecretsError("secrets.json is not JSON"), 503),
+    (SecretsMissing("secrets.json does not exist"), 503),
+    (BackupError("the copy failed its integrity check"), 503),
     (PrivilegeError("no user asterisk"), 503),
     (AsteriskError("templates not found"), 503),
     (ModelError("model folder missing"), 503),

@@ -1,6 +1,7 @@
-"""`hotline service install`: the systemd units for Asterisk (in its chroot) and the hotline pass
-`systemd-analyze verify`, restart on failure, log to the journal, run what this installation's
-`hotline` command is, with the site file's absolute path; nothing is enabled or started."""
+"""`hotline service install`: the systemd units for Asterisk (in its chroot), the hotline and the
+daily backup pass `systemd-analyze verify`, restart on failure, log to the journal, run what this
+installation's `hotline` command is, with the site file's absolute path; nothing is enabled or
+started."""
 
 from __future__ import annotations
 
@@ -47,7 +48,17 @@ def test_the_units_are_written_with_restart_policies_and_the_journal(tmp_path: P
     # the service follows Asterisk but is not bound to it: either restarts alone
     assert "hotline-asterisk.service" in hotline["After"][0] and "hotline-asterisk.service" in hotline["Wants"][0]
     assert "Requires" not in hotline and "BindsTo" not in hotline
+    # the daily backup: as the run user, the copies kept as asked
+    backup = directives((tmp_path / "hotline-backup.service").read_text())
+    timer = directives((tmp_path / "hotline-backup.timer").read_text())
+    assert backup["ExecStart"] == [f"{command} --site {SITE} backup --keep 14"] and backup["User"] == ["hotline"]
+    assert timer["OnCalendar"] == ["*-*-* 02:30"] and timer["Persistent"] == ["true"]
     assert not list(tmp_path.glob(".*.tmp"))
+    assert cli.main(["service", "install", "--site", str(SITE), "--dest", str(tmp_path), "--keep", "30",
+                     "--backup-time", "23:15"]) == 0
+    assert "backup --keep 30" in (tmp_path / "hotline-backup.service").read_text()
+    assert "OnCalendar=*-*-* 23:15" in (tmp_path / "hotline-backup.timer").read_text()
+    assert cli.main(["service", "install", "--site", str(SITE), "--dest", str(tmp_path), "--backup-time", "25:00"]) == 2
 
 
 @pytest.mark.skipif(ANALYZE is None, reason="systemd-analyze is not installed (Debian package systemd)")

@@ -1,5 +1,5 @@
-"""``hotline service install``: systemd units for Asterisk (in its chroot) and the hotline, from
-the site file; ``hotline service asterisk``: what the Asterisk unit runs (prepare the instance,
+"""``hotline service install``: systemd units for Asterisk (in its chroot) and the hotline, and a
+daily backup timer, from the site file; ``hotline service asterisk``: what the Asterisk unit runs (prepare the instance,
 then exec Asterisk in the foreground, so the unit's main process is Asterisk).
 
 The units are rendered from cli/units/*.j2: restart policies (always, at most 5 starts in 2
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -18,10 +19,11 @@ from pathlib import Path
 import jinja2
 
 from hotline import config
-from hotline.cli.common import EXIT_FAILURE, load_settings
+from hotline.cli.common import EXIT_FAILURE, EXIT_USAGE, load_settings
 
 UNITS = Path(__file__).resolve().with_name("units")
-NAMES = ("hotline-asterisk.service", "hotline.service")
+NAMES = ("hotline-asterisk.service", "hotline.service", "hotline-backup.service", "hotline-backup.timer")
+ENABLE = ("hotline-asterisk.service", "hotline.service", "hotline-backup.timer")
 READ_ONLY_SYSTEM = ("/usr", "/etc", "/boot", "/efi")  # ProtectSystem=full
 HOMES = ("/home", "/root", "/run/user")  # ProtectHome
 
@@ -48,13 +50,15 @@ def _under(path: Path, prefixes: tuple[str, ...]) -> bool:
     return any(str(path) == p or str(path).startswith(p + "/") for p in prefixes)
 
 
-def render_units(settings: config.Settings, site: Path, hotline: str | None = None) -> dict[str, str]:
-    """The units' text by file name, for ``site`` (an absolute path)."""
+def render_units(settings: config.Settings, site: Path, hotline: str | None = None, *, keep: int = 14,
+                 backup_time: str = "02:30") -> dict[str, str]:
+    """The units' text by file name, for ``site`` (an absolute path); the backup timer's copies
+    keep the ``keep`` newest, made daily at ``backup_time`` (HH:MM, local time)."""
     writable = [settings.state_dir, settings.database.parent, settings.asterisk.root, settings.recordings.folder]
     values = {
         "site": str(site), "site_arg": quote(str(site)), "hotline": hotline or hotline_command(),
         "number": settings.number, "instance": settings.asterisk.instance, "root": str(settings.asterisk.root),
-        "user": settings.asterisk.user,
+        "user": settings.asterisk.user, "keep": keep, "backup_time": backup_time,
         "protect_system": not any(_under(Path(p), READ_ONLY_SYSTEM) for p in writable),
         "protect_home": not any(_under(Path(p), HOMES) for p in writable),
     }
@@ -68,7 +72,10 @@ def cmd_service(args: argparse.Namespace) -> int:
         return _exec_asterisk(args)
     settings = load_settings(args)
     site = Path(args.site).resolve()
-    units = render_units(settings, site, args.hotline or None)
+    if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", args.backup_time):
+        print(f"hotline: --backup-time is HH:MM, got {args.backup_time!r}", file=sys.stderr)
+        return EXIT_USAGE
+    units = render_units(settings, site, args.hotline or None, keep=args.keep, backup_time=args.backup_time)
     if args.print:
         for name, text in units.items():
             print(f"# --- {name}\n{text}")
@@ -85,7 +92,7 @@ def cmd_service(args: argparse.Namespace) -> int:
     if installed_version(settings.asterisk.root) is None:
         print(f"note: no Asterisk in {settings.asterisk.root} yet: run `hotline --site {site} asterisk install` "
               "first (it downloads about 340 MB)", file=sys.stderr)
-    print("then: systemctl daemon-reload && systemctl enable --now hotline-asterisk.service hotline.service")
+    print(f"then: systemctl daemon-reload && systemctl enable --now {' '.join(ENABLE)}")
     return 0
 
 
@@ -119,4 +126,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     s.add_argument("--print", action="store_true", help="with install: print the units instead of writing them")
     s.add_argument("--hotline", default="", help="with install: the hotline command the units run "
                                                  "(default: the one of this installation)")
+    s.add_argument("--keep", type=int, default=14, help="with install: the daily backups kept (default %(default)s)")
+    s.add_argument("--backup-time", default="02:30", help="with install: when the daily backup runs, HH:MM local "
+                                                          "time (default %(default)s)")
     s.set_defaults(fn=cmd_service)
