@@ -39,7 +39,7 @@ window.hlSlots = (function () {
       b.replaceChildren(...items.map((item, n) => el("span", { class: "suggestion", "data-slot": item.slot, "data-id": item.id },
         el("button", { type: "button", class: "suggest-accept", title: "accept: write it into the field",
           onclick: () => accept(item) }, LABEL[item.slot] + ": " + label(item)),
-        " from “", el("q", { class: "suggest-source" }, item.source), "”",
+        " from ", el("q", { class: "suggest-source", title: "the caller at " + Math.round(item.line.start) + " s: " + item.line.text }, item.source),
         n === 0 ? el("kbd", { class: "suggest-key", title: "in the field, while it is empty" }, "Tab") : "",
         el("button", { type: "button", class: "suggest-dismiss", "aria-label": "dismiss", onclick: () => dismiss(item) }, "×"))));
       b.hidden = !items.length;
