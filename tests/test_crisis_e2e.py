@@ -134,6 +134,9 @@ def test_a_crisis_word_alerts_the_desk_and_the_wallboard_listen_and_dismiss(make
     # the caller goes on saying it (the phone loops the words, partials and finals): still one alert
     time.sleep(6)
     assert desk.locator("#crisis-alert .crisis-alert").count() == 1 and board.locator(row).count() == 1
+    desk.reload()  # a reloaded desk shows the call's alert again
+    desk.wait_for_function("document.getElementById('connection').textContent === 'live'")
+    wait_until(lambda: desk.locator(alert).count() == 1, 5, "the alert on the reloaded desk", interval=0.1)
 
     # a false alarm: dismissed from the wallboard, counted, the desk says so
     board.fill(row + " .crisis-reason", "quoting a film")
