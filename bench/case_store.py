@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import functools
 import shutil
 import sqlite3
 import statistics
@@ -36,6 +37,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from hotline.cases.caller_key import caller_key  # noqa: E402
 from hotline.cases.search import SearchStore  # noqa: E402
 from hotline.cases.store import CaseStore  # noqa: E402
 from hotline.cases.text_index import address_key, index_text  # noqa: E402
@@ -87,6 +89,7 @@ def bulk_load(path: Path, size: int) -> float:
     t0 = time.perf_counter()
     batch: list[tuple[Any, ...]] = []
     text: list[tuple[Any, ...]] = []
+    key = functools.lru_cache(maxsize=200_000)(caller_key)  # the store keys each case; 100,000 callers here
 
     def flush() -> None:
         con.execute("begin")
@@ -94,9 +97,9 @@ def bulk_load(path: Path, size: int) -> float:
             "insert into cases (id, uniqueid, linkedid, caller_number, language, topic, ivr_path, queue, state,"
             " queued_at, answered_at, wait_seconds, talk_seconds, abandoned, source, category, district, address,"
             " description, urgency, confidential, form_saved_at, status, department, dispatched_at, due_at,"
-            " warn_at, replied_at, resolved, satisfied, address_key)"
+            " warn_at, replied_at, resolved, satisfied, address_key, caller_key)"
             " values (?, ?, '', ?, ?, ?, '', '', 'ended', ?, ?, 5, 180, 0, 'bench', ?, ?, ?, ?, 'normal', 0, ?, ?,"
-            " ?, ?, ?, ?, ?, ?, ?, ?)", batch)
+            " ?, ?, ?, ?, ?, ?, ?, ?, ?)", batch)
         con.executemany("insert into case_text (rowid, case_id, kind, body) values (?, ?, 'form', ?)", text)
         con.execute("commit")
         batch.clear()
@@ -110,7 +113,7 @@ def bulk_load(path: Path, size: int) -> float:
                       form["category"], form["district"], form["address"], form["description"], at + 300, status,
                       dept, at + 300, due, due - 2 * 86400, at + 3 * 86400 if status == "closed" else None,
                       1 if status == "closed" and n % 10 else None, 1 if status == "closed" and n % 7 else None,
-                      address_key(form["address"])))
+                      address_key(form["address"]), key(row["caller_number"])))
         text.append((n << 16, n, index_text(" ".join((form["category"], form["district"], form["address"],
                                              form["description"])))))
         if len(batch) >= 50_000:

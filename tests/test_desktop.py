@@ -14,6 +14,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from hotline.cases.caller_key import caller_key
 from support.calls import wait_until
 
 pytestmark = pytest.mark.asterisk
@@ -80,12 +81,12 @@ def wait_text(page: Any, selector: str, expected: str, timeout: float = 15) -> N
 
 def seed_earlier_case(db: Path) -> int:
     con = sqlite3.connect(db)
-    try:
+    try:  # the earlier call came with the country code: one caller under one number (cases/caller_key.py)
         cur = con.execute(
-            "insert into cases (uniqueid, caller_number, language, topic, ivr_path, queue, state, queued_at,"
-            " abandoned, source, note, category, description) values"
-            " ('earlier-1', ?, 'ko', 'housing', '', 'hl-ko-housing', 'ended', ?, 0, 'queue', '', 'housing',"
-            " 'Heating off in the whole building')", [CALLER, time.time() - 86400 * 3])
+            "insert into cases (uniqueid, caller_number, caller_key, language, topic, ivr_path, queue, state,"
+            " queued_at, abandoned, source, note, category, description) values"
+            " ('earlier-1', ?, ?, 'ko', 'housing', '', 'hl-ko-housing', 'ended', ?, 0, 'queue', '', 'housing',"
+            " 'Heating off in the whole building')", ["+86" + CALLER, caller_key(CALLER), time.time() - 86400 * 3])
         con.commit()
         return int(cur.lastrowid or 0)
     finally:
