@@ -16,7 +16,7 @@ from hotline.auth.users import UserError, generate_password, valid_username
 from hotline.config import ROLES
 from hotline.queue.agents import AgentError
 from hotline.web import case_access
-from hotline.web.keys import AUDITS, SETTINGS, USERS
+from hotline.web.keys import AUDITS, HUB, SETTINGS, USERS
 from hotline.web.params import json_body, user
 from hotline.web.security import require
 
@@ -89,6 +89,8 @@ async def update_user(request: web.Request) -> web.Response:
                                request.app[SETTINGS], by=user(request).username)
     changed = {k: {"from": str(before.get(k) or ""), "to": fields[k]} for k in FIELDS
                if str(before.get(k) or "") != fields[k]}
+    if set(changed) - {"name"}:  # their sessions ended with the change: their open pages close now
+        request.app[HUB].end_sessions("your role or extension was changed", username=username)
     await case_access.audit(request, request.app[AUDITS], "user-update", username, {"changed": changed})
     return web.json_response({"user": after})
 
@@ -99,6 +101,8 @@ async def _set_disabled(request: web.Request, disabled: bool) -> web.Response:
     if await users.get(username) is None:
         raise UserError("user-unknown", f"no user {username!r}")
     await users.set_disabled(username, disabled, by=user(request).username)
+    if disabled:  # the sessions ended with it: the open pages (desktop, wallboard) close now, not in 30 s
+        request.app[HUB].end_sessions("your account was disabled", username=username)
     await case_access.audit(request, request.app[AUDITS], "user-disable" if disabled else "user-enable", username,
                             {})
     return web.json_response({"username": username, "disabled": disabled})
@@ -128,6 +132,7 @@ async def reset_password(request: web.Request) -> web.Response:
     password = _text(body, "password", 1024)
     generated = "" if password else generate_password()
     await users.set_password(username, password or generated)
+    request.app[HUB].end_sessions("your password was changed", username=username)
     await case_access.audit(request, request.app[AUDITS], "user-password", username,
                             {"password": "generated" if generated else "set by the admin"})
     return web.json_response({"username": username, "password": generated or None})
