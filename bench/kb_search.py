@@ -4,7 +4,7 @@ the search box's queries and the suggestions from a caller's line, timed.
 
 1. Generate N articles (default 180,000: 72% Mandarin, 28% English) into a CSV file.
 2. ``hotline kb import`` it into a fresh database file (the command an operator runs; each
-   chunk of 2,000 articles one transaction): wall time, articles per second, file size.
+   chunk of 500 articles one transaction): wall time, articles per second, file size.
 3. Search: Q queries (Chinese words of two to four characters, an English word or two, two
    words together, a query with a topic), through ``KnowledgeBase.search`` on the store's read
    pool as the web route calls it: p50, p99, max. Run once alone and once with 4 at a time.

@@ -44,6 +44,12 @@ def test_rows_are_checked_one_by_one() -> None:
     refused = dict(parsed.refused)
     assert refused[5] == "title is empty"  # the spreadsheet's row numbers (the header is row 1)
     assert "language 'xx'" in refused[6] and "topic 'nowhere'" in refused[7]
+    # a spreadsheet's export: the byte-order mark, CRLF, a quoted comma; a row with a field too many
+    bom = "\ufeffid,title,body,topic,tags,language\r\nx1,\"Taxi, lost property\",Use the receipt.,transport,,en\r\n" \
+          "x2,Two,Body,transport,,en,extra\r\n"
+    parsed = KnowledgeBase(None, LANGS, TOPICS).parse(bom, "csv")  # type: ignore[arg-type]
+    assert [a.title for a in parsed.articles] == ["Taxi, lost property"]
+    assert parsed.refused == [(3, "more fields than the header has (a comma in an unquoted field?)")]
     with pytest.raises(KnowledgeError, match="no title"):
         KnowledgeBase(None, LANGS, TOPICS).parse("name,text\n", "csv")  # type: ignore[arg-type]
     js = json.dumps([{"title": "Taxi complaints", "body": "Note the plate.", "topic": "transport",

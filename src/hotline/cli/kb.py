@@ -12,7 +12,7 @@ from pathlib import Path
 
 from hotline.cli.common import load_settings
 
-CHUNK = 2000  # articles per transaction: the service's writes wait at most one chunk
+CHUNK = 500  # articles per transaction: a running service's writes wait at most one chunk (~0.1 s)
 
 
 def _format(path: Path, given: str | None) -> str:
