@@ -1,10 +1,13 @@
 """Operations against a real Asterisk and the service as its own process: /health and /metrics see
-the AMI session (connected, down when Asterisk stops, a reconnect counted when it is back), and
+the AMI session (connected, down when Asterisk stops, a reconnect counted when it is back),
 `hotline service asterisk` (what hotline-asterisk.service runs) becomes Asterisk itself: the pid
-systemd would supervise is Asterisk's, and the hotline's own status command believes it."""
+systemd would supervise is Asterisk's, and the hotline's own status command believes it; and
+Asterisk's own res_prometheus, when [asterisk] metrics_port asks for it, answers on loopback only
+and only with its generated password."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -71,6 +74,7 @@ def test_health_metrics_and_the_asterisk_unit_command(make_hotline: Any) -> None
     assert status == 200 and sample(text, "hotline_ami_connected") == 1.0
     assert sample(text, "hotline_ami_reconnects_total") == 0.0
     assert get(f"{base}/metrics")[0] == 401
+    assert "Server Disabled" in asterisk.cli(stack.settings, "http show status")  # metrics_port 0: no HTTP server
 
     asterisk.stop(stack.settings)  # Asterisk goes away: the health check says so (its cache: 5 s)
     wait_until(lambda: health(base)[0] == 503, 15, "/health failing with Asterisk stopped")
@@ -105,3 +109,30 @@ def test_health_metrics_and_the_asterisk_unit_command(make_hotline: Any) -> None
     while asterisk.running_pid(stack.settings) is not None and time.time() < deadline:
         time.sleep(0.2)
     assert asterisk.running_pid(stack.settings) is None
+
+
+def test_asterisk_metrics_behind_basic_auth_on_loopback(make_hotline: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """[asterisk] metrics_port: Asterisk's res_prometheus on its HTTP server at 127.0.0.1, answering
+    only with the generated password; with 0 (the default) nothing listens."""
+    monkeypatch.setenv("HOTLINE_ASTERISK_METRICS_PORT", "18088")
+    stack = make_hotline(OPERATORS)
+    assert stack.settings.asterisk.metrics_port == 18088
+    url = "http://127.0.0.1:18088/metrics"
+    assert get(url)[0] == 401
+    password = stack.secrets.asterisk_metrics_password
+    assert password and password in (stack.settings.asterisk.instance_dir / "etc" / "prometheus.conf").read_text()
+    wrong = base64.b64encode(b"prometheus:wrong").decode()
+    assert basic(url, wrong)[0] == 401
+    status, text = basic(url, base64.b64encode(f"prometheus:{password}".encode()).decode())
+    assert status == 200 and "asterisk_core_uptime_seconds" in text, text[:500]
+    listening = asterisk.cli(stack.settings, "http show status")
+    assert "127.0.0.1:18088" in listening and "0.0.0.0" not in listening, listening
+
+
+def basic(url: str, credentials: str) -> tuple[int, str]:
+    req = urllib.request.Request(url, headers={"Authorization": f"Basic {credentials}"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()

@@ -32,6 +32,7 @@ class Secrets:
     api_token: str
     sip_passwords: dict[str, str]
     metrics_token: str = ""  # Prometheus' bearer token for /metrics (the metrics role only)
+    asterisk_metrics_password: str = ""  # res_prometheus' basic auth (user prometheus), [asterisk] metrics_port
 
 
 def _read(path: Path) -> dict[str, object]:
@@ -62,7 +63,7 @@ def load_or_create(settings: Settings) -> Secrets:
     path = settings.state_dir / "secrets.json"
     data: dict[str, object] = _read(path) if path.exists() else {}
     changed = False
-    for key in ("ami_secret", "api_token", "metrics_token"):
+    for key in ("ami_secret", "api_token", "metrics_token", "asterisk_metrics_password"):
         if not data.get(key):
             data[key] = _random.token_urlsafe(24)
             changed = True
@@ -85,4 +86,5 @@ def load_or_create(settings: Settings) -> Secrets:
             os.unlink(tmp)
             raise
     passwords = {op.extension: op.password or str(sip[op.extension]) for op in settings.phones}
-    return Secrets(str(data["ami_secret"]), str(data["api_token"]), passwords, str(data["metrics_token"]))
+    return Secrets(str(data["ami_secret"]), str(data["api_token"]), passwords, str(data["metrics_token"]),
+                   str(data["asterisk_metrics_password"]))

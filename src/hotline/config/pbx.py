@@ -34,6 +34,9 @@ class AsteriskSettings:
     bind_guard: bool = True  # Asterisk binds no UDP socket to 0.0.0.0 or [::] (pbx/bindguard.c)
     templates: Path = TEMPLATES  # the folder of *.conf.j2 rendered into the instance
     ami_trace: str = ""  # a file the raw AMI stream is appended to (debugging, recording test data); "" off
+    # Asterisk's own Prometheus metrics (res_prometheus on its HTTP server, 127.0.0.1 only, basic
+    # auth with a generated password); 0: neither the HTTP server nor the module runs
+    metrics_port: int = 0
 
     @property
     def instance_dir_in_chroot(self) -> str:
@@ -80,6 +83,10 @@ def parse_asterisk(data: Mapping[str, Any]) -> AsteriskSettings:
         port = getattr(asterisk, key)
         if not 1 <= port <= 65535:
             raise ConfigError(f"asterisk.{key}", f"not a port: {port}")
+    if not 0 <= asterisk.metrics_port <= 65535:
+        raise ConfigError("asterisk.metrics_port", f"not a port (0: off): {asterisk.metrics_port}")
+    if asterisk.metrics_port and asterisk.metrics_port in (asterisk.ami_port, asterisk.agi_port):
+        raise ConfigError("asterisk.metrics_port", f"{asterisk.metrics_port} is already the AMI's or FastAGI's port")
     return asterisk
 
 

@@ -123,6 +123,7 @@ def render(settings: Settings, secrets: Secrets, queues: Sequence[QueueSection],
         "queues": queues, "routing": settings.routing, "citizen_match": citizen_match,
         "menu_timeout": settings.routing.menu_timeout, "wrapup_guard": wrapup_guard, "ivr": settings.ivr,
         "sip_acl_db": sip_acl.DB_NAME, "sip_security": settings.sip_security,
+        "metrics_port": settings.asterisk.metrics_port, "metrics_password": secrets.asterisk_metrics_password,
     }
     etc = inst_host / "etc"
     for template in sorted(_templates_dir(settings).glob("*.conf.j2")):
