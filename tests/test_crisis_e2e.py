@@ -75,8 +75,9 @@ def text(page: Any, selector: str) -> str:
     return str(page.locator(selector).first.text_content() or "").strip()
 
 
-def login(browser: Any, url: str, username: str, password: str) -> Any:
-    page = browser.new_context(bypass_csp=True).new_page()
+def login(browser: Any, url: str, username: str, password: str, console: list[str]) -> Any:
+    page = browser.new_context().new_page()  # the pages' CSP enforced: crisis.js runs under it
+    page.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
     page.goto(url)
     page.fill("#username", username)
     page.fill("#password", password)
@@ -96,8 +97,9 @@ def test_a_crisis_word_alerts_the_desk_and_the_wallboard_listen_and_dismiss(make
     phones.operator("2001", h.secrets.sip_passwords["2001"], None, answer_after=1.0)
     sup = phones.operator("3001", h.secrets.sip_passwords["3001"], None, answer_after=0.5)
 
-    desk = login(browser, h.base_url + "/desktop", "li", OP_PASSWORD)
-    board = login(browser, h.base_url + "/login", "boss", BOSS_PASSWORD)
+    console: list[str] = []
+    desk = login(browser, h.base_url + "/desktop", "li", OP_PASSWORD, console)
+    board = login(browser, h.base_url + "/login", "boss", BOSS_PASSWORD, console)
     assert board.url == h.base_url + "/wallboard", board.url
     desk.click("#btn-ready")
     wait_until(lambda: text(desk, "#state") == "ready", 15, "the operator ready", interval=0.2)
@@ -162,5 +164,6 @@ def test_a_crisis_word_alerts_the_desk_and_the_wallboard_listen_and_dismiss(make
     assert json.loads(audit[0]["detail"])["case_id"] == case["id"] == stored[0]["case_id"]
     assert [(s["category"], s["operator"], s["dismissed_by"], s["reason"]) for s in stored] == [
         ("self_harm", "2001", "boss", "quoting a film")]
+    assert not [m for m in console if "Content Security Policy" in m], console
     for page in (desk, board):
         page.context.close()
