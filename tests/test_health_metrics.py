@@ -201,3 +201,56 @@ async def test_the_store_queue_depth_counts_writes_not_finished(site: Site) -> N
     gate.set()
     await asyncio.gather(*tasks)
     assert db.queued_writes == 0
+
+
+class SlowStream:
+    """A recognizer that takes each batch only when let through."""
+
+    def __init__(self, gate: threading.Event) -> None:
+        self.gate = gate
+
+    def accept(self, pcm: bytes) -> list[Any]:
+        self.gate.wait(10)
+        return []
+
+    def finish(self) -> list[Any]:
+        return []
+
+
+class SlowEngine:
+    name = "slow"
+
+    def __init__(self, gate: threading.Event) -> None:
+        self.gate = gate
+
+    def stream(self, sample_rate: int) -> SlowStream:
+        return SlowStream(self.gate)
+
+
+async def test_the_transcription_lag_is_the_audio_not_yet_recognised() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from hotline.transcribe.pipeline import Leg, TranscriptionService
+
+    gate, pool = threading.Event(), ThreadPoolExecutor(1)
+    svc = TranscriptionService(None, pool, lambda e: None, None, "127.0.0.1", 0)  # type: ignore[arg-type]
+    leg = Leg("l1", "u1", "caller", "zh", time.time(), SlowEngine(gate), lambda e: None, pool)  # type: ignore[arg-type]
+    svc.active["l1"] = leg
+    task = asyncio.create_task(leg.run())
+    try:
+        assert svc.lag_seconds() == 0.0
+        for _ in range(250):  # 5 s of 20 ms frames at 8 kHz, the recognizer stuck on the first batch
+            leg.feed(b"\x01\x00" * 160)
+        await asyncio.sleep(0.1)
+        assert svc.lag_seconds() == pytest.approx(5.0)
+        gate.set()  # it catches up
+        for _ in range(100):
+            if svc.lag_seconds() == 0.0:
+                break
+            await asyncio.sleep(0.02)
+        assert svc.lag_seconds() == 0.0
+    finally:
+        gate.set()
+        leg.close("test")
+        await asyncio.wait_for(task, 5)
+        pool.shutdown()
