@@ -42,7 +42,7 @@ name = "Li"
 """
 ARTICLES = """id,title,body,topic,tags,language
 e2e-lift,电梯故障报修,小区电梯坏了：先联系物业；有人被困立即拨打119。,housing,电梯,zh
-e2e-light,路灯不亮怎么办,小区外道路的路灯坏了：记录路名和门牌号，派单至区城市管理委员会（路灯管理所）。,housing,"路灯,照明",zh
+e2e-light,路灯不亮怎么办,市民反映楼下或小区外道路的路灯坏了、晚上很黑：记录路名和门牌号，派单至区城市管理委员会（路灯管理所）。,housing,"路灯,照明",zh
 e2e-trash,垃圾清运不及时,垃圾多日无人清运：派单至街道办事处和区城市管理委员会（环卫）。,housing,垃圾,zh
 e2e-taxi,出租车投诉,请市民提供车牌号和发票，派单至市交通委员会。,transport,出租车,zh
 e2e-lift-en,Lift out of order,Call the property management first.,housing,lift,en
@@ -139,3 +139,4 @@ def test_the_desk_suggests_opens_and_counts_an_article(make_hotline: Any, phones
     con.close()
     assert helped == [("id:e2e-light", 1, 1, case["uniqueid"], "li")], helped
     assert problems == [], problems  # no script error, nothing the CSP refused
+    page.context.close()  # the socket closed now: the service stops at once (else it waits for it)
