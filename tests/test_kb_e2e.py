@@ -2,8 +2,9 @@
 Asterisk, SIP phones, the real Whisper model, headless Chromium as the operator. The caller
 (the synthetic Mandarin sentence of tests/data/whisper/zh/02.wav: 路灯坏了) is answered on the
 desk; the housing topic's articles are suggested at once, the street-light article once the
-caller's line is transcribed; the operator opens it in the desk's panel while the call goes on,
-says it helped (counted once for the case), and finds another with the search box."""
+caller's line is transcribed (a reload shows the same); the operator opens it in the desk's
+panel while the call goes on, says it helped (counted once for the case), and finds another with
+the search box."""
 
 from __future__ import annotations
 
@@ -113,6 +114,12 @@ def test_the_desk_suggests_opens_and_counts_an_article(make_hotline: Any, phones
     print(f"suggested from the transcript {time.monotonic() - started:.1f} s after dialling;",
           page.locator("#kb-words").inner_text(), heard)
     assert heard and page.locator("#kb-words").inner_text().startswith("(heard: ")  # the words it was found by
+
+    # a reload keeps them (the snapshot's call.knowledge)
+    page.reload()
+    wait_until(lambda: text(page, "#connection") == "live", 15, "the desktop's socket again", interval=0.2)
+    wait_until(lambda: "路灯不亮怎么办" in (page.locator("#kb-suggested li").first.text_content() or ""), 10,
+               "the suggestions after a reload", interval=0.2)
 
     # opened in the desk's panel; the call stays on the desk
     page.locator("#kb-suggested li").first.locator("button.kb-open").click()
