@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from hotline.config.media import default_whisper_model
 from hotline.transcribe.whisper_engine import Upsampler, WhisperEngine
@@ -29,7 +30,7 @@ PROMPTS = ("agent-pass", "vm-intro", "conf-onlyperson", "pbx-invalid", "vm-nobod
            "vm-password", "auth-thankyou")
 
 
-def audio(path: Path) -> np.ndarray:  # type: ignore[type-arg]
+def audio(path: Path) -> npt.NDArray[np.float32]:
     raw = subprocess.run(["sox", str(path), "-t", "raw", "-r", "8000", "-c", "1", "-b", "16", "-e", "signed", "-"],
                          capture_output=True, check=True).stdout
     return Upsampler()(np.frombuffer(raw, dtype="<i2").astype(np.float32) / 32768.0)

@@ -1,8 +1,8 @@
 // Suggestions from the caller's words (floor/suggestions.py): a phone number, the district, the
 // address and a category appear next to their form field with the words they came from. Nothing is
-// written into the form unasked: Tab in the field accepts its newest suggestion (only while the field
-// is empty; the phone number is added to the notes), a click on a suggestion accepts that one, Esc in
-// the field or the × dismisses. Also "the caller seems to speak X": the spoken language the engine
+// written into the form unasked: Tab in the field accepts its newest suggestion while the field is
+// empty (the phone number goes into the notes), a click on a suggestion accepts that one (into the
+// notes: added to what is there), Esc in the field or the × dismisses. Also "the caller seems to speak X": the spoken language the engine
 // heard, with the interpreter for it preselected when one is set up. desktop.js hands over the
 // messages ('suggestions', 'spoken_language') and the snapshot's call.
 "use strict";
@@ -64,7 +64,7 @@ window.hlSlots = (function () {
     if (!FIELDS.includes(field) || ev.altKey || ev.ctrlKey || ev.metaKey) return;
     const first = pending(field)[0];
     if (!first) return;
-    if (ev.key === "Tab" && !ev.shiftKey && (field === "notes" || !ev.target.value)) {
+    if (ev.key === "Tab" && !ev.shiftKey && !ev.target.value) {
       ev.preventDefault();
       accept(first);
     } else if (ev.key === "Escape") {
