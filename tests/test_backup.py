@@ -168,3 +168,14 @@ def test_restore_refuses_while_the_service_holds_the_case_file(tmp_path: Path) -
         holder.kill()
         holder.wait()
     assert not list(db_path.parent.glob("*.before-restore-*"))  # nothing was touched
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="root makes the copy for the case file's owner")
+def test_a_copy_made_by_root_belongs_to_the_case_files_owner(tmp_path: Path) -> None:
+    db_path = tmp_path / "hotline.db"
+    asyncio.run(fill(db_path, 4))
+    os.chown(db_path, 4321, 4321)  # the run user's file
+    result = backup_mod.backup(db_path, tmp_path / "copies")
+    for made in (result.path, result.path.parent):
+        st = made.stat()
+        assert (st.st_uid, st.st_gid) == (4321, 4321), made

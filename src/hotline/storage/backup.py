@@ -95,7 +95,14 @@ def backup(database: Path, folder: Path, *, keep: int = 7, quick: bool = False,
         raise BackupError(f"{database}: no case file there")
     if keep < 0:
         raise BackupError("keep must be 0 (all) or more")
+    created = not folder.exists()
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # run as root (by hand), the copies are still the case file owner's (the run user's), so the
+    # daily timer, which runs as that user, can add to the folder and prune it
+    st = database.stat()
+    owner = (st.st_uid, st.st_gid) if os.geteuid() == 0 and st.st_uid != 0 else None
+    if owner is not None and created:
+        os.chown(folder, *owner)
     final = _target(folder, clock())
     partial = final.with_name(final.name + ".partial")
     partial.unlink(missing_ok=True)
@@ -118,6 +125,8 @@ def backup(database: Path, folder: Path, *, keep: int = 7, quick: bool = False,
         t0 = time.monotonic()
         verify(partial, quick)
         check_seconds = time.monotonic() - t0
+        if owner is not None:
+            os.chown(partial, *owner)
         os.replace(partial, final)
     except sqlite3.Error as exc:
         partial.unlink(missing_ok=True)
