@@ -94,6 +94,7 @@ async def test_the_topic_then_the_callers_words_suggest_articles(floor: Services
     assert [a["title"] for a in first[-1]["articles"]] == ["电梯坏了怎么办", "Lift out of order"]
     # three lines in a burst: one query over them together; a partial or the operator's words: none
     before = g.suggestions.queries
+    g.suggestions.delay = 0.5  # (a pause longer than the pump needs for the burst, however loaded the machine)
     g.bus.publish(caller("c1", "你好", T0 + 5))
     g.bus.publish(caller("c1", "我想问一下", T0 + 6, kind="partial"))
     g.bus.publish(ev.TranscriptText("c1", "operator", "zh", "final", "年检", 7, 8, 0.9, T0 + 8))
