@@ -11,6 +11,7 @@ Nothing here fills a form: the operator accepts a suggestion or ignores it.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ EN_DIGITS = {"zero": "0", "oh": "0", "o": "0", "one": "1", "two": "2", "three": 
              "six": "6", "seven": "7", "eight": "8", "nine": "9"}
 REPEAT = {"double": 2, "triple": 3}
 SEPARATORS = set(" \t-‐–—,，、.·")  # what may stand between the digits of one number
+STRONG = set(",，、")  # between two numbers said one after the other
 MIN_DIGITS, MAX_DIGITS = 7, 12
 
 CJK = "\u4e00-\u9fff"
@@ -140,11 +142,38 @@ def phones(text: str) -> list[Suggestion]:
         else:
             runs.append([tok])
     for run in runs:
-        digits = "".join(t[2] for t in run)
-        if MIN_DIGITS <= len(digits) <= MAX_DIGITS and _phone_kind(digits):
-            start, end = run[0][0], run[-1][1]
-            out.append(Suggestion("phone", digits, start, end, text[start:end]))
+        for group in _numbers(text, run):
+            start, end = group[0][0], group[-1][1]
+            out.append(Suggestion("phone", "".join(t[2] for t in group), start, end, text[start:end]))
     return out
+
+
+def _valid(group: list[tuple[int, int, str]]) -> bool:
+    digits = "".join(t[2] for t in group)
+    return MIN_DIGITS <= len(digits) <= MAX_DIGITS and _phone_kind(digits)
+
+
+def _numbers(text: str, run: list[tuple[int, int, str]]) -> list[list[tuple[int, int, str]]]:
+    """The phone numbers in a run of digits: the whole run, or, when that is none, the groups between
+    commas that make one ("13901285678, 13812345678" is two; "139, 0128, 5678" is one)."""
+    if _valid(run):
+        return [run]
+    parts: list[list[tuple[int, int, str]]] = [[run[0]]]
+    for prev, tok in itertools.pairwise(run):
+        if STRONG & set(text[prev[1]:tok[0]]):
+            parts.append([tok])
+        else:
+            parts[-1].append(tok)
+    found: list[list[tuple[int, int, str]]] = []
+    group: list[tuple[int, int, str]] = []
+    for part in parts:
+        if group and _valid(group) and not _valid(group + part):
+            found.append(group)
+            group = []
+        group = group + part
+    if group and _valid(group):
+        found.append(group)
+    return found
 
 
 # -- districts, addresses, categories ---------------------------------------------------------------
