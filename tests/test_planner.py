@@ -97,7 +97,8 @@ def test_cli_writes_the_plan_as_csv(tmp_path: Path) -> None:
                           "--date", str(DAY), "--csv", str(tmp_path / "plan.csv")],
                          capture_output=True, text=True, check=True)
     assert "10:00" in out.stdout
-    rows = (tmp_path / "plan.csv").read_text().splitlines()
+    assert (tmp_path / "plan.csv").read_bytes()[:3] == b"\xef\xbb\xbf"  # UTF-8 with BOM (web/csv_export.py)
+    rows = (tmp_path / "plan.csv").read_text(encoding="utf-8-sig").splitlines()
     assert rows[0].startswith("slot,forecast_calls,needed_erlang_c") and len(rows) == 49
     assert rows[21].startswith("10:00,200.0,")
 
