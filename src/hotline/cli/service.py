@@ -81,13 +81,18 @@ def cmd_service(args: argparse.Namespace) -> int:
             print(f"# --- {name}\n{text}")
         return 0
     dest = Path(args.dest)
-    dest.mkdir(parents=True, exist_ok=True)
-    for name, text in units.items():
-        tmp = dest / f".{name}.tmp"
-        tmp.write_text(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dest / name)
-        print(f"written {dest / name}")
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+        for name, text in units.items():
+            tmp = dest / f".{name}.tmp"
+            tmp.write_text(text)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, dest / name)
+            print(f"written {dest / name}")
+    except OSError as exc:
+        print(f"hotline: cannot write the units into {dest}: {exc.strerror} (as root, or --dest, or --print)",
+              file=sys.stderr)
+        return EXIT_FAILURE
     from hotline.pbx.chroot import installed_version
     if installed_version(settings.asterisk.root) is None:
         print(f"note: no Asterisk in {settings.asterisk.root} yet: run `hotline --site {site} asterisk install` "
