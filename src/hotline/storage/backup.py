@@ -91,6 +91,13 @@ def backup(database: Path, folder: Path, *, keep: int = 7, quick: bool = False,
            clock: Callable[[], float] = time.time) -> BackupResult:
     """Copy ``database`` into ``folder`` as ``hotline-<local time>.db``, verify the copy, then keep
     the ``keep`` newest copies (0: keep all). The source is never written."""
+    try:
+        return _backup(database, folder, keep, quick, clock)
+    except OSError as exc:  # a folder we may not write, a full disk: one line, not a traceback
+        raise BackupError(f"backup of {database} into {folder} failed: {exc.strerror or exc}") from None
+
+
+def _backup(database: Path, folder: Path, keep: int, quick: bool, clock: Callable[[], float]) -> BackupResult:
     if not database.is_file():
         raise BackupError(f"{database}: no case file there")
     if keep < 0:
@@ -166,6 +173,15 @@ def restore(backup_file: Path, database: Path, *, clock: Callable[[], float] = t
     The backup is verified first; the current file (and its -wal, -shm) is kept beside it as
     ``<name>.before-restore-<time>``, whose path is returned (``database`` itself if there was none).
     The restored file gets the old file's owner and mode 0600."""
+    if not backup_file.is_file():
+        raise BackupError(f"{backup_file}: no such file")
+    try:
+        return _restore(backup_file, database, clock)
+    except OSError as exc:
+        raise BackupError(f"restore of {backup_file} into {database} failed: {exc.strerror or exc}") from None
+
+
+def _restore(backup_file: Path, database: Path, clock: Callable[[], float]) -> Path:
     verify(backup_file)
     database.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     stamp = dt.datetime.fromtimestamp(clock()).strftime("%Y%m%d-%H%M%S")
@@ -174,11 +190,15 @@ def restore(backup_file: Path, database: Path, *, clock: Callable[[], float] = t
     incoming = database.with_name(database.name + ".restoring")
     incoming.unlink(missing_ok=True)
     fd = os.open(incoming, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(fd, "wb") as out, open(backup_file, "rb") as src:
-        shutil.copyfileobj(src, out, 1 << 20)
-        out.flush()
-        os.fsync(out.fileno())
-    verify(incoming, quick=True)
+    try:
+        with os.fdopen(fd, "wb") as out, open(backup_file, "rb") as src:
+            shutil.copyfileobj(src, out, 1 << 20)
+            out.flush()
+            os.fsync(out.fileno())
+        verify(incoming, quick=True)  # the copy as written here (a short disk, a bad write)
+    except BaseException:
+        incoming.unlink(missing_ok=True)
+        raise
     if database.exists():
         st = database.stat()
         owner = (st.st_uid, st.st_gid)
