@@ -531,8 +531,8 @@ def test_a_spike_generated_just_after_midnight_still_falls_today() -> None:
 
     midnight = dt.datetime(2026, 12, 2, 0, 0).timestamp()
     for end in (midnight + 600, midnight + 5, midnight + 12 * 3600):
-        spike = [row for row, form in casegen.cases(2, 3, end=end, spike=casegen.Spike("88 Guanghua Road", "housing", 10))
-                 if form["address"] == "88 Guanghua Road"]
+        made = casegen.cases(2, 3, end=end, spike=casegen.Spike("88 Guanghua Road", "housing", 10))
+        spike = [row for row, form in made if form["address"] == "88 Guanghua Road"]
         days = {dt.datetime.fromtimestamp(r["queued_at"]).date() for r in spike}
         assert days == {dt.date(2026, 12, 2)}, (end - midnight, days)
         assert all(r["queued_at"] <= end for r in spike)
