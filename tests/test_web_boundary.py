@@ -205,6 +205,11 @@ async def test_concurrent_wrong_passwords_are_counted_before_hashing(proxied: Ap
 async def test_a_real_user_logs_in_promptly_during_a_login_flood(proxied: App,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     calls = counting_verify(monkeypatch)
+    async with browser(proxied) as quiet:  # the same login with no flood, on this machine now
+        started = asyncio.get_running_loop().time()
+        await login_form(quiet, "op1", PASSWORD, via=B)
+        alone = asyncio.get_running_loop().time() - started
+    calls.clear()
     async with browser(proxied) as flooder, browser(proxied) as real:
         flood = asyncio.create_task(concurrent_logins(
             flooder, [(f"guess{i}", "wrong password", A) for i in range(300)]))
@@ -214,8 +219,9 @@ async def test_a_real_user_logs_in_promptly_during_a_login_flood(proxied: App,
         took = asyncio.get_running_loop().time() - started
         statuses = await flood
     assert (r.status, r.headers["Location"]) == (302, "/desktop")
-    print(f"real login during the flood: {took:.2f} s")
-    assert took < 3.0, f"the real login took {took:.2f} s during the flood"
+    print(f"real login during the flood: {took:.2f} s (alone: {alone:.2f} s)")
+    # a few hashing slots' worth of waiting at most; the alone figure scales it to a loaded machine
+    assert took < max(3.0, 12 * alone), f"the real login took {took:.2f} s during the flood ({alone:.2f} s alone)"
     assert statuses.count(429) >= 250 and 500 not in statuses
     assert len(calls) < 60, f"{len(calls)} verifications for one address's 300 attempts"
 
