@@ -213,3 +213,19 @@ def test_a_g722_caller_and_an_opus_operator_hear_each_other(make_hotline: Any, p
     finally:
         wideband.close()
         opus.close()
+
+
+def test_a_digit_sent_as_sip_info_moves_the_caller_too(make_hotline: Any, phones: Any, tones: Any) -> None:
+    """DTMF as SIP INFO (phones and trunks that do not send RFC 4733 events) acts like a key."""
+    h = make_hotline(SITE)
+    h.start_service()
+    op1 = register(h, phones, tones, "2001", OP1_HZ)
+    h.login("2001")  # no Mandarin operator: the caller waits in the Mandarin queue
+    call = call_hotline(phones, tones[CALLER_HZ], "13900001607", [])
+    wait_until(lambda: h.cases(), 10, "queued in Mandarin")
+    time.sleep(1.0)
+    phones.dtmf(call, "2", sip_info=True)
+    wait_until(lambda: op1.calls and op1.calls[0].connected_at, 15, "the English operator answered")
+    phones.hangup(call)
+    wait_until(lambda: h.cases() and h.cases()[0]["state"] == "ended", 10, "case ended")
+    assert h.cases()[0]["ivr_path"] == "greeting:silent/lang:zh/topic:general/switch:en/"

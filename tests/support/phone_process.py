@@ -46,7 +46,7 @@ def _serve(conn: Any, workdir: str, pbx_port: int, local_port: int, codecs: tupl
                 bank.dial(phone, args[1])
                 result = len(phone.calls) - 1
             elif op == "dtmf":
-                bank.dtmf(bank.phones[args[0]].calls[args[1]], args[2])
+                bank.dtmf(bank.phones[args[0]].calls[args[1]], args[2], *args[3:])
                 result = None
             elif op == "hangup":
                 bank.hangup(bank.phones[args[0]].calls[args[1]])
@@ -145,8 +145,8 @@ class Phones:
     def dial(self, phone: PhoneHandle, target: str) -> CallHandle:
         return CallHandle(phone.bank, phone.user, phone.bank._rpc("dial", phone.user, target))
 
-    def dtmf(self, call: CallHandle, digits: str) -> None:
-        call._bank._rpc("dtmf", call._user, call._idx, digits)
+    def dtmf(self, call: CallHandle, digits: str, sip_info: bool = False) -> None:
+        call._bank._rpc("dtmf", call._user, call._idx, digits, sip_info)
 
     def hangup(self, call: CallHandle) -> None:
         call._bank._rpc("hangup", call._user, call._idx)

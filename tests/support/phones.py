@@ -308,10 +308,16 @@ class PhoneBank:
             return call.info
         return self.run(dial)
 
-    def dtmf(self, info: CallInfo, digits: str) -> None:
+    def dtmf(self, info: CallInfo, digits: str, sip_info: bool = False) -> None:
+        """Send ``digits`` as RFC 4733 events on the call's audio, or as SIP INFO requests."""
         def send() -> None:
             try:
-                info.call.dialDtmf(digits)
+                if sip_info:
+                    prm = pj.CallSendDtmfParam()
+                    prm.method, prm.digits = pj.PJSUA_DTMF_METHOD_SIP_INFO, digits
+                    info.call.sendDtmf(prm)
+                else:
+                    info.call.dialDtmf(digits)
             except pj.Error as exc:
                 raise RuntimeError(f"DTMF {digits!r} not sent on the call to {info.remote} (state {info.state}, "
                                    f"connected {info.connected_at}, audio {'up' if info.recording else 'not up'}):"
