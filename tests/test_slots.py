@@ -290,6 +290,9 @@ async def test_another_spoken_language_is_said_once_with_the_interpreter_for_it(
     svc.settings = replace(svc.settings, interpreters=(Interpreter("3001", "Mr Smith", {"en": 5, "zh": 4}),))
     await svc.handle(line("请注意你的脚圆", heard="en", p=0.97))
     assert hub.sent[-1][1]["interpreter"] is True  # the desk preselects English for "Add interpreter"
+    await svc.handle(line("こんにちは", heard="ja", p=0.93, uniqueid="u2"))  # a language the site does not list
+    spoken = svc.spoken_of("u2")
+    assert spoken is not None and spoken["name"] == "Japanese"
 
 
 async def test_the_desktop_snapshot_carries_the_suggestions_and_the_spoken_language(tmp_path: Path) -> None:

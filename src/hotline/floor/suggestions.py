@@ -30,6 +30,11 @@ from hotline.floor.notify import ExtensionNotifier
 
 log = logging.getLogger(__name__)
 
+# names for languages the site does not list (the site's own names win): what Whisper may hear on a line
+LANGUAGE_NAMES = {"zh": "Mandarin", "en": "English", "ko": "Korean", "ja": "Japanese", "ru": "Russian",
+                  "fr": "French", "de": "German", "es": "Spanish", "pt": "Portuguese", "ar": "Arabic",
+                  "vi": "Vietnamese", "th": "Thai", "mn": "Mongolian", "ug": "Uyghur", "bo": "Tibetan",
+                  "yue": "Cantonese", "it": "Italian", "hi": "Hindi", "id": "Indonesian", "ms": "Malay"}
 MAX_PER_CALL = 40  # suggestions kept per call (a long call: the newest win)
 CALLS_KEPT = 500  # calls whose suggestions are kept (ended calls stay until their form is saved)
 
@@ -98,7 +103,8 @@ class SuggestionService:
             return
         lang = self.settings.language(e.detected_language)
         covered = any(x["code"] == e.detected_language for x in interpretable(self.settings))
-        call.spoken = {"language": e.detected_language, "name": lang.name if lang else e.detected_language,
+        name = lang.name if lang else LANGUAGE_NAMES.get(e.detected_language, e.detected_language)
+        call.spoken = {"language": e.detected_language, "name": name,
                        "probability": e.detected_probability, "ivr_language": e.language, "interpreter": covered,
                        "line": {"speaker": e.speaker, "start": e.start, "end": e.end}}
         log.info("spoken language: uniqueid=%s ivr=%s heard=%s p=%.3f interpreter=%s", e.uniqueid, e.language,
