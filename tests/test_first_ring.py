@@ -144,3 +144,15 @@ async def test_an_ivr_hang_up_is_no_topic_on_the_big_screen(tmp_path: Path) -> N
     in_progress = await store.cases_in_progress(T0 - 60)
     await store.close()
     assert topics == [{"topic": "housing", "calls": 1}] and in_progress == 1
+
+
+def test_the_waiting_alert_counts_from_the_first_ring(tmp_path: Path) -> None:
+    """A caller 6 s in the IVR and 5 s in the queue, nobody free: the 10 s alert is due already."""
+    settings = config.load(SITE, {})
+    now = [T0 + 11]
+    g = build_services(settings, CaseStore(tmp_path / "c.db"), None, Bus(),  # type: ignore[arg-type]
+                       clock=lambda: now[0], since_day=lambda: T0 - 3600)
+    g.apply(joined("w", T0 + 6, arrived=T0))
+    alert = next(a for a in g.board.alerts() if a["kind"] == "waiting")
+    assert alert["since"] == T0 and "11 s from the first ring (5 s in hl-en-housing)" in alert["text"]
+    assert g.board.waiting()[0]["arrived_at"] == T0

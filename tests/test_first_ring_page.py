@@ -36,11 +36,19 @@ def test_the_wallboard_shows_both_clocks_and_counts_an_ivr_hang_up(tmp_path: Pat
         header = page.inner_text("header")
         assert "from the first ring" in header and "from queue entry" in header, header
         assert (page.inner_text("#t-ring-sl-offered"), page.inner_text("#t-sl-offered")) == ("0.0%", "100.0%")
-        offered = int(page.inner_text("#t-ring-offered"))
-        queued = page.inner_text("#t-offered")
         assert page.inner_text("#t-ivr") == "0"
         cell = page.inner_text(f'#queues tr[data-queue="{q}"] td.sltoday')
         assert cell == "ring 0.0% / 0.0% · queue 100.0% / 100.0%", cell
+
+        # a caller waiting: the wait from the first ring, the queue's beside it
+        waiting = ev.CallerJoined("w", "w", q, "138", "zh", "general", "", 1, now - 2, arrived_at=now - 9)
+        served.loop.call_soon_threadsafe(served.floor.graph.bus.publish, waiting)
+        page.wait_for_function("() => /in queue/.test(document.querySelector('#waiting tbody td.wait')?.textContent)",
+                               timeout=10000)
+        wait = page.inner_text("#waiting tbody td.wait")
+        assert wait.split(" s")[0] in ("9", "10") and "in queue" in wait, wait  # 9 s from the ring, 2 in queue
+        offered = int(page.inner_text("#t-ring-offered"))
+        queued = page.inner_text("#t-offered")
 
         hang_up = ev.IvrHangup("ivr-1", "13900000099", "", "greeting:silent/", now - 3, now)
         served.loop.call_soon_threadsafe(served.floor.graph.bus.publish, hang_up)  # on the floor's loop

@@ -266,6 +266,7 @@ class Board:
             lang, topic = self._lang_topic(call.queue, call.language, call.topic)
             out.append({"uniqueid": call.uniqueid, "queue": call.queue, "language": lang, "topic": topic,
                         "caller": mask_number(call.caller_number), "joined_at": call.joined_at,
+                        "arrived_at": call.arrived_at or None,  # the first ring (None: not known)
                         "ringing": [op.extension for op in self.roster.ops.values()
                                     if op.ringing_for == call.uniqueid]})
         return out
@@ -343,15 +344,16 @@ class Board:
         out: list[dict[str, Any]] = []
         free: dict[str, bool] = {}
         for call in self.calls.waiting():
-            uid, queue, joined = call.uniqueid, call.queue, call.joined_at
-            waited = now - joined
+            uid, queue, ring = call.uniqueid, call.queue, call.first_ring_at
+            waited = now - ring  # the target runs from the first ring
             if waited < a.waiting_seconds:
                 continue
             if queue not in free:
                 free[queue] = self._free_skilled(queue)
             if not free[queue]:
-                out.append({"id": f"waiting:{uid}", "kind": "waiting", "severity": "critical", "since": joined,
-                            "target": queue, "text": f"caller waiting {waited:.0f} s in {queue} and no free "
+                out.append({"id": f"waiting:{uid}", "kind": "waiting", "severity": "critical", "since": ring,
+                            "target": queue, "text": f"caller waiting {waited:.0f} s from the first ring "
+                                                     f"({now - call.joined_at:.0f} s in {queue}) and no free "
                                                      "operator with the skill"})
         out += self._sl_alerts(now)
         for op in self.roster.ops.values():

@@ -65,6 +65,7 @@
       const tr = document.createElement("tr");
       tr.dataset.uniqueid = w.uniqueid;
       tr.dataset.joined = w.joined_at;
+      tr.dataset.ring = w.arrived_at || w.joined_at;  // the wait from the first ring (red past the target)
       for (const v of [w.caller, w.queue, w.language, w.topic]) tr.appendChild(el("td", v));
       tr.appendChild(el("td", fmtSecs(now() - w.joined_at), "wait"));
       tr.appendChild(el("td", w.ringing.join(", ")));
@@ -180,9 +181,10 @@
   }
   function tick() {  // growing waits and times in state, between messages
     for (const tr of $("waiting").tBodies[0].rows) {
-      const w = now() - Number(tr.dataset.joined);
+      const w = now() - Number(tr.dataset.ring || tr.dataset.joined);
+      const inQueue = now() - Number(tr.dataset.joined);
       const c = tr.querySelector(".wait");
-      c.textContent = fmtSecs(w);
+      c.textContent = fmtSecs(w) + (w - inQueue >= 1 ? " (" + fmtSecs(inQueue) + " in queue)" : "");
       c.classList.toggle("late", w >= S.target);
     }
     for (const tr of $("queues").tBodies[0].rows) {
