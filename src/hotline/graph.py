@@ -256,9 +256,9 @@ def build_services(settings: Settings, store: CaseStore, pbx: PbxControl, bus: B
         # the form save as one command: its CaseSaved reaches the desktop and the wrap-up on the bus
         desk=CaseDesk(s, DeskStore(db), workflow, publish, clock), search=SearchStore(db),
         recording_store=recording_store, recordings=recordings, sip_security=sip_security,
-        crisis=CrisisService(s, calls, hub, CrisisStore(db), audits, since_day, clock),
         overdue=OverdueCases(workflow, flows), knowledge=knowledge,
-        suggestions=KnowledgeSuggestions(calls, knowledge, hub))
+        suggestions=KnowledgeSuggestions(calls, knowledge, hub),
+        crisis=CrisisService(s, calls, hub, CrisisStore(db), audits, since_day, clock))
     _connect(services)
     _subscribe(services, deadline_every)
     return services
@@ -284,10 +284,10 @@ def _connect(g: Services) -> None:
         g.board.extra_alerts.append(g.sip_security.alerts)
     g.overdue.on_change = g.wallboard.changed
     g.board.extra_alerts.append(g.overdue.alerts)
+    g.desktop.call_extras["knowledge"] = g.suggestions.shown  # the articles suggested, in the snapshot
     g.crisis.on_change = g.wallboard.audit_changed  # its alerts and their audit lines
     g.board.extra_alerts.append(g.crisis.board_alerts)
     g.wallboard.sections["crisis"] = g.crisis.counts
-    g.desktop.call_extras["knowledge"] = g.suggestions.shown  # the articles suggested, in the snapshot
 
 
 def _subscribe(g: Services, deadline_every: float) -> None:

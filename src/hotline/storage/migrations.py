@@ -232,6 +232,7 @@ def _m9_recording_attempts(db: sqlite_utils.Database) -> None:
         if column not in have:
             recordings.add_column(column, kind)
 
+
 # the ended_in values 0010 wrote for the rows already finished (cases/service.py ENDED_IN), frozen
 ENDED_IN_0010 = {"operator": "operator", "queue": "queue"}
 

@@ -97,10 +97,10 @@ def _put(app: web.Application, services: WebServices) -> None:
         app[keys.INTERPRETER_DESK] = s.interpreter_desk
     if s.after_call is not None:
         app[keys.AFTER_CALL] = s.after_call
-    if s.crisis is not None:
-        app[keys.CRISIS] = s.crisis
     if s.knowledge is not None:
         app[keys.KNOWLEDGE] = s.knowledge
+    if s.crisis is not None:
+        app[keys.CRISIS] = s.crisis
 
 
 def build_app(services: WebServices) -> web.Application:
@@ -126,9 +126,9 @@ def build_app(services: WebServices) -> web.Application:
         for table in AFTER_CALL_ROUTES:
             app.router.add_routes(table)
     app.router.add_routes(staffing.routes)
-    health.setup(app, services.probes, services.metrics_token)  # /health (public), /metrics
     if services.knowledge is not None:
         app.router.add_routes(knowledge.routes)  # the desk's knowledge base: search, an article, helped
+    health.setup(app, services.probes, services.metrics_token)  # /health (public), /metrics
     if services.wallboard is not None and services.supervision is not None:
         app.router.add_routes(floor_routes.routes)
         app.router.add_routes(series.routes)  # the wallboard's charts

@@ -69,7 +69,7 @@ class WebServices:
     interpreter_desk: InterpreterDesk | None = None
     after_call: AfterCall | None = None
     desk: CaseDesk | None = None
-    crisis: CrisisService | None = None  # the crisis words' alerts (their routes only with it)
+    knowledge: KnowledgeBase | None = None  # the knowledge base (web/knowledge.py's routes only with it)
     probes: Probes | None = None  # health and metrics: AMI, transcription (runtime.py); none: not monitored
     metrics_token: str = ""  # /metrics' scrape token (secrets.json); "": sessions only
-    knowledge: KnowledgeBase | None = None  # the knowledge base (web/knowledge.py's routes only with it)
+    crisis: CrisisService | None = None  # the crisis words' alerts (their routes only with it)

@@ -307,10 +307,10 @@
     transcript: addTranscript,
     transcription: transcriptionStatus,
     interpreter: showInterpreter,
-    crisis_alert: (m) => window.hlCrisis.desk(m),  // crisis words: crisis.js shows the alert
     knowledge: (m) => window.hlKb.suggested(m),  // the knowledge panel: kb.js
     suggestions: (m) => window.hlSlots.show(m),  // slot suggestions next to the fields: suggestions.js
     spoken_language: (m) => window.hlSlots.language(m),  // "the caller seems to speak X": suggestions.js
+    crisis_alert: (m) => window.hlCrisis.desk(m),  // crisis words: crisis.js shows the alert
     case_saved: (m) => {
       showSaved(m.uniqueid, m);
       if (state.call && state.call.uniqueid === m.uniqueid && state.call.phase === "ended") clearCall();
