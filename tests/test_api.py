@@ -371,3 +371,22 @@ async def test_the_staffing_page_for_shift_managers(tmp_path: Path) -> None:
             await op1.close()
     finally:
         await a.close()
+
+
+async def test_stopping_the_service_closes_open_desktops_at_once(app: App) -> None:
+    """A page's open socket does not hold the stop: it is closed with 1001 (going away) and the
+    server does not wait out its shutdown timeout (it did: every stop with a desk open took 15 s+)."""
+    op1, _csrf = await session(app, "op1")
+    origin = str(app.client.server.make_url("")).rstrip("/")
+    try:
+        ws = await op1.ws_connect("/ws/desktop", headers={"Origin": origin})
+        assert (await next_message(ws))["type"] == "snapshot"
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        stopping = asyncio.create_task(app.client.server.close())
+        msg = await asyncio.wait_for(ws.receive(), 10)
+        assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED) and ws.close_code == 1001
+        await asyncio.wait_for(stopping, 10)
+        assert loop.time() - started < 5.0
+    finally:
+        await op1.close()

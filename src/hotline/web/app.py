@@ -12,6 +12,7 @@ interpreter's page with an interpreter desk).
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -56,6 +57,8 @@ from hotline.web.services import WebServices
 HERE = Path(__file__).parent
 AFTER_CALL_ROUTES = (case_page.routes, case_actions.routes, department.routes, worklist.routes, callbacks.routes,
                      search.routes, trends.routes)
+
+log = logging.getLogger(__name__)
 
 
 def _own_desk(app: web.Application, services: WebServices) -> CaseDesk:
@@ -103,6 +106,12 @@ def _put(app: web.Application, services: WebServices) -> None:
         app[keys.CRISIS] = s.crisis
 
 
+async def _close_sockets(app: web.Application) -> None:
+    closed = await app[keys.HUB].close_all()
+    if closed:
+        log.info("closed %d open page socket(s): the service is stopping", closed)
+
+
 def build_app(services: WebServices) -> web.Application:
     # the refusal audit outermost (it sees every answer, errors' too), then errors, the input
     # boundary, and who is asking (web/security.py)
@@ -115,6 +124,7 @@ def build_app(services: WebServices) -> web.Application:
     app[keys.ORIGINS], app[keys.PROXIES] = http.allowed_origins(), Proxies(http.trusted_proxies)
     app[keys.HASHING] = asyncio.Semaphore(login.HASH_SLOTS)  # verifications queued or running, whoever asks
     _put(app, services)
+    app.on_shutdown.append(_close_sockets)  # before the server waits for its handlers to end
 
     app.router.add_routes(pages.routes)
     app.router.add_routes(login.routes)

@@ -14,7 +14,7 @@ import json
 import logging
 from typing import Any
 
-from aiohttp import web
+from aiohttp import WSCloseCode, web
 
 from hotline.auth.users import Principal
 from hotline.floor.messages import (
@@ -105,6 +105,17 @@ class Hub:
             self.remove(client)  # no further message reaches it
             client.end_session(why)
         return len(ended)
+
+    async def close_all(self) -> int:
+        """Close every open socket with 1001 (going away): the service is stopping. Without it the
+        server's shutdown waits its whole timeout for the pages' sockets to end; the pages
+        reconnect when the service is back."""
+        clients = list(self._clients)
+        for client in clients:
+            self.remove(client)
+        await asyncio.gather(*(c.ws.close(code=WSCloseCode.GOING_AWAY, message=b"service stopping")
+                               for c in clients if not c.ws.closed), return_exceptions=True)
+        return len(clients)
 
     def remove(self, client: Client) -> None:
         self._clients.discard(client)
