@@ -107,3 +107,17 @@ def test_a_known_callers_language(rows: list[dict[str, Any]], expected: dict[str
     assert history.asked == [("13900000001", "u1")]
     assert asyncio.run(known_language(settings(), history, "u2", "")) == {}, "no number, no lookup"
     assert asyncio.run(known_language(settings({"known_caller": False}), History(rows), "u3", "139")) == {}
+
+
+def test_the_hangup_handler_knows_a_queued_call_from_the_dialplan_and_digits_are_filtered() -> None:
+    """The hangup handler's report says whether the call reached Queue() (HL_QUEUED, set just before
+    it): the service's registry may not have the queue's events yet, and a queued call filed as an
+    IVR hang-up was counted twice and lost its case. Digits reach the path filtered."""
+    text = render("extensions.conf.j2", settings())
+    lines = text.splitlines()
+    queued = next(i for i, line in enumerate(lines) if "Set(HL_QUEUED=1)" in line)
+    assert "Queue(${HL_QUEUE}" in lines[queued + 1]
+    handler = next(line for line in lines if "/ivr_hangup," in line)
+    assert handler.rstrip().endswith("${CALLERID(num)},${HL_QUEUED})")
+    assert all("FILTER(0-9*#A-D,${DIGIT})" in line for line in lines if "__HL_PATH=${HL_PATH}" in line
+               and "${DIGIT}" in line)

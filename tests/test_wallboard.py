@@ -20,8 +20,8 @@ from hotline import config
 from hotline import events as ev
 from hotline.auth.users import Principal
 from hotline.bus import Bus
+from hotline.cases.caller_key import mask_number
 from hotline.cases.store import CaseStore
-from hotline.floor.board import mask_number
 from hotline.graph import build_services
 from hotline.queue.skills import memberships
 from hotline.web.app import build_app

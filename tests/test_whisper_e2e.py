@@ -5,7 +5,10 @@ caller's lines appear live on the desktop in simplified Chinese and are stored w
 
 from __future__ import annotations
 
+import gzip
+import re
 import sqlite3
+import subprocess
 import time
 import wave
 from pathlib import Path
@@ -117,3 +120,89 @@ def test_a_mandarin_call_is_transcribed_live_in_simplified_chinese(make_hotline:
     heard = "".join(s["text"] for s in caller_lines)
     print("caller lines stored:", [s["text"] for s in caller_lines])
     assert len(set(han(heard)) & said) >= 0.6 * len(set(han(heard))), heard  # mostly the characters said
+
+
+SITE_EXTRA_EN = """
+[[operators]]
+extension = "2002"
+name = "English Housing"
+languages = { en = 5 }
+topics = ["housing"]
+
+[[users]]
+username = "sam"
+role = "operator"
+extension = "2002"
+name = "Sam"
+"""
+CHROOT_SOUNDS = ROOT / "var/asterisk/root/usr/share/asterisk/sounds/en_US_f_Allison"
+EN_PROMPTS = ("vm-intro", "agent-pass", "check-number-dial-again", "queue-thankyou")
+
+
+def english_mic(dest: Path) -> tuple[Path, set[str]]:
+    """Four of Asterisk's English prompts (a human voice) with 1.2 s between them, and their words."""
+    texts = {}
+    doc = ROOT / "var/asterisk/root/usr/share/doc/asterisk-core-sounds-en/core-sounds-en.txt.gz"
+    for line in gzip.decompress(doc.read_bytes()).decode().splitlines():
+        name, _, said = line.partition(":")
+        if name in EN_PROMPTS:
+            texts[name] = said
+    pcm = b"\0\0" * 4000
+    for name in EN_PROMPTS:
+        pcm += subprocess.run(["sox", str(CHROOT_SOUNDS / f"{name}.gsm"), "-t", "raw", "-r", "8000", "-c", "1",
+                               "-b", "16", "-e", "signed", "-"], check=True, capture_output=True).stdout
+        pcm += b"\0\0" * int(8000 * 1.2)
+    with wave.open(str(dest), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(8000)
+        out.writeframes(pcm)
+    return dest, set(english_words(" ".join(texts.values())))
+
+
+def english_words(s: str) -> list[str]:
+    return re.sub(r"[^a-z' ]+", " ", re.sub(r"\(.*?\)|\[.*?\]", "", s.lower()).replace("-", " ")).split()
+
+
+@pytest.mark.skipif(not (CHROOT_SOUNDS / "vm-intro.gsm").is_file(), reason="Asterisk's English prompts not installed")
+def test_an_english_call_is_transcribed_live_on_the_desktop(make_hotline: Any, phones: Any, browser: Any,
+                                                            tmp_path: Path) -> None:
+    h = make_hotline(SITE_EXTRA_EN)
+    h.set_password("sam", PASSWORD)
+    h.start_service(env={"HOTLINE_ROUTING_WRAPUP_SECONDS": "60"})
+    wait_until(lambda: "speech model for en loaded" in h.service_log.read_text(), 60, "the Whisper model loaded")
+    phones.operator("2002", h.secrets.sip_passwords["2002"], None, answer_after=2.0)
+
+    page = browser.new_context(bypass_csp=True).new_page()
+    page.goto(h.base_url + "/desktop")
+    page.fill("#username", "sam")
+    page.fill("#password", PASSWORD)
+    with page.expect_navigation():
+        page.click("#login")
+    page.wait_for_function("document.getElementById('connection').textContent === 'live'")
+    page.click("#btn-ready")
+    wait_until(lambda: text(page, "#state") == "ready", 15, "the operator ready", interval=0.2)
+
+    mic, said = english_mic(tmp_path / "caller-en.wav")
+    caller = phones.caller("13900000089", mic)
+    call = phones.dial(caller, "12345")
+    wait_until(lambda: call.connected_at, 10, "the IVR answered")
+    for digit in ("2", "1"):  # English, housing
+        time.sleep(1.5)
+        phones.dtmf(call, digit)
+    wait_until(lambda: text(page, "#call-phase") == "live", 30, "the call live on the desktop", interval=0.2)
+    wait_until(lambda: page.locator("#transcript li.caller.final").count() >= 2, 60, "two final caller lines",
+               interval=0.3)
+    shown = [str(t) for t in page.locator("#transcript li.caller.final").all_text_contents()]
+    heard = [w for line in shown for w in english_words(line)]
+    print("caller lines shown:", shown)
+    assert heard and sum(w in said for w in heard) >= 0.8 * len(heard), (shown, sorted(said))
+    phones.hangup(call)
+    wait_until(lambda: text(page, "#call-phase") == "ended", 15, "the call ended", interval=0.2)
+
+    case = next(c for c in h.cases() if c["caller_number"] == "13900000089")
+    con = sqlite3.connect(h.settings.database)
+    rows = con.execute("select language, engine from transcript where case_uniqueid = ? and speaker = 'caller'",
+                       [case["uniqueid"]]).fetchall()
+    con.close()
+    assert len(rows) >= 2 and set(rows) == {("en", "whisper")}, rows

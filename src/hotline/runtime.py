@@ -96,7 +96,7 @@ class Hotline:
         if s.transcription.enabled:
             await self._start_transcription()
         self.agi = AgiServer({"route": lambda uid, a: self.route(uid, a[0], a[1], a[2], a[3]),
-                              "ivr_hangup": lambda uid, a: self.ivr_hangup(uid, a[0], a[1], a[2], a[3]),
+                              "ivr_hangup": lambda uid, a: self.ivr_hangup(uid, a[0], a[1], a[2], a[3], a[4]),
                               "callback": lambda uid, a: g.callbacks.answer(a[0], a[1], a[2]),
                               "admit": g.sip_security.admit, "refused": g.sip_security.refused,
                               "known": lambda uid, a: known_language(s, self.store, uid, a[0])},
@@ -172,12 +172,15 @@ class Hotline:
                 "HL_RECORD": "1" if self._records() else "0", "HL_ROUTED": "1"}
 
     async def ivr_hangup(self, uniqueid: str, arrived: str, language: str, path: str,
-                         caller: str) -> dict[str, str]:
+                         caller: str, queued: str = "") -> dict[str, str]:
         """The hangup handler's report (every citizen's call, wherever it ended): a call that never
         entered a queue is an IVR hang-up, offered and not answered; the queue's events count the
         others. Sets nothing (the channel is gone)."""
-        if not self.services.calls.ever_queued(uniqueid):
-            self.bus.publish(ev.IvrHangup(uniqueid, caller, language, path, epoch(arrived), time.time()))
+        if queued == "1" or self.services.calls.ever_queued(uniqueid):
+            return {}  # the dialplan's HL_QUEUED first: the queue's events may still be on their way
+        lang = language if self.settings.language(language) else ""
+        path = "".join(c for c in path if c.isalnum() or c in ":/-_*#")[:200]
+        self.bus.publish(ev.IvrHangup(uniqueid, caller, lang, path, epoch(arrived), time.time()))
         return {}
 
     def _records(self) -> bool:

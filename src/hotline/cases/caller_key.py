@@ -47,3 +47,11 @@ def key_format(region: str) -> str:
 def valid_region(region: str) -> bool:
     """A region libphonenumber knows (ISO 3166 two letters: CN, HK, TW, US...)."""
     return region in phonenumbers.SUPPORTED_REGIONS
+
+
+def mask_number(number: str) -> str:
+    """Shift managers see enough of a caller's number to tell calls apart, not to dial it."""
+    if len(number) <= 4:
+        return "*" * len(number)
+    head = number[:3] if len(number) > 7 else ""
+    return head + "*" * (len(number) - len(head) - 4) + number[-4:]

@@ -18,6 +18,7 @@ import logging
 from typing import Any, Protocol
 
 from hotline import events as ev
+from hotline.cases.caller_key import mask_number  # no full number in the journal
 from hotline.queue.service_level import IVR_STATE  # the row of a caller who hung up in the IVR
 from hotline.queue.skills import extension_of, parse_queue
 
@@ -82,7 +83,7 @@ class CaseService:
             "arrived_at": e.arrived_at or None})
         if created:
             log.info("case opened: uniqueid=%s caller=%s queue=%s lang=%s topic=%s", e.uniqueid,
-                     e.caller_number, e.queue, lang, topic)
+                     mask_number(e.caller_number), e.queue, lang, topic)
         elif e.ivr_path and await self.repo.update(e.uniqueid, {
                 "language": lang, "topic": topic, "ivr_path": e.ivr_path, "queue": e.queue}, only_states=("queued",)):
             # the caller chose another language while waiting (the queue's exit context): the same
@@ -99,7 +100,7 @@ class CaseService:
             "ended_in": ENDED_IN["ivr"]})
         if created:
             log.info("call ended in the IVR: uniqueid=%s caller=%s after %.1fs path=%s", e.uniqueid,
-                     e.caller_number, e.at - arrived, e.ivr_path or "-")
+                     mask_number(e.caller_number), e.at - arrived, e.ivr_path or "-")
 
     async def _hangup(self, e: ev.ChannelHangup) -> None:
         case = await self.repo.get(e.uniqueid)

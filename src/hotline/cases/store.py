@@ -224,7 +224,8 @@ class CaseStore:
         return await self.db.read(lambda db: [dict(r) for r in db.query(
             "select id, uniqueid, queued_at, state, language, topic, category, description, operator,"
             " confidential, form_saved_by, source from cases where caller_key = ? and uniqueid != ?"
-            " order by queued_at desc limit ?",
+            # hang-ups in the IVR are no cases: a few of them must not push the real ones out
+            " and state != 'abandoned-ivr' order by queued_at desc limit ?",
             [key, exclude, limit])])
 
     async def answered_today(self, since: float) -> list[tuple[str, str]]:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hotline import events as ev
+from hotline.cases.caller_key import mask_number
 from hotline.config import Settings
 from hotline.floor.calls import Call, CallRegistry
 from hotline.queue.roster import Roster
@@ -55,14 +56,6 @@ class Today:
     first_ring_in_target: int = 0  # answered within the target from the first ring
     ivr_abandoned: int = 0  # hung up in the IVR (the totals' "" entry only)
     short_abandoned: int = 0  # abandons under routing.short_abandon_seconds from the first ring
-
-
-def mask_number(number: str) -> str:
-    """Shift managers see enough of a caller's number to tell calls apart, not to dial it."""
-    if len(number) <= 4:
-        return "*" * len(number)
-    head = number[:3] if len(number) > 7 else ""
-    return head + "*" * (len(number) - len(head) - 4) + number[-4:]
 
 
 def _pct(num: int, den: int) -> float | None:

@@ -111,8 +111,8 @@ class CrisisService:
                                 event.text, call.operator if call is not None else "", event.at or self._clock())
             self.alerts[alert_id] = alert
             self._push(alert)
-            log.warning("crisis words (%s) on call %s, operator %s: %s", category, event.uniqueid,
-                        alert.operator or "-", ", ".join(alert.words))
+            log.warning("crisis words (%s) on call %s, operator %s", category, event.uniqueid,
+                        alert.operator or "-")  # the words stay in the audited store, not the journal
             await self._record(alert, found)
 
     def _push(self, alert: CrisisAlert) -> None:
@@ -149,8 +149,15 @@ class CrisisService:
             raise CrisisError(f"alert already dismissed by {alert.dismissed_by}", error_id="alert-dismissed")
         reason = " ".join(reason.split())[:300]
         at = self._clock()
-        await self.store.dismissed(alert_id, who.username, reason, at)
+        # marked before the store's await: a second supervisor's dismissal meanwhile is refused above
         alert.dismissed_at, alert.dismissed_by, alert.reason = at, who.username, reason
+        try:
+            written = await self.store.dismissed(alert_id, who.username, reason, at)
+        except BaseException:
+            alert.dismissed_at, alert.dismissed_by, alert.reason = None, "", ""
+            raise
+        if not written:
+            log.warning("crisis alert %s dismissed before its row was written: the row is written next", alert_id)
         await self.audit_log.audit(who.username, "crisis_dismissed", alert.uniqueid,
                                    {"case_id": alert.case_id, "category": alert.category, "words": alert.words,
                                     "reason": reason, "operator": alert.operator}, at, role=who.role)

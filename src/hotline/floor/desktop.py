@@ -27,6 +27,7 @@ from hotline import events as ev
 from hotline.auth.users import Principal
 from hotline.cases import access
 from hotline.cases import form as case_form
+from hotline.cases.caller_key import mask_number
 from hotline.config import Settings
 from hotline.floor.calls import CallRegistry
 from hotline.floor.interpreters import interpretable
@@ -182,7 +183,7 @@ class DesktopService:
         view = await self._new_view(ext, e.uniqueid, e.caller_number, e.language, e.topic, queued_at)
         self.hub.to_extension(ext, message("offer", **view.offer(self.settings)))
         log.info("screen pop: agent=%s uniqueid=%s caller=%s lang=%s history=%d", ext, e.uniqueid,
-                 e.caller_number, e.language, len(view.history))
+                 mask_number(e.caller_number), e.language, len(view.history))
 
     async def _new_view(self, ext: str, uniqueid: str, caller: str, language: str, topic: str,
                         queued_at: float) -> CallView:

@@ -25,13 +25,13 @@ routes = web.RouteTableDef()
 FIELDS = ("role", "name", "extension", "department")
 
 
-def _text(body: dict[str, Any], key: str, limit: int = 100) -> str:
+def _text(body: dict[str, Any], key: str, limit: int = 100, strip: bool = True) -> str:
     value = body.get(key, "")
     if value is None:
         return ""
     if not isinstance(value, str) or len(value) > limit:
         raise AgentError("bad-request", f"{key} must be text of at most {limit} characters")
-    return value.strip()
+    return value.strip() if strip else value
 
 
 def _choices(request: web.Request) -> dict[str, Any]:
@@ -66,7 +66,7 @@ async def add_user(request: web.Request) -> web.Response:
     body = await json_body(request)
     username = valid_username(_text(body, "username", 40))
     fields = {k: _text(body, k) for k in FIELDS}
-    password = _text(body, "password", 1024)
+    password = _text(body, "password", 1024, strip=False)  # as typed: a space is a character
     generated = "" if password else generate_password()
     await request.app[USERS].add(username, fields["role"], password or generated, fields["name"],
                                  fields["extension"], request.app[SETTINGS], fields["department"])
@@ -129,7 +129,7 @@ async def reset_password(request: web.Request) -> web.Response:
     users = request.app[USERS]
     if await users.get(username) is None:
         raise UserError("user-unknown", f"no user {username!r}")
-    password = _text(body, "password", 1024)
+    password = _text(body, "password", 1024, strip=False)  # as typed: a space is a character
     generated = "" if password else generate_password()
     await users.set_password(username, password or generated)
     request.app[HUB].end_sessions("your password was changed", username=username)

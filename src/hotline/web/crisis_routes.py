@@ -7,7 +7,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from hotline.floor.crisis import CrisisError
-from hotline.web.keys import CRISIS
+from hotline.web import case_access
+from hotline.web.keys import AUDITS, CRISIS
 from hotline.web.params import json_body, user
 from hotline.web.security import require
 
@@ -21,9 +22,15 @@ async def alerts(request: web.Request) -> web.Response:
     supervisor: everyone's today, dismissed ones too."""
     crisis, p = request.app[CRISIS], user(request)
     if p.role == "operator":
-        return web.json_response({"alerts": crisis.of_operator(p.extension)})
-    return web.json_response({"alerts": [crisis.desk_json(a) | {"operator": a.operator}
-                                         for a in crisis.alerts.values()], **crisis.counts()})
+        shown = crisis.of_operator(p.extension)
+        body: dict[str, object] = {"alerts": shown}
+    else:
+        shown = [crisis.desk_json(a) | {"operator": a.operator} for a in crisis.alerts.values()]
+        body = {"alerts": shown, **crisis.counts()}
+    if shown:  # the callers' words: every read of them audited
+        await case_access.audit(request, request.app[AUDITS], "crisis-read", "/api/crisis/alerts",
+                                {"alerts": [a.get("id") for a in shown][:100], "count": len(shown)})
+    return web.json_response(body)
 
 
 @routes.post(r"/api/crisis/alerts/{alert_id:[0-9A-Za-z._:-]{1,120}}/dismiss")

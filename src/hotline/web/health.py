@@ -28,6 +28,7 @@ from hotline.web.security import public, require
 CACHE_SECONDS = 5.0
 STORE_TIMEOUT = 2.0
 LAG_BEHIND = 10.0  # seconds of audio queued on a leg: the transcript is visibly late
+DISK_WAIT = 2.0  # seconds the free-space check may take (statvfs on a hung mount blocks)
 
 routes = web.RouteTableDef()
 _CACHE: web.AppKey[dict[str, Any]] = web.AppKey("health-cache", dict)
@@ -62,8 +63,13 @@ async def check(app: web.Application) -> dict[str, Any]:
         checks["ami"] = "ok" if probes.ami_connected() else "down"
     checks["store"] = "ok" if await _store_ok(app) else "failing"
     floor = settings.recordings.min_free_mb * 1024 * 1024
-    low = [p for p in {settings.database.parent, settings.recordings.folder} if probes.free_bytes(p) < floor]
-    checks["disk"] = "low" if low else "ok"
+    folders = {settings.database.parent, settings.recordings.folder}
+    try:  # off the event loop, bounded: a hung mount must not stop the answer
+        low = await asyncio.wait_for(asyncio.to_thread(
+            lambda: [p for p in folders if probes.free_bytes(p) < floor]), DISK_WAIT)
+        checks["disk"] = "low" if low else "ok"
+    except TimeoutError:
+        checks["disk"] = "not answering"
     if probes.transcription_lag is None:
         checks["transcription"] = "off"
     else:
@@ -90,5 +96,7 @@ async def health(request: web.Request) -> web.Response:
 @require("supervisor", "metrics")
 async def prometheus(request: web.Request) -> web.Response:
     app = request.app
-    body = metrics.exposition(app[SETTINGS], app[SL].report(), app[STORE].db, app[PROBES])
+    # on a thread: the free-space figures stat the disks (a hung mount must not stop the loop)
+    body = await asyncio.wait_for(asyncio.to_thread(
+        metrics.exposition, app[SETTINGS], app[SL].report(), app[STORE].db, app[PROBES]), 10)
     return web.Response(body=body, headers={"Content-Type": metrics.CONTENT_TYPE, "Cache-Control": "no-store"})
