@@ -97,3 +97,12 @@ def test_print_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     out = capsys.readouterr().out
     assert "# --- hotline-asterisk.service" in out and "# --- hotline.service" in out
     assert not (tmp_path / "x").exists()
+
+
+def test_a_dollar_sign_stays_literal_and_a_line_break_is_refused() -> None:
+    """systemd expands $NAME inside quotes too: a site path with a $ must reach the command as typed;
+    a line break would end ExecStart= and start a directive of its own."""
+    quote = service.quote
+    assert quote("/srv/$HOME/site.toml") == '"/srv/$$HOME/site.toml"'
+    with pytest.raises(ValueError):
+        quote("/srv/site.toml\nExecStartPre=/bin/sh -c id")

@@ -29,9 +29,12 @@ HOMES = ("/home", "/root", "/run/user")  # ProtectHome
 
 
 def quote(arg: str) -> str:
-    """One argument of an ExecStart= line: ``%`` doubled (systemd's specifiers), quoted when it
-    holds a space, a quote or a backslash."""
-    arg = arg.replace("%", "%%")
+    """One argument of an ExecStart= line: ``%`` doubled (systemd's specifiers), ``$`` doubled
+    (systemd expands ``$NAME`` even inside quotes), quoted when it holds a space, a quote or a
+    backslash; a line break refused (it would start a directive of its own)."""
+    if "\n" in arg or "\r" in arg:
+        raise ValueError(f"a line break in a unit's argument: {arg!r}")
+    arg = arg.replace("%", "%%").replace("$", "$$")
     if any(c in arg for c in " \t\"'\\;$"):
         return '"' + arg.replace("\\", "\\\\").replace('"', '\\"') + '"'
     return arg
