@@ -308,6 +308,9 @@ async def test_history_agrees_with_the_case_rows(web: Web) -> None:
         else:
             await store.update(uid, {"state": "abandoned", "abandoned": 1, "wait_seconds": wait,
                                      "ended_at": at + wait})
+    # a case entered by hand (a letter, a walk-in) is no offered call
+    await store.create({"uniqueid": "m1", "linkedid": "", "caller_number": "1", "language": "zh", "topic": "housing",
+                        "ivr_path": "", "queue": "", "state": "ended", "queued_at": base + 60, "source": "manual"})
     pauses = web.floor.graph.operators
     await pauses.open_pause("1001", "meal", base)
     await pauses.close_pause("1001", base + 600)

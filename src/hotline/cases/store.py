@@ -288,6 +288,8 @@ class CaseStore:
                     " sum(abandoned = 1 and coalesce(ended_at, queued_at) - coalesce(arrived_at, queued_at) < :short)"
                     " as short_abandoned"
                     " from cases where queued_at >= :a and queued_at < :b and state != 'queued'"
+                    # a case entered by hand is no call (the wallboard's series leave it out too)
+                    " and coalesce(source, 'queue') != 'manual'"
                     " group by bucket order by bucket")
         day = "date(queued_at, 'unixepoch', 'localtime')"
         half = ("strftime('%Y-%m-%d %H:', queued_at, 'unixepoch', 'localtime') || "
