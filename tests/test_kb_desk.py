@@ -79,28 +79,28 @@ async def settle(g: Services) -> None:
         await asyncio.sleep(0.02)
         if all(p.sub.queue.empty() for p in g.pumps):
             break
-    await g.suggestions.idle()
+    await g.kb_suggestions.idle()
 
 
 async def test_the_topic_then_the_callers_words_suggest_articles(floor: Services) -> None:
     g = floor
     pages = Pages()
-    g.suggestions.hub = pages
-    g.suggestions.delay = 0.05
+    g.kb_suggestions.hub = pages
+    g.kb_suggestions.delay = 0.05
     await answered(g)
     await settle(g)
     first = [m for m in pages.sent["1001"] if m["type"] == "knowledge"]
     assert first and first[-1]["source"] == "topic"
     assert [a["title"] for a in first[-1]["articles"]] == ["电梯坏了怎么办", "Lift out of order"]
     # three lines in a burst: one query over them together; a partial or the operator's words: none
-    before = g.suggestions.queries
-    g.suggestions.delay = 0.5  # (a pause longer than the pump needs for the burst, however loaded the machine)
+    before = g.kb_suggestions.queries
+    g.kb_suggestions.delay = 0.5  # (a pause longer than the pump needs for the burst, however loaded the machine)
     g.bus.publish(caller("c1", "你好", T0 + 5))
     g.bus.publish(caller("c1", "我想问一下", T0 + 6, kind="partial"))
     g.bus.publish(ev.TranscriptText("c1", "operator", "zh", "final", "年检", 7, 8, 0.9, T0 + 8))
     g.bus.publish(caller("c1", "电梯每年要检验吗", T0 + 9))
     await settle(g)
-    assert g.suggestions.queries == before + 1
+    assert g.kb_suggestions.queries == before + 1
     last = [m for m in pages.sent["1001"] if m["type"] == "knowledge"][-1]
     assert last["source"] == "transcript" and "检验" in last["words"]
     assert last["articles"][0]["title"] == "电梯年检"

@@ -305,7 +305,7 @@ async def test_the_desktop_snapshot_carries_the_suggestions_and_the_spoken_langu
         g.apply(ev.AgentRinging("u1", "hl-zh-housing", "PJSIP/1001", "1001", "13900000001", "zh", "housing", 10.0))
         await g.desktop.handle(ev.AgentRinging("u1", "hl-zh-housing", "PJSIP/1001", "1001", "13900000001", "zh",
                                                "housing", 10.0))
-        await g.slots.handle(line("我的电话是13901285678，我住在朝阳区", heard="en", p=0.9))
+        await g.form_suggestions.handle(line("我的电话是13901285678，我住在朝阳区", heard="en", p=0.9))
         assert [m["type"] for ext, m in sent if ext == "1001"][-2:] == ["suggestions", "spoken_language"]
         snap = await g.desktop.snapshot(Principal("wang", "operator", extension="1001"))
         assert [i["value"] for i in snap["call"]["suggestions"]] == ["13901285678", "Chaoyang"]

@@ -120,7 +120,7 @@ class Services:
     wrapup: WrapUp
     hub: Hub
     desktop: DesktopService
-    slots: SuggestionService  # slot suggestions and the spoken language, to the desktops
+    form_suggestions: SuggestionService  # suggested form values (slots) and the spoken language, to the desktops
     board: Board
     supervision: Supervision
     interpreters: InterpreterService
@@ -138,7 +138,7 @@ class Services:
     sip_security: SipSecurityService | None
     overdue: OverdueCases
     knowledge: KnowledgeBase
-    suggestions: KnowledgeSuggestions
+    kb_suggestions: KnowledgeSuggestions  # knowledge articles suggested to the desk showing a call
     crisis: CrisisService
     pumps: list[Pump] = field(default_factory=list)
     clocks: list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]] = field(default_factory=list)
@@ -248,7 +248,7 @@ def build_services(settings: Settings, store: CaseStore, pbx: PbxControl, bus: B
         settings=s, store=store, audits=audits, operators=operators, interpreting_log=interpreting_log,
         bus=bus, pbx=pbx, since_day=since_day, roster=roster, calls=calls, sl=sl,
         skills=skills, router=router, commands=commands, wrapup=wrapup, hub=hub, desktop=desktop, board=board,
-        slots=SuggestionService(s, hub, desktop.desktop_of),
+        form_suggestions=SuggestionService(s, hub, desktop.desktop_of),
         supervision=supervision, interpreters=interpreters, wallboard=wallboard,
         interpreter_desk=InterpreterDesk(s, calls, store, hub), cases=CaseService(store),
         users=UserDirectory(UserStore(db), s.http.session_hours * 3600), flows=flows, workflow=workflow,
@@ -257,7 +257,7 @@ def build_services(settings: Settings, store: CaseStore, pbx: PbxControl, bus: B
         desk=CaseDesk(s, DeskStore(db), workflow, publish, clock), search=SearchStore(db),
         recording_store=recording_store, recordings=recordings, sip_security=sip_security,
         overdue=OverdueCases(workflow, flows), knowledge=knowledge,
-        suggestions=KnowledgeSuggestions(calls, knowledge, hub),
+        kb_suggestions=KnowledgeSuggestions(calls, knowledge, hub),
         crisis=CrisisService(s, calls, hub, CrisisStore(db), audits, since_day, clock))
     _connect(services)
     _subscribe(services, deadline_every)
@@ -271,8 +271,10 @@ def _connect(g: Services) -> None:
     - the workflow schedules the call back when a department replies, and the call back service
       drives the workflow.
     The board's extra alert sources are added here too, next to the link that announces them."""
-    g.desktop.call_extras["suggestions"] = g.slots.items_of
-    g.desktop.call_extras["spoken_language"] = g.slots.spoken_of
+    # what the desk's snapshot adds to its call: suggested form values, the spoken language, articles
+    g.desktop.call_extras["suggestions"] = g.form_suggestions.items_of
+    g.desktop.call_extras["spoken_language"] = g.form_suggestions.spoken_of
+    g.desktop.call_extras["knowledge"] = g.kb_suggestions.shown
     g.supervision.on_change = g.wallboard.audit_changed
     g.interpreters.on_change = g.wallboard.changed
     g.workflow.on_replied = g.callbacks.schedule
@@ -284,7 +286,6 @@ def _connect(g: Services) -> None:
         g.board.extra_alerts.append(g.sip_security.alerts)
     g.overdue.on_change = g.wallboard.changed
     g.board.extra_alerts.append(g.overdue.alerts)
-    g.desktop.call_extras["knowledge"] = g.suggestions.shown  # the articles suggested, in the snapshot
     g.crisis.on_change = g.wallboard.audit_changed  # its alerts and their audit lines
     g.board.extra_alerts.append(g.crisis.board_alerts)
     g.wallboard.sections["crisis"] = g.crisis.counts
@@ -305,11 +306,11 @@ def _subscribe(g: Services, deadline_every: float) -> None:
     pump("cases", g.cases.handle, 100_000, stored)
     pump("wrapup", g.wrapup.handle)
     pump("desktop", g.desktop.handle, 50_000)
-    pump("slots", g.slots.handle, 50_000)
+    pump("slots", g.form_suggestions.handle, 50_000)
     pump("wallboard", g.wallboard.handle, 50_000)
     pump("interpreters", g.interpreters.handle)
     pump("interpreter-desk", g.interpreter_desk.handle, 50_000)
-    pump("knowledge", g.suggestions.handle, 50_000)
+    pump("knowledge", g.kb_suggestions.handle, 50_000)
     g.clocks += [("deadline-watcher", g.router.run), ("desktop-tick", g.desktop.tick_forever),
                  ("wallboard-tick", g.wallboard.tick_forever), ("interpreter-tick", g.interpreters.run),
                  ("callback-clock", g.callbacks.run)]
