@@ -81,3 +81,82 @@ def test_the_call_backs_own_figure_counts_within_n_minutes_of_the_request() -> N
     assert (figs["requested"], figs["answered"], figs["answered_in_target"]) == (3, 2, 1)
     assert figs["pct_in_target"] == 33.3
     assert callback_figures([], 5)["pct_in_target"] is None
+
+
+# -- the coordinator (queue/callback_queue.py) with a fake PBX ---------------------------------
+
+class FakeCall:
+    def __init__(self, queue: str, arrived_at: float) -> None:
+        self.uniqueid, self.queue, self.joined_at, self.arrived_at, self.urgent = "live", queue, arrived_at, \
+            arrived_at, False
+
+
+class FakeCalls:
+    def __init__(self) -> None:
+        self.live: list[FakeCall] = []
+
+    def waiting(self) -> list[FakeCall]:
+        return self.live
+
+    def waiting_in(self, queue: str) -> list[FakeCall]:
+        return [c for c in self.live if c.queue == queue]
+
+
+class FakePbx:
+    def __init__(self) -> None:
+        self.log: list[tuple[str, ...]] = []
+        self.refuse = False
+
+    async def queue_pause(self, interface: str, paused: bool, reason: str) -> None:
+        self.log.append(("pause" if paused else "unpause", interface, reason))
+
+    async def originate_queued_callback(self, dial: str, operator: str, channel_id: str,
+                                        variables: dict[str, str]) -> None:
+        if self.refuse:
+            raise RuntimeError("no trunk")
+        self.log.append(("originate", dial, operator, variables["HL_QCB_OF"], variables["HL_ARRIVED"]))
+
+
+async def test_the_citizen_is_rung_only_after_the_operator_is_reserved_in_the_places_turn() -> None:
+    from hotline.queue.callback_queue import QueuedCallbacks
+
+    now = [1000.0]
+    pbx, calls = FakePbx(), FakeCalls()
+    free: dict[str, list[str]] = {"hl-en-housing": []}
+    qcb = QueuedCallbacks(pbx, calls, lambda q: free.get(q, []), "PJSIP/{number}@trunk", clock=lambda: now[0])
+    rid = qcb.request("u-first", "hl-en-housing", "13900001699", arrived_at=900.0)
+    calls.live.append(FakeCall("hl-en-housing", 880.0))  # rang before the kept place
+    free["hl-en-housing"] = ["2001"]
+    assert await qcb.tick() == [] and pbx.log == [], "the earlier live caller goes first"
+    calls.live.clear()
+    calls.live.append(FakeCall("hl-en-housing", 950.0))  # rang after it: the place goes first
+    placed = await qcb.tick()
+    assert [r.operator for r in placed] == ["2001"]
+    assert pbx.log == [("pause", "PJSIP/2001", "call-back"),
+                       ("originate", "PJSIP/13900001699@trunk", "PJSIP/2001", "u-first", "900.000")]
+    assert await qcb.tick() == [], "one call back per reservation"
+    now[0] = 1100.0
+    await qcb.outcome(rid, answered=True)
+    assert pbx.log[-1][0] == "originate", "the operator stays reserved while they talk"
+    await qcb.finished(rid)
+    assert pbx.log[-1] == ("unpause", "PJSIP/2001", "call-back")
+    figs = qcb.figures(5)
+    assert (figs["requested"], figs["answered_in_target"]) == (1, 1)
+
+
+async def test_an_unanswered_or_refused_call_back_frees_the_operator_and_keeps_the_turn() -> None:
+    from hotline.queue.callback_queue import QueuedCallbacks
+
+    pbx, calls = FakePbx(), FakeCalls()
+    qcb = QueuedCallbacks(pbx, calls, lambda q: ["2001"], "PJSIP/{number}@trunk", max_attempts=2,
+                          clock=lambda: 1000.0)
+    rid = qcb.request("u1", "hl-en-housing", "13900001698", arrived_at=900.0)
+    assert await qcb.tick()
+    await qcb.outcome(rid, answered=False)
+    assert pbx.log[-1] == ("unpause", "PJSIP/2001", "call-back")
+    assert [p.request_id for p in qcb.vq.waiting()] == [rid]
+    pbx.refuse = True
+    assert await qcb.tick() == []
+    assert pbx.log[-1] == ("unpause", "PJSIP/2001", "call-back")
+    assert qcb.vq.waiting() == [] and qcb.requests[rid].dropped, "given up after the last attempt"
+    assert qcb.figures(5)["answered"] == 0
