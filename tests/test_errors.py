@@ -26,6 +26,7 @@ from hotline.cli.service_api import api_error as _api_error
 from hotline.config import ConfigError
 from hotline.errors import HotlineError
 from hotline.floor.crisis import CrisisError
+from hotline.floor.surge import SurgeError
 from hotline.ivr.prompts import PromptError
 from hotline.pbx.asterisk import AsteriskError
 from hotline.pbx.guard import PbxError, UnsafeValue
@@ -63,6 +64,9 @@ EXAMPLES: list[tuple[HotlineError, int]] = [
     (CrisisError("no crisis alert 'u1:x' today", error_id="alert-unknown"), 404),
     (CrisisError("alert already dismissed by boss", error_id="alert-dismissed"), 409),
     (CrisisError("reason must be text", error_id="bad-request"), 400),
+    (SurgeError("scope must be one of topic, district, everyone"), 400),
+    (SurgeError("no surge message 7 on", error_id="surge-unknown"), 404),
+    (SurgeError("the message's sound could not be made: espeak-ng failed", error_id="surge-audio"), 400),
     (ArticleUnknown("no article 7"), 404),
     (PlanError("date must be YYYY-MM-DD"), 400),
     (BadInput("not valid JSON"), 400),

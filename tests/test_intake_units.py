@@ -118,6 +118,6 @@ def test_the_hangup_handler_knows_a_queued_call_from_the_dialplan_and_digits_are
     queued = next(i for i, line in enumerate(lines) if "Set(HL_QUEUED=1)" in line)
     assert "Queue(${HL_QUEUE}" in lines[queued + 1]
     handler = next(line for line in lines if "/ivr_hangup," in line)
-    assert handler.rstrip().endswith("${CALLERID(num)},${HL_QUEUED})")
+    assert handler.rstrip().endswith("${CALLERID(num)},${HL_QUEUED},${HL_SURGE_HEARD})")
     assert all("FILTER(0-9*#A-D,${DIGIT})" in line for line in lines if "__HL_PATH=${HL_PATH}" in line
                and "${DIGIT}" in line)

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from pathlib import Path
 from typing import TypeVar
 
 from aiohttp import web
@@ -19,10 +20,12 @@ from aiohttp import web
 from hotline import events as ev
 from hotline.bus import Bus, consume
 from hotline.cases.store import CaseStore
+from hotline.cases.surge_store import SurgeStore
 from hotline.config import Settings
+from hotline.floor.surge import SurgeService
 from hotline.graph import RecordingFiles, build_services
 from hotline.ivr.known import known_language
-from hotline.ivr.prompts import synthesise
+from hotline.ivr.prompts import synthesise, to_asterisk_wav
 from hotline.pbx.actions import AmiQueueControl
 from hotline.pbx.agi import AgiServer
 from hotline.pbx.ami import AmiSession, PbxError
@@ -91,15 +94,18 @@ class Hotline:
         assert g.sip_security is not None and g.recordings is not None
         await g.sip_security.start()
         self.tasks = g.start()
+        self.surge = self._surge_service()
+        await self.surge.load()
         self.transcription: TranscriptionService | None = None
         self.audiosocket: AudioSocketServer | None = None
         if s.transcription.enabled:
             await self._start_transcription()
         self.agi = AgiServer({"route": lambda uid, a: self.route(uid, a[0], a[1], a[2], a[3]),
-                              "ivr_hangup": lambda uid, a: self.ivr_hangup(uid, a[0], a[1], a[2], a[3], a[4]),
+                              "ivr_hangup": lambda uid, a: self.ivr_hangup(uid, a[0], a[1], a[2], a[3], a[4], a[5]),
                               "callback": lambda uid, a: g.callbacks.answer(a[0], a[1], a[2]),
                               "admit": g.sip_security.admit, "refused": g.sip_security.refused,
-                              "known": lambda uid, a: known_language(s, self.store, uid, a[0])},
+                              "known": lambda uid, a: known_language(s, self.store, uid, a[0]),
+                              "surge": lambda uid, a: self.surge_optout(a[0])},
                              "127.0.0.1", s.asterisk.agi_port)
         await self.agi.start()
         self.ami.start()
@@ -109,11 +115,28 @@ class Hotline:
             log.error("%s; carrying on, the session keeps trying", exc)
         if self.serve_http:
             services = replace(g.web(self.secrets.api_token), probes=self._probes(),
-                               metrics_token=self.secrets.metrics_token)
+                               metrics_token=self.secrets.metrics_token, surge=self.surge)
             self._runner = web.AppRunner(build_app(services), access_log=None)
             await self._runner.setup()
             await web.TCPSite(self._runner, s.http.host, s.http.port).start()
             log.info("desktop and API on http://%s:%d", s.http.host, s.http.port)
+
+    def _surge_service(self) -> SurgeService:
+        """Surge announcements (floor/surge.py): their sounds made in the after-call thread pool,
+        into the sounds folder Asterisk reads; on the wallboard as its ``surge`` section."""
+        s = self.settings
+
+        async def speak(text: str, voice: str, dest: Path) -> None:
+            await self._in_thread(lambda: synthesise(text, voice, dest))
+
+        async def convert(src: Path, dest: Path) -> None:
+            await self._in_thread(lambda: to_asterisk_wav(src, dest))
+
+        surge = SurgeService(s, SurgeStore(self.database), self.services.audits, s.asterisk.instance_dir / "sounds",
+                             f"{s.asterisk.instance_dir_in_chroot}/sounds", speak, convert)
+        surge.on_change = self.services.wallboard.changed
+        self.services.wallboard.sections["surge"] = surge.board
+        return surge
 
     def _probes(self) -> Probes:
         """What /health and /metrics read from outside the graph (web/probes.py)."""
@@ -168,16 +191,29 @@ class Hotline:
 
     async def route(self, uniqueid: str, language: str, topic: str, path: str, arrived: str = "") -> dict[str, str]:
         d = self.services.router.decide(uniqueid, language, topic, path, epoch(arrived))
+        # a surge message for the caller's topic (or everyone), once: not again after a language switch
+        surge = None if "switch:" in path else self.surge.match(language, topic)
+        if surge is not None:
+            await self.surge.counted(str(surge[0].id), "played")
         return {"HL_QUEUE": d.queue, "QUEUE_MAX_PENALTY": str(d.max_penalty), "HL_RULE": d.rule,
-                "HL_RECORD": "1" if self._records() else "0", "HL_ROUTED": "1"}
+                "HL_RECORD": "1" if self._records() else "0", "HL_SURGE": surge[1] if surge else "",
+                "HL_SURGE_ID": str(surge[0].id) if surge else "", "HL_ROUTED": "1"}
+
+    async def surge_optout(self, surge_id: str) -> dict[str, str]:
+        """The caller pressed the surge message's key to still reach a person (the dialplan queues them)."""
+        await self.surge.counted(surge_id, "opted_out")
+        return {}
 
     async def ivr_hangup(self, uniqueid: str, arrived: str, language: str, path: str,
-                         caller: str, queued: str = "") -> dict[str, str]:
+                         caller: str, queued: str = "", surge_heard: str = "") -> dict[str, str]:
         """The hangup handler's report (every citizen's call, wherever it ended): a call that never
         entered a queue is an IVR hang-up, offered and not answered; the queue's events count the
-        others. Sets nothing (the channel is gone)."""
+        others. A caller who hung up during or after a surge message, before the queue, is counted
+        informed (HL_SURGE_HEARD, the message's id). Sets nothing (the channel is gone)."""
         if queued == "1" or self.services.calls.ever_queued(uniqueid):
             return {}  # the dialplan's HL_QUEUED first: the queue's events may still be on their way
+        if surge_heard:
+            await self.surge.counted(surge_heard, "informed")
         lang = language if self.settings.language(language) else ""
         path = "".join(c for c in path if c.isalnum() or c in ":/-_*#")[:200]
         self.bus.publish(ev.IvrHangup(uniqueid, caller, lang, path, epoch(arrived), time.time()))

@@ -23,7 +23,7 @@ from hotline.pbx.guard import UnsafeValue, agi_set_variable
 log = logging.getLogger(__name__)
 
 ScriptFn = Callable[[str, list[str]], Awaitable[dict[str, str]]]
-MAX_ARGS = 5  # a script gets agi_arg_1..5 ("" for those the dialplan did not pass)
+MAX_ARGS = 6  # a script gets agi_arg_1..6 ("" for those the dialplan did not pass)
 
 
 class AgiServer:

@@ -319,6 +319,19 @@ def _m13_caller_key(db: sqlite_utils.Database) -> None:
                [CALLER_KEY_FORMAT, f"{CALLER_KEY_REGION_0013}|phonenumbers {phonenumbers.__version__}"])
 
 
+def _m14_surge(db: sqlite_utils.Database) -> None:
+    # surge announcements (issue 16): a shift manager's short message for a topic, a district or
+    # everyone, per language (texts: JSON {language: text}) or one recorded file, between its start
+    # and end (ended_at: deleted early); played before the queue, counted as played, informed (hung
+    # up after hearing it, before the queue) and opted out (the key to still reach a person)
+    db.execute("create table surges (id integer primary key, scope text not null, target text not null default '',"
+               " texts text not null default '{}', recorded integer not null default 0, starts_at real not null,"
+               " ends_at real not null, created_by text not null, created_at real not null, ended_at real,"
+               " ended_by text, played integer not null default 0, informed integer not null default 0,"
+               " opted_out integer not null default 0)")
+    db.execute("create index surges_ends on surges (ends_at)")
+
+
 MIGRATIONS: list[Migration] = [
     ("0001_cases", _m1_cases),
     ("0002_kv", _m2_settings_kv),  # small persistent values (e.g. the queue_log replay offset)
@@ -333,6 +346,7 @@ MIGRATIONS: list[Migration] = [
     ("0011_knowledge", _m11_knowledge),
     ("0012_crisis_alerts", _m12_crisis_alerts),
     ("0013_caller_key", _m13_caller_key),
+    ("0014_surge", _m14_surge),
 ]
 
 

@@ -48,6 +48,7 @@ from hotline.web import (
     security,
     series,
     staffing,
+    surge_routes,
     trends,
     worklist,
 )
@@ -104,6 +105,8 @@ def _put(app: web.Application, services: WebServices) -> None:
         app[keys.KNOWLEDGE] = s.knowledge
     if s.crisis is not None:
         app[keys.CRISIS] = s.crisis
+    if s.surge is not None:
+        app[keys.SURGE] = s.surge
 
 
 async def _close_sockets(app: web.Application) -> None:
@@ -144,6 +147,8 @@ def build_app(services: WebServices) -> web.Application:
         app.router.add_routes(series.routes)  # the wallboard's charts
     if services.crisis is not None:
         app.router.add_routes(crisis_routes.routes)  # the crisis alerts: the desk's, a dismissal
+    if services.surge is not None:
+        app.router.add_routes(surge_routes.routes)  # surge announcements: set, end, list
     if services.interpreters is not None:
         if services.interpreter_desk is not None:
             app.router.add_routes(interpreting.desk_routes)

@@ -25,6 +25,7 @@ from hotline.floor.desktop import DesktopService
 from hotline.floor.interpreter_view import InterpreterDesk
 from hotline.floor.interpreters import InterpreterService
 from hotline.floor.supervision import Supervision
+from hotline.floor.surge import SurgeService
 from hotline.floor.wallboard import WallboardService
 from hotline.queue.agents import AgentCommands
 from hotline.queue.roster import Roster
@@ -56,6 +57,7 @@ INTERPRETER_DESK = web.AppKey("interpreter-desk", InterpreterDesk)
 AFTER_CALL = web.AppKey("after-call", AfterCall)
 KNOWLEDGE = web.AppKey("knowledge", KnowledgeBase)  # the knowledge base (web/knowledge.py)
 CRISIS = web.AppKey("crisis", CrisisService)  # the crisis words' alerts (web/crisis_routes.py)
+SURGE = web.AppKey("surge", SurgeService)  # surge announcements (web/surge_routes.py)
 # the allowed origins (settings.http.allowed_origins()) and the trusted proxies, read once
 ORIGINS: web.AppKey[frozenset[str]] = web.AppKey("origins", frozenset)
 PROXIES: web.AppKey[Proxies] = web.AppKey("proxies")

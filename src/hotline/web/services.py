@@ -25,6 +25,7 @@ from hotline.floor.desktop import DesktopService
 from hotline.floor.interpreter_view import InterpreterDesk
 from hotline.floor.interpreters import InterpreterService
 from hotline.floor.supervision import Supervision
+from hotline.floor.surge import SurgeService
 from hotline.floor.wallboard import WallboardService
 from hotline.queue.agents import AgentCommands
 from hotline.queue.roster import Roster
@@ -73,3 +74,4 @@ class WebServices:
     probes: Probes | None = None  # health and metrics: AMI, transcription (runtime.py); none: not monitored
     metrics_token: str = ""  # /metrics' scrape token (secrets.json); "": sessions only
     crisis: CrisisService | None = None  # the crisis words' alerts (their routes only with it)
+    surge: SurgeService | None = None  # surge announcements (web/surge_routes.py only with it)
