@@ -71,3 +71,14 @@ def test_agent_complete_without_the_callers_snapshot_completes_the_callers_call(
     with pytest.raises(MalformedAmi) as err:
         translate(bare, 5.0)
     assert err.value.field == "Uniqueid"
+
+
+def test_a_call_without_caller_id_has_no_number() -> None:
+    """AMI writes "<unknown>" for a call with no caller id: the case and the wallboard showed it
+    as a number ("<un**own>")."""
+    m = {"Event": "QueueCallerJoin", "Uniqueid": "u1", "Queue": "hl-zh-general", "CallerIDNum": "<unknown>",
+         "Position": "1"}
+    e = translate(m, 1.0)
+    assert isinstance(e, ev.CallerJoined) and e.caller_number == ""
+    e = translate(dict(m, CallerIDNum="13912341234"), 1.0)
+    assert isinstance(e, ev.CallerJoined) and e.caller_number == "13912341234"

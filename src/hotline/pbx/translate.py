@@ -78,6 +78,13 @@ def epoch(text: str) -> float:
     return value if math.isfinite(value) and value > 0 else 0.0
 
 
+def caller_number(m: Headers) -> str:
+    """The caller's number as AMI gives it; "" for none (AMI writes "<unknown>" for a call without
+    a caller id)."""
+    number = str(m.get("CallerIDNum", ""))
+    return "" if number in ("<unknown>", "unknown") else number
+
+
 def arrived(v: Mapping[str, str]) -> float:
     """HL_ARRIVED (the first ring) of an event's channel variables; 0.0 when not known."""
     return epoch(v.get(VAR_ARRIVED, ""))
@@ -88,7 +95,7 @@ def _caller_joined(m: Headers, at: float) -> ev.CallerJoined:
     v = chan_vars(m)
     return ev.CallerJoined(
         uniqueid=_str(m, e, "Uniqueid"), linkedid=str(m.get("Linkedid", "")), queue=_str(m, e, "Queue"),
-        caller_number=str(m.get("CallerIDNum", "")), language=v.get(VAR_LANGUAGE, ""),
+        caller_number=caller_number(m), language=v.get(VAR_LANGUAGE, ""),
         topic=v.get(VAR_TOPIC, ""), ivr_path=v.get(VAR_PATH, ""), position=_int(m, e, "Position", 0), at=at,
         arrived_at=arrived(v))
 
@@ -109,7 +116,7 @@ def _agent_called(m: Headers, at: float) -> ev.AgentRinging:
     v = chan_vars(m)
     return ev.AgentRinging(
         uniqueid=_str(m, e, "Uniqueid"), queue=_str(m, e, "Queue"), interface=_str(m, e, "Interface"),
-        member_name=str(m.get("MemberName", "")), caller_number=str(m.get("CallerIDNum", "")),
+        member_name=str(m.get("MemberName", "")), caller_number=caller_number(m),
         language=v.get(VAR_LANGUAGE, ""), topic=v.get(VAR_TOPIC, ""), at=at)
 
 
@@ -126,7 +133,7 @@ def _agent_connect(m: Headers, at: float) -> ev.AgentConnected:
                              str(m.get("MemberName", "")), _int(m, e, "HoldTime", 0), at,
                              channel=str(m.get("Channel", "")), agent_channel=str(m.get("DestChannel", "")),
                              language=v.get(VAR_LANGUAGE, ""),
-                             caller_number=str(m.get("CallerIDNum", "")), arrived_at=arrived(v))
+                             caller_number=caller_number(m), arrived_at=arrived(v))
 
 
 def _agent_complete(m: Headers, at: float) -> ev.AgentCompleted:

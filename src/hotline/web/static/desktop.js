@@ -198,6 +198,14 @@
   // -- status header --------------------------------------------------------------------------
   function showStatus(s) {
     state.status = s;
+    // why the state does not move: the phone is what logs the operator in (its registration)
+    const hint = $("state-hint");
+    if (hint) {
+      const ext = state.me && state.me.extension;
+      hint.textContent = !ext ? "Your user has no extension: an admin sets one on the admin page (/admin)."
+        : s.state === "offline" ? "Your phone (extension " + ext + ") is not registered: Ready and Pause take effect once it is."
+        : "";
+    }
     $("state").textContent = s.state;
     $("state").dataset.state = s.state;
     $("pause-reason").textContent = s.pause_reason ? "(" + s.pause_reason + ")" : "";
@@ -231,7 +239,9 @@
 
   // -- messages -------------------------------------------------------------------------------
   function applySnapshot(m) {
+    state.me = m.me || null;
     state.skew = m.server_time - Date.now() / 1000;
+    for (const id of ["btn-ready", "btn-pause", "btn-logout-queues"]) $(id).disabled = !(m.me && m.me.extension);
     state.interpretable = (m.interpreting && m.interpreting.languages) || [];
     setupForm(m.form);
     showStatus(m.status);
