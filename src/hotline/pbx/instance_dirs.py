@@ -14,12 +14,12 @@ from hotline.pbx.errors import AsteriskError
 from hotline.privileges import own_tree
 
 INSTANCE_SUBDIRS = ("etc", "run", "log", "spool", "spool/recordings", "lib", "lib/keys", "cache", "sounds",
-                    "sounds/callback", "sounds/callback/summary")
+                    "sounds/callback", "sounds/callback/summary", "sounds/surge")
 # written by root's render, only read by Asterisk: root's, 0750/0640 with the run user's group, so
 # the run user cannot plant a link in them for root to write through
 SHARED_SUBDIRS = ("etc", "sounds")
 # written by Asterisk and the service: the run user's, 0700/0600
-RUN_SUBDIRS = ("run", "log", "spool", "lib", "cache", "sounds/callback")
+RUN_SUBDIRS = ("run", "log", "spool", "lib", "cache", "sounds/callback", "sounds/surge")  # surge: the service's speech
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
@@ -69,8 +69,8 @@ def make_instance_dirs(inst_host: Path, user: pwd.struct_passwd | None = None) -
     unprivileged Asterisk must pass through it to reach its own folder (``hotline run`` sets
     umask 077 before rendering, and mkdir(parents=True) would make it 0700). Without a run user
     every folder is 0700; with one, the instance folder, etc/ and sounds/ are root's (0750, the
-    user's group: Asterisk only reads them) and run/, log/, spool/, lib/, cache/ and
-    sounds/callback/ the user's (0700)."""
+    user's group: Asterisk only reads them) and run/, log/, spool/, lib/, cache/,
+    sounds/callback/ and sounds/surge/ the user's (0700)."""
     parent = inst_host.parent
     parent.mkdir(mode=0o711, parents=True, exist_ok=True)
     os.chmod(parent, 0o711)
@@ -86,7 +86,7 @@ def make_instance_dirs(inst_host: Path, user: pwd.struct_passwd | None = None) -
         _mkdirs_nofollow(inst_host, sub)
     if user is not None:
         for sub in SHARED_SUBDIRS:
-            _root_folder(inst_host / sub, user.pw_gid, keep=("callback",) if sub == "sounds" else ())
+            _root_folder(inst_host / sub, user.pw_gid, keep=("callback", "surge") if sub == "sounds" else ())
         for sub in RUN_SUBDIRS:
             own_tree(inst_host / sub, user)
 

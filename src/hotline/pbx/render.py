@@ -135,9 +135,9 @@ def render(settings: Settings, secrets: Secrets, queues: Sequence[QueueSection],
         if src.is_file():
             _write_config(etc, stock, src.read_bytes(), gid)
     render_prompts(settings, inst_host / "sounds", _prompt_cache(settings, user))
-    if user is not None:  # root's prompts, readable by Asterisk's group; call back speech is the user's
-        own_tree(inst_host / "sounds", pwd.getpwuid(0), (inst_host / "sounds" / "callback",), group=user.pw_gid,
-                 dir_mode=0o750, file_mode=0o640)
+    if user is not None:  # root's prompts, readable by Asterisk's group; call back and surge speech the user's
+        own_tree(inst_host / "sounds", pwd.getpwuid(0), (inst_host / "sounds" / "callback", inst_host / "sounds" /
+                 "surge"), group=user.pw_gid, dir_mode=0o750, file_mode=0o640)
     _ensure_sip_acl(settings, user)  # the SIP guard's blocks (realtime ACL rows)
     return etc
 
