@@ -390,3 +390,18 @@ async def test_stopping_the_service_closes_open_desktops_at_once(app: App) -> No
         assert loop.time() - started < 5.0
     finally:
         await op1.close()
+
+
+async def test_a_page_not_for_your_role_is_a_page_in_the_browser(app: App) -> None:
+    """An operator opening the wallboard in a browser gets a 403 page saying so and a way home
+    (it was raw JSON); a machine asking the same still gets the JSON error id."""
+    op1, _csrf = await session(app, "op1")
+    try:
+        r = await op1.get("/wallboard", headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
+        body = await r.text()
+        assert r.status == 403 and r.content_type == "text/html"
+        assert "Not for your role" in body and "op1 (operator)" in body and 'href="/"' in body
+        r = await op1.get("/wallboard")
+        assert r.status == 403 and (await r.json())["error"] == "forbidden"
+    finally:
+        await op1.close()

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from urllib.parse import quote
 
+import aiohttp_jinja2
 from aiohttp import web
 
 from hotline.auth.users import Principal
@@ -129,6 +130,11 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
     return await _check(request, handler)  # the headers: response_headers, on every response
 
 
+def _wants_page(request: web.Request) -> bool:
+    return (request.method == "GET" and not request.path.startswith(("/api/", "/ws/", "/static/"))
+            and "text/html" in request.headers.get("Accept", "") and not request.path.endswith((".csv", ".json")))
+
+
 async def _check(request: web.Request, handler: Handler) -> web.StreamResponse:
     route_handler = getattr(request.match_info, "handler", None)
     inner = getattr(route_handler, "__wrapped__", route_handler)
@@ -165,6 +171,10 @@ async def _check(request: web.Request, handler: Handler) -> web.StreamResponse:
     if roles is None or principal.role not in roles:
         log.warning("refused: user=%s role=%s may not %s %s", principal.username, principal.role,
                     request.method, request.path)
+        if _wants_page(request):  # a person opened a page: a page, not JSON (the same 403, audited alike)
+            allowed = " or ".join(sorted(set(roles or ()) - {"admin"}) or ["admins"])
+            return aiohttp_jinja2.render_template("forbidden.html", request, {
+                "username": principal.username, "role": principal.role, "allowed": allowed}, status=403)
         return error(403, "forbidden", f"the {principal.role} role may not do this")
     if via_cookie and request.method not in SAFE_METHODS:
         sent_origin = request.headers.get("Origin")
