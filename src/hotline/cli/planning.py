@@ -89,7 +89,8 @@ def cmd_staffing(args: argparse.Namespace) -> int:
                           "slots": [dict(zip(map(str, rows[0]), r, strict=True)) for r in rows[1:]]}, default=str))
         return 0
     print(f"{day} ({day:%A}): forecast from {plan.weeks_of_history} weeks, hotspot factor {plan.hotspot_factor}, "
-          f"AHT {plan.aht}s, languages " + ", ".join(f"{k} {v:.1%}" for k, v in sorted(plan.language_mix.items())))
+          f"AHT {plan.aht}s, " + ("languages " + ", ".join(f"{k} {v:.1%}" for k, v in sorted(plan.language_mix.items()))
+                                   if plan.language_mix else "no calls in the history yet"))
     print(f"first estimate: {plan.model}" + (f" (callers' mean patience {plan.patience}s from {plan.abandoned} "
                                              "abandoned calls)" if plan.patience else
                                              " (too few abandoned calls in the history to estimate patience)"))

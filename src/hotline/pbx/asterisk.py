@@ -237,7 +237,11 @@ def status(settings: Settings) -> dict[str, object]:
                                "version": installed_version(settings.asterisk.root)}
     if pid is not None:
         try:
-            info["uptime"] = cli(settings, "core show uptime seconds").strip()
+            # only the figures: the remote console may print start-up warnings before them
+            # (in a namespace with no ethernet: "No ethernet interface found for seeding global EID")
+            out = cli(settings, "core show uptime seconds")
+            info["uptime"] = "\n".join(line.strip() for line in out.splitlines()
+                                       if line.strip().startswith(("System uptime:", "Last reload:"))) or out.strip()
         except AsteriskError as exc:
             info["uptime"] = f"unknown ({exc})"
     return info
