@@ -253,6 +253,7 @@
     if (m.waiting) { S.waiting = m.waiting; renderWaiting(); }
     if (m.alerts) { S.alerts = m.alerts; renderAlerts(); }
     if (m.crisis && window.hlCrisis) window.hlCrisis.counts(m.crisis);  // today's crisis alerts (crisis.js)
+    if (m.surge && window.hlSurge) window.hlSurge.render(m.surge);  // surge announcements (surge.js)
     if (m.totals) renderTotals(m.totals);
     if (m.summary) renderSummary(m.summary);
     if (m.sessions) { S.sessions = m.sessions; renderSessions(); }
@@ -270,6 +271,7 @@
       const fl = $("filter-language"), ft = $("filter-topic");
       if (fl.options.length === 1) for (const l of m.languages) fl.add(new Option(l.name, l.code));
       if (ft.options.length === 1) for (const t of m.topics) ft.add(new Option(t.name, t.code));
+      if (window.hlSurge) window.hlSurge.setup(m.languages, m.topics);
       applyUpdate(m);
     },
     wallboard_update: (m) => applyUpdate(m),
