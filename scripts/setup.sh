@@ -14,6 +14,8 @@ for pair in mmdebstrap:mmdebstrap espeak-ng:espeak-ng sox:sox sipp:sip-tester ff
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair##*:}")
 done
 [ -f /usr/include/stdio.h ] || need+=(libc6-dev)  # gcc alone cannot build the bind guard
+# a CJK font: Chromium draws the pages' Chinese as boxes without one (7.5 MB; the pages' font stack names it)
+[ -f /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ] || need+=(fonts-wqy-zenhei)
 if [ "${#need[@]}" -gt 0 ]; then
   echo "setup: installing Debian packages: ${need[*]}"
   if [ "$(id -u)" -ne 0 ]; then echo "setup: need root for apt-get install ${need[*]}" >&2; exit 1; fi
