@@ -99,3 +99,13 @@ def test_a_housing_message_is_heard_by_housing_callers_only(make_hotline: Any, p
     cases = h.cases()
     assert [c["topic"] for c in cases if c["caller_number"].endswith(("1701", "1702", "1704"))] == [
         "housing", "transport", "housing"]
+
+    # a text per language: spoken at creation with each language's voice, into the folder Asterisk reads
+    texts = {"zh": "朝阳区停水已知，十八点前修复。", "en": "The outage is known."}
+    spoken = h.api("POST", "/api/surge", {"scope": "everyone", "ends_at": time.time() + 600, "texts": texts})
+    folder = h.settings.asterisk.instance_dir / "sounds" / "surge"
+    for code in ("zh", "en"):
+        assert wav_seconds(folder / f"{spoken['surge']['id']}-{code}.wav") > 1.0
+    h.api("DELETE", f"/api/surge/{spoken['surge']['id']}")
+    audit = [r["action"] for r in h.api("GET", "/api/audit?limit=50")["audit"] if r["action"].startswith("surge")]
+    assert audit == ["surge_ended", "surge_created", "surge_created"]
