@@ -65,7 +65,13 @@ def test_a_shift_manager_sets_sees_and_ends_a_message(tmp_path: Path, browser: A
                                timeout=10000)
         page.click("#surge-list li[data-id] button")
         page.wait_for_function("() => document.getElementById('surge-list').textContent === 'none'", timeout=10000)
-        assert page.inner_text("#surge-error") == "" and problems == []
+        assert page.inner_text("#surge-error") == ""
+        # a hotspot's "Announce…" on the trends page: the form prefilled, nothing set until confirmed
+        page.goto(served.base + "/wallboard?surge_scope=district&surge_target=朝阳区#surge-panel")
+        page.wait_for_function("() => window.hotline.received.includes('wallboard_snapshot')", timeout=15000)
+        assert page.input_value("#surge-scope") == "district" and page.input_value("#surge-district") == "朝阳区"
+        assert page.is_hidden("#surge-topic") and not surge.surges
+        assert problems == []
     finally:
         context.close()
         served.close()

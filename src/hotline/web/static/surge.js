@@ -22,6 +22,13 @@ window.hlSurge = (function () {
       el("input", { type: "text", maxlength: "300", size: "50", "data-lang": l.code }))));
     $("surge-scope").addEventListener("change", target);
     $("surge-form").addEventListener("submit", create);
+    const asked = new URLSearchParams(location.search);  // a hotspot's "Announce…" (trends.js): prefilled only
+    const scope = asked.get("surge_scope"), what = asked.get("surge_target") || "";
+    if (scope === "topic" && topics.some((t) => t.code === what)) {
+      $("surge-scope").value = "topic"; $("surge-topic").value = what;
+    } else if (scope === "district") {
+      $("surge-scope").value = "district"; $("surge-district").value = what.slice(0, 60);
+    }
     target();
   }
   async function create(ev) {

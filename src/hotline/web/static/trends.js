@@ -55,13 +55,20 @@
     chart(r.data.rows);
     window.hotlineTrends = r.data;
   }
+  function announce(h) {  // a surge message for the hotspot: the wallboard's form prefilled, the manager confirms
+    const scope = h.kind === "address" ? "topic" : h.kind;
+    const target = h.kind === "address" ? String(h.key).split("|").pop() : h.key;
+    if (scope !== "topic" && scope !== "district") return "";
+    const q = new URLSearchParams({ surge_scope: scope, surge_target: target });
+    return el("a", { href: "/wallboard?" + q.toString() + "#surge-panel", class: "announce" }, "Announce…");
+  }
   async function hotspots() {
     const r = await api("GET", "/api/hotspots?day=" + $("h-day").value);
     const hb = document.querySelector("#hotspots tbody"), bb = document.querySelector("#bundles tbody");
     hb.innerHTML = ""; bb.innerHTML = "";
     if (!r.ok) return;
-    for (const h of r.data.hotspots) hb.append(el("tr", { class: "hotspot" }, el("td", {}, h.kind), el("td", {}, h.label), el("td", {}, h.today), el("td", {}, h.baseline_per_day), el("td", {}, h.ratio == null ? "new" : "×" + h.ratio)));
-    if (!r.data.hotspots.length) hb.append(el("tr", {}, el("td", { colspan: 5 }, "no hotspot")));
+    for (const h of r.data.hotspots) hb.append(el("tr", { class: "hotspot" }, el("td", {}, h.kind), el("td", {}, h.label), el("td", {}, h.today), el("td", {}, h.baseline_per_day), el("td", {}, h.ratio == null ? "new" : "×" + h.ratio), el("td", {}, announce(h))));
+    if (!r.data.hotspots.length) hb.append(el("tr", {}, el("td", { colspan: 6 }, "no hotspot")));
     for (const b of r.data.bundles) bb.append(el("tr", { class: "bundle" }, el("td", {}, b.id), el("td", {}, b.address), el("td", {}, b.topic), el("td", {}, b.cases),
       el("td", {}, when(b.first_at) + " – " + when(b.last_at)), el("td", {}, ...b.case_list.map((c) => el("a", { href: "/cases/" + encodeURIComponent(c.uniqueid) }, c.id + " ")))));
     window.hotlineHotspots = r.data;
