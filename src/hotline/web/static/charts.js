@@ -61,6 +61,16 @@ window.hlCharts = (function () {
   //   x: epoch seconds; series: [{label, values, scale ("n" or "%"), dash, color, unit}];
   //   dates: the x are days (axis and tooltip show dates only); goal: a dashed line on "%";
   //   yLabel / y2Label: the axes' names; step: the x spacing, to pad a single point
+  // an empty chart says so (a blank box reads as broken)
+  function emptyNote(box, x) {
+    let note = box.querySelector(".chart-empty");
+    if (!x.length && !note) {
+      note = document.createElement("p");
+      note.className = "chart-empty hint";
+      note.textContent = "No calls in this period yet.";
+      box.append(note);
+    } else if (x.length && note) note.remove();
+  }
   function draw(id, { title, x, series, dates = false, goal = null, yLabel = "", y2Label = "", step = 0, height = 220 }) {
     const box = document.getElementById(id);
     if (!box) return null;
@@ -71,6 +81,7 @@ window.hlCharts = (function () {
       if (goal != null && series.some((s) => s.scale === "%")) data.push(x.map(() => goal));
       u.setData(data);
       pad(u, x);
+      emptyNote(box, x);
       return u;
     }
     if (all[id]) { all[id].destroy(); delete all[id]; }
@@ -119,6 +130,7 @@ window.hlCharts = (function () {
     u.hlKey = key;
     u.hlHalf = (step || (dates ? 86400 : 1800)) / 2;
     pad(u, x);
+    emptyNote(box, x);
     all[id] = u;
     return u;
   }

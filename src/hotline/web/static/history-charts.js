@@ -6,7 +6,17 @@
 document.addEventListener("DOMContentLoaded", () => {
   const C = window.hlCharts;
   const d = C.island("history-data");
-  if (!d || !d.half_hours.length) return;
+  if (!d || !d.half_hours.length) {  // nothing to draw: say so in the boxes (blank boxes read as broken)
+    for (const id of ["chart-history-calls", "chart-history-sl"]) {
+      const box = document.getElementById(id);
+      if (!box) continue;
+      const note = document.createElement("p");
+      note.className = "chart-empty hint";
+      note.textContent = "No calls in this period yet.";
+      box.replaceChildren(note);
+    }
+    return;
+  }
   const rows = d.half_hours;
   const x = rows.map((r) => C.epoch(r.bucket));
   const col = (k) => rows.map((r) => r[k]);
