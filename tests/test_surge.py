@@ -210,3 +210,37 @@ async def test_through_the_api_a_supervisor_sets_and_ends_it_an_operator_may_not
         await client.close()
         await f.graph.stop()
         await f.store.close()
+
+
+async def test_the_route_answer_carries_the_message_once_and_the_hang_up_counts_informed(tmp_path: Path) -> None:
+    """runtime.route: HL_SURGE and HL_SURGE_ID for a housing caller, nothing after a language switch
+    (the path holds switch:) nor for another topic; ivr_hangup with HL_SURGE_HEARD counts informed
+    unless the call reached the queue."""
+    from types import SimpleNamespace
+
+    from hotline.runtime import Hotline
+
+    surge, store, _ = await service(tmp_path)
+    try:
+        s = await surge.create(BOSS, {"scope": "topic", "target": "housing", "ends_at": T0 + 600,
+                                      "texts": {"zh": "已知"}})
+        h = Hotline.__new__(Hotline)
+        decision = SimpleNamespace(queue="hl-zh-housing", max_penalty=0, rule="")
+        published: list[Any] = []
+        h.settings = surge.settings
+        h.surge = surge
+        h.bus = SimpleNamespace(publish=published.append)  # type: ignore[assignment]
+        h.services = SimpleNamespace(router=SimpleNamespace(decide=lambda *a: decision), recordings=None,  # type: ignore[assignment]
+                                     calls=SimpleNamespace(ever_queued=lambda uid: False))
+        first = await h.route("u1", "zh", "housing", "lang:zh/topic:housing/", "")
+        assert (first["HL_SURGE"], first["HL_SURGE_ID"]) == (f"/inst/sounds/surge/{s.id}-zh", str(s.id))
+        again = await h.route("u1", "en", "housing", "lang:zh/topic:housing/switch:en/", "")
+        other = await h.route("u2", "zh", "transport", "lang:zh/topic:transport/", "")
+        assert again["HL_SURGE"] == other["HL_SURGE"] == "" and first["HL_ROUTED"] == "1"
+        await h.ivr_hangup("u1", "", "zh", "lang:zh/topic:housing/", "139", "1", str(s.id))  # queued: not informed
+        await h.ivr_hangup("u3", "", "zh", "lang:zh/topic:housing/", "139", "", str(s.id))
+        assert (s.played, s.informed, s.opted_out) == (1, 1, 0) and len(published) == 1
+        await h.surge_optout(str(s.id))
+        assert s.opted_out == 1
+    finally:
+        await store.close()
