@@ -126,7 +126,7 @@ def test_unprivileged_bound_to_the_address_and_files_private(make_hotline: Any, 
     # 3. what holds citizens' data is 0600 in 0700 folders and belongs to the run user: the
     # state dir (case file + WAL, secrets, the recordings archive), and Asterisk's instance
     # (raw recordings, queue_log and logs with numbers, astdb, call back speech)
-    # (the instance folder, etc/ and sounds/ but for the call back speech are root's, 0750/0640
+    # (the instance folder, etc/ and sounds/ but for the call back and surge speech are root's, 0750/0640
     # with the user's group: root renders them, Asterisk only reads them, the user cannot plant
     # a link in them for root to write through; console.log is root's, 0600)
     inst = s.asterisk.instance_dir
@@ -145,8 +145,9 @@ def test_unprivileged_bound_to_the_address_and_files_private(make_hotline: Any, 
                 want, owner = (0o700 if folder else 0o600), (user.pw_uid, user.pw_gid)
                 if stat.S_ISSOCK(st.st_mode):  # asterisk.ctl: root's CLI connects, nobody else
                     want = 0o700
-                callback = inst / "sounds" / "callback"
-                if any(x in (p, *p.parents) for x in shared) and callback not in (p, *p.parents):
+                # the service's own speech: call back summaries and surge messages (the run user's)
+                own = (inst / "sounds" / "callback", inst / "sounds" / "surge")
+                if any(x in (p, *p.parents) for x in shared) and not any(o in (p, *p.parents) for o in own):
                     want, owner = (0o750 if folder else 0o640), (0, user.pw_gid)
                 if p == asterisk.console_log(s):  # Asterisk's stdout, opened by root's start
                     owner = (0, 0)
