@@ -9,13 +9,13 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-import wave
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from hotline.config.media import default_whisper_model
+from support.audio import speech_mic
 from support.calls import wait_until
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.whisper,
@@ -58,17 +58,7 @@ violence = ["杀人"]
 def caller_mic(dest: Path) -> Path:
     """The caller says 02 (不想活了, 自杀), then 03 (活不下去), then 01 (no crisis word), 1.2 s apart;
     the phone loops it, so the same words come again and again."""
-    gap = b"\0\0" * int(8000 * 1.2)
-    pcm = b"\0\0" * 4000
-    for name in ("02.wav", "03.wav", "01.wav"):
-        with wave.open(str(SPEECH / name)) as w:
-            pcm += w.readframes(w.getnframes()) + gap
-    with wave.open(str(dest), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(8000)
-        out.writeframes(pcm)
-    return dest
+    return speech_mic(dest, [SPEECH / name for name in ("02.wav", "03.wav", "01.wav")])
 
 
 def text(page: Any, selector: str) -> str:

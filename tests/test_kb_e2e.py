@@ -12,14 +12,15 @@ import sqlite3
 import subprocess
 import sys
 import time
-import wave
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from hotline.config.media import default_whisper_model
+from support.audio import speech_mic
 from support.calls import wait_until
+from support.desk import open_desk
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.whisper,
               pytest.mark.skipif(not (default_whisper_model() / "model.bin").is_file(),
@@ -52,14 +53,7 @@ e2e-lift-en,Lift out of order,Call the property management first.,housing,lift,e
 
 def street_light_mic(dest: Path) -> Path:
     """The street-light sentence (02.wav) with a second of silence around it (8 kHz; the phone loops it)."""
-    with wave.open(str(ROOT / "tests/data/whisper/zh/02.wav")) as w:
-        speech = w.readframes(w.getnframes())
-    with wave.open(str(dest), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(8000)
-        out.writeframes(b"\0\0" * 8000 + speech + b"\0\0" * 9600)
-    return dest
+    return speech_mic(dest, [ROOT / "tests/data/whisper/zh/02.wav"], lead=1.0)
 
 
 def text(page: Any, selector: str) -> str:
@@ -85,14 +79,7 @@ def test_the_desk_suggests_opens_and_counts_an_article(make_hotline: Any, phones
     problems: list[str] = []
     page.on("pageerror", lambda exc: problems.append(str(exc)))
     page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-    page.goto(h.base_url + "/desktop")
-    page.fill("#username", "li")
-    page.fill("#password", PASSWORD)
-    with page.expect_navigation():
-        page.click("#login")
-    wait_until(lambda: text(page, "#connection") == "live", 15, "the desktop's socket", interval=0.2)
-    page.click("#btn-ready")
-    wait_until(lambda: text(page, "#state") == "ready", 15, "the operator ready", interval=0.2)
+    open_desk(page, h.base_url, "li", PASSWORD)
 
     started = time.monotonic()
     caller = phones.caller(CALLER, street_light_mic(tmp_path / "caller.wav"))

@@ -8,16 +8,16 @@ English and preselects the English interpreter."""
 
 from __future__ import annotations
 
-import subprocess
 import time
-import wave
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from hotline.config.media import default_whisper_model
+from support.audio import speech_mic
 from support.calls import wait_until
+from support.desk import open_desk
 from support.stack import asterisk_root
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.whisper,
@@ -54,20 +54,8 @@ Chaoyang = ["朝阳区"]
 def caller_mic(dest: Path) -> Path:
     """The phone number (zh-slots/01), where they live (zh/04: 我住在朝阳区幸福小区五号楼) and an
     English prompt, 1.2 s apart (8 kHz mono 16-bit; the phone loops it)."""
-    english = subprocess.run(["sox", str(asterisk_root() / ENGLISH), "-t", "raw", "-r", "8000", "-c", "1", "-b",
-                              "16", "-e", "signed", "-"], capture_output=True, check=True).stdout
-    gap = b"\0\0" * int(8000 * 1.2)
-    pcm = b"\0\0" * 4000
-    for f in (ROOT / "tests/data/whisper/zh-slots/01.wav", ROOT / "tests/data/whisper/zh/04.wav"):
-        with wave.open(str(f)) as w:
-            pcm += w.readframes(w.getnframes()) + gap
-    pcm += english + gap
-    with wave.open(str(dest), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(8000)
-        out.writeframes(pcm)
-    return dest
+    return speech_mic(dest, [ROOT / "tests/data/whisper/zh-slots/01.wav", ROOT / "tests/data/whisper/zh/04.wav",
+                             asterisk_root() / ENGLISH])
 
 
 def text(page: Any, selector: str) -> str:
@@ -92,13 +80,7 @@ def test_suggestions_appear_next_to_the_fields_and_one_key_accepts(make_hotline:
     wait_until(lambda: "speech model for zh loaded" in h.service_log.read_text(), 60, "the Whisper model loaded")
     phones.operator("2001", h.secrets.sip_passwords["2001"], None, answer_after=1.0)
 
-    page = browser.new_context(bypass_csp=True).new_page()
-    page.goto(h.base_url + "/desktop")
-    page.fill("#username", "li")
-    page.fill("#password", PASSWORD)
-    with page.expect_navigation():
-        page.click("#login")
-    page.wait_for_function("document.getElementById('connection').textContent === 'live'")
+    page = open_desk(browser.new_context(bypass_csp=True).new_page(), h.base_url, "li", PASSWORD, ready=False)
     assert "Tab" in text(page, "#suggest-hint")  # the key is on the page
     page.click("#btn-ready")
     wait_until(lambda: text(page, "#state") == "ready", 15, "the operator ready", interval=0.2)

@@ -8,16 +8,16 @@ from __future__ import annotations
 import gzip
 import re
 import sqlite3
-import subprocess
 import time
-import wave
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from hotline.config.media import default_whisper_model
+from support.audio import speech_mic
 from support.calls import wait_until
+from support.desk import open_desk
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.whisper,
               pytest.mark.skipif(not (default_whisper_model() / "model.bin").is_file(),
@@ -43,17 +43,7 @@ name = "Li"
 
 def mandarin_mic(dest: Path) -> Path:
     """The six sentences with 1.2 s between them (8 kHz mono 16-bit; the phone loops it)."""
-    gap = b"\0\0" * int(8000 * 1.2)
-    pcm = b"\0\0" * 4000
-    for f in sorted((ROOT / "tests/data/whisper/zh").glob("*.wav")):
-        with wave.open(str(f)) as w:
-            pcm += w.readframes(w.getnframes()) + gap
-    with wave.open(str(dest), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(8000)
-        out.writeframes(pcm)
-    return dest
+    return speech_mic(dest, sorted((ROOT / "tests/data/whisper/zh").glob("*.wav")))
 
 
 def text(page: Any, selector: str) -> str:
@@ -76,15 +66,7 @@ def test_a_mandarin_call_is_transcribed_live_in_simplified_chinese(make_hotline:
     phones.operator("2001", h.secrets.sip_passwords["2001"], None, answer_after=2.0)
     base = h.base_url
 
-    page = browser.new_context(bypass_csp=True).new_page()
-    page.goto(base + "/desktop")
-    page.fill("#username", "li")
-    page.fill("#password", PASSWORD)
-    with page.expect_navigation():
-        page.click("#login")
-    page.wait_for_function("document.getElementById('connection').textContent === 'live'")
-    page.click("#btn-ready")
-    wait_until(lambda: text(page, "#state") == "ready", 15, "the operator ready", interval=0.2)
+    page = open_desk(browser.new_context(bypass_csp=True).new_page(), base, "li", PASSWORD)
 
     caller = phones.caller(CALLER, mandarin_mic(tmp_path / "caller-zh.wav"))
     call = phones.dial(caller, "12345")
@@ -147,16 +129,7 @@ def english_mic(dest: Path) -> tuple[Path, set[str]]:
         name, _, said = line.partition(":")
         if name in EN_PROMPTS:
             texts[name] = said
-    pcm = b"\0\0" * 4000
-    for name in EN_PROMPTS:
-        pcm += subprocess.run(["sox", str(CHROOT_SOUNDS / f"{name}.gsm"), "-t", "raw", "-r", "8000", "-c", "1",
-                               "-b", "16", "-e", "signed", "-"], check=True, capture_output=True).stdout
-        pcm += b"\0\0" * int(8000 * 1.2)
-    with wave.open(str(dest), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(8000)
-        out.writeframes(pcm)
+    speech_mic(dest, [CHROOT_SOUNDS / f"{name}.gsm" for name in EN_PROMPTS])
     return dest, set(english_words(" ".join(texts.values())))
 
 
@@ -173,15 +146,7 @@ def test_an_english_call_is_transcribed_live_on_the_desktop(make_hotline: Any, p
     wait_until(lambda: "speech model for en loaded" in h.service_log.read_text(), 60, "the Whisper model loaded")
     phones.operator("2002", h.secrets.sip_passwords["2002"], None, answer_after=2.0)
 
-    page = browser.new_context(bypass_csp=True).new_page()
-    page.goto(h.base_url + "/desktop")
-    page.fill("#username", "sam")
-    page.fill("#password", PASSWORD)
-    with page.expect_navigation():
-        page.click("#login")
-    page.wait_for_function("document.getElementById('connection').textContent === 'live'")
-    page.click("#btn-ready")
-    wait_until(lambda: text(page, "#state") == "ready", 15, "the operator ready", interval=0.2)
+    page = open_desk(browser.new_context(bypass_csp=True).new_page(), h.base_url, "sam", PASSWORD)
 
     mic, said = english_mic(tmp_path / "caller-en.wav")
     caller = phones.caller("13900000089", mic)

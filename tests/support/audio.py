@@ -68,3 +68,32 @@ def wav_seconds(path: Path) -> float:
     with wave.open(str(path)) as w:
         frames, rate = int(w.getnframes()), int(w.getframerate())
     return frames / rate
+
+
+def pcm_of(path: Path) -> bytes:
+    """A prompt's samples as the phones play them: 8 kHz mono 16-bit (a WAV read as it is, anything
+    else, e.g. Asterisk's .gsm prompts, through sox)."""
+    import wave
+
+    if path.suffix == ".wav":
+        with wave.open(str(path)) as w:
+            assert (w.getframerate(), w.getsampwidth(), w.getnchannels()) == (8000, 2, 1), path
+            return bytes(w.readframes(w.getnframes()))
+    return subprocess.run(["sox", str(path), "-t", "raw", "-r", "8000", "-c", "1", "-b", "16", "-e", "signed", "-"],
+                          check=True, capture_output=True).stdout
+
+
+def speech_mic(dest: Path, parts: list[Path], gap: float = 1.2, lead: float = 0.5) -> Path:
+    """A caller's microphone: ``lead`` s of silence, then each recording followed by ``gap`` s of
+    silence (8 kHz mono 16-bit; the phone loops it)."""
+    import wave
+
+    pcm = b"\0\0" * int(8000 * lead)
+    for part in parts:
+        pcm += pcm_of(part) + b"\0\0" * int(8000 * gap)
+    with wave.open(str(dest), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(8000)
+        out.writeframes(pcm)
+    return dest
